@@ -1,0 +1,236 @@
+//! Log configuration, settable by Kafka's topic-config names (and eoslog's own under the
+//! `eoslog.` prefix) so operators can reuse what they know.
+
+use crate::error::ConfigError;
+
+/// When appended data is fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// No fsync on append: data survives a process crash (it is in the page cache) but not
+    /// a power loss or kernel crash, until [`crate::Log::flush`] runs. Kafka's default.
+    Buffered,
+    /// `fdatasync` before an append returns: acknowledged data survives power loss.
+    /// Concurrent appenders share fsyncs (group commit).
+    SyncEachAppend,
+}
+
+/// What the high watermark follows when the embedder does not set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighWatermarkMode {
+    /// The log end offset (single node, reads see everything written). The default.
+    LogEnd,
+    /// The durable (fsynced) end: read_committed readers never see data a power loss could
+    /// take back.
+    Durable,
+    /// Only [`crate::Log::set_high_watermark`] moves it (replicating embedders).
+    Manual,
+}
+
+/// Configuration of one partition log. Defaults are Kafka's.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would exceed this (default 1 GiB).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the segment's first batch is this old (default 7 days).
+    pub segment_ms: i64,
+    /// `index.interval.bytes`: bytes between offset-index entries (default 4096).
+    pub index_interval_bytes: u64,
+    /// `segment.index.bytes`: preallocated size of each index (default 10 MiB).
+    pub segment_index_bytes: usize,
+    /// `max.message.bytes`: largest batch accepted from a client (default 1,048,588).
+    pub max_message_bytes: u64,
+    /// `retention.bytes`: -1 = unlimited (default).
+    pub retention_bytes: i64,
+    /// `retention.ms`: -1 = unlimited (default 7 days).
+    pub retention_ms: i64,
+    /// `producer.id.expiration.ms` (default 1 day).
+    pub producer_id_expiration_ms: i64,
+    /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
+    pub log_append_time: bool,
+    /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
+    pub transaction_max_timeout_ms: i64,
+    /// `eoslog.producer.window`: batches per producer kept for deduplication (default 5,
+    /// Kafka's fixed value; up to 1024).
+    pub producer_window: usize,
+    /// `eoslog.max.producer.ids`: producers kept per partition before the least recently
+    /// used idle one is evicted (default 1,000,000).
+    pub max_producer_ids: usize,
+    /// `eoslog.snapshot.interval.bytes`: take a producer snapshot when this many bytes were
+    /// appended since the last one, bounding crash-recovery replay (default 256 MiB).
+    pub snapshot_interval_bytes: u64,
+    /// `eoslog.durability`: `buffered` (default) or `sync`.
+    pub durability: Durability,
+    /// `eoslog.high.watermark`: `log-end` (default), `durable` or `manual`.
+    pub high_watermark: HighWatermarkMode,
+    /// `eoslog.transaction.timeout.ms`: when set (> 0), [`crate::Log::run_maintenance`]
+    /// aborts transactions open longer than this. Default -1 (off, as in Kafka where the
+    /// coordinator does it).
+    pub transaction_timeout_ms: i64,
+    /// `eoslog.validate.records`: decode every record of a client batch on append, as
+    /// Kafka's leader does (default true).
+    pub validate_records: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3_600_000,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 << 20,
+            max_message_bytes: 1_048_588,
+            retention_bytes: -1,
+            retention_ms: 7 * 24 * 3_600_000,
+            producer_id_expiration_ms: 86_400_000,
+            log_append_time: false,
+            transaction_max_timeout_ms: 900_000,
+            producer_window: 5,
+            max_producer_ids: 1_000_000,
+            snapshot_interval_bytes: 256 << 20,
+            durability: Durability::Buffered,
+            high_watermark: HighWatermarkMode::LogEnd,
+            transaction_timeout_ms: -1,
+            validate_records: true,
+        }
+    }
+}
+
+/// The keys [`LogConfig::set`] accepts.
+pub const CONFIG_KEYS: &[&str] = &[
+    "segment.bytes",
+    "segment.ms",
+    "index.interval.bytes",
+    "segment.index.bytes",
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+    "producer.id.expiration.ms",
+    "message.timestamp.type",
+    "transaction.max.timeout.ms",
+    "eoslog.producer.window",
+    "eoslog.max.producer.ids",
+    "eoslog.snapshot.interval.bytes",
+    "eoslog.durability",
+    "eoslog.high.watermark",
+    "eoslog.transaction.timeout.ms",
+    "eoslog.validate.records",
+];
+
+impl LogConfig {
+    /// Sets one key by its Kafka (or `eoslog.`) name.
+    ///
+    /// # Errors
+    /// An unknown key, or a value that does not parse or is out of range.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |reason| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        let int = || value.trim().parse::<i64>().map_err(|_| bad("not an integer"));
+        let at_least = |min: i64| -> Result<i64, ConfigError> {
+            let v = int()?;
+            if v < min {
+                return Err(bad("below the minimum"));
+            }
+            Ok(v)
+        };
+        match key {
+            // Kafka's minimum segment.bytes is 14 (one legacy record); a v2 batch needs 61.
+            "segment.bytes" => self.segment_bytes = at_least(61)?.min(i64::from(i32::MAX)) as u64,
+            "segment.ms" => self.segment_ms = at_least(1)?,
+            "index.interval.bytes" => self.index_interval_bytes = at_least(0)? as u64,
+            "segment.index.bytes" => {
+                self.segment_index_bytes = usize::try_from(at_least(24)?).map_err(|_| bad("too large"))?;
+            }
+            "max.message.bytes" => self.max_message_bytes = at_least(0)? as u64,
+            "retention.bytes" => self.retention_bytes = at_least(-1)?,
+            "retention.ms" => self.retention_ms = at_least(-1)?,
+            "producer.id.expiration.ms" => self.producer_id_expiration_ms = at_least(1)?,
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
+            "message.timestamp.type" => {
+                self.log_append_time = match value {
+                    "CreateTime" => false,
+                    "LogAppendTime" => true,
+                    _ => return Err(bad("expected CreateTime or LogAppendTime")),
+                }
+            }
+            "eoslog.producer.window" => {
+                let v = at_least(1)?;
+                if v > 1024 {
+                    return Err(bad("at most 1024"));
+                }
+                self.producer_window = v as usize;
+            }
+            "eoslog.max.producer.ids" => {
+                self.max_producer_ids = usize::try_from(at_least(1)?).map_err(|_| bad("too large"))?;
+            }
+            "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes = at_least(1)? as u64,
+            "eoslog.durability" => {
+                self.durability = match value {
+                    "buffered" => Durability::Buffered,
+                    "sync" => Durability::SyncEachAppend,
+                    _ => return Err(bad("expected buffered or sync")),
+                }
+            }
+            "eoslog.high.watermark" => {
+                self.high_watermark = match value {
+                    "log-end" => HighWatermarkMode::LogEnd,
+                    "durable" => HighWatermarkMode::Durable,
+                    "manual" => HighWatermarkMode::Manual,
+                    _ => return Err(bad("expected log-end, durable or manual")),
+                }
+            }
+            "eoslog.transaction.timeout.ms" => self.transaction_timeout_ms = at_least(-1)?,
+            "eoslog.validate.records" => {
+                self.validate_records = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                }
+            }
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses `KEY=VALUE` and sets it.
+    ///
+    /// # Errors
+    /// As [`LogConfig::set`], or a missing `=`.
+    pub fn set_pair(&mut self, pair: &str) -> Result<(), ConfigError> {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(ConfigError::InvalidValue {
+                key: pair.to_owned(),
+                value: String::new(),
+                reason: "expected KEY=VALUE",
+            });
+        };
+        self.set(k.trim(), v.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_names_parse() {
+        let mut c = LogConfig::default();
+        c.set("segment.bytes", "1024").expect("ok");
+        assert_eq!(c.segment_bytes, 1024);
+        c.set_pair("eoslog.producer.window=128").expect("ok");
+        assert_eq!(c.producer_window, 128);
+        assert!(matches!(c.set("segment.byte", "1"), Err(ConfigError::UnknownKey { .. })));
+        assert!(matches!(c.set("segment.bytes", "x"), Err(ConfigError::InvalidValue { .. })));
+        assert!(c.set("eoslog.producer.window", "0").is_err());
+        for k in CONFIG_KEYS {
+            assert!(!matches!(c.set(k, "bogus-value"), Err(ConfigError::UnknownKey { .. })), "{k}");
+        }
+    }
+}

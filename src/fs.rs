@@ -1,0 +1,204 @@
+//! The narrow seam between the log and the operating system: every file and directory
+//! operation the log performs goes through [`FileSystem`] and [`StorageFile`], and every
+//! clock read through [`Clock`]. Tests substitute implementations that fail on chosen
+//! operations or move time by hand; embedders normally use the defaults.
+
+use std::{
+    fmt,
+    fs::{self, File, OpenOptions},
+    io,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// An open file of the log (segment, index, snapshot). All methods take `&self`: positional
+/// I/O needs no cursor, so readers and the writer share one handle.
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `pos`; returns how many were read (0 at end of file).
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
+    /// Writes all of `buf` at `pos`.
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()>;
+    /// Truncates or extends the file.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Current file length.
+    fn len(&self) -> io::Result<u64>;
+    /// `fdatasync`: data and the metadata needed to read it back (size) reach stable storage.
+    fn sync_data(&self) -> io::Result<()>;
+    /// The underlying OS file, for memory maps and zero-copy sends (`sendfile`).
+    fn as_file(&self) -> &File;
+    /// Called before the log memory-maps this file; an implementation may refuse.
+    fn before_mmap(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// File-system operations on paths.
+pub trait FileSystem: Send + Sync + fmt::Debug {
+    /// Opens `path` for reading and writing, creating it when `create` is set.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically renames a file.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// fsyncs a directory, making creations, renames and deletions in it durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// The file names in a directory.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Whether a path exists.
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdFileSystem;
+
+#[derive(Debug)]
+struct StdFile(File);
+
+impl StorageFile for StdFile {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        loop {
+            match self.0.read_at(buf, pos) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, pos)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn as_file(&self) -> &File {
+        &self.0
+    }
+}
+
+impl FileSystem for StdFileSystem {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
+        Ok(Arc::new(StdFile(f)))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// Reads all of a (small) file through the seam.
+pub(crate) fn read_all(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(file.len()?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large"))?;
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let n = file.read_at(&mut buf[done..], done as u64)?;
+        if n == 0 {
+            buf.truncate(done);
+            break;
+        }
+        done += n;
+    }
+    Ok(buf)
+}
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, directory fsync.
+pub(crate) fn write_atomic(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> Result<(), (&'static str, PathBuf, io::Error)> {
+    let tmp = path.with_extension(match path.extension() {
+        Some(e) => format!("{}.tmp", e.to_string_lossy()),
+        None => "tmp".to_owned(),
+    });
+    let f = fs.open(&tmp, true).map_err(|e| ("create", tmp.clone(), e))?;
+    f.set_len(0).map_err(|e| ("truncate", tmp.clone(), e))?;
+    f.write_all_at(bytes, 0).map_err(|e| ("write", tmp.clone(), e))?;
+    f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
+    drop(f);
+    fs.rename(&tmp, path).map_err(|e| ("rename", path.to_path_buf(), e))?;
+    // IMPORTANT: the rename is only durable once the directory entry is.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs.sync_dir(dir).map_err(|e| ("fsync directory", dir.to_path_buf(), e))?;
+    Ok(())
+}
+
+/// A source of wall-clock time in milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now, in milliseconds since the epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// A clock moved by hand, for tests and simulations. Clones share the same time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    /// A clock showing `now_ms`.
+    #[must_use]
+    pub fn new(now_ms: i64) -> Self {
+        ManualClock(Arc::new(AtomicI64::new(now_ms)))
+    }
+    /// Sets the time.
+    pub fn set(&self, now_ms: i64) {
+        self.0.store(now_ms, Ordering::SeqCst);
+    }
+    /// Moves the time forward.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,121 @@
+//! # eoslog
+//!
+//! An embedded storage engine for Kafka partition logs with Kafka's exactly-once guarantees:
+//! idempotent producers, transactions and read_committed reads, stored in Kafka's own on-disk
+//! format, with no network code.
+//!
+//! **The model.** A [`Log`] is one partition directory of segments (`.log` files of Kafka
+//! RecordBatch v2 bytes, with `.index`, `.timeindex` and `.txnindex` beside them). A broker
+//! hands it the bytes of a produce request; the log validates them as Kafka's leader does,
+//! checks the producer's epoch and sequence (answering a retried batch with its original
+//! offsets instead of writing it twice), assigns offsets and stores the bytes unchanged
+//! otherwise. A transaction coordinator writes COMMIT/ABORT markers with
+//! [`Log::write_marker`]. Reads return whole batches, up to the high watermark or, for
+//! read_committed, up to the last stable offset together with the aborted transactions in
+//! the range, exactly as a Kafka fetch response carries them.
+//!
+//! ```
+//! use eoslog::{
+//!     AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig,
+//!     MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, Sequence, TxnMarker,
+//! };
+//!
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path().join("orders-0"), LogConfig::default())?;
+//!
+//! // An idempotent producer's batch, and its retry.
+//! let batch = BatchBuilder::idempotent(ProducerId(7), ProducerEpoch(0), Sequence(0))
+//!     .build(&[NewRecord::value(1_000, b"hello")])?;
+//! let first = log.append(&batch, AppendOrigin::Client)?;
+//! let retry = log.append(&batch, AppendOrigin::Client)?;
+//! assert!(matches!(first, AppendOutcome::Appended(_)));
+//! assert!(matches!(retry, AppendOutcome::Duplicate(i) if i.first_offset == Offset(0)));
+//!
+//! // A transaction that aborts, then one that commits.
+//! let pid = ProducerId(9);
+//! for (seq, value, marker) in [(0, "lost", MarkerType::Abort), (1, "kept", MarkerType::Commit)] {
+//!     let txn = BatchBuilder::transactional(pid, ProducerEpoch(0), Sequence(seq))
+//!         .build(&[NewRecord::value(1_000, value.as_bytes())])?;
+//!     log.append(&txn, AppendOrigin::Client)?;
+//!     log.write_marker(&TxnMarker {
+//!         producer_id: pid,
+//!         producer_epoch: ProducerEpoch(0),
+//!         coordinator_epoch: CoordinatorEpoch(0),
+//!         marker,
+//!         timestamp: None,
+//!     })?;
+//! }
+//!
+//! // read_committed sees "hello" and "kept", never "lost".
+//! let (records, _) = log.read_records(Offset(0), 1 << 20, Isolation::ReadCommitted)?;
+//! let values: Vec<_> = records.iter().map(|r| r.value.clone().unwrap()).collect();
+//! assert_eq!(values, vec![b"hello".to_vec(), b"kept".to_vec()]);
+//! log.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Durability.** [`Durability::Buffered`] (the default, as in Kafka) survives a process
+//! crash but not a power loss until [`Log::flush`]; [`Durability::SyncEachAppend`] fsyncs
+//! before an append returns, sharing one fsync among concurrent appenders. After any failed
+//! write or fsync the log refuses writes ([`StorageError::Poisoned`]) until it is reopened,
+//! which runs recovery. After an unclean shutdown, recovery re-validates every batch from the
+//! recovery point, rebuilds the indexes and the transaction index, and truncates at the first
+//! torn or corrupt batch; damage below the recovery point is reported, never truncated.
+//!
+//! **Cargo features.** `cli` (the `eoslog` binary), `gzip`, `snappy`, `lz4`, `zstd` (codecs
+//! used when records must be decoded), all on by default; `internals` (test seams).
+//!
+//! **Format.** Byte-compatible with Kafka; see `docs/FORMAT.md` for every file and where
+//! eoslog does better than Kafka while staying readable by it.
+//!
+//! **Limitations.** Magic v0/v1 batches are refused. Compaction, tiered storage and KIP-890
+//! verification guards are not implemented yet. The LRU bound on producer ids evicts only
+//! producers without an open transaction.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod batch;
+mod compression;
+mod config;
+mod epoch_cache;
+mod error;
+mod fs;
+mod index;
+mod log;
+mod mmap;
+mod producer_state;
+mod segment;
+mod snapshot;
+mod stats;
+mod txn_index;
+mod types;
+
+pub use batch::{
+    build_marker, crc32c, BatchBuilder, BatchIter, ControlType, Marker, NewRecord, Record,
+    RecordBatch, RecordIter, Records, TimestampType, HEADER_SIZE, LOG_OVERHEAD,
+    MARKER_BATCH_SIZE,
+};
+pub use compression::Compression;
+pub use config::{Durability, HighWatermarkMode, LogConfig, CONFIG_KEYS};
+pub use epoch_cache::EpochEntry;
+pub use error::{
+    AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind,
+    InvalidRecordReason, KafkaError, OpenError, ReadError, RecordErrorKind, StorageError,
+};
+pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
+pub use log::{
+    AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice,
+    Isolation, Log, LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord,
+    SegmentInfo, TxnMarker, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
+};
+pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
+pub use segment::{file_name, parse_file_name};
+pub use stats::LogStats;
+pub use txn_index::AbortedTxn;
+pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};
+
+/// Decoders of eoslog's files, for tools and fuzzers.
+pub mod decode {
+    pub use crate::snapshot::{decode as snapshot, encode as encode_snapshot, SnapshotBatch, SnapshotEntry};
+}

@@ -1,0 +1,763 @@
+//! Per-partition producer state: epochs, sequences, the dedup window, open transactions,
+//! expiry and a bounded producer count.
+//!
+//! An append is checked against a *pending* working copy ([`PendingAppend`]) before anything
+//! is written, and the copy is applied only after the write succeeded, so a rejected or failed
+//! append leaves the state untouched (Kafka's `ProducerAppendInfo`).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::snapshot::{SnapshotBatch, SnapshotEntry};
+use crate::types::{
+    decrement_sequence, in_sequence, CoordinatorEpoch, Offset, ProducerEpoch, ProducerId, Sequence,
+};
+
+/// Who is appending: decides which checks apply (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppendOrigin {
+    /// A producer: full validation, deduplication, offsets assigned by the log.
+    Client,
+    /// A transaction or group coordinator: epoch checks, no sequence checks.
+    Coordinator,
+    /// A follower copying the leader (or recovery replaying the log): offsets already
+    /// assigned, producer state adopted without sequence checks.
+    Replication,
+}
+
+/// An append refused by producer-state rules. Nothing of the append was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The batch's epoch is older than the producer's (`INVALID_PRODUCER_EPOCH`).
+    InvalidProducerEpoch {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The producer's current epoch.
+        current: ProducerEpoch,
+        /// The batch's epoch.
+        got: ProducerEpoch,
+    },
+    /// The sequence does not follow the producer's last (`OUT_OF_ORDER_SEQUENCE_NUMBER`).
+    OutOfOrderSequence {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The sequence that would have been accepted.
+        expected: Sequence,
+        /// The batch's first sequence.
+        got: Sequence,
+    },
+    /// A non-transactional batch from a producer with an open transaction
+    /// (`INVALID_TXN_STATE`).
+    InvalidTxnState {
+        /// The producer.
+        producer_id: ProducerId,
+    },
+    /// A marker from a coordinator older than the last one seen
+    /// (`TRANSACTION_COORDINATOR_FENCED`).
+    CoordinatorFenced {
+        /// The producer.
+        producer_id: ProducerId,
+        /// The coordinator epoch already seen.
+        current: CoordinatorEpoch,
+        /// The marker's coordinator epoch.
+        got: CoordinatorEpoch,
+    },
+}
+
+impl Rejection {
+    /// The Kafka error code a broker returns.
+    #[must_use]
+    pub fn kafka_error(&self) -> crate::KafkaError {
+        use crate::KafkaError as K;
+        match self {
+            Rejection::InvalidProducerEpoch { .. } => K::InvalidProducerEpoch,
+            Rejection::OutOfOrderSequence { .. } => K::OutOfOrderSequenceNumber,
+            Rejection::InvalidTxnState { .. } => K::InvalidTxnState,
+            Rejection::CoordinatorFenced { .. } => K::TransactionCoordinatorFenced,
+        }
+    }
+}
+
+/// Metadata of one of a producer's recent batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchMeta {
+    pub last_seq: i32,
+    pub offset_delta: i32,
+    pub last_offset: i64,
+    pub timestamp: i64,
+}
+
+impl BatchMeta {
+    pub(crate) fn first_seq(&self) -> i32 {
+        decrement_sequence(self.last_seq, self.offset_delta)
+    }
+    pub(crate) fn first_offset(&self) -> i64 {
+        self.last_offset - i64::from(self.offset_delta)
+    }
+}
+
+/// What the log knows about one producer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProducerEntry {
+    pub epoch: i16,
+    pub coordinator_epoch: i32,
+    pub last_timestamp: i64,
+    /// First offset of the open transaction, -1 when none.
+    pub txn_first_offset: i64,
+    /// Recent batches, oldest first, at most the window size; cleared on an epoch change.
+    pub batches: VecDeque<BatchMeta>,
+}
+
+impl ProducerEntry {
+    fn empty() -> Self {
+        ProducerEntry {
+            epoch: -1,
+            coordinator_epoch: -1,
+            last_timestamp: -1,
+            txn_first_offset: -1,
+            batches: VecDeque::new(),
+        }
+    }
+    pub(crate) fn last_seq(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
+    }
+    fn push_batch(&mut self, b: BatchMeta, window: usize) {
+        while self.batches.len() >= window {
+            self.batches.pop_front();
+        }
+        self.batches.push_back(b);
+    }
+}
+
+/// The producer fields of one batch, as producer-state checks need them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProducerBatch {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub is_transactional: bool,
+}
+
+/// A transaction completed by a marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
+/// The working copy of the producers one append touches.
+#[derive(Debug, Default)]
+pub(crate) struct PendingAppend {
+    updates: Vec<(i64, ProducerEntry)>,
+    new_txns: Vec<(i64, i64)>,
+    pub completed: Vec<CompletedTxn>,
+}
+
+impl PendingAppend {
+    fn slot(&mut self, producers: &Producers, pid: i64) -> usize {
+        if let Some(i) = self.updates.iter().position(|(p, _)| *p == pid) {
+            return i;
+        }
+        let entry = producers.get(pid).cloned().unwrap_or_else(ProducerEntry::empty);
+        self.updates.push((pid, entry));
+        self.updates.len() - 1
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Debug)]
+struct Slot {
+    pid: i64,
+    entry: ProducerEntry,
+    prev: u32,
+    next: u32,
+}
+
+/// Producers in a dense slab with an intrusive LRU list (head = least recently used), so
+/// touching and evicting are O(1).
+#[derive(Debug, Default)]
+pub(crate) struct Producers {
+    index: HashMap<i64, u32>,
+    slots: Vec<Slot>,
+    head: u32,
+    tail: u32,
+}
+
+impl Producers {
+    fn new() -> Self {
+        Producers {
+            index: HashMap::new(),
+            slots: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+    pub(crate) fn get(&self, pid: i64) -> Option<&ProducerEntry> {
+        self.index.get(&pid).map(|&i| &self.slots[i as usize].entry)
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.slots.iter().map(|s| (s.pid, &s.entry))
+    }
+    fn unlink(&mut self, i: u32) {
+        let (prev, next) = (self.slots[i as usize].prev, self.slots[i as usize].next);
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+    }
+    fn push_back(&mut self, i: u32) {
+        self.slots[i as usize].prev = self.tail;
+        self.slots[i as usize].next = NIL;
+        if self.tail == NIL {
+            self.head = i;
+        } else {
+            self.slots[self.tail as usize].next = i;
+        }
+        self.tail = i;
+    }
+    /// Inserts or replaces, marking the producer most recently used.
+    fn put(&mut self, pid: i64, entry: ProducerEntry) {
+        if let Some(&i) = self.index.get(&pid) {
+            self.slots[i as usize].entry = entry;
+            if self.tail != i {
+                self.unlink(i);
+                self.push_back(i);
+            }
+            return;
+        }
+        let i = self.slots.len() as u32;
+        self.slots.push(Slot {
+            pid,
+            entry,
+            prev: NIL,
+            next: NIL,
+        });
+        self.index.insert(pid, i);
+        self.push_back(i);
+    }
+    fn remove(&mut self, pid: i64) -> Option<ProducerEntry> {
+        let i = self.index.remove(&pid)?;
+        self.unlink(i);
+        let last = self.slots.len() as u32 - 1;
+        if i != last {
+            // The last slot moves into the hole: point its neighbours (and the index) at `i`.
+            let (prev, next, moved) = {
+                let s = &self.slots[last as usize];
+                (s.prev, s.next, s.pid)
+            };
+            if prev == NIL {
+                self.head = i;
+            } else {
+                self.slots[prev as usize].next = i;
+            }
+            if next == NIL {
+                self.tail = i;
+            } else {
+                self.slots[next as usize].prev = i;
+            }
+            self.slots.swap(i as usize, last as usize);
+            self.index.insert(moved, i);
+        }
+        self.slots.pop().map(|s| s.entry)
+    }
+    /// The least recently used producer without an open transaction.
+    fn lru_idle(&self) -> Option<i64> {
+        let mut i = self.head;
+        while i != NIL {
+            let s = &self.slots[i as usize];
+            if s.entry.txn_first_offset < 0 {
+                return Some(s.pid);
+            }
+            i = s.next;
+        }
+        None
+    }
+    fn clear(&mut self) {
+        *self = Producers::new();
+    }
+}
+
+/// Settings of the producer-state manager.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProducerConfig {
+    pub window: usize,
+    pub expiration_ms: i64,
+    pub max_producer_ids: usize,
+}
+
+/// Result of the duplicate check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Duplicate {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub timestamp: i64,
+}
+
+/// A producer as `DescribeProducers` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// Producer id.
+    pub producer_id: ProducerId,
+    /// Current epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// Last sequence written (-1 if none).
+    pub last_sequence: Sequence,
+    /// Last timestamp (the last data batch's max timestamp or the last marker's).
+    pub last_timestamp: i64,
+    /// Coordinator epoch of the last marker (-1 if none).
+    pub coordinator_epoch: CoordinatorEpoch,
+    /// First offset of the open transaction, if any.
+    pub current_txn_start_offset: Option<Offset>,
+}
+
+/// The producer-state manager of one partition.
+#[derive(Debug)]
+pub(crate) struct ProducerStateManager {
+    pub producers: Producers,
+    /// Open transactions: first offset -> producer id.
+    pub ongoing: BTreeMap<i64, i64>,
+    /// Completed transactions whose marker is not yet below the high watermark:
+    /// first offset -> marker offset, and the reverse.
+    unreplicated_by_first: BTreeMap<i64, i64>,
+    unreplicated_by_last: BTreeMap<i64, i64>,
+    /// The offset up to which the state reflects the log (exclusive).
+    pub map_end_offset: i64,
+    pub config: ProducerConfig,
+    pub evictions: u64,
+    pub expired: u64,
+}
+
+impl ProducerStateManager {
+    pub(crate) fn new(config: ProducerConfig) -> Self {
+        ProducerStateManager {
+            producers: Producers::new(),
+            ongoing: BTreeMap::new(),
+            unreplicated_by_first: BTreeMap::new(),
+            unreplicated_by_last: BTreeMap::new(),
+            map_end_offset: 0,
+            config,
+            evictions: 0,
+            expired: 0,
+        }
+    }
+
+    /// Forgets everything (before a reload or a full truncation).
+    pub(crate) fn clear(&mut self, map_end_offset: i64) {
+        self.producers.clear();
+        self.ongoing.clear();
+        self.unreplicated_by_first.clear();
+        self.unreplicated_by_last.clear();
+        self.map_end_offset = map_end_offset;
+    }
+
+    /// Kafka's duplicate check (client appends only): same epoch and an exactly matching
+    /// sequence range among the cached batches.
+    pub(crate) fn find_duplicate(&self, b: &ProducerBatch) -> Option<Duplicate> {
+        let e = self.producers.get(b.producer_id)?;
+        if e.epoch != b.epoch {
+            return None;
+        }
+        e.batches
+            .iter()
+            .find(|m| m.first_seq() == b.first_seq && m.last_seq == b.last_seq)
+            .map(|m| Duplicate {
+                first_offset: m.first_offset(),
+                last_offset: m.last_offset,
+                timestamp: m.timestamp,
+            })
+    }
+
+    /// Checks a data batch against the working copy and records it there.
+    pub(crate) fn check_data(
+        &self,
+        pending: &mut PendingAppend,
+        b: &ProducerBatch,
+        origin: AppendOrigin,
+    ) -> Result<(), Rejection> {
+        let i = pending.slot(&self.producers, b.producer_id);
+        let current = self.producers.get(b.producer_id);
+        let u = &mut pending.updates[i].1;
+        let pid = ProducerId(b.producer_id);
+        if b.epoch < u.epoch {
+            if origin != AppendOrigin::Replication {
+                return Err(Rejection::InvalidProducerEpoch {
+                    producer_id: pid,
+                    current: ProducerEpoch(u.epoch),
+                    got: ProducerEpoch(b.epoch),
+                });
+            }
+            tracing::warn!(producer_id = b.producer_id, epoch = b.epoch, current = u.epoch, "replicated batch with an older epoch accepted");
+        }
+        if origin == AppendOrigin::Client {
+            if b.epoch != u.epoch {
+                if b.first_seq != 0 && u.epoch != -1 {
+                    return Err(Rejection::OutOfOrderSequence {
+                        producer_id: pid,
+                        expected: Sequence(0),
+                        got: Sequence(b.first_seq),
+                    });
+                }
+            } else {
+                let known = current.is_some_and(|c| c.epoch != -1) || !u.batches.is_empty();
+                let last = u.last_seq();
+                if known && !in_sequence(last, b.first_seq) {
+                    return Err(Rejection::OutOfOrderSequence {
+                        producer_id: pid,
+                        expected: Sequence(crate::types::increment_sequence(last.max(-1), 1).max(0)),
+                        got: Sequence(b.first_seq),
+                    });
+                }
+            }
+        }
+        if u.txn_first_offset >= 0 && !b.is_transactional && origin != AppendOrigin::Replication {
+            return Err(Rejection::InvalidTxnState { producer_id: pid });
+        }
+        if b.epoch != u.epoch {
+            u.batches.clear();
+            u.epoch = b.epoch;
+        }
+        let delta = i32::try_from(b.last_offset - b.first_offset).unwrap_or(i32::MAX);
+        u.push_batch(
+            BatchMeta {
+                last_seq: b.last_seq,
+                offset_delta: delta,
+                last_offset: b.last_offset,
+                timestamp: b.max_timestamp,
+            },
+            self.config.window,
+        );
+        u.last_timestamp = b.max_timestamp;
+        if b.is_transactional && u.txn_first_offset < 0 {
+            u.txn_first_offset = b.first_offset;
+            pending.new_txns.push((b.first_offset, b.producer_id));
+        }
+        Ok(())
+    }
+
+    /// Checks an end-transaction marker against the working copy and records it.
+    #[expect(clippy::too_many_arguments, reason = "mirrors the marker's fields")]
+    pub(crate) fn check_marker(
+        &self,
+        pending: &mut PendingAppend,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+        aborted: bool,
+        offset: i64,
+        timestamp: i64,
+        origin: AppendOrigin,
+    ) -> Result<(), Rejection> {
+        let i = pending.slot(&self.producers, producer_id);
+        let u = &mut pending.updates[i].1;
+        let pid = ProducerId(producer_id);
+        if epoch < u.epoch {
+            if origin != AppendOrigin::Replication {
+                return Err(Rejection::InvalidProducerEpoch {
+                    producer_id: pid,
+                    current: ProducerEpoch(u.epoch),
+                    got: ProducerEpoch(epoch),
+                });
+            }
+            tracing::warn!(producer_id, epoch, current = u.epoch, "replicated marker with an older epoch accepted");
+        }
+        if u.coordinator_epoch > coordinator_epoch {
+            if origin != AppendOrigin::Replication {
+                return Err(Rejection::CoordinatorFenced {
+                    producer_id: pid,
+                    current: CoordinatorEpoch(u.coordinator_epoch),
+                    got: CoordinatorEpoch(coordinator_epoch),
+                });
+            }
+            tracing::warn!(producer_id, coordinator_epoch, current = u.coordinator_epoch, "replicated marker with an older coordinator epoch accepted");
+        }
+        if u.txn_first_offset >= 0 {
+            pending.completed.push(CompletedTxn {
+                producer_id,
+                first_offset: u.txn_first_offset,
+                last_offset: offset,
+                aborted,
+            });
+        }
+        if epoch != u.epoch {
+            if u.epoch >= 0 {
+                tracing::info!(producer_id, from = u.epoch, to = epoch, "marker bumped the producer epoch (fencing)");
+            }
+            u.batches.clear();
+            u.epoch = epoch;
+        }
+        u.coordinator_epoch = coordinator_epoch;
+        u.txn_first_offset = -1;
+        u.last_timestamp = timestamp;
+        Ok(())
+    }
+
+    /// Applies a checked append after its bytes were written. Returns the completed
+    /// transactions with the LSO to record for each (Kafka's `lastStableOffset(completedTxn)`).
+    pub(crate) fn apply(&mut self, pending: PendingAppend, end_offset: i64) -> Vec<(CompletedTxn, i64)> {
+        for (pid, entry) in pending.updates {
+            if self.producers.get(pid).is_none() {
+                self.make_room();
+            }
+            self.producers.put(pid, entry);
+        }
+        for (first, pid) in pending.new_txns {
+            self.ongoing.insert(first, pid);
+        }
+        let mut done = Vec::with_capacity(pending.completed.len());
+        for c in pending.completed {
+            let lso = self.lso_for_completed(&c);
+            self.ongoing.remove(&c.first_offset);
+            self.unreplicated_by_first.insert(c.first_offset, c.last_offset);
+            self.unreplicated_by_last.insert(c.last_offset, c.first_offset);
+            done.push((c, lso));
+        }
+        self.map_end_offset = self.map_end_offset.max(end_offset);
+        done
+    }
+
+    /// First offset of the earliest open transaction of another producer, else marker + 1.
+    fn lso_for_completed(&self, c: &CompletedTxn) -> i64 {
+        self.ongoing
+            .iter()
+            .find(|(_, &pid)| pid != c.producer_id)
+            .map_or(c.last_offset + 1, |(&first, _)| first)
+    }
+
+    /// Evicts the least recently used idle producer when the cap is reached.
+    fn make_room(&mut self) {
+        if self.producers.len() < self.config.max_producer_ids {
+            return;
+        }
+        if let Some(victim) = self.producers.lru_idle() {
+            self.producers.remove(victim);
+            self.evictions += 1;
+            tracing::debug!(producer_id = victim, "evicted least recently used idle producer (max_producer_ids reached)");
+        } else {
+            tracing::warn!(cap = self.config.max_producer_ids, "every producer has an open transaction; exceeding max_producer_ids");
+        }
+    }
+
+    /// Drops completed transactions whose marker is below `hw`.
+    pub(crate) fn on_high_watermark(&mut self, hw: i64) {
+        while let Some((&last, &first)) = self.unreplicated_by_last.first_key_value() {
+            if last >= hw {
+                break;
+            }
+            self.unreplicated_by_last.remove(&last);
+            self.unreplicated_by_first.remove(&first);
+        }
+    }
+
+    /// The earliest offset that is not yet decided or not yet replicated, if any.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        let a = self.ongoing.first_key_value().map(|(&k, _)| k);
+        let b = self.unreplicated_by_first.first_key_value().map(|(&k, _)| k);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Removes producers with no open transaction whose last timestamp is at least
+    /// `expiration_ms` old. Returns how many.
+    pub(crate) fn remove_expired(&mut self, now_ms: i64) -> usize {
+        let exp = self.config.expiration_ms;
+        let victims: Vec<i64> = self
+            .producers
+            .iter()
+            .filter(|(_, e)| e.txn_first_offset < 0 && now_ms - e.last_timestamp >= exp)
+            .map(|(pid, _)| pid)
+            .collect();
+        for pid in &victims {
+            self.producers.remove(*pid);
+            tracing::debug!(producer_id = pid, "producer expired");
+        }
+        self.expired += victims.len() as u64;
+        victims.len()
+    }
+
+    pub(crate) fn describe(&self) -> Vec<ProducerInfo> {
+        let mut v: Vec<ProducerInfo> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| ProducerInfo {
+                producer_id: ProducerId(pid),
+                producer_epoch: ProducerEpoch(e.epoch),
+                last_sequence: Sequence(e.last_seq()),
+                last_timestamp: e.last_timestamp,
+                coordinator_epoch: CoordinatorEpoch(e.coordinator_epoch),
+                current_txn_start_offset: (e.txn_first_offset >= 0).then_some(Offset(e.txn_first_offset)),
+            })
+            .collect();
+        v.sort_by_key(|p| p.producer_id);
+        v
+    }
+
+    /// The entries to snapshot.
+    pub(crate) fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
+        let mut v: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| SnapshotEntry {
+                producer_id: pid,
+                epoch: e.epoch,
+                coordinator_epoch: e.coordinator_epoch,
+                last_timestamp: e.last_timestamp,
+                txn_first_offset: e.txn_first_offset,
+                batches: e
+                    .batches
+                    .iter()
+                    .map(|b| SnapshotBatch {
+                        last_seq: b.last_seq,
+                        last_offset: b.last_offset,
+                        offset_delta: b.offset_delta,
+                        timestamp: b.timestamp,
+                    })
+                    .collect(),
+            })
+            .collect();
+        v.sort_by_key(|e| e.producer_id);
+        v
+    }
+
+    /// Replaces the state with a loaded snapshot, dropping producers already expired.
+    pub(crate) fn load(&mut self, entries: Vec<SnapshotEntry>, map_end_offset: i64, now_ms: i64) {
+        self.clear(map_end_offset);
+        for s in entries {
+            let expired = s.txn_first_offset < 0 && now_ms - s.last_timestamp >= self.config.expiration_ms;
+            if expired {
+                continue;
+            }
+            let window = self.config.window;
+            let skip = s.batches.len().saturating_sub(window);
+            let entry = ProducerEntry {
+                epoch: s.epoch,
+                coordinator_epoch: s.coordinator_epoch,
+                last_timestamp: s.last_timestamp,
+                txn_first_offset: s.txn_first_offset,
+                batches: s
+                    .batches
+                    .into_iter()
+                    .skip(skip)
+                    .map(|b| BatchMeta {
+                        last_seq: b.last_seq,
+                        offset_delta: b.offset_delta,
+                        last_offset: b.last_offset,
+                        timestamp: b.timestamp,
+                    })
+                    .collect(),
+            };
+            if entry.txn_first_offset >= 0 {
+                self.ongoing.insert(entry.txn_first_offset, s.producer_id);
+            }
+            self.producers.put(s.producer_id, entry);
+        }
+    }
+
+    /// The producer owning the earliest open transaction, with its last timestamp.
+    pub(crate) fn oldest_open_txn(&self) -> Option<(i64, i64, i64)> {
+        let (&first, &pid) = self.ongoing.first_key_value()?;
+        let ts = self.producers.get(pid).map_or(-1, |e| e.last_timestamp);
+        Some((pid, first, ts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn psm(window: usize, cap: usize) -> ProducerStateManager {
+        ProducerStateManager::new(ProducerConfig {
+            window,
+            expiration_ms: 1000,
+            max_producer_ids: cap,
+        })
+    }
+
+    fn data(pid: i64, epoch: i16, seq: i32, n: i32, offset: i64) -> ProducerBatch {
+        ProducerBatch {
+            producer_id: pid,
+            epoch,
+            first_seq: seq,
+            last_seq: crate::types::increment_sequence(seq, n - 1),
+            first_offset: offset,
+            last_offset: offset + i64::from(n) - 1,
+            max_timestamp: 10,
+            is_transactional: false,
+        }
+    }
+
+    fn append(m: &mut ProducerStateManager, b: ProducerBatch, origin: AppendOrigin) -> Result<(), Rejection> {
+        let mut p = PendingAppend::default();
+        m.check_data(&mut p, &b, origin)?;
+        m.apply(p, b.last_offset + 1);
+        Ok(())
+    }
+
+    #[test]
+    fn basic_id_mapping() {
+        // PSMT.testBasicIdMapping
+        let mut m = psm(5, 100);
+        append(&mut m, data(1, 0, 0, 1, 0), AppendOrigin::Client).expect("s0");
+        append(&mut m, data(1, 0, 1, 1, 1), AppendOrigin::Client).expect("s1");
+        assert!(matches!(append(&mut m, data(1, 0, 1, 1, 2), AppendOrigin::Client), Err(Rejection::OutOfOrderSequence { .. })));
+        assert!(matches!(append(&mut m, data(1, 0, 5, 1, 2), AppendOrigin::Client), Err(Rejection::OutOfOrderSequence { .. })));
+        append(&mut m, data(1, 1, 0, 1, 2), AppendOrigin::Client).expect("e1 s0");
+        assert!(matches!(append(&mut m, data(1, 0, 0, 1, 3), AppendOrigin::Client), Err(Rejection::InvalidProducerEpoch { .. })));
+    }
+
+    #[test]
+    fn lru_eviction_keeps_links_consistent() {
+        let mut m = psm(5, 3);
+        for pid in 0..10 {
+            append(&mut m, data(pid, 0, 0, 1, pid), AppendOrigin::Client).expect("append");
+            assert!(m.producers.len() <= 3);
+        }
+        assert_eq!(m.evictions, 7);
+        let mut kept: Vec<i64> = m.producers.iter().map(|(p, _)| p).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![7, 8, 9]);
+        // Touch 7, add 10: 8 is now least recently used.
+        append(&mut m, data(7, 0, 1, 1, 20), AppendOrigin::Client).expect("touch");
+        append(&mut m, data(10, 0, 0, 1, 21), AppendOrigin::Client).expect("new");
+        let mut kept: Vec<i64> = m.producers.iter().map(|(p, _)| p).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, vec![7, 9, 10]);
+        // The list visits every slot exactly once.
+        let mut seen = 0;
+        let mut i = m.producers.head;
+        while i != NIL {
+            seen += 1;
+            i = m.producers.slots[i as usize].next;
+        }
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn eviction_skips_open_transactions() {
+        let mut m = psm(5, 2);
+        let mut t = data(1, 0, 0, 1, 0);
+        t.is_transactional = true;
+        append(&mut m, t, AppendOrigin::Client).expect("txn");
+        append(&mut m, data(2, 0, 0, 1, 1), AppendOrigin::Client).expect("idle");
+        append(&mut m, data(3, 0, 0, 1, 2), AppendOrigin::Client).expect("new");
+        assert!(m.producers.get(1).is_some(), "producer with open txn survives");
+        assert!(m.producers.get(2).is_none());
+    }
+}

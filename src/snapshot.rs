@@ -1,0 +1,271 @@
+//! Producer-state snapshot files (`<20-digit end offset>.snapshot`): Kafka's version-1
+//! layout, followed by an eoslog trailer that carries each producer's whole dedup window.
+//!
+//! ```text
+//! Format: { version i16 = 1 | crc u32 | count i32 | entry * count | trailer? }
+//! entry:  { producerId i64 | epoch i16 | lastSequence i32 | lastOffset i64
+//!         | offsetDelta i32 | timestamp i64 | coordinatorEpoch i32 | currentTxnFirstOffset i64 }
+//! trailer:{ magic "EOSLOGW1" | count i32
+//!         | { producerId i64 | n i16 | { lastSequence i32 | lastOffset i64 | offsetDelta i32
+//!                                      | timestamp i64 } * n } * count }
+//!         (the whole window, oldest first, of each producer Kafka's entry cannot describe)
+//! crc = CRC-32C over [count, end of file)
+//! ```
+//! Kafka's loader reads the fields of its schema and ignores bytes after the entry array, and
+//! its CRC covers everything to the end of the file, so a Kafka broker loads these files (it
+//! sees each producer's last batch, as it always does). eoslog reads the trailer too, so every
+//! batch of the dedup window, not just the last, survives a restart.
+
+use crate::batch::crc32c;
+use crate::error::CorruptionDetail;
+
+/// Kafka's snapshot version.
+pub const SNAPSHOT_VERSION: i16 = 1;
+const VERSION_OFFSET: usize = 0;
+const CRC_OFFSET: usize = VERSION_OFFSET + 2;
+const COUNT_OFFSET: usize = CRC_OFFSET + 4;
+const ENTRIES_OFFSET: usize = COUNT_OFFSET + 4;
+/// Size of one Kafka snapshot entry.
+pub const ENTRY_SIZE: usize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
+const TRAILER_MAGIC: &[u8; 8] = b"EOSLOGW1";
+const WINDOW_ENTRY_SIZE: usize = 4 + 8 + 4 + 8;
+
+/// One batch of a producer's dedup window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotBatch {
+    /// Last sequence of the batch.
+    pub last_seq: i32,
+    /// Last offset of the batch.
+    pub last_offset: i64,
+    /// `last_offset - first_offset`.
+    pub offset_delta: i32,
+    /// The batch's max timestamp.
+    pub timestamp: i64,
+}
+
+/// One producer in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Epoch.
+    pub epoch: i16,
+    /// Coordinator epoch of the last marker (-1 if none).
+    pub coordinator_epoch: i32,
+    /// The producer's last timestamp.
+    pub last_timestamp: i64,
+    /// First offset of the open transaction, -1 if none.
+    pub txn_first_offset: i64,
+    /// The dedup window, oldest first (possibly empty).
+    pub batches: Vec<SnapshotBatch>,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let s = self.buf.get(self.pos..self.pos + N)?;
+        self.pos += N;
+        s.try_into().ok()
+    }
+    fn i16(&mut self) -> Option<i16> {
+        self.take().map(i16::from_be_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.take().map(i64::from_be_bytes)
+    }
+}
+
+/// A producer goes into the trailer when Kafka's entry cannot hold its window: more than one
+/// batch, or a last batch whose timestamp differs from the producer's last timestamp (Kafka's
+/// entry has one timestamp field for both).
+fn needs_trailer(e: &SnapshotEntry) -> bool {
+    e.batches.len() > 1 || e.batches.last().is_some_and(|b| b.timestamp != e.last_timestamp)
+}
+
+/// Encodes a snapshot.
+#[must_use]
+pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
+    let window_extra: usize = entries
+        .iter()
+        .filter(|e| needs_trailer(e))
+        .map(|e| 10 + e.batches.len() * WINDOW_ENTRY_SIZE)
+        .sum();
+    let mut out = Vec::with_capacity(ENTRIES_OFFSET + entries.len() * ENTRY_SIZE + 12 + window_extra);
+    out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
+    for e in entries {
+        let last = e.batches.last();
+        out.extend_from_slice(&e.producer_id.to_be_bytes());
+        out.extend_from_slice(&e.epoch.to_be_bytes());
+        out.extend_from_slice(&last.map_or(-1, |b| b.last_seq).to_be_bytes());
+        out.extend_from_slice(&last.map_or(-1, |b| b.last_offset).to_be_bytes());
+        out.extend_from_slice(&last.map_or(0, |b| b.offset_delta).to_be_bytes());
+        out.extend_from_slice(&e.last_timestamp.to_be_bytes());
+        out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+        out.extend_from_slice(&e.txn_first_offset.to_be_bytes());
+    }
+    let windowed: Vec<&SnapshotEntry> = entries.iter().filter(|e| needs_trailer(e)).collect();
+    if !windowed.is_empty() {
+        out.extend_from_slice(TRAILER_MAGIC);
+        out.extend_from_slice(&(windowed.len() as i32).to_be_bytes());
+        for e in windowed {
+            out.extend_from_slice(&e.producer_id.to_be_bytes());
+            out.extend_from_slice(&(e.batches.len() as i16).to_be_bytes());
+            for b in &e.batches {
+                out.extend_from_slice(&b.last_seq.to_be_bytes());
+                out.extend_from_slice(&b.last_offset.to_be_bytes());
+                out.extend_from_slice(&b.offset_delta.to_be_bytes());
+                out.extend_from_slice(&b.timestamp.to_be_bytes());
+            }
+        }
+    }
+    let crc = crc32c(&out[COUNT_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+/// Decodes a snapshot; errors carry the byte position of the problem.
+///
+/// # Errors
+/// A bad version, CRC, length or trailer.
+pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)> {
+    let mut r = Reader { buf, pos: 0 };
+    let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
+    let version = r.i16().ok_or(short(0))?;
+    if version != SNAPSHOT_VERSION {
+        return Err((0, CorruptionDetail::Invalid("unknown snapshot version")));
+    }
+    let stored = r.i32().ok_or(short(CRC_OFFSET))? as u32;
+    let computed = crc32c(buf.get(COUNT_OFFSET..).unwrap_or(&[]));
+    if stored != computed {
+        return Err((CRC_OFFSET as u64, CorruptionDetail::Checksum { stored, computed }));
+    }
+    let count = r.i32().ok_or(short(COUNT_OFFSET))?;
+    if count < 0 || count as usize > (buf.len() - ENTRIES_OFFSET) / ENTRY_SIZE {
+        return Err((COUNT_OFFSET as u64, CorruptionDetail::Invalid("snapshot entry count out of range")));
+    }
+    let mut entries = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let at = r.pos;
+        let mut field = || r.i64().ok_or(short(at));
+        let producer_id = field()?;
+        let epoch = r.i16().ok_or(short(at))?;
+        let last_seq = r.i32().ok_or(short(at))?;
+        let last_offset = r.i64().ok_or(short(at))?;
+        let offset_delta = r.i32().ok_or(short(at))?;
+        let timestamp = r.i64().ok_or(short(at))?;
+        let coordinator_epoch = r.i32().ok_or(short(at))?;
+        let txn_first_offset = r.i64().ok_or(short(at))?;
+        let batches = if last_offset >= 0 {
+            vec![SnapshotBatch {
+                last_seq,
+                last_offset,
+                offset_delta,
+                timestamp,
+            }]
+        } else {
+            Vec::new()
+        };
+        entries.push(SnapshotEntry {
+            producer_id,
+            epoch,
+            coordinator_epoch,
+            last_timestamp: timestamp,
+            txn_first_offset,
+            batches,
+        });
+    }
+    if r.pos == buf.len() {
+        return Ok(entries);
+    }
+    let at = r.pos;
+    if r.take::<8>().as_ref() != Some(TRAILER_MAGIC) {
+        return Err((at as u64, CorruptionDetail::Invalid("unknown bytes after snapshot entries")));
+    }
+    let n = r.i32().ok_or(short(at))?;
+    if n < 0 || n as usize > entries.len() {
+        return Err((at as u64, CorruptionDetail::Invalid("window trailer count out of range")));
+    }
+    for _ in 0..n {
+        let at = r.pos;
+        let pid = r.i64().ok_or(short(at))?;
+        let k = r.i16().ok_or(short(at))?;
+        if k < 0 {
+            return Err((at as u64, CorruptionDetail::Invalid("negative window length")));
+        }
+        let mut window = Vec::with_capacity(k as usize);
+        for _ in 0..k {
+            window.push(SnapshotBatch {
+                last_seq: r.i32().ok_or(short(at))?,
+                last_offset: r.i64().ok_or(short(at))?,
+                offset_delta: r.i32().ok_or(short(at))?,
+                timestamp: r.i64().ok_or(short(at))?,
+            });
+        }
+        let Some(entry) = entries.iter_mut().find(|e| e.producer_id == pid) else {
+            return Err((at as u64, CorruptionDetail::Invalid("window for an unknown producer")));
+        };
+        entry.batches = window;
+    }
+    if r.pos != buf.len() {
+        return Err((r.pos as u64, CorruptionDetail::Invalid("bytes after the window trailer")));
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pid: i64, batches: usize, txn: i64) -> SnapshotEntry {
+        SnapshotEntry {
+            producer_id: pid,
+            epoch: 3,
+            coordinator_epoch: 7,
+            last_timestamp: 1000 + pid,
+            txn_first_offset: txn,
+            batches: (0..batches)
+                .map(|i| SnapshotBatch {
+                    last_seq: i as i32 * 2 + 1,
+                    last_offset: pid * 100 + i as i64 * 2 + 1,
+                    offset_delta: 1,
+                    timestamp: 1000 + i as i64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trip_with_and_without_window() {
+        let entries = vec![entry(1, 0, -1), entry(2, 1, 5), entry(3, 5, -1)];
+        let bytes = encode(&entries);
+        assert_eq!(decode(&bytes), Ok(entries));
+        let mut plain = vec![entry(9, 1, -1)];
+        plain[0].batches[0].timestamp = plain[0].last_timestamp;
+        let bytes = encode(&plain);
+        assert_eq!(bytes.len(), ENTRIES_OFFSET + ENTRY_SIZE, "no trailer without a window");
+        assert_eq!(ENTRY_SIZE, 46);
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let bytes = encode(&[entry(1, 3, -1), entry(2, 2, 4)]);
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(decode(&b).is_err(), "flip at {i}");
+        }
+        assert!(decode(&[]).is_err());
+    }
+}
