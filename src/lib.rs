@@ -25,7 +25,7 @@
 //!
 //! // An idempotent producer's batch, and its retry.
 //! let batch = BatchBuilder::idempotent(ProducerId(7), ProducerEpoch(0), Sequence(0))
-//!     .build(&[NewRecord::value(1_000, b"hello")])?;
+//!     .build(&[NewRecord::value(1_700_000_000_000, b"hello")])?;
 //! let first = log.append(&batch, AppendOrigin::Client)?;
 //! let retry = log.append(&batch, AppendOrigin::Client)?;
 //! assert!(matches!(first, AppendOutcome::Appended(_)));
@@ -35,7 +35,7 @@
 //! let pid = ProducerId(9);
 //! for (seq, value, marker) in [(0, "lost", MarkerType::Abort), (1, "kept", MarkerType::Commit)] {
 //!     let txn = BatchBuilder::transactional(pid, ProducerEpoch(0), Sequence(seq))
-//!         .build(&[NewRecord::value(1_000, value.as_bytes())])?;
+//!         .build(&[NewRecord::value(1_700_000_000_000, value.as_bytes())])?;
 //!     log.append(&txn, AppendOrigin::Client)?;
 //!     log.write_marker(&TxnMarker {
 //!         producer_id: pid,

@@ -1748,7 +1748,8 @@ impl Log {
 
     /// Reads records from `from` with the isolation's visibility, filtering as a Kafka
     /// consumer does: read_committed skips aborted transactions and every control record.
-    /// Returns the records and the offset to continue from.
+    /// Continues across segments until about `max_bytes` of batches were read or the bound
+    /// is reached. Returns the records and the offset to continue from.
     ///
     /// # Errors
     /// As [`Log::read`], and corrupt batches.
@@ -1758,75 +1759,22 @@ impl Log {
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<(Vec<OwnedRecord>, Offset), ReadError> {
-        let fetch = self.read(from, max_bytes, isolation)?;
-        let bytes = fetch.bytes()?;
-        let mut heap: BinaryHeap<Reverse<(i64, i64)>> = fetch
-            .aborted_transactions
-            .iter()
-            .flatten()
-            .map(|a| Reverse((a.first_offset.0, a.producer_id.0)))
-            .collect();
-        let mut aborting: HashSet<i64> = HashSet::new();
         let mut out = Vec::new();
-        let mut next = from.0;
-        let corrupt = |position: u64, e: crate::error::BatchError| -> ReadError {
-            let path = fetch.slices.first().map(|s| s.path.clone()).unwrap_or_default();
-            let base = fetch.slices.first().map_or(0, |s| s.position);
-            StorageError::from(Corruption {
-                path,
-                kind: FileKind::Log,
-                position: base + position,
-                detail: e.into(),
-            })
-            .into()
-        };
-        for item in BatchIter::new(&bytes) {
-            let (position, b) = item.map_err(|(p, e)| corrupt(p, e))?;
-            b.validate_crc().map_err(|e| corrupt(position, e))?;
-            next = next.max(b.next_offset());
-            if isolation == Isolation::ReadCommitted && b.producer_id().is_some() {
-                while let Some(Reverse((first, pid))) = heap.peek().copied() {
-                    if first > b.last_offset() {
-                        break;
-                    }
-                    heap.pop();
-                    aborting.insert(pid);
-                }
-                if b.is_control() {
-                    if let Ok(Some(m)) = b.marker() {
-                        if m.control_type == ControlType::Abort {
-                            aborting.remove(&b.producer_id().0);
-                        }
-                    }
-                    continue;
-                }
-                if b.is_transactional() && aborting.contains(&b.producer_id().0) {
-                    continue;
-                }
+        let mut next = from;
+        let mut budget = max_bytes;
+        loop {
+            let fetch = self.read(next, budget, isolation)?;
+            let bytes = fetch.bytes()?;
+            if bytes.is_empty() {
+                break;
             }
-            if b.is_control() {
-                continue;
-            }
-            let records = b.records().map_err(|e| corrupt(position, e))?;
-            for r in records.iter() {
-                let r = r.map_err(|e| corrupt(position, e))?;
-                if r.offset < from.0 {
-                    continue;
-                }
-                out.push(OwnedRecord {
-                    offset: Offset(r.offset),
-                    timestamp: r.timestamp,
-                    key: r.key.map(<[u8]>::to_vec),
-                    value: r.value.map(<[u8]>::to_vec),
-                    headers: r
-                        .headers
-                        .iter()
-                        .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
-                        .collect(),
-                });
+            budget = budget.saturating_sub(bytes.len());
+            next = filter_fetch(&fetch, &bytes, next, isolation, &mut out)?;
+            if budget == 0 {
+                break;
             }
         }
-        Ok((out, Offset(next)))
+        Ok((out, next))
     }
 
     /// Offset of the first record with timestamp `>= timestamp` (Kafka's ListOffsets by
@@ -1907,6 +1855,85 @@ impl Drop for Log {
             }
         }
     }
+}
+
+/// The consumer-side read_committed filter (Kafka's `CompletedFetch`): aborted transactions
+/// from the fetch go into a min-heap by first offset; a producer becomes "aborting" when a
+/// batch reaches its first offset and stops at its ABORT marker; its transactional batches
+/// are skipped meanwhile. Control records are never returned. Returns the next offset.
+fn filter_fetch(
+    fetch: &FetchResult,
+    bytes: &[u8],
+    from: Offset,
+    isolation: Isolation,
+    out: &mut Vec<OwnedRecord>,
+) -> Result<Offset, ReadError> {
+    let mut heap: BinaryHeap<Reverse<(i64, i64)>> = fetch
+        .aborted_transactions
+        .iter()
+        .flatten()
+        .map(|a| Reverse((a.first_offset.0, a.producer_id.0)))
+        .collect();
+    let mut aborting: HashSet<i64> = HashSet::new();
+    let mut next = from.0;
+    let corrupt = |position: u64, e: crate::error::BatchError| -> ReadError {
+        let path = fetch.slices.first().map(|s| s.path.clone()).unwrap_or_default();
+        let base = fetch.slices.first().map_or(0, |s| s.position);
+        StorageError::from(Corruption {
+            path,
+            kind: FileKind::Log,
+            position: base + position,
+            detail: e.into(),
+        })
+        .into()
+    };
+    for item in BatchIter::new(bytes) {
+        let (position, b) = item.map_err(|(p, e)| corrupt(p, e))?;
+        b.validate_crc().map_err(|e| corrupt(position, e))?;
+        next = next.max(b.next_offset());
+        if isolation == Isolation::ReadCommitted && b.producer_id().is_some() {
+            while let Some(Reverse((first, pid))) = heap.peek().copied() {
+                if first > b.last_offset() {
+                    break;
+                }
+                heap.pop();
+                aborting.insert(pid);
+            }
+            if b.is_control() {
+                if let Ok(Some(m)) = b.marker() {
+                    if m.control_type == ControlType::Abort {
+                        aborting.remove(&b.producer_id().0);
+                    }
+                }
+                continue;
+            }
+            if b.is_transactional() && aborting.contains(&b.producer_id().0) {
+                continue;
+            }
+        }
+        if b.is_control() {
+            continue;
+        }
+        let records = b.records().map_err(|e| corrupt(position, e))?;
+        for r in records.iter() {
+            let r = r.map_err(|e| corrupt(position, e))?;
+            if r.offset < from.0 {
+                continue;
+            }
+            out.push(OwnedRecord {
+                offset: Offset(r.offset),
+                timestamp: r.timestamp,
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
+                headers: r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect(),
+            });
+        }
+    }
+    Ok(Offset(next))
 }
 
 fn aborted_entry(c: &CompletedTxn, lso: i64) -> AbortedTxn {
