@@ -1,0 +1,180 @@
+//! Invariant: after an unclean shutdown recovery keeps exactly the intact prefix of the log:
+//! torn batches, garbage and zero-filled tails are cut at the last valid batch, indexes are
+//! rebuilt, and damage below the recovery point is a typed corruption error naming the file and
+//! byte position, never silently truncated. Scenarios 67, 68, 69 of the reference, issue #2.
+
+mod common;
+use common::*;
+use eoslog::{FileKind, Isolation, Log, OpenError, StorageError};
+use std::io::Write;
+
+fn fill(log: &Log, n: usize) -> Vec<u64> {
+    // Returns the byte position after each batch.
+    let mut ends = Vec::new();
+    for i in 0..n {
+        appended(client(log, &plain(&[&format!("value-{i:04}"), "second"])));
+        ends.push(log.segments().last().expect("seg").size);
+    }
+    ends
+}
+
+fn seg0(t: &TestLog) -> std::path::PathBuf {
+    t.path().join("00000000000000000000.log")
+}
+
+#[test]
+fn garbage_from_inside_a_batch_to_eof_is_trimmed() {
+    // LST.testRecoveryWithCorruptMessage, at every batch k.
+    for k in [0usize, 3, 9] {
+        let t = TestLog::with_config(config(&[("index.interval.bytes", "1")]));
+        let ends = {
+            let log = t.open();
+            let ends = fill(&log, 10);
+            drop(log);
+            ends
+        };
+        let start = if k == 0 { 0 } else { ends[k - 1] };
+        let mut bytes = std::fs::read(seg0(&t)).expect("read");
+        let mut x = 12345u64;
+        for b in bytes.iter_mut().skip(start as usize + 20) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(seg0(&t), &bytes).expect("write");
+        let log = t.open();
+        assert_eq!(log.log_end_offset().0, 2 * k as i64, "k={k}");
+        assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 2 * k);
+        assert_eq!(std::fs::metadata(seg0(&t)).expect("m").len(), start);
+        assert!(log.stats().truncated_bytes_on_recovery > 0);
+        // The log accepts writes after the cut.
+        appended(client(&log, &plain(&["after"])));
+    }
+}
+
+#[test]
+fn torn_last_batch_at_every_length_is_cut() {
+    let t = TestLog::new();
+    let ends = {
+        let log = t.open();
+        let e = fill(&log, 3);
+        drop(log);
+        e
+    };
+    let full = std::fs::read(seg0(&t)).expect("read");
+    for cut in ends[1] as usize + 1..ends[2] as usize {
+        std::fs::write(seg0(&t), &full[..cut]).expect("write");
+        let _ = std::fs::remove_file(t.path().join(eoslog::CLEAN_SHUTDOWN_FILE));
+        let log = t.open();
+        assert_eq!(log.log_end_offset().0, 4, "cut at {cut}");
+        drop(log);
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_trimmed() {
+    let t = TestLog::new();
+    {
+        let log = t.open();
+        fill(&log, 4);
+        drop(log);
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(seg0(&t)).expect("open");
+    f.write_all(&vec![0u8; 4096]).expect("zeros");
+    drop(f);
+    let log = t.open();
+    assert_eq!(log.log_end_offset().0, 8);
+}
+
+#[test]
+fn random_bytes_appended_to_log_and_index_are_dropped() {
+    // LLT.testCorruptLog
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "1")]));
+    let before;
+    {
+        let log = t.open();
+        fill(&log, 20);
+        before = values(&log, Isolation::ReadUncommitted);
+        drop(log);
+    }
+    for name in ["00000000000000000000.log", "00000000000000000000.index"] {
+        let mut f = std::fs::OpenOptions::new().append(true).open(t.path().join(name)).expect("open");
+        f.write_all(b"\x13\x37 not a batch, not an index entry").expect("garbage");
+    }
+    let log = t.open();
+    assert_eq!(log.log_end_offset().0, 40);
+    assert_eq!(values(&log, Isolation::ReadUncommitted), before);
+    // Every offset is still found through the rebuilt index.
+    for o in 0..40 {
+        let f = log.read(eoslog::Offset(o), 1, Isolation::ReadUncommitted).expect("read");
+        let bytes = f.bytes().expect("bytes");
+        let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
+        assert!(b.base_offset() <= o && o <= b.last_offset());
+    }
+}
+
+#[test]
+fn corrupt_index_of_a_trusted_segment_is_rebuilt() {
+    // LST.testRecoveryFixesCorruptIndex / ...TimeIndex, for a segment below the recovery point.
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "1"), ("segment.bytes", "1000")]));
+    {
+        let log = t.open();
+        fill(&log, 40);
+        assert!(log.segments().len() > 2);
+        log.close().expect("close");
+    }
+    let idx = t.path().join("00000000000000000000.index");
+    let mut bytes = std::fs::read(&idx).expect("index");
+    assert!(bytes.len() >= 16);
+    for b in bytes.iter_mut() {
+        *b = 0x7f;
+    }
+    std::fs::write(&idx, &bytes).expect("write");
+    let tidx = t.path().join("00000000000000000000.timeindex");
+    std::fs::write(&tidx, vec![0xffu8; 24]).expect("write");
+    let log = t.open();
+    for o in 0..80 {
+        let f = log.read(eoslog::Offset(o), 1, Isolation::ReadUncommitted).expect("read");
+        let bytes = f.bytes().expect("bytes");
+        let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
+        assert!(b.base_offset() <= o && o <= b.last_offset(), "offset {o}");
+    }
+    assert_eq!(log.offset_for_timestamp(T0, Isolation::ReadUncommitted).expect("ts"), Some((eoslog::Offset(0), T0)));
+}
+
+#[test]
+fn damage_below_the_recovery_point_is_a_typed_error() {
+    let t = TestLog::with_config(config(&[("segment.bytes", "2000")]));
+    {
+        let log = t.open();
+        fill(&log, 40);
+        log.close().expect("close");
+    }
+    // Flip a byte in the middle of the first (flushed, trusted) segment.
+    let mut bytes = std::fs::read(seg0(&t)).expect("read");
+    let pos = bytes.len() / 2;
+    bytes[pos] ^= 0x01;
+    std::fs::write(seg0(&t), &bytes).expect("write");
+    let log = t.open();
+    assert_eq!(log.log_end_offset().0, 80, "nothing truncated below the recovery point");
+    let err = log.verify(|_, _| {}).expect_err("verify finds it");
+    match err {
+        StorageError::Corrupt(c) => {
+            assert_eq!(c.kind, FileKind::Log);
+            assert!(c.path.ends_with("00000000000000000000.log"));
+            assert!(c.position <= pos as u64);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = log.read_records(eoslog::Offset(0), 1 << 20, Isolation::ReadUncommitted).expect_err("read fails");
+    assert_eq!(e.kafka_error(), eoslog::KafkaError::KafkaStorageError);
+}
+
+#[test]
+fn second_open_while_locked_is_refused() {
+    let t = TestLog::new();
+    let _log = t.open();
+    let e = Log::open(t.path(), eoslog::LogConfig::default()).expect_err("locked");
+    assert!(matches!(e, OpenError::Storage(StorageError::Locked { .. })));
+}
