@@ -509,11 +509,15 @@ impl Log {
                 .rposition(|s| s.base_offset <= recovery_point)
                 .unwrap_or(0)
         };
-        let state_target = segments
-            .get(first_recover)
-            .map(|s| s.base_offset);
-        // Producer state up to the first recovered segment (or the whole log when clean).
-        let replay_end = state_target.unwrap_or(i64::MAX);
+        // Producer state up to the first recovered segment, or to the end of a clean log
+        // (snapshots above it, e.g. from a log truncated by hand, are never loaded).
+        let replay_end = match segments.get(first_recover) {
+            Some(s) => s.base_offset,
+            None => match segments.last() {
+                Some(last) => segment_next_offset(&*fs, last)?,
+                None => log_start,
+            },
+        };
         load_producer_state(&*fs, &dir, &mut psm, &mut snapshots, &segments, replay_end, now)?;
         let mut aborted = AbortedIndex::default();
         for s in &segments[..first_recover] {
@@ -605,7 +609,6 @@ impl Log {
             .values()
             .map(|&pid| (pid, psm.producers.get(pid).map_or(now, |e| e.last_timestamp)))
             .collect();
-        let last_snapshot = snapshots.last().copied();
         let writer = Writer {
             segments: segments.clone(),
             psm,
@@ -643,7 +646,8 @@ impl Log {
         {
             let mut w = log.writer.lock();
             log.remove_stray_snapshots(&mut w)?;
-            if last_snapshot != Some(log_end) && (!clean || last_snapshot.is_none()) {
+            let first_base = w.segments.first().map_or(log_end, |s| s.base_offset);
+            if w.snapshots.last() != Some(&log_end) && log_end > first_base {
                 w.bytes_since_snapshot = 1;
                 log.take_snapshot(&mut w, log_end)?;
             }
