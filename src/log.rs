@@ -551,7 +551,6 @@ impl Log {
                 stats
                     .truncated_bytes_on_recovery
                     .fetch_add(before - after, Ordering::Relaxed);
-                seg.flush()?;
                 if let Some((position, detail)) = stopped {
                     tracing::warn!(segment = %seg.log_path.display(), position, %detail, "recovery stopped at an invalid batch; later segments deleted");
                     for later in segments.drain(i + 1..) {
@@ -559,6 +558,11 @@ impl Log {
                     }
                     fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
                 }
+                if i + 1 < segments.len() {
+                    // Recovery rebuilt the indexes at full size; an inactive segment's are trimmed.
+                    seg.make_inactive()?;
+                }
+                seg.flush()?;
                 i += 1;
             }
         }

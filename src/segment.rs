@@ -801,6 +801,22 @@ impl Segment {
     /// Checks the on-disk index files against the log without rebuilding anything.
     pub(crate) fn verify_indexes(&self, fs: &dyn FileSystem) -> Result<(), StorageError> {
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        {
+            // The active segment's files are preallocated: check the entries in use.
+            let st = self.state.read();
+            if let (true, Some(ix)) = (st.active, st.indexes.as_ref()) {
+                let checks = [
+                    (ix.offset.check(self.size()), &idx_path, FileKind::OffsetIndex),
+                    (ix.time.check(), &time_path, FileKind::TimeIndex),
+                ];
+                for (result, path, kind) in checks {
+                    if let Err((position, detail)) = result {
+                        return Err(Corruption { path: path.clone(), kind, position, detail }.into());
+                    }
+                }
+                return Ok(());
+            }
+        }
         for (p, kind) in [(&idx_path, FileKind::OffsetIndex), (&time_path, FileKind::TimeIndex)] {
             if !fs.exists(p) {
                 continue;
