@@ -1605,6 +1605,10 @@ impl Log {
         active.truncate_to(&*self.fs, target)?;
         active.make_active(&*self.fs)?;
         active.flush()?;
+        // The new end is where the remaining data ends. Kafka sets it to `target` even when a
+        // batch straddling `target` was removed whole, which leaves a hole a follower would
+        // never refetch and which a restart silently undoes; eoslog keeps the two equal.
+        let target = segment_next_offset(&*self.fs, &active)?;
         self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
         self.aborted.write().truncate_to(target);
         w.epochs.truncate_from_end(&*self.fs, target)?;
