@@ -54,10 +54,7 @@ pub const MAX_DECOMPRESSED_SIZE: usize = i32::MAX as usize;
 /// CRC-32C (Castagnoli) of `data`, as Kafka stores it.
 #[must_use]
 pub fn crc32c(data: &[u8]) -> u32 {
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "CRC-32 results fit in 32 bits"
-    )]
+    #[expect(clippy::cast_possible_truncation, reason = "CRC-32 results fit in 32 bits")]
     let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
     crc
 }
@@ -411,10 +408,12 @@ impl<'a> RecordBatch<'a> {
         let control_type = match be_i16(key, 2) {
             0 => ControlType::Abort,
             1 => ControlType::Commit,
-            other => return Ok(Some(Marker {
-                control_type: ControlType::Other(other),
-                coordinator_epoch: -1,
-            })),
+            other => {
+                return Ok(Some(Marker {
+                    control_type: ControlType::Other(other),
+                    coordinator_epoch: -1,
+                }))
+            }
         };
         let value = record.value.ok_or(invalid(0))?;
         if value.len() < 6 || be_i16(value, 0) < 0 {
@@ -741,11 +740,7 @@ impl BatchBuilder {
     }
     /// A transactional producer's batch.
     #[must_use]
-    pub fn transactional(
-        producer_id: ProducerId,
-        epoch: ProducerEpoch,
-        base_sequence: Sequence,
-    ) -> Self {
+    pub fn transactional(producer_id: ProducerId, epoch: ProducerEpoch, base_sequence: Sequence) -> Self {
         BatchBuilder {
             transactional: true,
             ..Self::idempotent(producer_id, epoch, base_sequence)
@@ -775,8 +770,7 @@ impl BatchBuilder {
         for (i, r) in records.iter().enumerate() {
             encode_record(&mut body, i as i32, r.timestamp - base_ts, r);
         }
-        let attrs = i16::from(self.compression.id())
-            | if self.transactional { TRANSACTIONAL_BIT } else { 0 };
+        let attrs = i16::from(self.compression.id()) | if self.transactional { TRANSACTIONAL_BIT } else { 0 };
         let records_area = match self.compression {
             Compression::None => body,
             codec => compression::compress(codec, &body)?,
@@ -802,8 +796,7 @@ impl BatchBuilder {
 fn encoded_len_hint(r: &NewRecord<'_>) -> usize {
     21 + r.key.map_or(0, <[u8]>::len)
         + r.value.map_or(0, <[u8]>::len)
-        + r
-            .headers
+        + r.headers
             .iter()
             .map(|(k, v)| 10 + k.len() + v.map_or(0, <[u8]>::len))
             .sum::<usize>()

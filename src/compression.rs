@@ -101,11 +101,7 @@ impl Compression {
 /// whatever the input.
 ///
 /// A disabled codec returns [`BatchError::CodecDisabled`].
-pub(crate) fn decompress(
-    codec: Compression,
-    data: &[u8],
-    max_len: usize,
-) -> Result<Vec<u8>, BatchError> {
+pub(crate) fn decompress(codec: Compression, data: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
     if codec == Compression::None {
         if data.len() > max_len {
             return Err(too_large(codec, max_len));
@@ -158,12 +154,7 @@ fn too_large(codec: Compression, max_len: usize) -> BatchError {
 }
 
 /// A failure while compressing (only possible for absurd input sizes).
-#[cfg(any(
-    feature = "gzip",
-    feature = "snappy",
-    feature = "lz4",
-    feature = "zstd"
-))]
+#[cfg(any(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd"))]
 fn compression_error(codec: Compression, reason: impl std::fmt::Display) -> BatchError {
     decompression_error(codec, format_args!("compression failed: {reason}"))
 }
@@ -197,12 +188,7 @@ fn size_hint(compressed_len: usize) -> usize {
 }
 
 /// A stand-in module for a codec whose cargo feature is off.
-#[cfg(not(all(
-    feature = "gzip",
-    feature = "snappy",
-    feature = "lz4",
-    feature = "zstd"
-)))]
+#[cfg(not(all(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd")))]
 macro_rules! disabled_codec {
     ($module:ident, $codec:ident) => {
         mod $module {
@@ -251,19 +237,12 @@ mod gzip {
             Vec::with_capacity(data.len() / 2 + 32),
             flate2::Compression::default(),
         );
-        encoder
-            .write_all(data)
-            .map_err(|e| compression_error(CODEC, e))?;
+        encoder.write_all(data).map_err(|e| compression_error(CODEC, e))?;
         encoder.finish().map_err(|e| compression_error(CODEC, e))
     }
 
     pub(super) fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
-        read_bounded(
-            CODEC,
-            MultiGzDecoder::new(data),
-            max_len,
-            size_hint(data.len()),
-        )
+        read_bounded(CODEC, MultiGzDecoder::new(data), max_len, size_hint(data.len()))
     }
 }
 
@@ -332,16 +311,12 @@ mod snappy {
             let Some((len_bytes, tail)) = rest.split_first_chunk::<4>() else {
                 return Err(decompression_error(
                     CODEC,
-                    format_args!(
-                        "{} trailing bytes, too short for a block length",
-                        rest.len()
-                    ),
+                    format_args!("{} trailing bytes, too short for a block length", rest.len()),
                 ));
             };
             let len = i32::from_be_bytes(*len_bytes);
-            let len = usize::try_from(len).map_err(|_| {
-                decompression_error(CODEC, format_args!("negative block length {len}"))
-            })?;
+            let len = usize::try_from(len)
+                .map_err(|_| decompression_error(CODEC, format_args!("negative block length {len}")))?;
             if len > tail.len() {
                 return Err(decompression_error(
                     CODEC,
@@ -421,11 +396,8 @@ mod lz4 {
             .block_checksums(false)
             .content_checksum(false)
             .content_size(None);
-        let mut encoder =
-            FrameEncoder::with_frame_info(info, Vec::with_capacity(data.len() / 2 + 32));
-        encoder
-            .write_all(data)
-            .map_err(|e| compression_error(CODEC, e))?;
+        let mut encoder = FrameEncoder::with_frame_info(info, Vec::with_capacity(data.len() / 2 + 32));
+        encoder.write_all(data).map_err(|e| compression_error(CODEC, e))?;
         encoder.finish().map_err(|e| compression_error(CODEC, e))
     }
 
@@ -433,12 +405,7 @@ mod lz4 {
         check_frame(data).map_err(|reason| decompression_error(CODEC, reason))?;
         // `check_frame` proved the input is exactly one complete frame, so the decoder never
         // meets a truncated frame (which it would take for the end of the stream).
-        read_bounded(
-            CODEC,
-            FrameDecoder::new(data),
-            max_len,
-            size_hint(data.len()),
-        )
+        read_bounded(CODEC, FrameDecoder::new(data), max_len, size_hint(data.len()))
     }
 
     fn le_u32(data: &[u8], pos: usize) -> Result<u32, String> {
@@ -464,9 +431,7 @@ mod lz4 {
             return Err(format!("unsupported frame version in FLG {flg:#04x}"));
         }
         if flg & FLG_RESERVED != 0 {
-            return Err(format!(
-                "reserved or dictionary-id bits set in FLG {flg:#04x}"
-            ));
+            return Err(format!("reserved or dictionary-id bits set in FLG {flg:#04x}"));
         }
         if flg & FLG_INDEPENDENT == 0 {
             return Err("dependent (linked) blocks are not supported by Kafka".into());
@@ -515,10 +480,7 @@ mod lz4 {
             }
         }
         if pos != data.len() {
-            return Err(format!(
-                "{} bytes after the end of the frame",
-                data.len() - pos
-            ));
+            return Err(format!("{} bytes after the end of the frame", data.len() - pos));
         }
         Ok(())
     }
@@ -540,8 +502,8 @@ mod zstd_codec {
     }
 
     pub(super) fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {
-        let decoder = zstd::stream::read::Decoder::with_buffer(data)
-            .map_err(|e| decompression_error(CODEC, e))?;
+        let decoder =
+            zstd::stream::read::Decoder::with_buffer(data).map_err(|e| decompression_error(CODEC, e))?;
         read_bounded(CODEC, decoder, max_len, size_hint(data.len()))
     }
 }
@@ -616,9 +578,7 @@ mod tests {
     #[test]
     fn disabled_codecs_say_so() {
         for codec in ALL.into_iter().filter(|c| !c.is_enabled()) {
-            let want = Err(BatchError::CodecDisabled {
-                codec: codec.name(),
-            });
+            let want = Err(BatchError::CodecDisabled { codec: codec.name() });
             assert_eq!(compress(codec, b"abc"), want);
             assert_eq!(decompress(codec, b"abc", 100), want);
             assert_eq!(decompress(codec, b"", 100), want);
@@ -639,11 +599,7 @@ mod tests {
                     input.len()
                 );
                 if codec != Compression::None && input.len() > 1024 {
-                    assert!(
-                        packed.len() < input.len(),
-                        "{} did not compress",
-                        codec.name()
-                    );
+                    assert!(packed.len() < input.len(), "{} did not compress", codec.name());
                 }
             }
         }
@@ -680,10 +636,7 @@ mod tests {
             );
             for max_len in [zeros.len() - 1, 1000, 0] {
                 match decompress(codec, &packed, max_len) {
-                    Err(BatchError::Decompression {
-                        codec: name,
-                        reason,
-                    }) => {
+                    Err(BatchError::Decompression { codec: name, reason }) => {
                         assert_eq!(name, codec.name());
                         assert!(reason.contains("exceeds the limit"), "{reason}");
                     }
@@ -706,11 +659,7 @@ mod tests {
         for codec in enabled().filter(|&c| c != Compression::None) {
             if codec != Compression::Snappy {
                 // (The single byte 0 is a valid raw snappy block: empty content.)
-                assert!(
-                    decompress(codec, &[0], 1 << 20).is_err(),
-                    "{}",
-                    codec.name()
-                );
+                assert!(decompress(codec, &[0], 1 << 20).is_err(), "{}", codec.name());
             }
             for g in &garbage {
                 assert!(
@@ -771,10 +720,7 @@ mod tests {
         let input = sample(100 * 1024);
         let packed = compress(Compression::Snappy, &input).expect("compress");
         assert_eq!(packed[..16], snappy::HEADER);
-        assert_eq!(
-            packed[..8],
-            [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0x00]
-        );
+        assert_eq!(packed[..8], [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0x00]);
         // Walk the blocks: big-endian lengths, each a raw block of at most 32 KiB input.
         let mut rest = &packed[16..];
         let mut sizes = Vec::new();
@@ -787,10 +733,7 @@ mod tests {
         }
         assert_eq!(sizes, [32768, 32768, 32768, 4096]);
         // Empty input: the header alone.
-        assert_eq!(
-            compress(Compression::Snappy, b"").expect("empty"),
-            snappy::HEADER
-        );
+        assert_eq!(compress(Compression::Snappy, b"").expect("empty"), snappy::HEADER);
         assert_eq!(
             decompress(Compression::Snappy, &snappy::HEADER, 0),
             Ok(Vec::new())
@@ -844,10 +787,7 @@ mod tests {
         let mut dangling = a.clone();
         dangling.extend_from_slice(&[0, 0]);
         for bad in [neg, big, zero, snappy::HEADER[..12].to_vec(), dangling] {
-            assert!(
-                decompress(Compression::Snappy, &bad, 1000).is_err(),
-                "{bad:02x?}"
-            );
+            assert!(decompress(Compression::Snappy, &bad, 1000).is_err(), "{bad:02x?}");
         }
         // A block whose declared length exceeds the limit is refused before allocating.
         let mut huge = snappy::HEADER.to_vec();
@@ -882,10 +822,7 @@ mod tests {
     fn lz4_frame_matches_kafka() {
         // Empty input: magic, FLG 0x60, BD 0x40, HC 0x82, end mark.
         let empty = compress(Compression::Lz4, b"").expect("empty");
-        assert_eq!(
-            empty,
-            [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, 0, 0, 0, 0]
-        );
+        assert_eq!(empty, [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, 0, 0, 0, 0]);
         assert_eq!(decompress(Compression::Lz4, &empty, 0), Ok(Vec::new()));
         // Blocks of at most 64 KiB, independent.
         let input = sample(200 * 1024);
@@ -917,10 +854,7 @@ mod tests {
         let mut legacy = good.clone();
         legacy[..4].copy_from_slice(&0x184C_2102u32.to_le_bytes());
         for bad in [trailing, bad_hc, linked, dict, bd, no_end, legacy] {
-            assert!(
-                decompress(Compression::Lz4, &bad, 1000).is_err(),
-                "{bad:02x?}"
-            );
+            assert!(decompress(Compression::Lz4, &bad, 1000).is_err(), "{bad:02x?}");
         }
         // Frames with content size, block checksums and a content checksum (other clients)
         // are accepted and their checksums verified.
@@ -946,11 +880,9 @@ mod tests {
     /// every compressed records area decodes to the records kafka-python serialised.
     #[test]
     fn kafka_python_fixtures() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_fixture/kafka-python");
-        let read = |name: &str| {
-            std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_fixture/kafka-python");
+        let read =
+            |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
         let plain = read("uncompressed.bin");
         assert_eq!(plain[22] & 0x07, 0);
         let records = &plain[61..];

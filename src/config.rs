@@ -190,11 +190,7 @@ impl LogConfig {
                     _ => return Err(bad("expected true or false")),
                 }
             }
-            _ => {
-                return Err(ConfigError::UnknownKey {
-                    key: key.to_owned(),
-                })
-            }
+            _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
         }
         Ok(())
     }
@@ -226,11 +222,20 @@ mod tests {
         assert_eq!(c.segment_bytes, 1024);
         c.set_pair("eoslog.producer.window=128").expect("ok");
         assert_eq!(c.producer_window, 128);
-        assert!(matches!(c.set("segment.byte", "1"), Err(ConfigError::UnknownKey { .. })));
-        assert!(matches!(c.set("segment.bytes", "x"), Err(ConfigError::InvalidValue { .. })));
+        assert!(matches!(
+            c.set("segment.byte", "1"),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+        assert!(matches!(
+            c.set("segment.bytes", "x"),
+            Err(ConfigError::InvalidValue { .. })
+        ));
         assert!(c.set("eoslog.producer.window", "0").is_err());
         for k in CONFIG_KEYS {
-            assert!(!matches!(c.set(k, "bogus-value"), Err(ConfigError::UnknownKey { .. })), "{k}");
+            assert!(
+                !matches!(c.set(k, "bogus-value"), Err(ConfigError::UnknownKey { .. })),
+                "{k}"
+            );
         }
     }
 }

@@ -34,17 +34,28 @@ impl LeaderEpochCache {
         let path = dir.join(FILE_NAME);
         let mut entries = Vec::new();
         if fs.exists(&path) {
-            let f = fs.open(&path, false).map_err(|e| StorageError::io("open", &path, e))?;
+            let f = fs
+                .open(&path, false)
+                .map_err(|e| StorageError::io("open", &path, e))?;
             let bytes = read_all(&*f).map_err(|e| StorageError::io("read", &path, e))?;
             let corrupt = |detail: &'static str| -> StorageError {
-                Corruption { path: path.clone(), kind: FileKind::Checkpoint, position: 0, detail: CorruptionDetail::Invalid(detail) }.into()
+                Corruption {
+                    path: path.clone(),
+                    kind: FileKind::Checkpoint,
+                    position: 0,
+                    detail: CorruptionDetail::Invalid(detail),
+                }
+                .into()
             };
             let text = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8"))?;
             let mut lines = text.lines();
             if lines.next() != Some("0") {
                 return Err(corrupt("unknown checkpoint version"));
             }
-            let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(|| corrupt("bad entry count"))?;
+            let count: usize = lines
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .ok_or_else(|| corrupt("bad entry count"))?;
             for line in lines.by_ref().take(count) {
                 let mut it = line.split_whitespace();
                 let (Some(e), Some(o), None) = (it.next(), it.next(), it.next()) else {
@@ -79,13 +90,21 @@ impl LeaderEpochCache {
     }
 
     /// Records that `epoch` starts at `offset` if it is newer than the latest.
-    pub(crate) fn assign(&mut self, fs: &dyn FileSystem, epoch: i32, offset: i64) -> Result<(), StorageError> {
+    pub(crate) fn assign(
+        &mut self,
+        fs: &dyn FileSystem,
+        epoch: i32,
+        offset: i64,
+    ) -> Result<(), StorageError> {
         if epoch < 0 || self.latest_epoch().is_some_and(|l| l >= epoch) {
             return Ok(());
         }
         // An entry may not start at or after the new one (a truncated-away leadership).
         self.entries.retain(|e| e.start_offset < offset);
-        self.entries.push(EpochEntry { epoch, start_offset: offset });
+        self.entries.push(EpochEntry {
+            epoch,
+            start_offset: offset,
+        });
         self.persist(fs)
     }
 
@@ -112,7 +131,11 @@ impl LeaderEpochCache {
     }
 
     /// Moves the start: entries wholly below `offset` go, the one covering it starts there.
-    pub(crate) fn truncate_from_start(&mut self, fs: &dyn FileSystem, offset: i64) -> Result<(), StorageError> {
+    pub(crate) fn truncate_from_start(
+        &mut self,
+        fs: &dyn FileSystem,
+        offset: i64,
+    ) -> Result<(), StorageError> {
         let covering = self.entries.partition_point(|e| e.start_offset <= offset);
         if covering == 0 {
             return Ok(());

@@ -16,6 +16,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+#[expect(
+    clippy::len_without_is_empty,
+    reason = "a fallible file-length query; emptiness is never asked"
+)]
 /// An open file of the log (segment, index, snapshot). All methods take `&self`: positional
 /// I/O needs no cursor, so readers and the writer share one handle.
 pub trait StorageFile: Send + Sync + fmt::Debug {
@@ -142,7 +146,11 @@ pub(crate) fn read_all(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
 }
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, directory fsync.
-pub(crate) fn write_atomic(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> Result<(), (&'static str, PathBuf, io::Error)> {
+pub(crate) fn write_atomic(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (&'static str, PathBuf, io::Error)> {
     let tmp = path.with_extension(match path.extension() {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_owned(),
@@ -152,10 +160,12 @@ pub(crate) fn write_atomic(fs: &dyn FileSystem, path: &Path, bytes: &[u8]) -> Re
     f.write_all_at(bytes, 0).map_err(|e| ("write", tmp.clone(), e))?;
     f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
     drop(f);
-    fs.rename(&tmp, path).map_err(|e| ("rename", path.to_path_buf(), e))?;
+    fs.rename(&tmp, path)
+        .map_err(|e| ("rename", path.to_path_buf(), e))?;
     // IMPORTANT: the rename is only durable once the directory entry is.
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs.sync_dir(dir).map_err(|e| ("fsync directory", dir.to_path_buf(), e))?;
+    fs.sync_dir(dir)
+        .map_err(|e| ("fsync directory", dir.to_path_buf(), e))?;
     Ok(())
 }
 

@@ -77,12 +77,9 @@ impl MappedEntries {
         self.map = None;
         let bytes = self.capacity * self.entry_size;
         if bytes > 0 {
-            self.file
-                .before_mmap()
-                .map_err(|e| IndexError::Io("mmap", e))?;
-            self.map = Some(
-                MmapRegion::map(self.file.as_file(), bytes).map_err(|e| IndexError::Io("mmap", e))?,
-            );
+            self.file.before_mmap().map_err(|e| IndexError::Io("mmap", e))?;
+            self.map =
+                Some(MmapRegion::map(self.file.as_file(), bytes).map_err(|e| IndexError::Io("mmap", e))?);
         }
         Ok(())
     }
@@ -145,7 +142,7 @@ impl MappedEntries {
         if n == 0 || key(self.entry(0)) > target {
             return None;
         }
-        let warm = n.saturating_sub(WARM_BYTES / self.entry_size).max(0);
+        let warm = n.saturating_sub(WARM_BYTES / self.entry_size);
         let (mut lo, mut hi) = if key(self.entry(warm)) <= target {
             (warm, n - 1)
         } else {
@@ -210,17 +207,11 @@ impl OffsetIndex {
     /// Entry `i` as (absolute offset, position).
     pub(crate) fn entry(&self, i: usize) -> (i64, u32) {
         let e = self.inner.entry(i);
-        (
-            self.base_offset + i64::from(be_i32(e, 0)),
-            be_i32(e, 4) as u32,
-        )
+        (self.base_offset + i64::from(be_i32(e, 0)), be_i32(e, 4) as u32)
     }
 
     pub(crate) fn last_offset(&self) -> Option<i64> {
-        self.inner
-            .entries
-            .checked_sub(1)
-            .map(|i| self.entry(i).0)
+        self.inner.entries.checked_sub(1).map(|i| self.entry(i).0)
     }
 
     /// Appends (offset, position). Refuses (returns false) a non-increasing offset, an offset
@@ -241,7 +232,10 @@ impl OffsetIndex {
 
     /// The floor entry for `target`: (offset, position), or (base, 0).
     pub(crate) fn lookup(&self, target: i64) -> (i64, u32) {
-        match self.inner.floor_slot(target, |e| self.base_offset + i64::from(be_i32(e, 0))) {
+        match self
+            .inner
+            .floor_slot(target, |e| self.base_offset + i64::from(be_i32(e, 0)))
+        {
             Some(slot) => self.entry(slot),
             None => (self.base_offset, 0),
         }
@@ -249,7 +243,10 @@ impl OffsetIndex {
 
     /// Removes every entry with offset >= `offset`.
     pub(crate) fn truncate_to(&mut self, offset: i64) {
-        let keep = match self.inner.floor_slot(offset, |e| self.base_offset + i64::from(be_i32(e, 0))) {
+        let keep = match self
+            .inner
+            .floor_slot(offset, |e| self.base_offset + i64::from(be_i32(e, 0)))
+        {
             None => 0,
             Some(slot) if self.entry(slot).0 == offset => slot,
             Some(slot) => slot + 1,
@@ -315,11 +312,6 @@ impl TimeIndex {
             base_offset,
             inner,
         })
-    }
-
-    #[cfg(test)]
-    pub(crate) fn entries(&self) -> usize {
-        self.inner.entries
     }
 
     /// Full when only the slot reserved for the final entry is left.
@@ -479,7 +471,10 @@ mod tests {
         assert!(t.maybe_append(30, 110, false));
         assert!(t.is_full());
         assert!(!t.maybe_append(40, 111, false));
-        assert!(t.maybe_append(40, 111, true), "final entry uses the reserved slot");
+        assert!(
+            t.maybe_append(40, 111, true),
+            "final entry uses the reserved slot"
+        );
         assert_eq!(t.lookup(25), (20, 105));
         assert_eq!(t.lookup(9), (-1, 100));
         t.truncate_to(105);

@@ -92,22 +92,21 @@ mod txn_index;
 mod types;
 
 pub use batch::{
-    build_marker, crc32c, BatchBuilder, BatchIter, ControlType, Marker, NewRecord, Record,
-    RecordBatch, RecordIter, Records, TimestampType, HEADER_SIZE, LOG_OVERHEAD,
-    MARKER_BATCH_SIZE,
+    build_marker, crc32c, BatchBuilder, BatchIter, ControlType, Marker, NewRecord, Record, RecordBatch,
+    RecordIter, Records, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MARKER_BATCH_SIZE,
 };
 pub use compression::Compression;
 pub use config::{Durability, HighWatermarkMode, LogConfig, CONFIG_KEYS};
 pub use epoch_cache::EpochEntry;
 pub use error::{
-    AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind,
-    InvalidRecordReason, KafkaError, OpenError, ReadError, RecordErrorKind, StorageError,
+    AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason,
+    KafkaError, OpenError, ReadError, RecordErrorKind, StorageError,
 };
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
 pub use log::{
-    AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice,
-    Isolation, Log, LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord,
-    SegmentInfo, TxnMarker, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
+    AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice, Isolation, Log,
+    LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord, SegmentInfo, TxnMarker,
+    CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
 };
 pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};

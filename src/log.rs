@@ -2,8 +2,8 @@
 //! last stable offset and read_committed reads.
 
 use std::{
-    collections::{BTreeSet, BinaryHeap, HashMap, HashSet},
     cmp::Reverse,
+    collections::{BTreeSet, BinaryHeap, HashMap, HashSet},
     fs::File,
     ops::ControlFlow,
     path::{Path, PathBuf},
@@ -19,8 +19,8 @@ use crate::batch::{self, BatchIter, ControlType, RecordBatch};
 use crate::config::{Durability, HighWatermarkMode, LogConfig};
 use crate::epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::error::{
-    AppendError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason,
-    OpenError, ReadError, StorageError,
+    AppendError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason, OpenError,
+    ReadError, StorageError,
 };
 use crate::fs::{read_all, write_atomic, Clock, FileSystem, StdFileSystem, StorageFile, SystemClock};
 use crate::producer_state::{
@@ -412,7 +412,11 @@ impl Log {
     /// # Errors
     /// As [`Log::open`].
     #[expect(clippy::too_many_lines, reason = "recovery is one sequence of steps")]
-    pub fn open_with(dir: impl AsRef<Path>, config: LogConfig, options: LogOptions) -> Result<Log, OpenError> {
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        options: LogOptions,
+    ) -> Result<Log, OpenError> {
         let dir = dir.as_ref().to_path_buf();
         if config.producer_window == 0 || config.producer_window > 1024 {
             return Err(ConfigError::InvalidValue {
@@ -424,7 +428,8 @@ impl Log {
         }
         let LogOptions { fs, clock } = options;
         let existed = fs.exists(&dir);
-        fs.create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        fs.create_dir_all(&dir)
+            .map_err(io_err("create directory", &dir))?;
         if !existed {
             // IMPORTANT: make the new directory's entry durable in its parent.
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -468,7 +473,11 @@ impl Log {
                 "snapshot" => {
                     snapshots.insert(offset);
                 }
-                s if s.ends_with(".deleted") || s.ends_with(".cleaned") || s.ends_with(".swap") || s.ends_with(".tmp") => {
+                s if s.ends_with(".deleted")
+                    || s.ends_with(".cleaned")
+                    || s.ends_with(".swap")
+                    || s.ends_with(".tmp") =>
+                {
                     fs.remove_file(&p).map_err(io_err("remove", &p))?;
                     removed_any = true;
                 }
@@ -600,14 +609,20 @@ impl Log {
             replay(&*fs, &mut psm, &segments, from, log_end)?;
         }
         psm.map_end_offset = log_end;
-        recovery_point = if clean || first_recover < segments.len() { log_end } else { recovery_point.min(log_end) };
+        recovery_point = if clean || first_recover < segments.len() {
+            log_end
+        } else {
+            recovery_point.min(log_end)
+        };
 
         let high_watermark = match config.high_watermark {
             HighWatermarkMode::Manual => log_start,
             _ => log_end,
         };
         psm.on_high_watermark(high_watermark);
-        let fuo = psm.first_unstable_offset().map_or(NO_OFFSET, |f| f.max(log_start));
+        let fuo = psm
+            .first_unstable_offset()
+            .map_or(NO_OFFSET, |f| f.max(log_start));
         let txn_started_ms = psm
             .ongoing
             .values()
@@ -798,7 +813,9 @@ impl Log {
                 w.psm.evictions,
                 w.psm.expired,
                 w.psm.ongoing.len() as u64,
-                w.psm.oldest_open_txn().map_or(0, |(_, _, ts)| now.saturating_sub(ts)),
+                w.psm
+                    .oldest_open_txn()
+                    .map_or(0, |(_, _, ts)| now.saturating_sub(ts)),
             )
         };
         let hw = self.high_watermark.load(Ordering::Acquire);
@@ -888,7 +905,12 @@ impl Log {
     }
 
     /// Validates every batch as the origin requires; returns (count of batches, records).
-    fn validate(&self, records: &[u8], origin: AppendOrigin, log_end: i64) -> Result<(usize, i64), AppendError> {
+    fn validate(
+        &self,
+        records: &[u8],
+        origin: AppendOrigin,
+        log_end: i64,
+    ) -> Result<(usize, i64), AppendError> {
         let mut n = 0;
         let mut record_total = 0i64;
         let mut expected_next = log_end;
@@ -931,7 +953,11 @@ impl Log {
                             last_offset_delta: b.last_offset_delta(),
                         }));
                     }
-                    if b.producer_id().is_some() && b.base_sequence().0 < 0 && !b.is_control() && origin == AppendOrigin::Client {
+                    if b.producer_id().is_some()
+                        && b.base_sequence().0 < 0
+                        && !b.is_control()
+                        && origin == AppendOrigin::Client
+                    {
                         return Err(reason(InvalidRecordReason::MissingSequence));
                     }
                     if b.is_transactional() && !b.producer_id().is_some() {
@@ -977,8 +1003,16 @@ impl Log {
         Ok((n, record_total))
     }
 
-    #[expect(clippy::too_many_lines, reason = "the append pipeline reads best as one sequence")]
-    fn append_locked(&self, w: &mut Writer, records: &[u8], options: &AppendOptions) -> Result<AppendOutcome, AppendError> {
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the append pipeline reads best as one sequence"
+    )]
+    fn append_locked(
+        &self,
+        w: &mut Writer,
+        records: &[u8],
+        options: &AppendOptions,
+    ) -> Result<AppendOutcome, AppendError> {
         let origin = options.origin;
         let log_end = self.log_end.load(Ordering::Acquire);
         let (_, record_count) = self.validate(records, origin, log_end)?;
@@ -1036,7 +1070,11 @@ impl Log {
                         first_offset: Offset(d.first_offset),
                         last_offset: Offset(d.last_offset),
                         max_timestamp: d.timestamp,
-                        log_append_time: if self.config.log_append_time { d.timestamp } else { -1 },
+                        log_append_time: if self.config.log_append_time {
+                            d.timestamp
+                        } else {
+                            -1
+                        },
                         log_start_offset: self.log_start_offset(),
                     }));
                 }
@@ -1053,7 +1091,9 @@ impl Log {
                 }
                 Err(Err(rejection)) => {
                     w.scratch = buf;
-                    if let Rejection::InvalidProducerEpoch { producer_id, .. } | Rejection::CoordinatorFenced { producer_id, .. } = rejection {
+                    if let Rejection::InvalidProducerEpoch { producer_id, .. }
+                    | Rejection::CoordinatorFenced { producer_id, .. } = rejection
+                    {
                         tracing::info!(producer_id = producer_id.0, ?rejection, "fenced append refused");
                     }
                     return Ok(AppendOutcome::Rejected(rejection));
@@ -1076,7 +1116,8 @@ impl Log {
             || active.indexes_full()
             || last_offset - active.base_offset > i64::from(i32::MAX)
         {
-            self.roll(w, first_offset.max(log_end)).map_err(|e| self.poison(e))?;
+            self.roll(w, first_offset.max(log_end))
+                .map_err(|e| self.poison(e))?;
         }
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         active
@@ -1099,7 +1140,13 @@ impl Log {
             let mut v = Vec::new();
             for item in BatchIter::new(&buf) {
                 let Ok((_, b)) = item else { break };
-                if b.is_transactional() && !b.is_control() && w.psm.producers.get(b.producer_id().0).is_none_or(|e| e.txn_first_offset < 0) {
+                if b.is_transactional()
+                    && !b.is_control()
+                    && w.psm
+                        .producers
+                        .get(b.producer_id().0)
+                        .is_none_or(|e| e.txn_first_offset < 0)
+                {
                     v.push(b.producer_id().0);
                 }
             }
@@ -1135,7 +1182,8 @@ impl Log {
         let c = &self.stats;
         c.appends.fetch_add(1, Ordering::Relaxed);
         c.appended_bytes.fetch_add(total, Ordering::Relaxed);
-        c.appended_records.fetch_add(record_count as u64, Ordering::Relaxed);
+        c.appended_records
+            .fetch_add(record_count as u64, Ordering::Relaxed);
         if markers > 0 || origin == AppendOrigin::Coordinator {
             c.markers.fetch_add(markers as u64, Ordering::Relaxed);
         }
@@ -1210,9 +1258,10 @@ impl Log {
     /// Never for now; kept fallible for replicated embedders that persist it.
     pub fn set_high_watermark(&self, offset: Offset) -> Offset {
         let mut w = self.writer.lock();
-        let hw = offset
-            .0
-            .clamp(self.log_start.load(Ordering::Acquire), self.log_end.load(Ordering::Acquire));
+        let hw = offset.0.clamp(
+            self.log_start.load(Ordering::Acquire),
+            self.log_end.load(Ordering::Acquire),
+        );
         w.psm.on_high_watermark(hw);
         self.publish_fuo(&w);
         self.high_watermark.store(hw, Ordering::Release);
@@ -1309,7 +1358,9 @@ impl Log {
             s.flush()?;
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         w.recovery_point = end;
         self.write_checkpoint(w)?;
         let mut st = self.sync.lock();
@@ -1344,10 +1395,14 @@ impl Log {
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, new_base, self.limits, now)?);
         // IMPORTANT: the new segment's directory entry must be durable before data lands in it.
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
-        w.recovery_point = w.recovery_point.max(new_base.min(self.log_end.load(Ordering::Acquire)));
+        w.recovery_point = w
+            .recovery_point
+            .max(new_base.min(self.log_end.load(Ordering::Acquire)));
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.max(w.recovery_point);
@@ -1407,9 +1462,7 @@ impl Log {
             .snapshots
             .iter()
             .copied()
-            .filter(|o| {
-                *o > end || !(bases.contains(o) || (Some(*o) == largest && *o > highest_base))
-            })
+            .filter(|o| *o > end || !(bases.contains(o) || (Some(*o) == largest && *o > highest_base)))
             .collect();
         let any = !stray.is_empty();
         for o in stray {
@@ -1417,7 +1470,9 @@ impl Log {
             w.snapshots.remove(&o);
         }
         if any {
-            self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
         }
         Ok(())
     }
@@ -1440,7 +1495,9 @@ impl Log {
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         let f = self.fs.open(&marker, true).map_err(io_err("create", &marker))?;
         f.sync_data().map_err(io_err("fsync", &marker))?;
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         self.closed.store(true, Ordering::Release);
         drop(w);
         Ok(())
@@ -1528,7 +1585,11 @@ impl Log {
             self.roll(w, log_end)?;
         }
         let deleted: Vec<Arc<Segment>> = w.segments.drain(..n).collect();
-        let new_start = w.segments.first().map_or(log_end, |s| s.base_offset).max(log_start);
+        let new_start = w
+            .segments
+            .first()
+            .map_or(log_end, |s| s.base_offset)
+            .max(log_start);
         *self.segments.write() = Arc::new(w.segments.clone());
         self.log_start.store(new_start, Ordering::Release);
         for s in &deleted {
@@ -1543,7 +1604,9 @@ impl Log {
         self.aborted
             .write()
             .drop_below(w.segments.first().map_or(log_end, |s| s.base_offset));
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         w.epochs.truncate_from_start(&*self.fs, new_start)?;
         self.write_checkpoint(w)?;
         Ok(deleted.len())
@@ -1609,7 +1672,9 @@ impl Log {
         // batch straddling `target` was removed whole, which leaves a hole a follower would
         // never refetch and which a restart silently undoes; eoslog keeps the two equal.
         let target = segment_next_offset(&*self.fs, &active)?;
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         self.aborted.write().truncate_to(target);
         w.epochs.truncate_from_end(&*self.fs, target)?;
         // Producer state: newest snapshot <= target, replayed up to target.
@@ -1621,13 +1686,22 @@ impl Log {
         self.log_end.store(target, Ordering::Release);
         let now = self.clock.now_ms();
         let segments = w.segments.clone();
-        load_producer_state(&*self.fs, &self.dir, &mut w.psm, &mut w.snapshots, &segments, target, now)?;
+        load_producer_state(
+            &*self.fs,
+            &self.dir,
+            &mut w.psm,
+            &mut w.snapshots,
+            &segments,
+            target,
+            now,
+        )?;
         if w.psm.map_end_offset < target {
             let from = w.psm.map_end_offset;
             replay(&*self.fs, &mut w.psm, &segments, from, target)?;
         }
         w.psm.map_end_offset = target;
-        w.txn_started_ms.retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
+        w.txn_started_ms
+            .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
         let start = self.log_start.load(Ordering::Acquire).min(target);
         self.log_start.store(start, Ordering::Release);
         w.recovery_point = w.recovery_point.min(target);
@@ -1652,7 +1726,8 @@ impl Log {
     pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.check_writable()?;
-        self.truncate_fully_locked(&mut w, offset.0).map_err(|e| self.poison(e))
+        self.truncate_fully_locked(&mut w, offset.0)
+            .map_err(|e| self.poison(e))
     }
 
     fn truncate_fully_locked(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
@@ -1665,7 +1740,9 @@ impl Log {
             fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, offset, self.limits, now)?);
-        self.fs.sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
         w.psm.clear(offset);
@@ -1690,7 +1767,12 @@ impl Log {
     ///
     /// # Errors
     /// `OFFSET_OUT_OF_RANGE` below the log start or above the log end; storage failures.
-    pub fn read(&self, from: Offset, max_bytes: usize, isolation: Isolation) -> Result<FetchResult, ReadError> {
+    pub fn read(
+        &self,
+        from: Offset,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FetchResult, ReadError> {
         // Read the high watermark once (KAFKA-9807): every bound below derives from it.
         let hw = self.high_watermark.load(Ordering::Acquire);
         let lso = self.lso_given(hw);
@@ -1719,7 +1801,9 @@ impl Log {
             return Ok(result);
         }
         let segs = self.segments.read().clone();
-        let mut i = segs.partition_point(|s| s.base_offset <= from.0).saturating_sub(1);
+        let mut i = segs
+            .partition_point(|s| s.base_offset <= from.0)
+            .saturating_sub(1);
         while let Some(seg) = segs.get(i) {
             let limit = seg.size();
             if let Some(first) = seg.find_batch(&*self.fs, from.0, limit)? {
@@ -1794,7 +1878,11 @@ impl Log {
     ///
     /// # Errors
     /// Storage failures.
-    pub fn offset_for_timestamp(&self, timestamp: i64, isolation: Isolation) -> Result<Option<(Offset, i64)>, ReadError> {
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+        isolation: Isolation,
+    ) -> Result<Option<(Offset, i64)>, ReadError> {
         let hw = self.high_watermark.load(Ordering::Acquire);
         let bound = match isolation {
             Isolation::ReadCommitted => self.lso_given(hw),
@@ -1835,7 +1923,7 @@ impl Log {
                 }
                 prev_next = b.next_offset();
                 batches += 1;
-                if batches % 4096 == 0 {
+                if batches.is_multiple_of(4096) {
                     progress(done + pos, total);
                 }
                 Ok(ControlFlow::Continue(()))
@@ -2036,10 +2124,7 @@ fn load_producer_state(
 ) -> Result<(), StorageError> {
     let first_base = segments.first().map_or(0, |s| s.base_offset);
     psm.clear(first_base);
-    loop {
-        let Some(&offset) = snapshots.range(..=upto).next_back() else {
-            break;
-        };
+    while let Some(&offset) = snapshots.range(..=upto).next_back() {
         let path = dir.join(file_name(offset, "snapshot"));
         let loaded = fs
             .open(&path, false)
@@ -2074,7 +2159,9 @@ fn replay(
     from: i64,
     to: i64,
 ) -> Result<(), StorageError> {
-    let start = segments.partition_point(|s| s.base_offset <= from).saturating_sub(1);
+    let start = segments
+        .partition_point(|s| s.base_offset <= from)
+        .saturating_sub(1);
     for seg in &segments[start..] {
         if seg.base_offset >= to {
             break;

@@ -402,7 +402,12 @@ impl ProducerStateManager {
                     got: ProducerEpoch(b.epoch),
                 });
             }
-            tracing::warn!(producer_id = b.producer_id, epoch = b.epoch, current = u.epoch, "replicated batch with an older epoch accepted");
+            tracing::warn!(
+                producer_id = b.producer_id,
+                epoch = b.epoch,
+                current = u.epoch,
+                "replicated batch with an older epoch accepted"
+            );
         }
         if origin == AppendOrigin::Client {
             if b.epoch != u.epoch {
@@ -474,7 +479,12 @@ impl ProducerStateManager {
                     got: ProducerEpoch(epoch),
                 });
             }
-            tracing::warn!(producer_id, epoch, current = u.epoch, "replicated marker with an older epoch accepted");
+            tracing::warn!(
+                producer_id,
+                epoch,
+                current = u.epoch,
+                "replicated marker with an older epoch accepted"
+            );
         }
         if u.coordinator_epoch > coordinator_epoch {
             if origin != AppendOrigin::Replication {
@@ -484,7 +494,12 @@ impl ProducerStateManager {
                     got: CoordinatorEpoch(coordinator_epoch),
                 });
             }
-            tracing::warn!(producer_id, coordinator_epoch, current = u.coordinator_epoch, "replicated marker with an older coordinator epoch accepted");
+            tracing::warn!(
+                producer_id,
+                coordinator_epoch,
+                current = u.coordinator_epoch,
+                "replicated marker with an older coordinator epoch accepted"
+            );
         }
         if u.txn_first_offset >= 0 {
             pending.completed.push(CompletedTxn {
@@ -496,7 +511,12 @@ impl ProducerStateManager {
         }
         if epoch != u.epoch {
             if u.epoch >= 0 {
-                tracing::info!(producer_id, from = u.epoch, to = epoch, "marker bumped the producer epoch (fencing)");
+                tracing::info!(
+                    producer_id,
+                    from = u.epoch,
+                    to = epoch,
+                    "marker bumped the producer epoch (fencing)"
+                );
             }
             u.batches.clear();
             u.epoch = epoch;
@@ -547,9 +567,15 @@ impl ProducerStateManager {
         if let Some(victim) = self.producers.lru_idle() {
             self.producers.remove(victim);
             self.evictions += 1;
-            tracing::debug!(producer_id = victim, "evicted least recently used idle producer (max_producer_ids reached)");
+            tracing::debug!(
+                producer_id = victim,
+                "evicted least recently used idle producer (max_producer_ids reached)"
+            );
         } else {
-            tracing::warn!(cap = self.config.max_producer_ids, "every producer has an open transaction; exceeding max_producer_ids");
+            tracing::warn!(
+                cap = self.config.max_producer_ids,
+                "every producer has an open transaction; exceeding max_producer_ids"
+            );
         }
     }
 
@@ -716,10 +742,19 @@ mod tests {
         let mut m = psm(5, 100);
         append(&mut m, data(1, 0, 0, 1, 0), AppendOrigin::Client).expect("s0");
         append(&mut m, data(1, 0, 1, 1, 1), AppendOrigin::Client).expect("s1");
-        assert!(matches!(append(&mut m, data(1, 0, 1, 1, 2), AppendOrigin::Client), Err(Rejection::OutOfOrderSequence { .. })));
-        assert!(matches!(append(&mut m, data(1, 0, 5, 1, 2), AppendOrigin::Client), Err(Rejection::OutOfOrderSequence { .. })));
+        assert!(matches!(
+            append(&mut m, data(1, 0, 1, 1, 2), AppendOrigin::Client),
+            Err(Rejection::OutOfOrderSequence { .. })
+        ));
+        assert!(matches!(
+            append(&mut m, data(1, 0, 5, 1, 2), AppendOrigin::Client),
+            Err(Rejection::OutOfOrderSequence { .. })
+        ));
         append(&mut m, data(1, 1, 0, 1, 2), AppendOrigin::Client).expect("e1 s0");
-        assert!(matches!(append(&mut m, data(1, 0, 0, 1, 3), AppendOrigin::Client), Err(Rejection::InvalidProducerEpoch { .. })));
+        assert!(matches!(
+            append(&mut m, data(1, 0, 0, 1, 3), AppendOrigin::Client),
+            Err(Rejection::InvalidProducerEpoch { .. })
+        ));
     }
 
     #[test]

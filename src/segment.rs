@@ -174,9 +174,7 @@ impl Segment {
         let log = fs
             .open(&log_path, false)
             .map_err(|e| StorageError::io("open", &log_path, e))?;
-        let size = log
-            .len()
-            .map_err(|e| StorageError::io("stat", &log_path, e))?;
+        let size = log.len().map_err(|e| StorageError::io("stat", &log_path, e))?;
         Ok(Segment {
             base_offset: base,
             dir: dir.to_path_buf(),
@@ -204,10 +202,7 @@ impl Segment {
         max_bytes: Option<usize>,
     ) -> Result<(), StorageError> {
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
-        let open = |p: &Path| {
-            fs.open(p, true)
-                .map_err(|e| StorageError::io("open", p, e))
-        };
+        let open = |p: &Path| fs.open(p, true).map_err(|e| StorageError::io("open", p, e));
         let offset = OffsetIndex::open(idx_path.clone(), open(&idx_path)?, self.base_offset, max_bytes)
             .map_err(|e| index_err(&idx_path, FileKind::OffsetIndex, e))?;
         let time = TimeIndex::open(time_path.clone(), open(&time_path)?, self.base_offset, max_bytes)
@@ -228,9 +223,10 @@ impl Segment {
         }
         let loaded = self.load_indexes(fs, &mut st, None);
         let sane = loaded.is_ok()
-            && st.indexes.as_ref().is_some_and(|ix| {
-                ix.offset.check(self.size()).is_ok() && ix.time.check().is_ok()
-            });
+            && st
+                .indexes
+                .as_ref()
+                .is_some_and(|ix| ix.offset.check(self.size()).is_ok() && ix.time.check().is_ok());
         if !sane {
             tracing::warn!(segment = %self.log_path.display(), "index failed its check; rebuilding from the log");
             st.indexes = None;
@@ -238,14 +234,19 @@ impl Segment {
             let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
             for p in [&idx_path, &time_path] {
                 if fs.exists(p) {
-                    fs.remove_file(p).map_err(|e| StorageError::io("remove", p.as_path(), e))?;
+                    fs.remove_file(p)
+                        .map_err(|e| StorageError::io("remove", p.as_path(), e))?;
                 }
             }
             self.load_indexes(fs, &mut st, Some(self.limits.index_bytes))?;
             self.rebuild_indexes_locked(&mut st)?;
             if let Some(ix) = st.indexes.as_mut() {
-                ix.offset.trim().map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
-                ix.time.trim().map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
+                ix.offset
+                    .trim()
+                    .map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
+                ix.time
+                    .trim()
+                    .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
             }
         }
         if let Some((ts, off)) = st.indexes.as_ref().and_then(|ix| ix.time.last_entry()) {
@@ -343,11 +344,7 @@ impl Segment {
         Ok(())
     }
 
-    pub(crate) fn append_aborted(
-        &self,
-        fs: &dyn FileSystem,
-        e: AbortedTxn,
-    ) -> Result<(), StorageError> {
+    pub(crate) fn append_aborted(&self, fs: &dyn FileSystem, e: AbortedTxn) -> Result<(), StorageError> {
         self.state.write().txn.append(fs, e)
     }
 
@@ -602,9 +599,7 @@ impl Segment {
     /// bytes removed.
     pub(crate) fn truncate_to(&self, fs: &dyn FileSystem, offset: i64) -> Result<u64, StorageError> {
         let size = self.size();
-        let cut = self
-            .find_batch(fs, offset, size)?
-            .map_or(size, |b| b.position);
+        let cut = self.find_batch(fs, offset, size)?.map_or(size, |b| b.position);
         let mut st = self.state.write();
         if let Some(ix) = st.indexes.as_mut() {
             ix.offset.truncate_to(offset);
@@ -652,7 +647,8 @@ impl Segment {
                 let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
                 for p in [&idx_path, &time_path] {
                     if fs.exists(p) {
-                        fs.remove_file(p).map_err(|e| StorageError::io("remove", p.as_path(), e))?;
+                        fs.remove_file(p)
+                            .map_err(|e| StorageError::io("remove", p.as_path(), e))?;
                     }
                 }
                 self.load_indexes(fs, &mut st, Some(self.limits.index_bytes))?;
@@ -792,7 +788,8 @@ impl Segment {
         let (log, idx, time, txn) = Self::paths(&self.dir, self.base_offset);
         for p in [&log, &idx, &time, &txn] {
             if fs.exists(p) {
-                fs.remove_file(p).map_err(|e| StorageError::io("remove", p.as_path(), e))?;
+                fs.remove_file(p)
+                    .map_err(|e| StorageError::io("remove", p.as_path(), e))?;
             }
         }
         Ok(())
@@ -811,17 +808,28 @@ impl Segment {
                 ];
                 for (result, path, kind) in checks {
                     if let Err((position, detail)) = result {
-                        return Err(Corruption { path: path.clone(), kind, position, detail }.into());
+                        return Err(Corruption {
+                            path: path.clone(),
+                            kind,
+                            position,
+                            detail,
+                        }
+                        .into());
                     }
                 }
                 return Ok(());
             }
         }
-        for (p, kind) in [(&idx_path, FileKind::OffsetIndex), (&time_path, FileKind::TimeIndex)] {
+        for (p, kind) in [
+            (&idx_path, FileKind::OffsetIndex),
+            (&time_path, FileKind::TimeIndex),
+        ] {
             if !fs.exists(p) {
                 continue;
             }
-            let f = fs.open(p, false).map_err(|e| StorageError::io("open", p.as_path(), e))?;
+            let f = fs
+                .open(p, false)
+                .map_err(|e| StorageError::io("open", p.as_path(), e))?;
             let result = if kind == FileKind::OffsetIndex {
                 OffsetIndex::open(p.clone(), f, self.base_offset, None)
                     .map_err(|e| index_err(p, kind, e))?
@@ -900,8 +908,14 @@ mod tests {
     #[test]
     fn names_are_20_digits() {
         assert_eq!(file_name(368_769, "log"), "00000000000000368769.log");
-        assert_eq!(parse_file_name("00000000000000368769.log"), Some((368_769, "log")));
-        assert_eq!(parse_file_name("00000000000000000005.log.deleted"), Some((5, "log.deleted")));
+        assert_eq!(
+            parse_file_name("00000000000000368769.log"),
+            Some((368_769, "log"))
+        );
+        assert_eq!(
+            parse_file_name("00000000000000000005.log.deleted"),
+            Some((5, "log.deleted"))
+        );
         assert_eq!(parse_file_name("leader-epoch-checkpoint"), None);
         assert_eq!(parse_file_name("-1.log"), None);
         assert_eq!(parse_file_name("99999999999999999999999.log"), None);

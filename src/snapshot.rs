@@ -150,7 +150,10 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
     }
     let count = r.i32().ok_or(short(COUNT_OFFSET))?;
     if count < 0 || count as usize > (buf.len() - ENTRIES_OFFSET) / ENTRY_SIZE {
-        return Err((COUNT_OFFSET as u64, CorruptionDetail::Invalid("snapshot entry count out of range")));
+        return Err((
+            COUNT_OFFSET as u64,
+            CorruptionDetail::Invalid("snapshot entry count out of range"),
+        ));
     }
     let mut entries = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -188,11 +191,17 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
     }
     let at = r.pos;
     if r.take::<8>().as_ref() != Some(TRAILER_MAGIC) {
-        return Err((at as u64, CorruptionDetail::Invalid("unknown bytes after snapshot entries")));
+        return Err((
+            at as u64,
+            CorruptionDetail::Invalid("unknown bytes after snapshot entries"),
+        ));
     }
     let n = r.i32().ok_or(short(at))?;
     if n < 0 || n as usize > entries.len() {
-        return Err((at as u64, CorruptionDetail::Invalid("window trailer count out of range")));
+        return Err((
+            at as u64,
+            CorruptionDetail::Invalid("window trailer count out of range"),
+        ));
     }
     for _ in 0..n {
         let at = r.pos;
@@ -211,12 +220,18 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
             });
         }
         let Some(entry) = entries.iter_mut().find(|e| e.producer_id == pid) else {
-            return Err((at as u64, CorruptionDetail::Invalid("window for an unknown producer")));
+            return Err((
+                at as u64,
+                CorruptionDetail::Invalid("window for an unknown producer"),
+            ));
         };
         entry.batches = window;
     }
     if r.pos != buf.len() {
-        return Err((r.pos as u64, CorruptionDetail::Invalid("bytes after the window trailer")));
+        return Err((
+            r.pos as u64,
+            CorruptionDetail::Invalid("bytes after the window trailer"),
+        ));
     }
     Ok(entries)
 }
@@ -251,7 +266,11 @@ mod tests {
         let mut plain = vec![entry(9, 1, -1)];
         plain[0].batches[0].timestamp = plain[0].last_timestamp;
         let bytes = encode(&plain);
-        assert_eq!(bytes.len(), ENTRIES_OFFSET + ENTRY_SIZE, "no trailer without a window");
+        assert_eq!(
+            bytes.len(),
+            ENTRIES_OFFSET + ENTRY_SIZE,
+            "no trailer without a window"
+        );
         assert_eq!(ENTRY_SIZE, 46);
     }
 

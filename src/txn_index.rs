@@ -45,7 +45,8 @@ impl AbortedTxn {
     }
 
     fn decode(b: &[u8]) -> Option<(i16, AbortedTxn)> {
-        let i64_at = |at: usize| -> Option<i64> { Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?)) };
+        let i64_at =
+            |at: usize| -> Option<i64> { Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?)) };
         let version = i16::from_be_bytes(b.get(0..2)?.try_into().ok()?);
         Some((
             version,
@@ -121,7 +122,10 @@ impl TxnIndexFile {
     /// Appends an entry; its `last_offset` must exceed the previous one.
     pub(crate) fn append(&mut self, fs: &dyn FileSystem, e: AbortedTxn) -> Result<(), StorageError> {
         if e.last_offset < self.base_offset
-            || self.entries.last().is_some_and(|p| e.last_offset <= p.last_offset)
+            || self
+                .entries
+                .last()
+                .is_some_and(|p| e.last_offset <= p.last_offset)
         {
             return Err(Corruption {
                 path: self.path.clone(),
@@ -267,7 +271,10 @@ mod tests {
         idx.append(&fs, txn(0, 0, 10, 11)).expect("append");
         idx.append(&fs, txn(1, 5, 50, 51)).expect("append");
         assert!(idx.append(&fs, txn(2, 5, 50, 51)).is_err(), "equal last offset");
-        assert!(idx.append(&fs, txn(2, 5, 40, 51)).is_err(), "decreasing last offset");
+        assert!(
+            idx.append(&fs, txn(2, 5, 40, 51)).is_err(),
+            "decreasing last offset"
+        );
         idx.truncate_to(51).expect("t");
         assert_eq!(idx.entries.len(), 2);
         idx.truncate_to(50).expect("t");

@@ -14,13 +14,15 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use eoslog::{
-    AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig, MarkerType, NewRecord,
-    Offset, ProducerEpoch, ProducerId, Sequence, TxnMarker,
+    AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig, MarkerType,
+    NewRecord, Offset, ProducerEpoch, ProducerId, Sequence, TxnMarker,
 };
 
 /// Wall-clock timestamps: producer expiry (1 day) measures batch timestamps against the clock.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 struct Rng(u64);
@@ -38,7 +40,12 @@ impl Rng {
 
 fn config() -> LogConfig {
     let mut c = LogConfig::default();
-    for (k, v) in [("eoslog.durability", "sync"), ("segment.bytes", "65536"), ("eoslog.snapshot.interval.bytes", "20000"), ("segment.index.bytes", "8192")] {
+    for (k, v) in [
+        ("eoslog.durability", "sync"),
+        ("segment.bytes", "65536"),
+        ("eoslog.snapshot.interval.bytes", "20000"),
+        ("segment.index.bytes", "8192"),
+    ] {
         c.set(k, v).expect("config");
     }
     c
@@ -46,8 +53,13 @@ fn config() -> LogConfig {
 
 /// The batch for (pid, seq, n, txn): values are `"{tag}-{i}"` so the parent can rebuild it.
 fn batch(pid: i64, seq: i32, n: usize, txn: bool) -> (Vec<u8>, Vec<String>) {
-    let values: Vec<String> = (0..n).map(|i| format!("p{pid}-s{seq}-{i}{}", if txn { "-t" } else { "" })).collect();
-    let recs: Vec<NewRecord<'_>> = values.iter().map(|v| NewRecord::value(now_ms(), v.as_bytes())).collect();
+    let values: Vec<String> = (0..n)
+        .map(|i| format!("p{pid}-s{seq}-{i}{}", if txn { "-t" } else { "" }))
+        .collect();
+    let recs: Vec<NewRecord<'_>> = values
+        .iter()
+        .map(|v| NewRecord::value(now_ms(), v.as_bytes()))
+        .collect();
     let b = if txn {
         BatchBuilder::transactional(ProducerId(pid), ProducerEpoch(0), Sequence(seq))
     } else {
@@ -58,8 +70,12 @@ fn batch(pid: i64, seq: i32, n: usize, txn: bool) -> (Vec<u8>, Vec<String>) {
 
 fn child(dir: &Path, journal: &Path, iteration: u64) {
     let log = Log::open(dir, config()).expect("child open");
-    let mut j = std::fs::OpenOptions::new().create(true).append(true).open(journal).expect("journal");
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (iteration + 1) * 0x1234_5678);
+    let mut j = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(journal)
+        .expect("journal");
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((iteration + 1) * 0x1234_5678));
     let pids: Vec<i64> = (0..4).map(|k| iteration as i64 * 10 + k).collect();
     let mut seqs: HashMap<i64, i32> = HashMap::new();
     let mut in_txn: HashMap<i64, u32> = HashMap::new();
@@ -67,7 +83,9 @@ fn child(dir: &Path, journal: &Path, iteration: u64) {
     loop {
         let pid = pids[rng.below(4) as usize];
         let transactional = pid % 2 == 1;
-        if transactional && in_txn.get(&pid).is_some_and(|n| *n >= 2) || (transactional && in_txn.contains_key(&pid) && rng.below(3) == 0) {
+        if transactional && in_txn.get(&pid).is_some_and(|n| *n >= 2)
+            || (transactional && in_txn.contains_key(&pid) && rng.below(3) == 0)
+        {
             let commit = rng.below(2) == 0;
             let t = txn_no.entry(pid).or_default();
             writeln!(j, "M {pid} {t} {}", if commit { "commit" } else { "abort" }).expect("journal");
@@ -77,7 +95,11 @@ fn child(dir: &Path, journal: &Path, iteration: u64) {
                     producer_id: ProducerId(pid),
                     producer_epoch: ProducerEpoch(0),
                     coordinator_epoch: CoordinatorEpoch(0),
-                    marker: if commit { MarkerType::Commit } else { MarkerType::Abort },
+                    marker: if commit {
+                        MarkerType::Commit
+                    } else {
+                        MarkerType::Abort
+                    },
                     timestamp: None,
                 })
                 .expect("marker");
@@ -124,17 +146,29 @@ fn read_journal(path: &Path) -> Journal {
         let f: Vec<&str> = line.split(' ').collect();
         match f.as_slice() {
             ["S", pid, seq, n, txn, t] => {
-                let (pid, seq, n, txn, t) = (pid.parse().expect("p"), seq.parse().expect("s"), n.parse().expect("n"), *txn == "1", t.parse().expect("t"));
+                let (pid, seq, n, txn, t) = (
+                    pid.parse().expect("p"),
+                    seq.parse().expect("s"),
+                    n.parse().expect("n"),
+                    *txn == "1",
+                    t.parse().expect("t"),
+                );
                 j.sent.insert((pid, seq), (n, txn, t, false));
                 j.last_sent.insert(pid, (seq, n, txn));
             }
             ["A", pid, seq, _] => {
-                if let Some(e) = j.sent.get_mut(&(pid.parse().expect("p"), seq.parse().expect("s"))) {
+                if let Some(e) = j
+                    .sent
+                    .get_mut(&(pid.parse().expect("p"), seq.parse().expect("s")))
+                {
                     e.3 = true;
                 }
             }
             ["M", pid, t, kind] => {
-                j.marker_intent.insert((pid.parse().expect("p"), t.parse().expect("t")), *kind == "commit");
+                j.marker_intent.insert(
+                    (pid.parse().expect("p"), t.parse().expect("t")),
+                    *kind == "commit",
+                );
             }
             _ => {} // a line torn by the kill, or MA
         }
@@ -145,7 +179,10 @@ fn read_journal(path: &Path) -> Journal {
 fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
     let log = Log::open(dir, config()).expect("parent open");
     let lso = log.last_stable_offset().0;
-    assert!(lso >= prev_lso, "iteration {iteration}: LSO went backwards {prev_lso} -> {lso}");
+    assert!(
+        lso >= prev_lso,
+        "iteration {iteration}: LSO went backwards {prev_lso} -> {lso}"
+    );
     let j = read_journal(journal);
     // Retry each producer's last sent batch: a duplicate or a fresh append, never out of order.
     for (&pid, &(seq, n, txn)) in &j.last_sent {
@@ -162,19 +199,30 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
     for t in log.open_transactions() {
         log.abort_transaction(t.producer_id).expect("abort");
     }
-    let (all, _) = log.read_records(Offset(0), usize::MAX / 2, Isolation::ReadUncommitted).expect("read");
+    let (all, _) = log
+        .read_records(Offset(0), usize::MAX / 2, Isolation::ReadUncommitted)
+        .expect("read");
     let mut count: HashMap<String, usize> = HashMap::new();
     for r in &all {
-        *count.entry(String::from_utf8(r.value.clone().expect("v")).expect("utf8")).or_default() += 1;
+        *count
+            .entry(String::from_utf8(r.value.clone().expect("v")).expect("utf8"))
+            .or_default() += 1;
     }
     for (&(pid, seq), &(n, txn, _, acked)) in &j.sent {
         let (_, values) = batch(pid, seq, n, txn);
         for v in values {
             let c = count.get(&v).copied().unwrap_or(0);
             if c > 1 {
-                let offs: Vec<i64> = all.iter().filter(|r| r.value.as_deref() == Some(v.as_bytes())).map(|r| r.offset.0).collect();
+                let offs: Vec<i64> = all
+                    .iter()
+                    .filter(|r| r.value.as_deref() == Some(v.as_bytes()))
+                    .map(|r| r.offset.0)
+                    .collect();
                 let segs = log.segments();
-                let mut files: Vec<String> = std::fs::read_dir(dir).expect("d").filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+                let mut files: Vec<String> = std::fs::read_dir(dir)
+                    .expect("d")
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect();
                 files.sort();
                 panic!("iteration {iteration}: {v} written {c} times at {offs:?}; segments {segs:?}; producers {:?}; stats {:?}; files {files:?}; cp {:?}", log.producers().iter().filter(|p| p.producer_id.0 == pid).collect::<Vec<_>>(), log.stats(), std::fs::read_to_string(dir.join("eoslog.checkpoint")));
             }
@@ -183,8 +231,13 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
             }
         }
     }
-    let (committed, _) = log.read_records(Offset(0), usize::MAX / 2, Isolation::ReadCommitted).expect("read");
-    let visible: HashSet<String> = committed.iter().map(|r| String::from_utf8(r.value.clone().expect("v")).expect("utf8")).collect();
+    let (committed, _) = log
+        .read_records(Offset(0), usize::MAX / 2, Isolation::ReadCommitted)
+        .expect("read");
+    let visible: HashSet<String> = committed
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().expect("v")).expect("utf8"))
+        .collect();
     for (&(pid, seq), &(n, txn, t, _)) in &j.sent {
         if !txn {
             continue;
@@ -192,7 +245,11 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
         let committed_intent = j.marker_intent.get(&(pid, t)).copied();
         for v in batch(pid, seq, n, txn).1 {
             if visible.contains(&v) {
-                assert_eq!(committed_intent, Some(true), "iteration {iteration}: {v} visible to read_committed without a COMMIT");
+                assert_eq!(
+                    committed_intent,
+                    Some(true),
+                    "iteration {iteration}: {v} visible to read_committed without a COMMIT"
+                );
             }
         }
     }
@@ -200,11 +257,22 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
     // batch in the log.
     let producers = log.producers();
     for (&pid, &(seq, n, _)) in &j.last_sent {
-        let last_in_log = (0..=seq).rev().find(|s| j.sent.get(&(pid, *s)).is_some_and(|_| count.contains_key(&batch(pid, *s, j.sent[&(pid, *s)].0, j.sent[&(pid, *s)].1).1[0])));
+        let last_in_log = (0..=seq).rev().find(|s| {
+            j.sent.get(&(pid, *s)).is_some_and(|_| {
+                count.contains_key(&batch(pid, *s, j.sent[&(pid, *s)].0, j.sent[&(pid, *s)].1).1[0])
+            })
+        });
         if let Some(s) = last_in_log {
             let n_last = j.sent[&(pid, s)].0;
-            let p = producers.iter().find(|p| p.producer_id.0 == pid).expect("producer known");
-            assert_eq!(p.last_sequence.0, s + n_last as i32 - 1, "iteration {iteration}: pid {pid} (last sent {seq}+{n})");
+            let p = producers
+                .iter()
+                .find(|p| p.producer_id.0 == pid)
+                .expect("producer known");
+            assert_eq!(
+                p.last_sequence.0,
+                s + n_last as i32 - 1,
+                "iteration {iteration}: pid {pid} (last sent {seq}+{n})"
+            );
         }
     }
     let lso = log.last_stable_offset().0;
@@ -213,11 +281,22 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64) -> i64 {
 }
 
 fn main() {
-    if let (Ok(dir), Ok(journal), Ok(it)) = (std::env::var("EOSLOG_CRASH_DIR"), std::env::var("EOSLOG_CRASH_JOURNAL"), std::env::var("EOSLOG_CRASH_ITER")) {
-        child(Path::new(&dir), Path::new(&journal), it.parse().expect("iteration"));
+    if let (Ok(dir), Ok(journal), Ok(it)) = (
+        std::env::var("EOSLOG_CRASH_DIR"),
+        std::env::var("EOSLOG_CRASH_JOURNAL"),
+        std::env::var("EOSLOG_CRASH_ITER"),
+    ) {
+        child(
+            Path::new(&dir),
+            Path::new(&journal),
+            it.parse().expect("iteration"),
+        );
         return;
     }
-    let iterations: u64 = std::env::var("EOSLOG_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let iterations: u64 = std::env::var("EOSLOG_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("crash-0");
     let exe = std::env::current_exe().expect("exe");
@@ -246,7 +325,11 @@ fn main() {
         }
         let _ = std::io::stdout().flush();
     }
-    let size: u64 = std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let size: u64 = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     println!("crash test: {iterations} SIGKILL iterations, 0 violations, final directory {size} bytes");
     println!("1 passed, 0 failed");
 }

@@ -28,9 +28,14 @@ fn duplicate_appends_return_original_offsets() {
     let r = rejected(client(&log, &idem(1, 0, 7, 2)));
     assert_eq!(r.kafka_error(), KafkaError::OutOfOrderSequenceNumber);
     // s2 is the 4th batch from the tail: still in the window of 5.
-    assert!(matches!(client(&log, &idem(1, 0, 2, 1)), AppendOutcome::Duplicate(i) if i.first_offset == off(2)));
+    assert!(
+        matches!(client(&log, &idem(1, 0, 2, 1)), AppendOutcome::Duplicate(i) if i.first_offset == off(2))
+    );
     // s1 fell out of the window.
-    assert!(matches!(rejected(client(&log, &idem(1, 0, 1, 1))), Rejection::OutOfOrderSequence { .. }));
+    assert!(matches!(
+        rejected(client(&log, &idem(1, 0, 1, 1))),
+        Rejection::OutOfOrderSequence { .. }
+    ));
     assert_eq!(log.stats().duplicates, 2);
 }
 
@@ -39,13 +44,23 @@ fn follower_appends_are_not_deduplicated() {
     // ULT.testDuplicateAppendToFollower
     let t = TestLog::new();
     let log = t.open();
-    let mut a = eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(0))
-        .base_offset(Offset(0))
-        .build(&[eoslog::NewRecord::value(T0, b"a"), eoslog::NewRecord::value(T0, b"b")])
-        .expect("build");
-    assert!(matches!(log.append(&a, AppendOrigin::Replication).expect("ok"), AppendOutcome::Appended(_)));
+    let mut a =
+        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(0))
+            .base_offset(Offset(0))
+            .build(&[
+                eoslog::NewRecord::value(T0, b"a"),
+                eoslog::NewRecord::value(T0, b"b"),
+            ])
+            .expect("build");
+    assert!(matches!(
+        log.append(&a, AppendOrigin::Replication).expect("ok"),
+        AppendOutcome::Appended(_)
+    ));
     a[..8].copy_from_slice(&2i64.to_be_bytes());
-    assert!(matches!(log.append(&a, AppendOrigin::Replication).expect("ok"), AppendOutcome::Appended(_)));
+    assert!(matches!(
+        log.append(&a, AppendOrigin::Replication).expect("ok"),
+        AppendOutcome::Appended(_)
+    ));
     assert_eq!(log.log_end_offset(), off(4));
 }
 
@@ -54,14 +69,22 @@ fn sequence_wraps_at_int_max() {
     // PSMT.testProducerSequenceWrapAround
     let t = TestLog::new();
     let log = t.open();
-    let b = eoslog::BatchBuilder::idempotent(eoslog::ProducerId(5), eoslog::ProducerEpoch(15), Sequence(i32::MAX))
-        .build(&[eoslog::NewRecord::value(T0, b"x")])
-        .expect("build");
+    let b = eoslog::BatchBuilder::idempotent(
+        eoslog::ProducerId(5),
+        eoslog::ProducerEpoch(15),
+        Sequence(i32::MAX),
+    )
+    .build(&[eoslog::NewRecord::value(T0, b"x")])
+    .expect("build");
     let mut b = b;
     b[..8].copy_from_slice(&0i64.to_be_bytes());
     appended(log.append(&b, AppendOrigin::Replication).expect("replicated"));
     appended(client(&log, &idem(5, 15, 0, 1)));
-    let p = log.producers().into_iter().find(|p| p.producer_id.0 == 5).expect("producer");
+    let p = log
+        .producers()
+        .into_iter()
+        .find(|p| p.producer_id.0 == 5)
+        .expect("producer");
     assert_eq!(p.last_sequence, Sequence(0));
     // A single batch straddling the wrap, then its retry.
     let t = TestLog::new();
@@ -82,7 +105,16 @@ fn unknown_producer_accepted_at_any_sequence() {
     appended(client(&log, &idem(77, 5, 16, 1)));
     assert_eq!(log.producers()[0].last_sequence, Sequence(16));
     let r = rejected(client(&log, &idem(77, 6, 3, 1)));
-    assert!(matches!(r, Rejection::OutOfOrderSequence { expected: Sequence(0), .. }), "new epoch must start at 0");
+    assert!(
+        matches!(
+            r,
+            Rejection::OutOfOrderSequence {
+                expected: Sequence(0),
+                ..
+            }
+        ),
+        "new epoch must start at 0"
+    );
 }
 
 #[test]
@@ -92,7 +124,10 @@ fn gaps_rejected_from_clients_accepted_from_replication() {
     let log = t.open();
     appended(client(&log, &idem(1, 0, 0, 1)));
     let end = log.log_end_offset();
-    assert!(matches!(rejected(client(&log, &idem(1, 0, 3, 1))), Rejection::OutOfOrderSequence { .. }));
+    assert!(matches!(
+        rejected(client(&log, &idem(1, 0, 3, 1))),
+        Rejection::OutOfOrderSequence { .. }
+    ));
     assert_eq!(log.log_end_offset(), end, "nothing written");
     assert_eq!(log.producers()[0].last_sequence, Sequence(0), "state unchanged");
     let mut b = idem(1, 0, 3, 1);
@@ -141,11 +176,16 @@ fn window_is_configurable_up_to_128() {
         appended(client(&log, b));
     }
     // The 128 most recent batches are all recognised; the one before is not.
-    for s in 72..200 {
-        assert!(matches!(client(&log, &batches[s]), AppendOutcome::Duplicate(i) if i.first_offset == off(s as i64)), "seq {s}");
+    for (s, b) in batches.iter().enumerate().skip(72) {
+        assert!(
+            matches!(client(&log, b), AppendOutcome::Duplicate(i) if i.first_offset == off(s as i64)),
+            "seq {s}"
+        );
     }
     assert!(matches!(client(&log, &batches[71]), AppendOutcome::Rejected(_)));
-    assert!(eoslog::LogConfig::default().set("eoslog.producer.window", "2000").is_err());
+    assert!(eoslog::LogConfig::default()
+        .set("eoslog.producer.window", "2000")
+        .is_err());
 }
 
 #[test]
@@ -168,7 +208,9 @@ fn whole_window_survives_clean_restart_and_crash() {
         // Kafka keeps only the last batch across a restart; eoslog keeps all five.
         for (i, b) in batches.iter().enumerate().skip(3) {
             match client(&log, b) {
-                AppendOutcome::Duplicate(info) => assert_eq!(info.first_offset, off(i as i64 * 2), "crash={crash}"),
+                AppendOutcome::Duplicate(info) => {
+                    assert_eq!(info.first_offset, off(i as i64 * 2), "crash={crash}")
+                }
                 other => panic!("crash={crash} batch {i}: {other:?}"),
             }
         }

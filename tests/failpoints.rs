@@ -77,7 +77,10 @@ impl FileSystem for FaultyFs {
         if create {
             self.0.hit("create")?;
         }
-        Ok(Arc::new(FaultyFile(StdFileSystem.open(path, create)?, self.0.clone())))
+        Ok(Arc::new(FaultyFile(
+            StdFileSystem.open(path, create)?,
+            self.0.clone(),
+        )))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         self.0.hit("remove")?;
@@ -117,7 +120,10 @@ fn is_storage(e: &AppendError) -> bool {
 
 /// A mixed workload; stops at the first error and returns it.
 fn workload(log: &Log, acked: &mut Acked) -> Result<(), String> {
-    let sync = AppendOptions { durability: Some(Durability::SyncEachAppend), ..AppendOptions::new(AppendOrigin::Client) };
+    let sync = AppendOptions {
+        durability: Some(Durability::SyncEachAppend),
+        ..AppendOptions::new(AppendOrigin::Client)
+    };
     let fail = |e: AppendError| {
         assert!(is_storage(&e), "not a storage error: {e:?}");
         format!("{e}")
@@ -135,19 +141,30 @@ fn workload(log: &Log, acked: &mut Acked) -> Result<(), String> {
     }
     for round in 0..4 {
         let b = txn(2, 0, round * 2, 2);
-        log.append_with(&b, &sync).map_err(fail)?;
-        let kind = if round % 2 == 0 { eoslog::MarkerType::Abort } else { eoslog::MarkerType::Commit };
-        marker(log, 2, 0, 0, kind).map_err(fail)?;
+        let _ = log.append_with(&b, &sync).map_err(fail)?;
+        let kind = if round % 2 == 0 {
+            eoslog::MarkerType::Abort
+        } else {
+            eoslog::MarkerType::Commit
+        };
+        let _ = marker(log, 2, 0, 0, kind).map_err(fail)?;
     }
     log.flush().map_err(|e| format!("{e}"))?;
     log.set_high_watermark(log.log_end_offset());
     log.apply_retention().map_err(|e| format!("{e}"))?;
-    log.truncate_to(Offset(log.log_end_offset().0 - 1)).map_err(|e| format!("{e}"))?;
+    log.truncate_to(Offset(log.log_end_offset().0 - 1))
+        .map_err(|e| format!("{e}"))?;
     log.delete_records_before(Offset(2)).map_err(|e| format!("{e}"))?;
     Ok(())
 }
 
-fn marker(log: &Log, pid: i64, epoch: i16, coord: i32, kind: eoslog::MarkerType) -> Result<AppendOutcome, AppendError> {
+fn marker(
+    log: &Log,
+    pid: i64,
+    epoch: i16,
+    coord: i32,
+    kind: eoslog::MarkerType,
+) -> Result<AppendOutcome, AppendError> {
     log.write_marker(&eoslog::TxnMarker {
         producer_id: eoslog::ProducerId(pid),
         producer_epoch: eoslog::ProducerEpoch(epoch),
@@ -158,7 +175,10 @@ fn marker(log: &Log, pid: i64, epoch: i16, coord: i32, kind: eoslog::MarkerType)
 }
 
 fn run(t: &TestLog, faults: &Arc<Faults>, acked: &mut Acked) -> (Option<Log>, Result<(), String>) {
-    let opts = LogOptions { fs: Arc::new(FaultyFs(faults.clone())), clock: Arc::new(t.clock.clone()) };
+    let opts = LogOptions {
+        fs: Arc::new(FaultyFs(faults.clone())),
+        clock: Arc::new(t.clock.clone()),
+    };
     let log = match Log::open_with(t.path(), t.config.clone(), opts) {
         Ok(l) => l,
         Err(e) => return (None, Err(format!("open: {e}"))),
@@ -169,11 +189,18 @@ fn run(t: &TestLog, faults: &Arc<Faults>, acked: &mut Acked) -> (Option<Log>, Re
 
 #[test]
 fn every_io_failure_poisons_and_recovers() {
-    let cfg = config(&[("segment.bytes", "600"), ("retention.bytes", "700"), ("eoslog.snapshot.interval.bytes", "500")]);
+    let cfg = config(&[
+        ("segment.bytes", "600"),
+        ("retention.bytes", "700"),
+        ("eoslog.snapshot.interval.bytes", "500"),
+    ]);
     // Count the operations of a clean run.
     let total = {
         let t = TestLog::with_config(cfg.clone());
-        let faults = Arc::new(Faults { fail_at: AtomicU64::new(u64::MAX), ..Faults::default() });
+        let faults = Arc::new(Faults {
+            fail_at: AtomicU64::new(u64::MAX),
+            ..Faults::default()
+        });
         let (log, r) = run(&t, &faults, &mut Acked::default());
         r.expect("clean run");
         let n = faults.count.load(Ordering::SeqCst);
@@ -184,7 +211,10 @@ fn every_io_failure_poisons_and_recovers() {
     let mut kinds = std::collections::BTreeSet::new();
     for k in 0..total {
         let t = TestLog::with_config(cfg.clone());
-        let faults = Arc::new(Faults { fail_at: AtomicU64::new(k), ..Faults::default() });
+        let faults = Arc::new(Faults {
+            fail_at: AtomicU64::new(k),
+            ..Faults::default()
+        });
         let mut acked = Acked::default();
         let (log, r) = run(&t, &faults, &mut acked);
         assert!(faults.fired.load(Ordering::SeqCst), "failpoint {k} not reached");
@@ -193,8 +223,13 @@ fn every_io_failure_poisons_and_recovers() {
         assert!(r.is_err(), "failure of op {k} ({op}) was swallowed");
         if let Some(log) = log {
             // Fail-stop: every further write is refused.
-            let e = log.append(&plain(&["after"]), AppendOrigin::Client).expect_err("poisoned");
-            assert!(matches!(e, AppendError::Storage(StorageError::Poisoned)), "op {k} ({op}): {e:?}");
+            let e = log
+                .append(&plain(&["after"]), AppendOrigin::Client)
+                .expect_err("poisoned");
+            assert!(
+                matches!(e, AppendError::Storage(StorageError::Poisoned)),
+                "op {k} ({op}): {e:?}"
+            );
             assert!(matches!(log.flush(), Err(StorageError::Poisoned)));
             drop(log);
         }
@@ -204,30 +239,65 @@ fn every_io_failure_poisons_and_recovers() {
         // append failed is either a duplicate (it reached the log) or appended now, never
         // out of order.
         if let Some((b, _)) = acked.durable.last() {
-            assert!(matches!(client(&log, b), AppendOutcome::Duplicate(_)), "op {k} ({op}): last acknowledged batch not recognised");
+            assert!(
+                matches!(client(&log, b), AppendOutcome::Duplicate(_)),
+                "op {k} ({op}): last acknowledged batch not recognised"
+            );
         }
         if let Some(b) = &acked.in_flight {
             let o = client(&log, b);
-            assert!(matches!(o, AppendOutcome::Duplicate(_) | AppendOutcome::Appended(_)), "op {k} ({op}): retry of the failed append: {o:?}");
+            assert!(
+                matches!(o, AppendOutcome::Duplicate(_) | AppendOutcome::Appended(_)),
+                "op {k} ({op}): retry of the failed append: {o:?}"
+            );
         }
         // Every acknowledged batch not removed by retention is still readable.
         for (b, first) in &acked.durable {
             if *first < log.log_start_offset().0 {
                 continue;
             }
-            let (recs, _) = log.read_records(Offset(*first), 1, Isolation::ReadUncommitted).expect("read");
+            let (recs, _) = log
+                .read_records(Offset(*first), 1, Isolation::ReadUncommitted)
+                .expect("read");
             let batch = eoslog::RecordBatch::parse_exact(b).expect("batch");
-            let sent: Vec<Vec<u8>> = batch.records().expect("r").iter().map(|r| r.expect("r").value.expect("v").to_vec()).collect();
-            let got: Vec<Vec<u8>> = recs.iter().take(sent.len()).map(|r| r.value.clone().expect("v")).collect();
+            let sent: Vec<Vec<u8>> = batch
+                .records()
+                .expect("r")
+                .iter()
+                .map(|r| r.expect("r").value.expect("v").to_vec())
+                .collect();
+            let got: Vec<Vec<u8>> = recs
+                .iter()
+                .take(sent.len())
+                .map(|r| r.value.clone().expect("v"))
+                .collect();
             assert_eq!(got, sent, "op {k} ({op}): durable batch at {first} lost");
         }
         let committed = values(&log, Isolation::ReadCommitted);
-        assert!(committed.iter().all(|v| !v.starts_with("t2-s0") && !v.starts_with("t2-s4")), "op {k} ({op}): aborted data visible: {committed:?}");
-        log.verify(|_, _| {}).unwrap_or_else(|e| panic!("op {k} ({op}): {e}"));
+        assert!(
+            committed
+                .iter()
+                .all(|v| !v.starts_with("t2-s0") && !v.starts_with("t2-s4")),
+            "op {k} ({op}): aborted data visible: {committed:?}"
+        );
+        log.verify(|_, _| {})
+            .unwrap_or_else(|e| panic!("op {k} ({op}): {e}"));
         drop(log);
     }
-    for expected in ["write", "fsync", "set_len", "mmap", "create", "remove", "rename", "fsync dir"] {
-        assert!(kinds.contains(expected), "operation kind {expected} never failed: {kinds:?}");
+    for expected in [
+        "write",
+        "fsync",
+        "set_len",
+        "mmap",
+        "create",
+        "remove",
+        "rename",
+        "fsync dir",
+    ] {
+        assert!(
+            kinds.contains(expected),
+            "operation kind {expected} never failed: {kinds:?}"
+        );
     }
     eprintln!("failpoints walked: {total} ({kinds:?})");
 }

@@ -31,10 +31,16 @@ fn abort_marker_with_higher_epoch_bumps_epoch() {
     assert_eq!(p.last_sequence, Sequence(-1));
     assert_eq!(p.current_txn_start_offset, None);
     // Only a marker is known at epoch 1: the next batch must start at 0.
-    assert!(matches!(rejected(client(&log, &idem(1, 1, 1, 1))), Rejection::OutOfOrderSequence { .. }));
+    assert!(matches!(
+        rejected(client(&log, &idem(1, 1, 1, 1))),
+        Rejection::OutOfOrderSequence { .. }
+    ));
     appended(client(&log, &idem(1, 1, 0, 1)));
     // The zombie at epoch 0 is fenced.
-    assert_eq!(rejected(client(&log, &idem(1, 0, 1, 1))).kafka_error(), KafkaError::InvalidProducerEpoch);
+    assert_eq!(
+        rejected(client(&log, &idem(1, 0, 1, 1))).kafka_error(),
+        KafkaError::InvalidProducerEpoch
+    );
 }
 
 #[test]
@@ -80,7 +86,10 @@ fn coordinator_epoch_survives_reload() {
     let log = t.open();
     assert_eq!(log.producers()[0].coordinator_epoch.0, 7);
     appended(client(&log, &txn(1, 0, 1, 1)));
-    assert_eq!(rejected(marker(&log, 1, 0, 6, MarkerType::Abort)).kafka_error(), KafkaError::TransactionCoordinatorFenced);
+    assert_eq!(
+        rejected(marker(&log, 1, 0, 6, MarkerType::Abort)).kafka_error(),
+        KafkaError::TransactionCoordinatorFenced
+    );
 }
 
 #[test]
@@ -97,6 +106,12 @@ fn fencing_abort_survives_expiry() {
     // The marker timestamp is T0; before expiry the fencing epoch is enforced.
     t.clock.set(T0 + 999);
     log.run_maintenance().expect("maintenance");
-    assert_eq!(rejected(client(&log, &txn(1, 0, 1, 1))).kafka_error(), KafkaError::InvalidProducerEpoch);
-    assert!(matches!(client(&log, &txn(1, 1, 0, 1)), AppendOutcome::Appended(_)));
+    assert_eq!(
+        rejected(client(&log, &txn(1, 0, 1, 1))).kafka_error(),
+        KafkaError::InvalidProducerEpoch
+    );
+    assert!(matches!(
+        client(&log, &txn(1, 1, 0, 1)),
+        AppendOutcome::Appended(_)
+    ));
 }

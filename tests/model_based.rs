@@ -18,12 +18,27 @@ const WINDOW: usize = 5;
 #[derive(Debug, Clone)]
 enum Op {
     /// pid (0..3); seq choice: 0 = next, 1..=6 = retry the k-th most recent batch, 7 = random.
-    Append { pid: i64, txn: bool, n: usize, seq_choice: u8, epoch_delta: i8 },
-    Marker { pid: i64, commit: bool, epoch_delta: i8, coord_delta: i8 },
+    Append {
+        pid: i64,
+        txn: bool,
+        n: usize,
+        seq_choice: u8,
+        epoch_delta: i8,
+    },
+    Marker {
+        pid: i64,
+        commit: bool,
+        epoch_delta: i8,
+        coord_delta: i8,
+    },
     Roll,
     Reopen,
-    Crash { cut: u16 },
-    Truncate { back: u8 },
+    Crash {
+        cut: u16,
+    },
+    Truncate {
+        back: u8,
+    },
     TruncateFully,
 }
 
@@ -53,6 +68,9 @@ struct MBatch {
     bytes: Vec<u8>,
 }
 
+/// A batch as sent: (bytes, epoch, first sequence, record count, transactional).
+type Sent = (Vec<u8>, i16, i32, usize, bool);
+
 #[derive(Debug, Clone, Default)]
 struct MProducer {
     epoch: i16,
@@ -71,7 +89,7 @@ struct Model {
     /// (pid, first, last, lso)
     aborted: Vec<(i64, i64, i64, i64)>,
     /// Every batch ever sent per producer (for retries).
-    sent: HashMap<i64, Vec<(Vec<u8>, i16, i32, usize, bool)>>,
+    sent: HashMap<i64, Vec<Sent>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -84,7 +102,11 @@ enum Out {
 impl Model {
     /// Applies a batch that the rules accepted (also used to rebuild by replay).
     fn apply(&mut self, b: &MBatch) {
-        let p = self.producers.entry(b.pid).or_insert(MProducer { epoch: -1, coord: -1, ..MProducer::default() });
+        let p = self.producers.entry(b.pid).or_insert(MProducer {
+            epoch: -1,
+            coord: -1,
+            ..MProducer::default()
+        });
         if b.epoch != p.epoch {
             p.window.clear();
             p.epoch = b.epoch;
@@ -120,8 +142,17 @@ impl Model {
         self.leo = b.last + 1;
     }
 
-    fn check_append(&self, pid: i64, epoch: i16, seq: i32, n: usize, txn: bool) -> Result<Option<(i64, i64)>, &'static str> {
-        let Some(p) = self.producers.get(&pid) else { return Ok(None) };
+    fn check_append(
+        &self,
+        pid: i64,
+        epoch: i16,
+        seq: i32,
+        n: usize,
+        txn: bool,
+    ) -> Result<Option<(i64, i64)>, &'static str> {
+        let Some(p) = self.producers.get(&pid) else {
+            return Ok(None);
+        };
         let last_seq = seq + n as i32 - 1;
         if p.epoch == epoch {
             if let Some(w) = p.window.iter().find(|w| w.0 == seq && w.1 == last_seq) {
@@ -172,7 +203,11 @@ impl Model {
     }
 
     fn lso(&self) -> i64 {
-        self.producers.values().filter_map(|p| p.txn_first).min().map_or(self.leo, |f| f.max(self.start).min(self.leo))
+        self.producers
+            .values()
+            .filter_map(|p| p.txn_first)
+            .min()
+            .map_or(self.leo, |f| f.max(self.start).min(self.leo))
     }
 
     fn view(&self, committed: bool) -> Vec<String> {
@@ -182,7 +217,13 @@ impl Model {
             .iter()
             .filter(|b| b.marker.is_none() && b.first >= self.start)
             .filter(|b| !committed || b.last < lso)
-            .filter(|b| !committed || !b.txn || !aborted.iter().any(|(pid, f, l)| *pid == b.pid && b.first >= *f && b.last < *l))
+            .filter(|b| {
+                !committed
+                    || !b.txn
+                    || !aborted
+                        .iter()
+                        .any(|(pid, f, l)| *pid == b.pid && b.first >= *f && b.last < *l)
+            })
             .flat_map(|b| b.values.clone())
             .collect()
     }
@@ -203,35 +244,64 @@ fn outcome(o: AppendOutcome) -> Out {
 }
 
 fn run(ops: Vec<Op>) {
-    let t = TestLog::with_config(config(&[("segment.bytes", "700"), ("segment.index.bytes", "4096"), ("eoslog.snapshot.interval.bytes", "900")]));
+    let t = TestLog::with_config(config(&[
+        ("segment.bytes", "700"),
+        ("segment.index.bytes", "4096"),
+        ("eoslog.snapshot.interval.bytes", "900"),
+    ]));
     let mut log = Some(t.open());
     let mut m = Model::default();
     let mut counter = 0u64;
     for (step, op) in ops.into_iter().enumerate() {
         let l = log.as_ref().expect("open");
         match op {
-            Op::Append { pid, txn, n, seq_choice, epoch_delta } => {
-                let p = m.producers.get(&pid).cloned().unwrap_or(MProducer { epoch: -1, ..MProducer::default() });
+            Op::Append {
+                pid,
+                txn,
+                n,
+                seq_choice,
+                epoch_delta,
+            } => {
+                let p = m.producers.get(&pid).cloned().unwrap_or(MProducer {
+                    epoch: -1,
+                    ..MProducer::default()
+                });
                 let sent = m.sent.entry(pid).or_default();
-                let (bytes, epoch, seq, n, txn) = if (1..=6).contains(&seq_choice) && sent.len() >= seq_choice as usize {
-                    sent[sent.len() - seq_choice as usize].clone()
-                } else {
-                    let epoch = (p.epoch.max(0) + i16::from(epoch_delta)).max(0);
-                    let next = if epoch == p.epoch { p.window.back().map_or(0, |w| w.1 + 1) } else { 0 };
-                    let seq = if seq_choice == 7 { (next + 3) % 11 } else { next };
-                    counter += 1;
-                    let values: Vec<String> = (0..n).map(|i| format!("v{counter}-{i}")).collect();
-                    let recs: Vec<eoslog::NewRecord<'_>> = values.iter().map(|v| eoslog::NewRecord::value(T0, v.as_bytes())).collect();
-                    let b = if txn {
-                        eoslog::BatchBuilder::transactional(eoslog::ProducerId(pid), eoslog::ProducerEpoch(epoch), eoslog::Sequence(seq))
+                let (bytes, epoch, seq, n, txn) =
+                    if (1..=6).contains(&seq_choice) && sent.len() >= seq_choice as usize {
+                        sent[sent.len() - seq_choice as usize].clone()
                     } else {
-                        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(pid), eoslog::ProducerEpoch(epoch), eoslog::Sequence(seq))
-                    }
-                    .build(&recs)
-                    .expect("build");
-                    sent.push((b.clone(), epoch, seq, n, txn));
-                    (b, epoch, seq, n, txn)
-                };
+                        let epoch = (p.epoch.max(0) + i16::from(epoch_delta)).max(0);
+                        let next = if epoch == p.epoch {
+                            p.window.back().map_or(0, |w| w.1 + 1)
+                        } else {
+                            0
+                        };
+                        let seq = if seq_choice == 7 { (next + 3) % 11 } else { next };
+                        counter += 1;
+                        let values: Vec<String> = (0..n).map(|i| format!("v{counter}-{i}")).collect();
+                        let recs: Vec<eoslog::NewRecord<'_>> = values
+                            .iter()
+                            .map(|v| eoslog::NewRecord::value(T0, v.as_bytes()))
+                            .collect();
+                        let b = if txn {
+                            eoslog::BatchBuilder::transactional(
+                                eoslog::ProducerId(pid),
+                                eoslog::ProducerEpoch(epoch),
+                                eoslog::Sequence(seq),
+                            )
+                        } else {
+                            eoslog::BatchBuilder::idempotent(
+                                eoslog::ProducerId(pid),
+                                eoslog::ProducerEpoch(epoch),
+                                eoslog::Sequence(seq),
+                            )
+                        }
+                        .build(&recs)
+                        .expect("build");
+                        sent.push((b.clone(), epoch, seq, n, txn));
+                        (b, epoch, seq, n, txn)
+                    };
                 let got = outcome(l.append(&bytes, AppendOrigin::Client).expect("append"));
                 let expected = match m.check_append(pid, epoch, seq, n, txn) {
                     Ok(Some((f, last))) => Out::Duplicate(f, last),
@@ -239,32 +309,78 @@ fn run(ops: Vec<Op>) {
                     Ok(None) => {
                         let first = m.leo;
                         let batch = eoslog::RecordBatch::parse_exact(&bytes).expect("batch");
-                        let values = batch.records().expect("r").iter().map(|r| String::from_utf8(r.expect("r").value.expect("v").to_vec()).expect("utf8")).collect();
-                        let b = MBatch { pid, epoch, first_seq: seq, first, last: first + n as i64 - 1, txn, marker: None, values, bytes: bytes.clone() };
+                        let values = batch
+                            .records()
+                            .expect("r")
+                            .iter()
+                            .map(|r| {
+                                String::from_utf8(r.expect("r").value.expect("v").to_vec()).expect("utf8")
+                            })
+                            .collect();
+                        let b = MBatch {
+                            pid,
+                            epoch,
+                            first_seq: seq,
+                            first,
+                            last: first + n as i64 - 1,
+                            txn,
+                            marker: None,
+                            values,
+                            bytes: bytes.clone(),
+                        };
                         m.apply(&b);
                         m.batches.push(b);
                         Out::Appended(first, first + n as i64 - 1)
                     }
                 };
-                assert_eq!(got, expected, "step {step}: append pid {pid} epoch {epoch} seq {seq} n {n} txn {txn}");
+                assert_eq!(
+                    got, expected,
+                    "step {step}: append pid {pid} epoch {epoch} seq {seq} n {n} txn {txn}"
+                );
             }
-            Op::Marker { pid, commit, epoch_delta, coord_delta } => {
-                let p = m.producers.get(&pid).cloned().unwrap_or(MProducer { epoch: 0, coord: 0, ..MProducer::default() });
+            Op::Marker {
+                pid,
+                commit,
+                epoch_delta,
+                coord_delta,
+            } => {
+                let p = m.producers.get(&pid).cloned().unwrap_or(MProducer {
+                    epoch: 0,
+                    coord: 0,
+                    ..MProducer::default()
+                });
                 let epoch = (p.epoch.max(0) + i16::from(epoch_delta)).max(0);
                 let coord = (p.coord.max(0) + i32::from(coord_delta)).max(0);
-                let kind = if commit { MarkerType::Commit } else { MarkerType::Abort };
+                let kind = if commit {
+                    MarkerType::Commit
+                } else {
+                    MarkerType::Abort
+                };
                 let got = outcome(marker(l, pid, epoch, coord, kind));
                 let expected = match m.check_marker(pid, epoch, coord) {
                     Err(e) => Out::Rejected(e),
                     Ok(()) => {
                         let first = m.leo;
-                        let b = MBatch { pid, epoch, first_seq: -1, first, last: first, txn: true, marker: Some((commit, coord)), values: vec![], bytes: vec![] };
+                        let b = MBatch {
+                            pid,
+                            epoch,
+                            first_seq: -1,
+                            first,
+                            last: first,
+                            txn: true,
+                            marker: Some((commit, coord)),
+                            values: vec![],
+                            bytes: vec![],
+                        };
                         m.apply(&b);
                         m.batches.push(b);
                         Out::Appended(first, first)
                     }
                 };
-                assert_eq!(got, expected, "step {step}: marker pid {pid} epoch {epoch} coord {coord} commit {commit}");
+                assert_eq!(
+                    got, expected,
+                    "step {step}: marker pid {pid} epoch {epoch} coord {coord} commit {commit}"
+                );
             }
             Op::Roll => l.roll_segment().expect("roll"),
             Op::Reopen => {
@@ -277,9 +393,16 @@ fn run(ops: Vec<Op>) {
                 let segs = files_with_suffix(&t.path(), ".log");
                 let last = t.path().join(segs.last().expect("segment"));
                 let len = std::fs::metadata(&last).expect("m").len();
-                let in_last = m.batches.last().filter(|b| !b.bytes.is_empty() || b.marker.is_some());
+                let in_last = m
+                    .batches
+                    .last()
+                    .filter(|b| !b.bytes.is_empty() || b.marker.is_some());
                 if let (true, Some(b)) = (len > 0, in_last) {
-                    let size = if b.marker.is_some() { 78 } else { b.bytes.len() as u64 };
+                    let size = if b.marker.is_some() {
+                        78
+                    } else {
+                        b.bytes.len() as u64
+                    };
                     if size <= len && m.batches.last().is_some_and(|b| b.last + 1 == m.leo) {
                         let cut = 1 + u64::from(cut) % size;
                         let f = std::fs::OpenOptions::new().write(true).open(&last).expect("open");
@@ -291,7 +414,10 @@ fn run(ops: Vec<Op>) {
                 }
                 let reopened = t.open();
                 // The engine's end may sit above the last batch (an empty segment or a gap).
-                assert!(reopened.log_end_offset().0 >= m.batches.last().map_or(0, |b| b.last + 1), "step {step}");
+                assert!(
+                    reopened.log_end_offset().0 >= m.batches.last().map_or(0, |b| b.last + 1),
+                    "step {step}"
+                );
                 m.leo = reopened.log_end_offset().0;
                 log = Some(reopened);
             }
@@ -302,7 +428,10 @@ fn run(ops: Vec<Op>) {
                     m.batches.retain(|b| b.last < target);
                     // The end is where the remaining data ends (or the active segment base).
                     m.leo = l.log_end_offset().0;
-                    assert!(m.leo <= target && m.leo >= m.batches.last().map_or(m.start, |b| b.last + 1), "step {step}: end after truncation");
+                    assert!(
+                        m.leo <= target && m.leo >= m.batches.last().map_or(m.start, |b| b.last + 1),
+                        "step {step}: end after truncation"
+                    );
                     m.rebuild();
                 }
             }
@@ -318,11 +447,27 @@ fn run(ops: Vec<Op>) {
         }
         let l = log.as_ref().expect("open");
         assert_eq!(l.log_end_offset().0, m.leo, "step {step}: log end offset");
-        assert_eq!(l.last_stable_offset().0, m.lso(), "step {step}: last stable offset");
-        let aborted: Vec<(i64, i64, i64, i64)> = l.aborted_transactions().iter().map(|a| (a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset)).collect();
+        assert_eq!(
+            l.last_stable_offset().0,
+            m.lso(),
+            "step {step}: last stable offset"
+        );
+        let aborted: Vec<(i64, i64, i64, i64)> = l
+            .aborted_transactions()
+            .iter()
+            .map(|a| (a.producer_id, a.first_offset, a.last_offset, a.last_stable_offset))
+            .collect();
         assert_eq!(aborted, m.aborted, "step {step}: aborted index");
-        assert_eq!(values(l, Isolation::ReadUncommitted), m.view(false), "step {step}: read_uncommitted");
-        assert_eq!(values(l, Isolation::ReadCommitted), m.view(true), "step {step}: read_committed");
+        assert_eq!(
+            values(l, Isolation::ReadUncommitted),
+            m.view(false),
+            "step {step}: read_uncommitted"
+        );
+        assert_eq!(
+            values(l, Isolation::ReadCommitted),
+            m.view(true),
+            "step {step}: read_committed"
+        );
     }
 }
 

@@ -80,7 +80,10 @@ fn zero_filled_tail_is_trimmed() {
         fill(&log, 4);
         drop(log);
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(seg0(&t)).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(seg0(&t))
+        .expect("open");
     f.write_all(&vec![0u8; 4096]).expect("zeros");
     drop(f);
     let log = t.open();
@@ -99,15 +102,21 @@ fn random_bytes_appended_to_log_and_index_are_dropped() {
         drop(log);
     }
     for name in ["00000000000000000000.log", "00000000000000000000.index"] {
-        let mut f = std::fs::OpenOptions::new().append(true).open(t.path().join(name)).expect("open");
-        f.write_all(b"\x13\x37 not a batch, not an index entry").expect("garbage");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(t.path().join(name))
+            .expect("open");
+        f.write_all(b"\x13\x37 not a batch, not an index entry")
+            .expect("garbage");
     }
     let log = t.open();
     assert_eq!(log.log_end_offset().0, 40);
     assert_eq!(values(&log, Isolation::ReadUncommitted), before);
     // Every offset is still found through the rebuilt index.
     for o in 0..40 {
-        let f = log.read(eoslog::Offset(o), 1, Isolation::ReadUncommitted).expect("read");
+        let f = log
+            .read(eoslog::Offset(o), 1, Isolation::ReadUncommitted)
+            .expect("read");
         let bytes = f.bytes().expect("bytes");
         let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
         assert!(b.base_offset() <= o && o <= b.last_offset());
@@ -117,7 +126,10 @@ fn random_bytes_appended_to_log_and_index_are_dropped() {
 #[test]
 fn corrupt_index_of_a_trusted_segment_is_rebuilt() {
     // LST.testRecoveryFixesCorruptIndex / ...TimeIndex, for a segment below the recovery point.
-    let t = TestLog::with_config(config(&[("index.interval.bytes", "1"), ("segment.bytes", "1000")]));
+    let t = TestLog::with_config(config(&[
+        ("index.interval.bytes", "1"),
+        ("segment.bytes", "1000"),
+    ]));
     {
         let log = t.open();
         fill(&log, 40);
@@ -135,12 +147,18 @@ fn corrupt_index_of_a_trusted_segment_is_rebuilt() {
     std::fs::write(&tidx, vec![0xffu8; 24]).expect("write");
     let log = t.open();
     for o in 0..80 {
-        let f = log.read(eoslog::Offset(o), 1, Isolation::ReadUncommitted).expect("read");
+        let f = log
+            .read(eoslog::Offset(o), 1, Isolation::ReadUncommitted)
+            .expect("read");
         let bytes = f.bytes().expect("bytes");
         let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
         assert!(b.base_offset() <= o && o <= b.last_offset(), "offset {o}");
     }
-    assert_eq!(log.offset_for_timestamp(T0, Isolation::ReadUncommitted).expect("ts"), Some((eoslog::Offset(0), T0)));
+    assert_eq!(
+        log.offset_for_timestamp(T0, Isolation::ReadUncommitted)
+            .expect("ts"),
+        Some((eoslog::Offset(0), T0))
+    );
 }
 
 #[test]
@@ -157,7 +175,11 @@ fn damage_below_the_recovery_point_is_a_typed_error() {
     bytes[pos] ^= 0x01;
     std::fs::write(seg0(&t), &bytes).expect("write");
     let log = t.open();
-    assert_eq!(log.log_end_offset().0, 80, "nothing truncated below the recovery point");
+    assert_eq!(
+        log.log_end_offset().0,
+        80,
+        "nothing truncated below the recovery point"
+    );
     let err = log.verify(|_, _| {}).expect_err("verify finds it");
     match err {
         StorageError::Corrupt(c) => {
@@ -167,7 +189,9 @@ fn damage_below_the_recovery_point_is_a_typed_error() {
         }
         other => panic!("{other:?}"),
     }
-    let e = log.read_records(eoslog::Offset(0), 1 << 20, Isolation::ReadUncommitted).expect_err("read fails");
+    let e = log
+        .read_records(eoslog::Offset(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect_err("read fails");
     assert_eq!(e.kafka_error(), eoslog::KafkaError::KafkaStorageError);
 }
 

@@ -6,8 +6,8 @@
 mod common;
 use common::*;
 use eoslog::{
-    AppendError, AppendOptions, AppendOrigin, BatchBuilder, InvalidRecordReason, Isolation, KafkaError, NewRecord,
-    Offset, ReadError, RecordBatch,
+    AppendError, AppendOptions, AppendOrigin, BatchBuilder, InvalidRecordReason, Isolation, KafkaError,
+    NewRecord, Offset, ReadError, RecordBatch,
 };
 
 #[test]
@@ -23,10 +23,15 @@ fn rolls_on_size_with_twenty_digit_names() {
         assert!(s.size <= 500);
         assert!(t.path().join(format!("{:020}.log", s.base_offset.0)).exists());
         assert!(t.path().join(format!("{:020}.index", s.base_offset.0)).exists());
-        assert!(t.path().join(format!("{:020}.timeindex", s.base_offset.0)).exists());
+        assert!(t
+            .path()
+            .join(format!("{:020}.timeindex", s.base_offset.0))
+            .exists());
     }
     // Inactive segments' indexes are trimmed to their entries.
-    let idx = std::fs::metadata(t.path().join("00000000000000000000.index")).expect("m").len();
+    let idx = std::fs::metadata(t.path().join("00000000000000000000.index"))
+        .expect("m")
+        .len();
     assert_eq!(idx % 8, 0);
     assert!(idx < 10 << 20);
     assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 20);
@@ -41,14 +46,19 @@ fn rolls_on_time_but_not_while_empty() {
     appended(client(&log, &plain(&["a"])));
     assert_eq!(log.segments().len(), 1);
     // Batch timestamps drive the roll (CreateTime): a batch 1001 ms newer than the first.
-    let later = BatchBuilder::new().build(&[NewRecord::value(T0 + 1001, b"b")]).expect("b");
+    let later = BatchBuilder::new()
+        .build(&[NewRecord::value(T0 + 1001, b"b")])
+        .expect("b");
     appended(client(&log, &later));
     assert_eq!(log.segments().len(), 2);
 }
 
 #[test]
 fn rolls_when_the_index_is_full() {
-    let t = TestLog::with_config(config(&[("segment.index.bytes", "32"), ("index.interval.bytes", "0")]));
+    let t = TestLog::with_config(config(&[
+        ("segment.index.bytes", "32"),
+        ("index.interval.bytes", "0"),
+    ]));
     let log = t.open();
     for i in 0..20 {
         appended(client(&log, &plain(&[&format!("{i}")])));
@@ -65,7 +75,10 @@ fn rolls_on_relative_offset_overflow() {
     let log = t.open();
     appended(client(&log, &plain(&["a"])));
     let far = i64::from(i32::MAX) + 10;
-    let b = BatchBuilder::new().base_offset(Offset(far)).build(&[NewRecord::value(T0, b"z")]).expect("b");
+    let b = BatchBuilder::new()
+        .base_offset(Offset(far))
+        .build(&[NewRecord::value(T0, b"z")])
+        .expect("b");
     appended(log.append(&b, AppendOrigin::Replication).expect("replicate"));
     let segs = log.segments();
     assert_eq!(segs.len(), 2);
@@ -74,7 +87,9 @@ fn rolls_on_relative_offset_overflow() {
     drop(log);
     let log = t.open();
     assert_eq!(log.log_end_offset(), Offset(far + 1));
-    let (recs, _) = log.read_records(Offset(1), 1 << 20, Isolation::ReadUncommitted).expect("read");
+    let (recs, _) = log
+        .read_records(Offset(1), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
     assert_eq!(recs[0].offset, Offset(far));
 }
 
@@ -83,27 +98,59 @@ fn reads_return_the_first_batch_at_or_after_the_offset() {
     // LST.testReadFromGap / testReadBeforeFirstOffset / testReadAfterLast / testReadOnEmptySegment
     let t = TestLog::new();
     let log = t.open();
-    let f = log.read(Offset(0), 100, Isolation::ReadUncommitted).expect("empty log");
+    let f = log
+        .read(Offset(0), 100, Isolation::ReadUncommitted)
+        .expect("empty log");
     assert!(f.slices.is_empty());
     appended(client(&log, &plain(&["a", "b", "c"]))); // 0..2
-    // A gap: a follower batch at 10.
-    let b = BatchBuilder::new().base_offset(Offset(10)).build(&[NewRecord::value(T0, b"k")]).expect("b");
+                                                      // A gap: a follower batch at 10.
+    let b = BatchBuilder::new()
+        .base_offset(Offset(10))
+        .build(&[NewRecord::value(T0, b"k")])
+        .expect("b");
     appended(log.append(&b, AppendOrigin::Replication).expect("replicate"));
     let f = log.read(Offset(1), 1, Isolation::ReadUncommitted).expect("read");
     let bytes = f.bytes().expect("bytes");
-    assert_eq!(RecordBatch::parse_exact(&bytes).expect("one batch").base_offset(), 0, "whole batch, starting before 1");
-    let f = log.read(Offset(5), 1, Isolation::ReadUncommitted).expect("read in gap");
-    assert_eq!(RecordBatch::parse_exact(&f.bytes().expect("b")).expect("batch").base_offset(), 10);
-    let f = log.read(Offset(11), 1, Isolation::ReadUncommitted).expect("at end");
+    assert_eq!(
+        RecordBatch::parse_exact(&bytes).expect("one batch").base_offset(),
+        0,
+        "whole batch, starting before 1"
+    );
+    let f = log
+        .read(Offset(5), 1, Isolation::ReadUncommitted)
+        .expect("read in gap");
+    assert_eq!(
+        RecordBatch::parse_exact(&f.bytes().expect("b"))
+            .expect("batch")
+            .base_offset(),
+        10
+    );
+    let f = log
+        .read(Offset(11), 1, Isolation::ReadUncommitted)
+        .expect("at end");
     assert!(f.slices.is_empty());
-    assert!(matches!(log.read(Offset(12), 1, Isolation::ReadUncommitted), Err(ReadError::OffsetOutOfRange { .. })));
-    assert_eq!(log.read(Offset(12), 1, Isolation::ReadUncommitted).unwrap_err().kafka_error().code(), 1);
+    assert!(matches!(
+        log.read(Offset(12), 1, Isolation::ReadUncommitted),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(
+        log.read(Offset(12), 1, Isolation::ReadUncommitted)
+            .expect_err("out of range")
+            .kafka_error()
+            .code(),
+        1
+    );
     // Zero-copy form: the slice names the file and range.
-    let f = log.read(Offset(0), 1 << 20, Isolation::ReadUncommitted).expect("read");
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
     assert_eq!(f.slices.len(), 1);
     assert!(f.slices[0].path.ends_with("00000000000000000000.log"));
     assert_eq!(f.slices[0].position, 0);
-    assert_eq!(f.slices[0].file().metadata().expect("meta").len(), f.slices[0].len);
+    assert_eq!(
+        f.slices[0].file().metadata().expect("meta").len(),
+        f.slices[0].len
+    );
 }
 
 #[test]
@@ -118,7 +165,13 @@ fn client_validation_matches_kafka_leader() {
         assert_eq!(log.log_end_offset(), end, "nothing written");
     };
     // A marker from a client.
-    let m = eoslog::build_marker(eoslog::ControlType::Commit, eoslog::ProducerId(1), eoslog::ProducerEpoch(0), 0, T0);
+    let m = eoslog::build_marker(
+        eoslog::ControlType::Commit,
+        eoslog::ProducerId(1),
+        eoslog::ProducerEpoch(0),
+        0,
+        T0,
+    );
     check(&m, KafkaError::InvalidRecord);
     // A header-only batch (0 records).
     let empty = BatchBuilder::new().build(&[]).expect("empty");
@@ -135,12 +188,19 @@ fn client_validation_matches_kafka_leader() {
     two.extend_from_slice(&plain(&["b"]));
     check(&two, KafkaError::InvalidRecord);
     // A non-zero base offset from a client.
-    let b = BatchBuilder::new().base_offset(Offset(5)).build(&[NewRecord::value(T0, b"z")]).expect("b");
-    check(&b, KafkaError::InvalidRecord);
-    // An idempotent batch without a sequence.
-    let ns = BatchBuilder::idempotent(eoslog::ProducerId(3), eoslog::ProducerEpoch(0), eoslog::Sequence(-1))
+    let b = BatchBuilder::new()
+        .base_offset(Offset(5))
         .build(&[NewRecord::value(T0, b"z")])
         .expect("b");
+    check(&b, KafkaError::InvalidRecord);
+    // An idempotent batch without a sequence.
+    let ns = BatchBuilder::idempotent(
+        eoslog::ProducerId(3),
+        eoslog::ProducerEpoch(0),
+        eoslog::Sequence(-1),
+    )
+    .build(&[NewRecord::value(T0, b"z")])
+    .expect("b");
     check(&ns, KafkaError::InvalidRecord);
     // Garbage and a huge length field.
     check(b"\x00\x01\x02", KafkaError::CorruptMessage);
@@ -151,9 +211,15 @@ fn client_validation_matches_kafka_leader() {
     let mut legacy = plain(&["a"]);
     legacy[16] = 1;
     check(&legacy, KafkaError::InvalidRecord);
-    assert!(matches!(log.append(&[], AppendOrigin::Client), Err(AppendError::Empty)));
+    assert!(matches!(
+        log.append(&[], AppendOrigin::Client),
+        Err(AppendError::Empty)
+    ));
     match log.append(&m, AppendOrigin::Client) {
-        Err(AppendError::InvalidRecord { reason: InvalidRecordReason::ControlBatchFromClient, .. }) => {}
+        Err(AppendError::InvalidRecord {
+            reason: InvalidRecordReason::ControlBatchFromClient,
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(log.log_end_offset(), Offset(0));
@@ -164,21 +230,38 @@ fn follower_must_append_at_or_above_log_end() {
     let t = TestLog::new();
     let log = t.open();
     appended(client(&log, &plain(&["a", "b"])));
-    let b = BatchBuilder::new().base_offset(Offset(1)).build(&[NewRecord::value(T0, b"z")]).expect("b");
+    let b = BatchBuilder::new()
+        .base_offset(Offset(1))
+        .build(&[NewRecord::value(T0, b"z")])
+        .expect("b");
     let e = log.append(&b, AppendOrigin::Replication).expect_err("below LEO");
-    assert!(matches!(e, AppendError::UnexpectedOffset { expected: Offset(2), got: Offset(1) }));
+    assert!(matches!(
+        e,
+        AppendError::UnexpectedOffset {
+            expected: Offset(2),
+            got: Offset(1)
+        }
+    ));
 }
 
 #[test]
 fn leader_epoch_is_stamped_and_cached() {
     let t = TestLog::new();
     let log = t.open();
-    let opts = |e| AppendOptions { leader_epoch: Some(e), ..AppendOptions::new(AppendOrigin::Client) };
+    let opts = |e| AppendOptions {
+        leader_epoch: Some(e),
+        ..AppendOptions::new(AppendOrigin::Client)
+    };
     appended(log.append_with(&plain(&["a", "b"]), &opts(3)).expect("a"));
     appended(log.append_with(&plain(&["c"]), &opts(3)).expect("a"));
     appended(log.append_with(&plain(&["d"]), &opts(5)).expect("a"));
     let f = log.read(Offset(0), 1, Isolation::ReadUncommitted).expect("read");
-    assert_eq!(RecordBatch::parse_exact(&f.bytes().expect("b")).expect("b").partition_leader_epoch(), 3);
+    assert_eq!(
+        RecordBatch::parse_exact(&f.bytes().expect("b"))
+            .expect("b")
+            .partition_leader_epoch(),
+        3
+    );
     assert_eq!(log.end_offset_for_epoch(3), Some((3, Offset(3))));
     assert_eq!(log.end_offset_for_epoch(4), Some((3, Offset(3))));
     assert_eq!(log.end_offset_for_epoch(5), Some((5, Offset(4))));
@@ -195,14 +278,29 @@ fn client_bytes_stored_unchanged_except_offset_and_leader_epoch() {
     let log = t.open();
     appended(client(&log, &plain(&["first"])));
     let sent = idem(8, 1, 0, 3);
-    let info = appended(log.append_with(&sent, &AppendOptions { leader_epoch: Some(9), ..AppendOptions::new(AppendOrigin::Client) }).expect("a"));
-    let f = log.read(info.first_offset, 1, Isolation::ReadUncommitted).expect("read");
+    let info = appended(
+        log.append_with(
+            &sent,
+            &AppendOptions {
+                leader_epoch: Some(9),
+                ..AppendOptions::new(AppendOrigin::Client)
+            },
+        )
+        .expect("a"),
+    );
+    let f = log
+        .read(info.first_offset, 1, Isolation::ReadUncommitted)
+        .expect("read");
     let stored = f.bytes().expect("bytes");
     assert_eq!(stored.len(), sent.len());
     assert_eq!(&stored[..8], &1i64.to_be_bytes());
     assert_eq!(&stored[12..16], &9i32.to_be_bytes());
     assert_eq!(&stored[8..12], &sent[8..12]);
-    assert_eq!(&stored[16..], &sent[16..], "CRC and everything it covers untouched");
+    assert_eq!(
+        &stored[16..],
+        &sent[16..],
+        "CRC and everything it covers untouched"
+    );
 }
 
 #[test]
@@ -210,12 +308,26 @@ fn offset_by_timestamp() {
     let t = TestLog::with_config(config(&[("index.interval.bytes", "1")]));
     let log = t.open();
     for i in 0..10i64 {
-        let b = BatchBuilder::new().build(&[NewRecord::value(T0 + i * 100, b"v")]).expect("b");
+        let b = BatchBuilder::new()
+            .build(&[NewRecord::value(T0 + i * 100, b"v")])
+            .expect("b");
         appended(client(&log, &b));
     }
-    assert_eq!(log.offset_for_timestamp(T0 + 350, Isolation::ReadUncommitted).expect("ts"), Some((Offset(4), T0 + 400)));
-    assert_eq!(log.offset_for_timestamp(T0, Isolation::ReadUncommitted).expect("ts"), Some((Offset(0), T0)));
-    assert_eq!(log.offset_for_timestamp(T0 + 5000, Isolation::ReadUncommitted).expect("ts"), None);
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 350, Isolation::ReadUncommitted)
+            .expect("ts"),
+        Some((Offset(4), T0 + 400))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(T0, Isolation::ReadUncommitted)
+            .expect("ts"),
+        Some((Offset(0), T0))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 5000, Isolation::ReadUncommitted)
+            .expect("ts"),
+        None
+    );
 }
 
 #[test]
@@ -229,6 +341,8 @@ fn log_append_time_is_stamped_with_crc_recomputed() {
     let bytes = f.bytes().expect("b");
     let b = RecordBatch::parse_exact(&bytes).expect("crc still valid");
     assert_eq!(b.max_timestamp(), T0 + 777);
-    let (recs, _) = log.read_records(Offset(0), 1 << 10, Isolation::ReadUncommitted).expect("r");
+    let (recs, _) = log
+        .read_records(Offset(0), 1 << 10, Isolation::ReadUncommitted)
+        .expect("r");
     assert_eq!(recs[0].timestamp, T0 + 777);
 }

@@ -17,10 +17,16 @@ fn open_transaction_survives_snapshot_reload() {
         appended(client(&log, &txn(1, 0, 1, 1)));
         log.close().expect("close");
     }
-    assert_eq!(files_with_suffix(&t.path(), ".snapshot"), vec!["00000000000000000002.snapshot"]);
+    assert_eq!(
+        files_with_suffix(&t.path(), ".snapshot"),
+        vec!["00000000000000000002.snapshot"]
+    );
     let log = t.open();
     let p = log.producers()[0];
-    assert_eq!((p.last_sequence, p.current_txn_start_offset), (Sequence(1), Some(Offset(0))));
+    assert_eq!(
+        (p.last_sequence, p.current_txn_start_offset),
+        (Sequence(1), Some(Offset(0)))
+    );
     assert_eq!(log.first_unstable_offset(), Some(Offset(0)));
     appended(client(&log, &txn(1, 0, 2, 1)));
     commit(&log, 1, 0);
@@ -38,7 +44,15 @@ fn marker_only_producer_restores_timestamp() {
     }
     let log = t.open();
     let p = log.producers()[0];
-    assert_eq!((p.producer_epoch.0, p.last_sequence.0, p.last_timestamp, p.coordinator_epoch.0), (2, -1, T0, 3));
+    assert_eq!(
+        (
+            p.producer_epoch.0,
+            p.last_sequence.0,
+            p.last_timestamp,
+            p.coordinator_epoch.0
+        ),
+        (2, -1, T0, 3)
+    );
     assert_eq!(p.current_txn_start_offset, None);
 }
 
@@ -103,11 +117,15 @@ fn snapshot_taken_on_roll_and_truncate_reloads_it() {
     let big = "v".repeat(600);
     appended(client(&log, &{
         let recs = [eoslog::NewRecord::value(T0, big.as_bytes())];
-        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(0)).build(&recs).expect("b")
+        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(0))
+            .build(&recs)
+            .expect("b")
     }));
     appended(client(&log, &{
         let recs = [eoslog::NewRecord::value(T0, big.as_bytes())];
-        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(1)).build(&recs).expect("b")
+        eoslog::BatchBuilder::idempotent(eoslog::ProducerId(1), eoslog::ProducerEpoch(0), Sequence(1))
+            .build(&recs)
+            .expect("b")
     }));
     assert_eq!(log.segments().len(), 2);
     assert!(t.path().join("00000000000000000001.snapshot").exists());
@@ -156,7 +174,10 @@ fn truncate_fully_and_start_at_deletes_everything() {
     assert_eq!(log.segments().len(), 1);
     assert_eq!(log.segments()[0].base_offset, Offset(29));
     assert!(files_with_suffix(&t.path(), ".snapshot").is_empty());
-    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.high_watermark()), (Offset(29), Offset(29), Offset(29)));
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset(), log.high_watermark()),
+        (Offset(29), Offset(29), Offset(29))
+    );
     assert!(log.producers().is_empty());
     drop(log);
     let log = t.open();
@@ -201,7 +222,11 @@ fn truncation_restores_transaction_state() {
 fn retention_deletes_segments_and_their_snapshots_but_not_producers() {
     // ULT.testRetentionDeletesProducerStateSnapshots, testProducerIdExpirationOnSegmentDeletion,
     // testCannotDeleteSegmentsAtOrAboveHighWatermark
-    let t = TestLog::with_config(config(&[("segment.bytes", "300"), ("retention.bytes", "1"), ("eoslog.high.watermark", "manual")]));
+    let t = TestLog::with_config(config(&[
+        ("segment.bytes", "300"),
+        ("retention.bytes", "1"),
+        ("eoslog.high.watermark", "manual"),
+    ]));
     let log = t.open();
     let mut s = 0;
     while log.segments().len() < 4 {
@@ -209,15 +234,27 @@ fn retention_deletes_segments_and_their_snapshots_but_not_producers() {
         s += 1;
     }
     appended(client(&log, &idem(2, 0, 0, 1)));
-    assert_eq!(log.apply_retention().expect("retention"), 0, "nothing below the HW (at log start)");
+    assert_eq!(
+        log.apply_retention().expect("retention"),
+        0,
+        "nothing below the HW (at log start)"
+    );
     log.set_high_watermark(log.log_end_offset());
     let deleted = log.apply_retention().expect("retention");
     assert!(deleted >= 3, "deleted {deleted}");
     assert_eq!(log.log_start_offset(), log.segments()[0].base_offset);
     assert_eq!(log.producers().len(), 2, "retention never drops producer state");
     let snaps = files_with_suffix(&t.path(), ".snapshot");
-    assert!(snaps.iter().all(|n| eoslog::parse_file_name(n).expect("name").0 >= log.log_start_offset().0), "{snaps:?}");
-    assert!(matches!(client(&log, &idem(1, 0, s, 1)), AppendOutcome::Appended(_)));
+    assert!(
+        snaps
+            .iter()
+            .all(|n| eoslog::parse_file_name(n).expect("name").0 >= log.log_start_offset().0),
+        "{snaps:?}"
+    );
+    assert!(matches!(
+        client(&log, &idem(1, 0, s, 1)),
+        AppendOutcome::Appended(_)
+    ));
 }
 
 #[test]
@@ -235,7 +272,10 @@ fn delete_records_mid_segment_keeps_producers_across_reload() {
     let log = t.open();
     assert_eq!(log.log_start_offset(), Offset(1));
     assert_eq!(log.producers().len(), 2);
-    assert!(matches!(log.read(Offset(0), 100, Isolation::ReadUncommitted), Err(eoslog::ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(Offset(0), 100, Isolation::ReadUncommitted),
+        Err(eoslog::ReadError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -273,5 +313,8 @@ fn snapshot_interval_bounds_replay() {
     assert!(newest >= 80, "a recent snapshot exists: {snaps:?}");
     let log = t.open();
     assert_eq!(log.producers()[0].last_sequence, Sequence(99));
-    assert!(matches!(client(&log, &idem(1, 0, 99, 1)), AppendOutcome::Duplicate(_)));
+    assert!(matches!(
+        client(&log, &idem(1, 0, 99, 1)),
+        AppendOutcome::Duplicate(_)
+    ));
 }

@@ -37,7 +37,11 @@ fn first_unstable_offset_follows_high_watermark() {
     assert_eq!(log.last_stable_offset(), Offset(5));
     let c = commit(&log, 1, 0); // marker at 7
     assert_eq!(c.first_offset, Offset(7));
-    assert_eq!(log.first_unstable_offset(), Some(Offset(5)), "pinned until HW passes the marker");
+    assert_eq!(
+        log.first_unstable_offset(),
+        Some(Offset(5)),
+        "pinned until HW passes the marker"
+    );
     log.set_high_watermark(Offset(8));
     assert_eq!(log.first_unstable_offset(), Some(Offset(6)));
     assert_eq!(log.last_stable_offset(), Offset(6));
@@ -71,7 +75,9 @@ fn fetch_up_to_last_stable_offset() {
     log.set_high_watermark(Offset(26));
     assert_eq!(log.last_stable_offset(), Offset(0));
     for o in 0..=26 {
-        let f = log.read(Offset(o), 1 << 20, Isolation::ReadCommitted).expect("read");
+        let f = log
+            .read(Offset(o), 1 << 20, Isolation::ReadCommitted)
+            .expect("read");
         assert!(f.slices.is_empty(), "nothing below LSO 0 at {o}");
         assert_eq!(f.aborted_transactions, Some(vec![]));
     }
@@ -80,24 +86,38 @@ fn fetch_up_to_last_stable_offset() {
     log.set_high_watermark(Offset(27));
     assert_eq!(log.last_stable_offset(), Offset(8));
     for o in 0..8 {
-        let f = log.read(Offset(o), 1 << 20, Isolation::ReadCommitted).expect("read");
+        let f = log
+            .read(Offset(o), 1 << 20, Isolation::ReadCommitted)
+            .expect("read");
         assert!(!f.slices.is_empty(), "data below the LSO at {o}");
     }
     for o in 8..=27 {
-        let f = log.read(Offset(o), 1 << 20, Isolation::ReadCommitted).expect("read");
+        let f = log
+            .read(Offset(o), 1 << 20, Isolation::ReadCommitted)
+            .expect("read");
         assert!(f.slices.is_empty(), "nothing at or above the LSO at {o}");
     }
     abort(&log, 2, 0); // 27
     assert_eq!(log.last_stable_offset(), Offset(8));
     log.set_high_watermark(Offset(28));
     assert_eq!(log.last_stable_offset(), Offset(28));
-    let f = log.read(Offset(0), 1 << 20, Isolation::ReadCommitted).expect("read");
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
     assert_eq!(
         f.aborted_transactions,
-        Some(vec![eoslog::AbortedTransaction { producer_id: ProducerId(2), first_offset: Offset(8) }])
+        Some(vec![eoslog::AbortedTransaction {
+            producer_id: ProducerId(2),
+            first_offset: Offset(8)
+        }])
     );
-    let f = log.read(Offset(0), 1 << 20, Isolation::ReadUncommitted).expect("read");
-    assert_eq!(f.aborted_transactions, None, "read_uncommitted never returns an aborted list");
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    assert_eq!(
+        f.aborted_transactions, None,
+        "read_uncommitted never returns an aborted list"
+    );
     let vals = values(&log, Isolation::ReadCommitted);
     assert_eq!(vals.len(), 18);
     assert!(vals.iter().all(|v| v.starts_with("t1-")));
@@ -110,10 +130,24 @@ fn completed_transaction_reports_first_offset_and_keeps_batches() {
     let log = t.open();
     appended(client(&log, &txn(1, 5, 0, 5)));
     let p = log.producers()[0];
-    assert_eq!((p.last_sequence.0, p.current_txn_start_offset, p.coordinator_epoch.0), (4, Some(Offset(0)), -1));
+    assert_eq!(
+        (
+            p.last_sequence.0,
+            p.current_txn_start_offset,
+            p.coordinator_epoch.0
+        ),
+        (4, Some(Offset(0)), -1)
+    );
     appended(marker(&log, 1, 5, 15, MarkerType::Commit));
     let p = log.producers()[0];
-    assert_eq!((p.last_sequence.0, p.current_txn_start_offset, p.coordinator_epoch.0), (4, None, 15));
+    assert_eq!(
+        (
+            p.last_sequence.0,
+            p.current_txn_start_offset,
+            p.coordinator_epoch.0
+        ),
+        (4, None, 15)
+    );
     appended(client(&log, &idem(2, 0, 0, 3)));
     assert_eq!(log.producers()[1].last_sequence.0, 2);
 }
@@ -140,10 +174,16 @@ fn hanging_transactions_are_flagged_late_and_can_be_aborted() {
     assert!(open[0].is_late && !open[1].is_late);
     assert_eq!(log.stats().oldest_open_transaction_age_ms, late_after + 1);
     // kafka-transactions.sh abort: an ABORT at the producer's current epoch.
-    log.abort_transaction(ProducerId(1)).expect("abort").expect("was open");
+    let _ = log
+        .abort_transaction(ProducerId(1))
+        .expect("abort")
+        .expect("was open");
     t.clock.set(T0 + 500 + late_after + 1);
     assert!(log.open_transactions()[0].is_late);
-    log.abort_transaction(ProducerId(2)).expect("abort").expect("was open");
+    let _ = log
+        .abort_transaction(ProducerId(2))
+        .expect("abort")
+        .expect("was open");
     assert!(log.open_transactions().is_empty());
     assert_eq!(log.stats().forced_aborts, 2);
     assert_eq!(log.aborted_transactions().len(), 2);
@@ -187,7 +227,10 @@ fn lso_lower_bounded_by_log_start() {
     log.delete_records_before(Offset(4)).expect("delete");
     assert_eq!(log.first_unstable_offset(), Some(Offset(4)));
     assert_eq!(log.last_stable_offset(), Offset(4));
-    assert!(matches!(log.delete_records_before(Offset(7)), Err(eoslog::ReadError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.delete_records_before(Offset(7)),
+        Err(eoslog::ReadError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -208,7 +251,10 @@ fn concurrent_high_watermark_updates_never_expose_unstable_data() {
         let before = log.log_end_offset();
         appended(client(&log, &txn(1, 0, i, 1)));
         let f = log.read(before, 1 << 20, Isolation::ReadCommitted).expect("read");
-        assert!(f.slices.is_empty(), "read_committed returned undecided data at {before:?}");
+        assert!(
+            f.slices.is_empty(),
+            "read_committed returned undecided data at {before:?}"
+        );
         abort(&log, 1, 0);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

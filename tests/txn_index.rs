@@ -8,7 +8,12 @@ use common::*;
 use eoslog::{AbortedTransaction, AbortedTxn, AppendOrigin, Isolation, Offset, ProducerId};
 
 fn entry(pid: i64, first: i64, last: i64, lso: i64) -> AbortedTxn {
-    AbortedTxn { producer_id: pid, first_offset: first, last_offset: last, last_stable_offset: lso }
+    AbortedTxn {
+        producer_id: pid,
+        first_offset: first,
+        last_offset: last,
+        last_stable_offset: lso,
+    }
 }
 
 /// ULT.testTransactionIndexUpdated's shape: interleaved transactions; the LSO stored with each
@@ -28,7 +33,10 @@ fn abort_entries_carry_lso_at_abort() {
     let t = TestLog::new();
     let log = t.open();
     build(&log);
-    assert_eq!(log.aborted_transactions(), vec![entry(1, 0, 6, 3), entry(2, 3, 10, 11)]);
+    assert_eq!(
+        log.aborted_transactions(),
+        vec![entry(1, 0, 6, 3), entry(2, 3, 10, 11)]
+    );
     // On disk: one 34-byte entry each, in the active segment's .txnindex.
     let idx = t.path().join("00000000000000000000.txnindex");
     let bytes = std::fs::read(&idx).expect("txnindex");
@@ -47,10 +55,18 @@ fn replicated_log_builds_identical_index() {
     let t = TestLog::new();
     let leader = t.open();
     build(&leader);
-    let bytes = leader.read(Offset(0), usize::MAX / 2, Isolation::Replica).expect("read").bytes().expect("bytes");
+    let bytes = leader
+        .read(Offset(0), usize::MAX / 2, Isolation::Replica)
+        .expect("read")
+        .bytes()
+        .expect("bytes");
     let f = TestLog::new();
     let follower = f.open();
-    appended(follower.append(&bytes, AppendOrigin::Replication).expect("replicate"));
+    appended(
+        follower
+            .append(&bytes, AppendOrigin::Replication)
+            .expect("replicate"),
+    );
     assert_eq!(follower.aborted_transactions(), leader.aborted_transactions());
     assert_eq!(follower.first_unstable_offset(), leader.first_unstable_offset());
     assert_eq!(follower.log_end_offset(), leader.log_end_offset());
@@ -69,16 +85,36 @@ fn aborted_transaction_spanning_segments() {
     let a = abort(&log, 1, 0);
     let segs = log.segments();
     assert!(segs.len() >= 3);
-    let f = log.read(Offset(0), 1 << 20, Isolation::ReadCommitted).expect("read");
-    assert_eq!(f.aborted_transactions, Some(vec![AbortedTransaction { producer_id: ProducerId(1), first_offset: Offset(0) }]));
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
+    assert_eq!(
+        f.aborted_transactions,
+        Some(vec![AbortedTransaction {
+            producer_id: ProducerId(1),
+            first_offset: Offset(0)
+        }])
+    );
     // The entry lives in the marker's segment only.
-    let marker_seg = segs.iter().rev().find(|s| s.base_offset <= a.first_offset).expect("seg");
+    let marker_seg = segs
+        .iter()
+        .rev()
+        .find(|s| s.base_offset <= a.first_offset)
+        .expect("seg");
     let name = eoslog::file_name(marker_seg.base_offset.0, "txnindex");
-    assert_eq!(std::fs::metadata(t.path().join(name)).expect("txnindex").len(), 34);
-    assert!(!t.path().join("00000000000000000000.txnindex").exists(), "created lazily");
+    assert_eq!(
+        std::fs::metadata(t.path().join(name)).expect("txnindex").len(),
+        34
+    );
+    assert!(
+        !t.path().join("00000000000000000000.txnindex").exists(),
+        "created lazily"
+    );
     // A fetch in a later segment still sees the transaction that began earlier.
     let last_seg = segs.last().expect("last").base_offset;
-    let f = log.read(last_seg, 1 << 20, Isolation::ReadCommitted).expect("read");
+    let f = log
+        .read(last_seg, 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
     if !f.slices.is_empty() {
         assert_eq!(f.aborted_transactions.as_ref().map(Vec::len), Some(1));
     }
@@ -92,15 +128,34 @@ fn fetch_returns_only_overlapping_aborts() {
     let log = t.open();
     build(&log);
     // Only the batch at 11 lies beyond both aborts.
-    let f = log.read(Offset(11), 1 << 20, Isolation::ReadCommitted).expect("read");
+    let f = log
+        .read(Offset(11), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
     assert_eq!(f.aborted_transactions, Some(vec![]));
     // From 7: pid2's transaction (3..10) overlaps; pid1's (0..6) does not.
-    let f = log.read(Offset(7), 1 << 20, Isolation::ReadCommitted).expect("read");
-    assert_eq!(f.aborted_transactions, Some(vec![AbortedTransaction { producer_id: ProducerId(2), first_offset: Offset(3) }]));
+    let f = log
+        .read(Offset(7), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
+    assert_eq!(
+        f.aborted_transactions,
+        Some(vec![AbortedTransaction {
+            producer_id: ProducerId(2),
+            first_offset: Offset(3)
+        }])
+    );
     // A small fetch from 0 returning one batch (0..2) sees only pid1.
     let f = log.read(Offset(0), 1, Isolation::ReadCommitted).expect("read");
-    assert_eq!(f.aborted_transactions, Some(vec![AbortedTransaction { producer_id: ProducerId(1), first_offset: Offset(0) }]));
-    assert_eq!(values(&log, Isolation::ReadCommitted), vec!["t3-s0", "t3-s1", "x"]);
+    assert_eq!(
+        f.aborted_transactions,
+        Some(vec![AbortedTransaction {
+            producer_id: ProducerId(1),
+            first_offset: Offset(0)
+        }])
+    );
+    assert_eq!(
+        values(&log, Isolation::ReadCommitted),
+        vec!["t3-s0", "t3-s1", "x"]
+    );
 }
 
 #[test]

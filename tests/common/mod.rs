@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eoslog::{
-    AppendInfo, AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log,
-    LogConfig, LogOptions, ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId,
-    Rejection, Sequence, StdFileSystem, TxnMarker,
+    AppendInfo, AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig,
+    LogOptions, ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, Rejection, Sequence,
+    StdFileSystem, TxnMarker,
 };
 
 pub const T0: i64 = 1_700_000_000_000;
@@ -55,7 +55,9 @@ pub fn config(pairs: &[(&str, &str)]) -> LogConfig {
 
 /// An idempotent batch of `n` records starting at sequence `seq`.
 pub fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
-    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("p{pid}-s{}", seq as i64 + i as i64).into_bytes()).collect();
+    let values: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("p{pid}-s{}", seq as i64 + i as i64).into_bytes())
+        .collect();
     let recs: Vec<NewRecord<'_>> = values.iter().map(|v| NewRecord::value(T0, v)).collect();
     BatchBuilder::idempotent(ProducerId(pid), ProducerEpoch(epoch), Sequence(seq))
         .build(&recs)
@@ -64,7 +66,9 @@ pub fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
 
 /// A transactional batch of `n` records.
 pub fn txn(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
-    let values: Vec<Vec<u8>> = (0..n).map(|i| format!("t{pid}-s{}", seq as i64 + i as i64).into_bytes()).collect();
+    let values: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("t{pid}-s{}", seq as i64 + i as i64).into_bytes())
+        .collect();
     let recs: Vec<NewRecord<'_>> = values.iter().map(|v| NewRecord::value(T0, v)).collect();
     BatchBuilder::transactional(ProducerId(pid), ProducerEpoch(epoch), Sequence(seq))
         .build(&recs)
@@ -73,7 +77,10 @@ pub fn txn(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
 
 /// A plain batch with the given values.
 pub fn plain(values: &[&str]) -> Vec<u8> {
-    let recs: Vec<NewRecord<'_>> = values.iter().map(|v| NewRecord::value(T0, v.as_bytes())).collect();
+    let recs: Vec<NewRecord<'_>> = values
+        .iter()
+        .map(|v| NewRecord::value(T0, v.as_bytes()))
+        .collect();
     BatchBuilder::new().build(&recs).expect("build")
 }
 
@@ -116,7 +123,9 @@ pub fn abort(log: &Log, pid: i64, epoch: i16) -> AppendInfo {
 
 /// Values visible from offset 0 with the isolation, as strings.
 pub fn values(log: &Log, isolation: Isolation) -> Vec<String> {
-    let (recs, _) = log.read_records(log.log_start_offset(), usize::MAX / 2, isolation).expect("read");
+    let (recs, _) = log
+        .read_records(log.log_start_offset(), usize::MAX / 2, isolation)
+        .expect("read");
     recs.into_iter()
         .map(|r| String::from_utf8(r.value.unwrap_or_default()).expect("utf8"))
         .collect()
