@@ -1,0 +1,306 @@
+//! `eoslog dump`: prints every batch of a segment file (or of every segment of a directory),
+//! reading the files directly.
+
+use std::path::{Path, PathBuf};
+
+use eoslog::{ControlType, Marker, RecordBatch};
+use serde_json::{json, Value};
+
+use crate::scan::{self, Header, Next, ScannedBatch, SegmentScanner};
+use crate::{Failure, Out};
+
+pub struct DumpOptions {
+    pub json: bool,
+    pub records: bool,
+}
+
+/// What went wrong while dumping, for the exit status.
+#[derive(Default)]
+struct Damage {
+    any: bool,
+}
+
+pub fn run(path: &Path, opts: &DumpOptions, out: &mut Out) -> Result<(), Failure> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let segs = scan::list_segments(path)
+            .map_err(|e| Failure::failed(format!("cannot list {}: {e}", path.display())))?;
+        if segs.is_empty() {
+            return Err(Failure::failed(format!("no .log segment in {}", path.display())));
+        }
+        segs.into_iter().map(|(_, p)| p).collect()
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        return Err(Failure::failed(format!(
+            "{}: no such file or directory",
+            path.display()
+        )));
+    };
+    let mut damage = Damage::default();
+    for file in &files {
+        dump_file(file, opts, out, &mut damage)?;
+    }
+    if damage.any {
+        // Every problem was already printed where it was found.
+        return Err(Failure::silent(1));
+    }
+    Ok(())
+}
+
+fn dump_file(path: &Path, opts: &DumpOptions, out: &mut Out, damage: &mut Damage) -> Result<(), Failure> {
+    let io_fail = |e: std::io::Error| Failure::failed(format!("cannot read {}: {e}", path.display()));
+    let mut scanner = SegmentScanner::open(path).map_err(io_fail)?;
+    if !opts.json {
+        out.line(&format!("Dumping {}", path.display()))?;
+        if let Some(base) = scan::segment_base(path) {
+            out.line(&format!("Log starting offset: {base}"))?;
+        }
+    }
+    let want_bytes = |h: &Header| opts.records || h.is_control();
+    loop {
+        match scanner.next_batch(want_bytes).map_err(io_fail)? {
+            Next::End => return Ok(()),
+            Next::Torn { position, reason } => {
+                damage.any = true;
+                let message = format!("{}: {reason}; valid data ends at byte {position}", path.display());
+                if opts.json {
+                    out.json(&json!({ "error": message, "position": position }))?;
+                } else {
+                    out.line(&format!("Error at byte {position}: {message}"))?;
+                }
+                return Ok(());
+            }
+            Next::Batch(batch) => {
+                if !batch.crc_ok() {
+                    damage.any = true;
+                }
+                print_batch(path, &batch, opts, out, damage)?;
+            }
+        }
+    }
+}
+
+struct Decoded {
+    marker: Option<Marker>,
+    records: Option<Vec<DumpRecord>>,
+}
+
+struct DumpRecord {
+    offset: i64,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<String>,
+}
+
+/// Decodes the control type and (when asked) the records of a batch whose bytes were kept.
+fn decode(path: &Path, batch: &ScannedBatch, want_records: bool, damage: &mut Damage) -> Decoded {
+    let mut decoded = Decoded {
+        marker: None,
+        records: None,
+    };
+    let warn = |what: String| {
+        eprintln!(
+            "eoslog dump: {} batch at byte {}: {what}",
+            path.display(),
+            batch.position
+        );
+    };
+    let Some(bytes) = batch.bytes.as_deref() else {
+        if want_records || batch.header.is_control() {
+            warn(format!(
+                "{} bytes is more than the {} MiB a dump decodes; records not shown",
+                batch.header.size(),
+                scan::RETAIN_LIMIT >> 20
+            ));
+        }
+        return decoded;
+    };
+    let parsed = match RecordBatch::parse(bytes) {
+        Ok((b, _)) => b,
+        Err(e) => {
+            damage.any = true;
+            warn(format!("{e}"));
+            return decoded;
+        }
+    };
+    if parsed.is_control() {
+        match parsed.marker() {
+            Ok(m) => decoded.marker = m,
+            Err(e) => {
+                damage.any = true;
+                warn(format!("unreadable control record: {e}"));
+            }
+        }
+    }
+    if want_records {
+        let mut list = Vec::new();
+        match parsed.records() {
+            Ok(records) => {
+                for r in records.iter() {
+                    match r {
+                        Ok(r) => list.push(DumpRecord {
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            key: r.key.map(<[u8]>::to_vec),
+                            value: r.value.map(<[u8]>::to_vec),
+                            headers: r
+                                .headers
+                                .iter()
+                                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+                                .collect(),
+                        }),
+                        Err(e) => {
+                            damage.any = true;
+                            warn(format!("{e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                damage.any = true;
+                warn(format!("{e}"));
+            }
+        }
+        decoded.records = Some(list);
+    }
+    decoded
+}
+
+fn lossy(b: Option<&Vec<u8>>) -> Value {
+    b.map_or(Value::Null, |b| {
+        Value::String(String::from_utf8_lossy(b).into_owned())
+    })
+}
+
+fn control_name(c: Option<ControlType>) -> Option<&'static str> {
+    match c {
+        Some(ControlType::Commit) => Some("COMMIT"),
+        Some(ControlType::Abort) => Some("ABORT"),
+        _ => None,
+    }
+}
+
+fn print_batch(
+    path: &Path,
+    batch: &ScannedBatch,
+    opts: &DumpOptions,
+    out: &mut Out,
+    damage: &mut Damage,
+) -> Result<(), Failure> {
+    let h = &batch.header;
+    let decoded = decode(path, batch, opts.records, damage);
+    if opts.json {
+        let mut obj = json!({
+            "base_offset": h.base_offset,
+            "last_offset": h.last_offset(),
+            "count": h.records_count,
+            "position": batch.position,
+            "size": h.size(),
+            "magic": h.magic,
+            "crc": h.crc,
+            "is_valid": batch.crc_ok(),
+            "compression": h.compression_name(),
+            "producer_id": h.producer_id,
+            "producer_epoch": h.producer_epoch,
+            "base_sequence": h.base_sequence,
+            "is_transactional": h.is_transactional(),
+            "is_control": h.is_control(),
+            "control_type": control_name(decoded.marker.map(|m| m.control_type)),
+            "partition_leader_epoch": h.partition_leader_epoch,
+            "max_timestamp": h.max_timestamp,
+        });
+        if opts.records {
+            let records = decoded.records.as_ref().map_or(Value::Null, |list| {
+                list.iter()
+                    .map(|r| {
+                        json!({
+                            "offset": r.offset,
+                            "timestamp": r.timestamp,
+                            "key": lossy(r.key.as_ref()),
+                            "value": lossy(r.value.as_ref()),
+                        })
+                    })
+                    .collect()
+            });
+            if let Value::Object(map) = &mut obj {
+                map.insert("records".to_owned(), records);
+            }
+        }
+        return out.json(&obj);
+    }
+    let ts_type = if h.is_log_append_time() {
+        "LogAppendTime"
+    } else {
+        "CreateTime"
+    };
+    let control = match (h.is_control(), decoded.marker) {
+        (false, _) => String::new(),
+        (true, None) => " controlType: unreadable".to_owned(),
+        (
+            true,
+            Some(Marker {
+                control_type: ControlType::Other(t),
+                ..
+            }),
+        ) => format!(" controlType: UNKNOWN({t})"),
+        (true, Some(m)) => format!(
+            " controlType: {} coordinatorEpoch: {}",
+            control_name(Some(m.control_type)).unwrap_or("UNKNOWN"),
+            m.coordinator_epoch
+        ),
+    };
+    out.line(&format!(
+        "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} \
+         producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {}{control} \
+         position: {} {ts_type}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}",
+        h.base_offset,
+        h.last_offset(),
+        h.records_count,
+        h.base_sequence,
+        h.last_sequence(),
+        h.producer_id,
+        h.producer_epoch,
+        h.partition_leader_epoch,
+        h.is_transactional(),
+        h.is_control(),
+        batch.position,
+        h.max_timestamp,
+        h.size(),
+        h.magic,
+        h.compression_name(),
+        h.crc,
+        batch.crc_ok(),
+    ))?;
+    if let Some(records) = &decoded.records {
+        for r in records {
+            let text = |b: &Option<Vec<u8>>| {
+                b.as_ref()
+                    .map_or_else(|| "null".to_owned(), |b| String::from_utf8_lossy(b).into_owned())
+            };
+            let size = |b: &Option<Vec<u8>>| b.as_ref().map_or(-1, |b| b.len() as i64);
+            if let Some(m) = decoded.marker.filter(|_| h.is_control()) {
+                out.line(&format!(
+                    "| offset: {} {ts_type}: {} endTxnMarker: {} coordinatorEpoch: {}",
+                    r.offset,
+                    r.timestamp,
+                    m.control_type.name(),
+                    m.coordinator_epoch
+                ))?;
+                continue;
+            }
+            out.line(&format!(
+                "| offset: {} {ts_type}: {} keySize: {} valueSize: {} headerKeys: [{}] key: {} payload: {}",
+                r.offset,
+                r.timestamp,
+                size(&r.key),
+                size(&r.value),
+                r.headers.join(","),
+                text(&r.key),
+                text(&r.value),
+            ))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! The `eoslog` command-line tool: inspect, verify and operate on eoslog (Kafka-format)
+//! partition directories.
+//!
+//! `dump` and `verify` read the files directly and never change anything; every other command
+//! opens the log with `Log::open` (which recovers it after an unclean shutdown) and closes it
+//! cleanly. JSON output is one object per line on stdout; errors go to stderr.
+//!
+//! Exit status: 0 success; 1 a failure or damage found (details already printed); 2 a usage
+//! or configuration error.
+
+mod dump;
+mod logcmd;
+mod scan;
+mod verify;
+
+use std::{
+    io::{self, BufWriter, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+/// Why the tool stops with a non-zero status.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    /// Printed on stderr (nothing when empty: the problem was already reported).
+    message: String,
+}
+
+impl Failure {
+    /// Bad arguments or configuration (status 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+    /// The operation failed (status 1).
+    pub fn failed(message: impl Into<String>) -> Failure {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+    /// A failure already reported on stdout or stderr.
+    pub fn silent(code: u8) -> Failure {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
+}
+
+/// An error and its chain of causes, as one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// Buffered stdout. A write failure (e.g. a closed pipe) stops the command.
+pub struct Out {
+    w: BufWriter<io::Stdout>,
+}
+
+impl Out {
+    fn write_failure(e: &io::Error) -> Failure {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::silent(1)
+        } else {
+            Failure::failed(format!("cannot write to stdout: {e}"))
+        }
+    }
+    /// One line of text.
+    pub fn line(&mut self, s: &str) -> Result<(), Failure> {
+        writeln!(self.w, "{s}").map_err(|e| Self::write_failure(&e))
+    }
+    /// One JSON object on its own line.
+    pub fn json(&mut self, v: &Value) -> Result<(), Failure> {
+        serde_json::to_writer(&mut self.w, v)
+            .map_err(io::Error::from)
+            .and_then(|()| self.w.write_all(b"\n"))
+            .map_err(|e| Self::write_failure(&e))
+    }
+    /// Pushes buffered output out (used between appends so a reader sees each outcome).
+    pub fn flush(&mut self) -> Result<(), Failure> {
+        self.w.flush().map_err(|e| Self::write_failure(&e))
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "eoslog",
+    version,
+    about = "Inspect, verify and operate on eoslog (Kafka-format) partition directories",
+    after_help = "Exit status: 0 success, 1 failure or damage found, 2 usage or configuration error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every batch of a segment file, or of every segment of a directory, read directly
+    /// from the files (works on a locked or damaged directory, changes nothing).
+    ///
+    /// With --json, one object per batch: base_offset, last_offset, count, position, size,
+    /// magic, crc, is_valid, compression, producer_id, producer_epoch, base_sequence,
+    /// is_transactional, is_control, control_type, partition_leader_epoch, max_timestamp (and
+    /// records with --records). Where a file stops holding whole batches, a final
+    /// {"error", "position"} object. Exits 1 when a batch is invalid or the file is torn.
+    Dump(DumpArgs),
+    /// Check every segment and index of a directory without changing anything.
+    ///
+    /// Checks each batch's length, magic, CRC and offset order, and each .index, .timeindex and
+    /// .txnindex against its segment. Exits 0 with a summary when sound; exits 1 naming the
+    /// file and byte position of the first problem. Progress goes to stderr.
+    Verify(VerifyArgs),
+    /// Append concatenated v2 record batches read from stdin, one append per batch.
+    ///
+    /// Prints one line per batch: {"status":"appended"|"duplicate","base_offset","last_offset"}
+    /// or {"status":"error","error":KAFKA_ERROR_NAME}. A refused batch writes nothing and the
+    /// next one is still tried. Exits 1 only on a storage failure or input that cannot be
+    /// split into batches. Creates the directory when it does not exist.
+    Append(AppendArgs),
+    /// Print the records visible from an offset.
+    Read(ReadArgs),
+    /// Truncate the log to an offset, or delete everything and start at an offset.
+    Truncate(TruncateArgs),
+    /// Move the log start offset forward (Kafka's DeleteRecords).
+    DeleteRecords(DeleteRecordsArgs),
+    /// List the producers the log tracks.
+    Producers(ProducersArgs),
+    /// Describe the log: offsets, segments, transactions and statistics.
+    Describe(DescribeArgs),
+    /// Run one fetch and print what a fetch response would carry.
+    Fetch(FetchArgs),
+    /// List the open transactions.
+    Txns(TxnsArgs),
+    /// Write an ABORT marker for a producer, as a transaction coordinator does.
+    ///
+    /// Prints the outcome as `append` does; exits 1 when the marker is refused (fenced).
+    Abort(AbortArgs),
+}
+
+#[derive(Args)]
+struct DumpArgs {
+    /// A partition directory or one `.log` segment file.
+    path: PathBuf,
+    /// One JSON object per batch.
+    #[arg(long)]
+    json: bool,
+    /// Also print each batch's records.
+    #[arg(long)]
+    records: bool,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// A partition directory (or one `.log` segment file).
+    dir: PathBuf,
+    /// Print the summary or the first problem as a JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Bytes of log data between progress lines on stderr.
+    #[arg(long, hide = true, default_value_t = 256 << 20)]
+    progress_every: u64,
+}
+
+/// The partition directory and configuration of a command that opens the log.
+#[derive(Args)]
+struct LogArgs {
+    /// The partition directory.
+    dir: PathBuf,
+    /// Set a log configuration key (Kafka topic-config names, or `eoslog.*`); repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OriginArg {
+    Client,
+    Replication,
+    Coordinator,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum IsolationArg {
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+    #[value(name = "read_committed")]
+    ReadCommitted,
+    /// Up to the log end offset, as a follower reads.
+    #[value(name = "replica")]
+    Replica,
+}
+
+#[derive(Args)]
+struct AppendArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Who appends: decides which checks apply.
+    #[arg(long, value_enum, default_value = "client")]
+    origin: OriginArg,
+    /// Leader epoch to stamp into each batch.
+    #[arg(long)]
+    leader_epoch: Option<i32>,
+    /// fsync before each append returns.
+    #[arg(long)]
+    sync: bool,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// First offset to read.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    from: i64,
+    /// Bytes of batches per fetch (every visible record is printed).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    max_bytes: u32,
+    #[arg(long, value_enum, default_value = "read_uncommitted")]
+    isolation: IsolationArg,
+    /// Set the high watermark first (switches the log to eoslog.high.watermark=manual).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    high_watermark: Option<i64>,
+    /// One JSON object per record.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["to", "fully"])))]
+struct TruncateArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Remove every offset at or above this one.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    to: Option<i64>,
+    /// Delete everything and start an empty log at --start-at.
+    #[arg(long, requires = "start_at")]
+    fully: bool,
+    /// The offset an emptied log starts at (with --fully).
+    #[arg(long, requires = "fully", value_parser = clap::value_parser!(i64).range(0..))]
+    start_at: Option<i64>,
+    /// Print the resulting offsets as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DeleteRecordsArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// The new log start offset (at most the high watermark).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    before: i64,
+    /// Print the resulting offsets as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ProducersArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// One JSON object per producer.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DescribeArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Set the high watermark first (switches the log to eoslog.high.watermark=manual).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    high_watermark: Option<i64>,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct FetchArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Fetch offset.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    from: i64,
+    /// Fetch size in bytes (at least one batch is returned when one is visible).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u32).range(1..))]
+    max_bytes: u32,
+    #[arg(long, value_enum, default_value = "read_uncommitted")]
+    isolation: IsolationArg,
+    /// Set the high watermark first (switches the log to eoslog.high.watermark=manual).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    high_watermark: Option<i64>,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TxnsArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Only transactions past Kafka's "late" bound (transaction.max.timeout.ms + 5 min).
+    #[arg(long)]
+    hanging: bool,
+    /// One JSON object per transaction.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct AbortArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..))]
+    producer_id: i64,
+    #[arg(long, value_parser = clap::value_parser!(i16).range(0..))]
+    producer_epoch: i16,
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    coordinator_epoch: i32,
+}
+
+fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
+    use logcmd::{Isolation, Origin};
+    let isolation = |i: IsolationArg| match i {
+        IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
+        IsolationArg::ReadCommitted => Isolation::ReadCommitted,
+        IsolationArg::Replica => Isolation::Replica,
+    };
+    match command {
+        Command::Dump(a) => dump::run(
+            &a.path,
+            &dump::DumpOptions {
+                json: a.json,
+                records: a.records,
+            },
+            out,
+        ),
+        Command::Verify(a) => verify::run(
+            &a.dir,
+            &verify::VerifyOptions {
+                json: a.json,
+                progress_every: a.progress_every,
+            },
+            out,
+        ),
+        Command::Append(a) => {
+            let origin = match a.origin {
+                OriginArg::Client => Origin::Client,
+                OriginArg::Replication => Origin::Replication,
+                OriginArg::Coordinator => Origin::Coordinator,
+            };
+            logcmd::append(&a.log.dir, &a.log.config, origin, a.leader_epoch, a.sync, out)
+        }
+        Command::Read(a) => logcmd::read(
+            &a.log.dir,
+            &a.log.config,
+            &logcmd::ReadOptions {
+                from: a.from,
+                max_bytes: a.max_bytes as usize,
+                isolation: isolation(a.isolation),
+                high_watermark: a.high_watermark,
+                json: a.json,
+            },
+            out,
+        ),
+        Command::Truncate(a) => {
+            let mode = match (a.to, a.start_at) {
+                (Some(to), _) => logcmd::Truncate::To(to),
+                (None, Some(start)) => logcmd::Truncate::Fully(start),
+                (None, None) => return Err(Failure::usage("truncate needs --to or --fully --start-at")),
+            };
+            logcmd::truncate(&a.log.dir, &a.log.config, mode, a.json, out)
+        }
+        Command::DeleteRecords(a) => logcmd::delete_records(&a.log.dir, &a.log.config, a.before, a.json, out),
+        Command::Producers(a) => logcmd::producers(&a.log.dir, &a.log.config, a.json, out),
+        Command::Describe(a) => logcmd::describe(&a.log.dir, &a.log.config, a.high_watermark, a.json, out),
+        Command::Fetch(a) => logcmd::fetch(
+            &a.log.dir,
+            &a.log.config,
+            &logcmd::ReadOptions {
+                from: a.from,
+                max_bytes: a.max_bytes as usize,
+                isolation: isolation(a.isolation),
+                high_watermark: a.high_watermark,
+                json: a.json,
+            },
+            out,
+        ),
+        Command::Txns(a) => logcmd::txns(&a.log.dir, &a.log.config, a.hanging, a.json, out),
+        Command::Abort(a) => logcmd::abort(
+            &a.log.dir,
+            &a.log.config,
+            a.producer_id,
+            a.producer_epoch,
+            a.coordinator_epoch,
+            out,
+        ),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Out {
+        w: BufWriter::new(io::stdout()),
+    };
+    let result = run(cli.command, &mut out);
+    let flushed = out.flush();
+    match result.and(flushed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("eoslog: error: {}", f.message);
+            }
+            ExitCode::from(f.code.max(1))
+        }
+    }
+}
