@@ -399,7 +399,7 @@ impl<'a> RecordBatch<'a> {
         let invalid = |position| BatchError::Record {
             index: 0,
             position,
-            kind: RecordErrorKind::PrematureEof,
+            kind: RecordErrorKind::InvalidControlRecord,
         };
         let key = record.key.ok_or(invalid(0))?;
         if key.len() < 4 || be_i16(key, 0) < 0 {
@@ -513,6 +513,10 @@ fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u
             return Err(RecordErrorKind::PrematureEof);
         };
         *pos += 1;
+        if i == 9 && b > 1 {
+            // The tenth byte of a varlong may carry only the 64th bit.
+            return Err(RecordErrorKind::VarintOverflow);
+        }
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             return Ok(value);

@@ -198,6 +198,9 @@ pub enum RecordErrorKind {
     /// A null header key.
     #[error("null header key")]
     NullHeaderKey,
+    /// A control record whose key or value is too short, null or of a negative version.
+    #[error("invalid control record")]
+    InvalidControlRecord,
 }
 
 impl BatchError {
@@ -319,6 +322,12 @@ pub enum StorageError {
     /// The log was closed.
     #[error("log is closed")]
     Closed,
+    /// A negative offset was given where a log position is required.
+    #[error("invalid offset {offset}")]
+    InvalidOffset {
+        /// The offset given.
+        offset: Offset,
+    },
 }
 
 impl StorageError {
@@ -330,10 +339,14 @@ impl StorageError {
         }
     }
 
-    /// Kafka maps every storage failure to `KAFKA_STORAGE_ERROR`.
+    /// Kafka maps storage failures to `KAFKA_STORAGE_ERROR`; an invalid offset argument is
+    /// `OFFSET_OUT_OF_RANGE`.
     #[must_use]
     pub fn kafka_error(&self) -> KafkaError {
-        KafkaError::KafkaStorageError
+        match self {
+            StorageError::InvalidOffset { .. } => KafkaError::OffsetOutOfRange,
+            _ => KafkaError::KafkaStorageError,
+        }
     }
 }
 

@@ -443,8 +443,16 @@ impl Log {
             .write(true)
             .open(&lock_path)
             .map_err(io_err("open", &lock_path))?;
-        if lock.try_lock().is_err() {
-            return Err(StorageError::Locked { path: dir }.into());
+        // A fork() in another thread of this process (any `Command::spawn`) briefly holds a
+        // copy of a just-closed lock descriptor until its exec closes it: retry for a moment
+        // before reporting the directory as locked by someone else.
+        let mut attempts = 0;
+        while lock.try_lock().is_err() {
+            attempts += 1;
+            if attempts > 50 {
+                return Err(StorageError::Locked { path: dir }.into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let limits = SegmentLimits {
             index_bytes: config.segment_index_bytes,
@@ -473,11 +481,19 @@ impl Log {
                 "snapshot" => {
                     snapshots.insert(offset);
                 }
-                s if s.ends_with(".deleted")
-                    || s.ends_with(".cleaned")
-                    || s.ends_with(".swap")
-                    || s.ends_with(".tmp") =>
-                {
+                s if s.ends_with(".swap") => {
+                    // Kafka's cleaner left a finished replacement whose swap-in did not
+                    // complete; the originals may already be gone. Deleting it could lose data
+                    // and eoslog does not complete Kafka's swap protocol: refuse to open.
+                    return Err(StorageError::Corrupt(Corruption {
+                        path: p,
+                        kind: FileKind::Log,
+                        position: 0,
+                        detail: CorruptionDetail::Invalid("unfinished Kafka compaction swap file (.swap)"),
+                    })
+                    .into());
+                }
+                s if s.ends_with(".deleted") || s.ends_with(".cleaned") || s.ends_with(".tmp") => {
                     fs.remove_file(&p).map_err(io_err("remove", &p))?;
                     removed_any = true;
                 }
@@ -498,15 +514,20 @@ impl Log {
         let (mut recovery_point, mut log_start) = read_checkpoint(&*fs, &dir)?;
 
         let mut segments = Vec::with_capacity(bases.len());
+        let mut first_damaged = None;
         for &base in &bases {
-            segments.push(Arc::new(Segment::open(&*fs, &dir, base, limits, now)?));
+            let (seg, damaged) = Segment::open(&*fs, &dir, base, limits, now)?;
+            if damaged && first_damaged.is_none() {
+                first_damaged = Some(segments.len());
+            }
+            segments.push(Arc::new(seg));
         }
         let mut psm = ProducerStateManager::new(ProducerConfig {
             window: config.producer_window,
             expiration_ms: config.producer_id_expiration_ms,
             max_producer_ids: config.max_producer_ids,
         });
-        let epochs = LeaderEpochCache::load(&*fs, &dir)?;
+        let mut epochs = LeaderEpochCache::load(&*fs, &dir)?;
         let stats = Counters::default();
 
         // 2. Recovery of every segment from the one holding the recovery point.
@@ -518,6 +539,7 @@ impl Log {
                 .rposition(|s| s.base_offset <= recovery_point)
                 .unwrap_or(0)
         };
+        let first_recover = first_damaged.map_or(first_recover, |d| d.min(first_recover));
         // Producer state up to the first recovered segment, or to the end of a clean log
         // (snapshots above it, e.g. from a log truncated by hand, are never loaded).
         let replay_end = match segments.get(first_recover) {
@@ -553,6 +575,10 @@ impl Log {
                             seg.append_aborted(&*fs, e)?;
                             aborted.push(e);
                         }
+                    }
+                    let epoch = b.partition_leader_epoch();
+                    if epoch >= 0 {
+                        epochs.assign(&*fs, epoch, b.base_offset())?;
                     }
                     Ok(())
                 })?;
@@ -598,6 +624,7 @@ impl Log {
             removed_any = true;
         } else if let Some(active) = segments.last() {
             active.make_active(&*fs)?;
+            active.load_first_batch_timestamp()?;
         }
         if removed_any {
             fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
@@ -609,6 +636,8 @@ impl Log {
             replay(&*fs, &mut psm, &segments, from, log_end)?;
         }
         psm.map_end_offset = log_end;
+        // Leader epochs whose leadership began in data that recovery cut away are dropped.
+        epochs.truncate_from_end(&*fs, log_end)?;
         recovery_point = if clean || first_recover < segments.len() {
             log_end
         } else {
@@ -1023,7 +1052,7 @@ impl Log {
         buf.clear();
         buf.extend_from_slice(records);
         let assign = origin != AppendOrigin::Replication;
-        let log_append_time = assign && self.config.log_append_time && origin == AppendOrigin::Client;
+        let log_append_time = assign && self.config.log_append_time;
         let mut next = log_end;
         let mut pos = 0usize;
         let mut first_offset = None;
@@ -1252,12 +1281,15 @@ impl Log {
         Ok(Some(outcome))
     }
 
-    /// Sets the high watermark (clamped to `[log start, log end]`) and returns it.
-    ///
-    /// # Errors
-    /// Never for now; kept fallible for replicated embedders that persist it.
+    /// Sets the high watermark (clamped to `[log start, log end]`) and returns it. A poisoned
+    /// log keeps its high watermark (and so its last stable offset) until reopened.
     pub fn set_high_watermark(&self, offset: Offset) -> Offset {
         let mut w = self.writer.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            // After a failed write the in-memory transaction state may be ahead of the
+            // transaction index: keep the LSO where it is until a reopen runs recovery.
+            return self.high_watermark();
+        }
         let hw = offset.0.clamp(
             self.log_start.load(Ordering::Acquire),
             self.log_end.load(Ordering::Acquire),
@@ -1325,7 +1357,7 @@ impl Log {
 
     fn set_hw_locked(&self, mut w: parking_lot::MutexGuard<'_, Writer>, hw: i64) {
         let hw = hw.min(self.log_end.load(Ordering::Acquire));
-        if hw > self.high_watermark.load(Ordering::Acquire) {
+        if hw > self.high_watermark.load(Ordering::Acquire) && !self.poisoned.load(Ordering::Acquire) {
             w.psm.on_high_watermark(hw);
             self.publish_fuo(&w);
             self.high_watermark.store(hw, Ordering::Release);
@@ -1485,13 +1517,17 @@ impl Log {
     pub fn close(self) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.check_writable()?;
+        self.close_locked(&mut w).map_err(|e| self.poison(e))
+    }
+
+    fn close_locked(&self, w: &mut Writer) -> Result<(), StorageError> {
         let end = self.log_end.load(Ordering::Acquire);
         if let Some(active) = w.segments.last().cloned() {
             active.make_inactive()?;
         }
-        self.flush_locked(&mut w)?;
+        self.flush_locked(w)?;
         w.bytes_since_snapshot = w.bytes_since_snapshot.max(1);
-        self.take_snapshot(&mut w, end)?;
+        self.take_snapshot(w, end)?;
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
         let f = self.fs.open(&marker, true).map_err(io_err("create", &marker))?;
         f.sync_data().map_err(io_err("fsync", &marker))?;
@@ -1499,7 +1535,6 @@ impl Log {
             .sync_dir(&self.dir)
             .map_err(io_err("fsync directory", &self.dir))?;
         self.closed.store(true, Ordering::Release);
-        drop(w);
         Ok(())
     }
 
@@ -1646,6 +1681,9 @@ impl Log {
     pub fn truncate_to(&self, offset: Offset) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.check_writable()?;
+        if offset.0 < 0 {
+            return Err(StorageError::InvalidOffset { offset });
+        }
         self.truncate_locked(&mut w, offset.0).map_err(|e| self.poison(e))
     }
 
@@ -1726,6 +1764,9 @@ impl Log {
     pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<(), StorageError> {
         let mut w = self.writer.lock();
         self.check_writable()?;
+        if offset.0 < 0 {
+            return Err(StorageError::InvalidOffset { offset });
+        }
         self.truncate_fully_locked(&mut w, offset.0)
             .map_err(|e| self.poison(e))
     }
@@ -2093,18 +2134,20 @@ fn segment_next_offset(fs: &dyn FileSystem, seg: &Segment) -> Result<i64, Storag
     if size == 0 {
         return Ok(next);
     }
-    let hint = seg.find_batch(fs, i64::MAX, size)?.map(|b| b.position);
-    // find_batch(i64::MAX) finds nothing; walk from the last index entry instead.
-    let start = hint.unwrap_or(0);
-    let start = if start == 0 {
-        seg.find_batch(fs, i64::MAX - 1, size)?.map_or(0, |b| b.position)
-    } else {
-        start
+    // Walk the headers after the last index entry; an index entry that leads nowhere valid is
+    // not trusted and the walk restarts from the segment start.
+    let hint = seg.last_indexed_position(fs)?;
+    let walk = |from: u64, next: &mut i64| -> Result<crate::segment::ScanEnd, StorageError> {
+        seg.scan_headers(from, size, |b| {
+            *next = (*next).max(b.last_offset + 1);
+            ControlFlow::Continue(())
+        })
     };
-    let end = seg.scan_headers(start, size, |b| {
-        next = next.max(b.last_offset + 1);
-        ControlFlow::Continue(())
-    })?;
+    let mut end = walk(hint, &mut next)?;
+    if hint != 0 && !matches!(end, crate::segment::ScanEnd::Clean) {
+        next = seg.base_offset;
+        end = walk(0, &mut next)?;
+    }
     if let crate::segment::ScanEnd::Invalid { position, error } = end {
         return Err(seg.corrupt(position, error.into()));
     }

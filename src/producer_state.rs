@@ -208,6 +208,15 @@ impl Producers {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.slots.iter().map(|s| (s.pid, &s.entry))
     }
+    /// Producers from least to most recently used.
+    pub(crate) fn iter_lru(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        let mut i = self.head;
+        std::iter::from_fn(move || {
+            let s = self.slots.get(i as usize)?;
+            i = s.next;
+            Some((s.pid, &s.entry))
+        })
+    }
     fn unlink(&mut self, i: u32) {
         let (prev, next) = (self.slots[i as usize].prev, self.slots[i as usize].next);
         if prev == NIL {
@@ -635,11 +644,11 @@ impl ProducerStateManager {
         v
     }
 
-    /// The entries to snapshot.
+    /// The entries to snapshot, least recently used first (loading them in file order
+    /// restores the LRU order the producer-id cap evicts by).
     pub(crate) fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
-        let mut v: Vec<SnapshotEntry> = self
-            .producers
-            .iter()
+        self.producers
+            .iter_lru()
             .map(|(pid, e)| SnapshotEntry {
                 producer_id: pid,
                 epoch: e.epoch,
@@ -657,9 +666,7 @@ impl ProducerStateManager {
                     })
                     .collect(),
             })
-            .collect();
-        v.sort_by_key(|e| e.producer_id);
-        v
+            .collect()
     }
 
     /// Replaces the state with a loaded snapshot, dropping producers already expired.

@@ -163,36 +163,51 @@ impl Segment {
     }
 
     /// Opens an existing segment. Its indexes are opened lazily (inactive) or now (active).
+    /// Returns the segment and whether it must be recovered because its transaction index
+    /// was damaged (the damaged file is removed; recovery rewrites it from the log).
     pub(crate) fn open(
         fs: &dyn FileSystem,
         dir: &Path,
         base: i64,
         limits: SegmentLimits,
         now_ms: i64,
-    ) -> Result<Segment, StorageError> {
+    ) -> Result<(Segment, bool), StorageError> {
         let (log_path, _, _, txn_path) = Self::paths(dir, base);
+        let (txn, damaged) = match TxnIndexFile::open(fs, txn_path.clone(), base) {
+            Ok(t) => (t, false),
+            Err(StorageError::Corrupt(c)) => {
+                tracing::warn!(error = %c, "damaged transaction index; the segment will be recovered");
+                fs.remove_file(&txn_path)
+                    .map_err(|e| StorageError::io("remove", &txn_path, e))?;
+                (TxnIndexFile::open(fs, txn_path, base)?, true)
+            }
+            Err(e) => return Err(e),
+        };
         let log = fs
             .open(&log_path, false)
             .map_err(|e| StorageError::io("open", &log_path, e))?;
         let size = log.len().map_err(|e| StorageError::io("stat", &log_path, e))?;
-        Ok(Segment {
-            base_offset: base,
-            dir: dir.to_path_buf(),
-            log_path,
-            log,
-            size: AtomicU64::new(size),
-            state: RwLock::new(State {
-                indexes: None,
-                txn: TxnIndexFile::open(fs, txn_path, base)?,
-                bytes_since_last_index: 0,
-                max_timestamp: -1,
-                offset_of_max_timestamp: base,
-                first_batch_timestamp: None,
-                active: false,
-            }),
-            limits,
-            created_ms: now_ms,
-        })
+        Ok((
+            Segment {
+                base_offset: base,
+                dir: dir.to_path_buf(),
+                log_path,
+                log,
+                size: AtomicU64::new(size),
+                state: RwLock::new(State {
+                    indexes: None,
+                    txn,
+                    bytes_since_last_index: 0,
+                    max_timestamp: -1,
+                    offset_of_max_timestamp: base,
+                    first_batch_timestamp: None,
+                    active: false,
+                }),
+                limits,
+                created_ms: now_ms,
+            },
+            damaged,
+        ))
     }
 
     fn load_indexes(
@@ -221,17 +236,23 @@ impl Segment {
         if st.indexes.is_some() {
             return Ok(());
         }
-        let loaded = self.load_indexes(fs, &mut st, None);
-        let sane = loaded.is_ok()
+        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let missing = self.size() > 0 && !(fs.exists(&idx_path) && fs.exists(&time_path));
+        let loaded = if missing {
+            Ok(())
+        } else {
+            self.load_indexes(fs, &mut st, None)
+        };
+        let sane = !missing
+            && loaded.is_ok()
             && st
                 .indexes
                 .as_ref()
                 .is_some_and(|ix| ix.offset.check(self.size()).is_ok() && ix.time.check().is_ok());
         if !sane {
-            tracing::warn!(segment = %self.log_path.display(), "index failed its check; rebuilding from the log");
+            tracing::warn!(segment = %self.log_path.display(), "index missing or failed its check; rebuilding from the log");
             st.indexes = None;
             // Remove the damaged files and rebuild at full capacity, then trim.
-            let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
             for p in [&idx_path, &time_path] {
                 if fs.exists(p) {
                     fs.remove_file(p)
@@ -552,6 +573,26 @@ impl Segment {
             return Err(self.corrupt(position, error.into()));
         }
         Ok(found)
+    }
+
+    /// Byte position of the last offset-index entry (0 when none or out of range).
+    pub(crate) fn last_indexed_position(&self, fs: &dyn FileSystem) -> Result<u64, StorageError> {
+        self.ensure_indexes(fs)?;
+        let st = self.state.read();
+        let pos = st
+            .indexes
+            .as_ref()
+            .map_or(0, |ix| u64::from(ix.offset.lookup(i64::MAX).1));
+        Ok(if pos < self.size() { pos } else { 0 })
+    }
+
+    /// The max timestamp of the first batch, read from its header (time-based rolls measure
+    /// from it after a reopen, as Kafka does).
+    pub(crate) fn load_first_batch_timestamp(&self) -> Result<(), StorageError> {
+        if let Some(Ok(info)) = self.read_header(0, self.size())? {
+            self.state.write().first_batch_timestamp = Some(info.max_timestamp);
+        }
+        Ok(())
     }
 
     /// Offset of the first record with timestamp >= `timestamp` at or after `from_offset`.

@@ -301,3 +301,103 @@ fn every_io_failure_poisons_and_recovers() {
     }
     eprintln!("failpoints walked: {total} ({kinds:?})");
 }
+
+/// Fails every write to `.txnindex` files.
+#[derive(Debug)]
+struct TxnIndexWritesFail;
+#[derive(Debug)]
+struct FailingWrites(Arc<dyn StorageFile>);
+
+impl StorageFile for FailingWrites {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        self.0.read_at(buf, pos)
+    }
+    fn write_all_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+        Err(io::Error::other("injected txn index write failure"))
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.0.len()
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn as_file(&self) -> &std::fs::File {
+        self.0.as_file()
+    }
+}
+
+impl FileSystem for TxnIndexWritesFail {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        let f = StdFileSystem.open(path, create)?;
+        if path.extension().is_some_and(|e| e == "txnindex") {
+            return Ok(Arc::new(FailingWrites(f)));
+        }
+        Ok(f)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFileSystem.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.sync_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        StdFileSystem.list_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        StdFileSystem.exists(path)
+    }
+}
+
+#[test]
+fn failed_txn_index_append_keeps_lso_pinned() {
+    // ULT.testAppendToTransactionIndexFailure (KAFKA-7866): the ABORT marker reaches the log but
+    // its .txnindex entry does not; the LSO must not pass the aborted data until recovery has
+    // rewritten the entry.
+    let t = TestLog::with_config(config(&[("eoslog.high.watermark", "manual")]));
+    let opts = LogOptions {
+        fs: Arc::new(TxnIndexWritesFail),
+        clock: Arc::new(t.clock.clone()),
+    };
+    let log = Log::open_with(t.path(), t.config.clone(), opts).expect("open");
+    for i in 0..10 {
+        appended(client(&log, &txn(1, 0, i, 1)));
+    }
+    let e = log
+        .write_marker(&eoslog::TxnMarker {
+            producer_id: eoslog::ProducerId(1),
+            producer_epoch: eoslog::ProducerEpoch(0),
+            coordinator_epoch: eoslog::CoordinatorEpoch(0),
+            marker: eoslog::MarkerType::Abort,
+            timestamp: Some(T0),
+        })
+        .expect_err("txn index write fails");
+    assert_eq!(e.kafka_error(), eoslog::KafkaError::KafkaStorageError);
+    assert_eq!(log.log_end_offset(), Offset(11), "the marker itself was written");
+    log.set_high_watermark(Offset(11));
+    assert_eq!(log.last_stable_offset(), Offset(0), "LSO stays pinned");
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
+    assert!(f.slices.is_empty());
+    assert!(matches!(
+        log.append(&plain(&["x"]), AppendOrigin::Client),
+        Err(AppendError::Storage(StorageError::Poisoned))
+    ));
+    drop(log);
+    // Unclean reopen: recovery writes the index entry.
+    let log = t.open();
+    assert_eq!(log.aborted_transactions().len(), 1);
+    log.set_high_watermark(Offset(11));
+    assert_eq!(log.first_unstable_offset(), None);
+    assert_eq!(log.last_stable_offset(), Offset(11));
+    assert!(values(&log, Isolation::ReadCommitted).is_empty());
+}
