@@ -258,6 +258,28 @@ impl OffsetIndex {
         self.inner.entries = 0;
     }
 
+    /// Keeps the longest prefix of entries that is plausible below (`offset`, `position`):
+    /// strictly increasing, inside the segment, never at position 0 (the first batch of a
+    /// segment is never indexed). Used when recovery resumes mid-segment.
+    pub(crate) fn keep_valid_prefix(&mut self, offset: i64, position: u64) {
+        let mut keep = 0;
+        let mut prev: Option<(i64, u32)> = None;
+        while keep < self.inner.entries {
+            let (o, p) = self.entry(keep);
+            let ok = o >= self.base_offset
+                && o < offset
+                && p > 0
+                && u64::from(p) < position
+                && prev.is_none_or(|(po, pp)| o > po && p > pp);
+            if !ok {
+                break;
+            }
+            prev = Some((o, p));
+            keep += 1;
+        }
+        self.inner.entries = keep;
+    }
+
     pub(crate) fn trim(&mut self) -> Result<(), IndexError> {
         self.inner.trim()
     }
@@ -369,6 +391,22 @@ impl TimeIndex {
 
     pub(crate) fn reset(&mut self) {
         self.inner.entries = 0;
+    }
+
+    /// Keeps the longest prefix of increasing entries whose offsets lie below `offset`.
+    pub(crate) fn keep_valid_prefix(&mut self, offset: i64) {
+        let mut keep = 0;
+        let mut prev: Option<(i64, i64)> = None;
+        while keep < self.inner.entries {
+            let (ts, o) = self.entry(keep);
+            let ok = o >= self.base_offset && o < offset && prev.is_none_or(|(pt, po)| ts > pt && o >= po);
+            if !ok {
+                break;
+            }
+            prev = Some((ts, o));
+            keep += 1;
+        }
+        self.inner.entries = keep;
     }
 
     pub(crate) fn trim(&mut self) -> Result<(), IndexError> {

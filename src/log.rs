@@ -298,6 +298,9 @@ struct Writer {
     snapshots: BTreeSet<i64>,
     bytes_since_snapshot: u64,
     recovery_point: i64,
+    /// The segment base and byte position of the recovery point, when known: recovery
+    /// resumes there instead of at the segment start.
+    recovery_position: Option<(i64, u64)>,
     scratch: Vec<u8>,
     /// When each open transaction started, by the log's clock (transaction timeout).
     txn_started_ms: HashMap<i64, i64>,
@@ -511,7 +514,7 @@ impl Log {
         }
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
-        let (mut recovery_point, mut log_start) = read_checkpoint(&*fs, &dir)?;
+        let (mut recovery_point, mut log_start, recovery_position) = read_checkpoint(&*fs, &dir)?;
 
         let mut segments = Vec::with_capacity(bases.len());
         let mut first_damaged = None;
@@ -540,9 +543,26 @@ impl Log {
                 .unwrap_or(0)
         };
         let first_recover = first_damaged.map_or(first_recover, |d| d.min(first_recover));
-        // Producer state up to the first recovered segment, or to the end of a clean log
-        // (snapshots above it, e.g. from a log truncated by hand, are never loaded).
+        // Resume inside the first recovered segment at the recovery point's byte position when
+        // the checkpoint names it (everything below was flushed by the snapshot or flush that
+        // moved the recovery point): recovery then scans at most what was appended since.
+        // The file must still reach that position: a truncation whose checkpoint rewrite
+        // failed leaves a stale, higher recovery point behind.
+        let resume = match (segments.get(first_recover), recovery_position) {
+            (Some(s), Some((base, pos)))
+                if s.base_offset == base
+                    && pos > 0
+                    && pos <= s.file().len().map_err(io_err("stat", &s.log_path))?
+                    && first_damaged.is_none_or(|d| d > first_recover) =>
+            {
+                Some((pos, recovery_point))
+            }
+            _ => None,
+        };
+        // Producer state up to where recovery starts, or to the end of a clean log (snapshots
+        // above it, e.g. from a log truncated by hand, are never loaded).
         let replay_end = match segments.get(first_recover) {
+            Some(_) if resume.is_some() => recovery_point,
             Some(s) => s.base_offset,
             None => match segments.last() {
                 Some(last) => segment_next_offset(&*fs, last)?,
@@ -563,7 +583,16 @@ impl Log {
             while i < segments.len() {
                 let seg = segments[i].clone();
                 let before = seg.file().len().map_err(io_err("stat", &seg.log_path))?;
-                let stopped = seg.recover(&*fs, |_, b| {
+                let from = resume.filter(|_| i == first_recover);
+                if from.is_some() {
+                    // Transaction-index entries below the recovery point are kept.
+                    for e in seg.aborted_entries() {
+                        if e.last_offset < recovery_point {
+                            aborted.push(e);
+                        }
+                    }
+                }
+                let stopped = seg.recover(&*fs, from, |_, b| {
                     let mut pending = PendingAppend::default();
                     if let Err(Ok(e)) = check_batch(&psm, &mut pending, b, AppendOrigin::Replication) {
                         tracing::warn!(error = %e, offset = b.base_offset(), "unparseable marker during recovery; skipped");
@@ -664,6 +693,10 @@ impl Log {
             snapshots,
             bytes_since_snapshot: 0,
             recovery_point,
+            recovery_position: segments
+                .last()
+                .map(|s| (s.base_offset, s.size()))
+                .filter(|_| recovery_point == log_end),
             scratch: Vec::new(),
             txn_started_ms,
         };
@@ -1205,6 +1238,9 @@ impl Log {
         }
         w.bytes_since_snapshot += total;
         if w.bytes_since_snapshot >= self.config.snapshot_interval_bytes {
+            // A snapshot is also a flush point: the recovery point moves to it, so crash
+            // recovery replays at most `eoslog.snapshot.interval.bytes`.
+            self.flush_locked(w).map_err(|e| self.poison(e))?;
             self.take_snapshot(w, next).map_err(|e| self.poison(e))?;
         }
         w.scratch = buf;
@@ -1394,6 +1430,7 @@ impl Log {
             .sync_dir(&self.dir)
             .map_err(io_err("fsync directory", &self.dir))?;
         w.recovery_point = end;
+        w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
         self.write_checkpoint(w)?;
         let mut st = self.sync.lock();
         st.durable = st.durable.max(end);
@@ -1401,11 +1438,14 @@ impl Log {
     }
 
     fn write_checkpoint(&self, w: &Writer) -> Result<(), StorageError> {
-        let text = format!(
+        let mut text = format!(
             "eoslog-checkpoint 0\nrecovery_point {}\nlog_start_offset {}\n",
             w.recovery_point,
             self.log_start.load(Ordering::Acquire)
         );
+        if let Some((base, pos)) = w.recovery_position {
+            text.push_str(&format!("recovery_position {base} {pos}\n"));
+        }
         let path = self.dir.join(CHECKPOINT_FILE);
         write_atomic(&*self.fs, &path, text.as_bytes()).map_err(|(op, p, e)| StorageError::io(op, p, e))
     }
@@ -1432,9 +1472,11 @@ impl Log {
             .map_err(io_err("fsync directory", &self.dir))?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
-        w.recovery_point = w
-            .recovery_point
-            .max(new_base.min(self.log_end.load(Ordering::Acquire)));
+        let point = new_base.min(self.log_end.load(Ordering::Acquire));
+        if point >= w.recovery_point {
+            w.recovery_point = point;
+            w.recovery_position = Some((new_base, 0));
+        }
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.max(w.recovery_point);
@@ -1742,7 +1784,10 @@ impl Log {
             .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
         let start = self.log_start.load(Ordering::Acquire).min(target);
         self.log_start.store(start, Ordering::Release);
-        w.recovery_point = w.recovery_point.min(target);
+        if target < w.recovery_point {
+            w.recovery_point = target;
+            w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
+        }
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.min(target);
@@ -1795,6 +1840,7 @@ impl Log {
         self.first_unstable.store(NO_OFFSET, Ordering::Release);
         self.high_watermark.store(offset, Ordering::Release);
         w.recovery_point = offset;
+        w.recovery_position = Some((offset, 0));
         w.bytes_since_snapshot = 0;
         self.sync.lock().durable = offset;
         self.write_checkpoint(w)
@@ -2094,10 +2140,11 @@ fn fs_remove(fs: &dyn FileSystem, path: &Path) -> Result<(), StorageError> {
     }
 }
 
-fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<(i64, i64), StorageError> {
+/// Reads `eoslog.checkpoint`: (recovery point, log start offset, recovery position).
+fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<(i64, i64, Option<(i64, u64)>), StorageError> {
     let path = dir.join(CHECKPOINT_FILE);
     if !fs.exists(&path) {
-        return Ok((0, 0));
+        return Ok((0, 0, None));
     }
     let f = fs.open(&path, false).map_err(io_err("open", &path))?;
     let bytes = read_all(&*f).map_err(io_err("read", &path))?;
@@ -2124,7 +2171,11 @@ fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<(i64, i64), Storag
     };
     let rp = field("recovery_point ")?;
     let ls = field("log_start_offset ")?;
-    Ok((rp, ls))
+    let position = lines.next().and_then(|l| {
+        let mut it = l.strip_prefix("recovery_position ")?.split(' ');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    });
+    Ok((rp, ls, position))
 }
 
 /// The offset after the last batch of a segment (its base when empty).
@@ -2202,6 +2253,9 @@ fn replay(
     from: i64,
     to: i64,
 ) -> Result<(), StorageError> {
+    if from >= to {
+        return Ok(());
+    }
     let start = segments
         .partition_point(|s| s.base_offset <= from)
         .saturating_sub(1);
@@ -2214,7 +2268,9 @@ fn replay(
             Some(b) => b.position,
             None => continue,
         };
+        let mut reached = seg.base_offset;
         let end = seg.scan_batches(first, limit, |_, b| {
+            reached = b.next_offset();
             if b.base_offset() >= to {
                 return Ok(ControlFlow::Break(()));
             }
@@ -2227,8 +2283,14 @@ fn replay(
             }
             Ok(ControlFlow::Continue(()))
         })?;
+        // Bytes after `to` are not this replay's business (recovery validates them).
         if let crate::segment::ScanEnd::Invalid { position, error } = end {
-            return Err(seg.corrupt(position, error.into()));
+            if reached < to {
+                return Err(seg.corrupt(position, error.into()));
+            }
+        }
+        if reached >= to {
+            break;
         }
     }
     psm.map_end_offset = psm.map_end_offset.max(to.min(i64::MAX - 1));

@@ -302,7 +302,9 @@ impl Segment {
             ControlFlow::Continue(())
         })?;
         if let ScanEnd::Invalid { position, error } = end {
-            return Err(self.corrupt(position, error.into()));
+            // Index the valid prefix only: a torn tail is recovery's to cut, and damage below
+            // the recovery point is reported by the read that reaches it.
+            tracing::warn!(segment = %self.log_path.display(), position, %error, "index rebuild stopped at an invalid batch");
         }
         st.bytes_since_last_index = since;
         st.max_timestamp = max_ts;
@@ -673,14 +675,40 @@ impl Segment {
             .map_err(|e| StorageError::io("fsync", &self.log_path, e))
     }
 
-    /// Recovery: resets the indexes and rebuilds them while validating every batch; the
-    /// callback sees each valid batch. Returns where validation stopped, if it did.
+    /// Recovery: validates every batch from `resume` (a byte position and the offset there,
+    /// known durable: the recovery point) or from the segment start, rebuilding the indexes
+    /// and the transaction index for what it scans; the callback sees each valid batch.
+    /// Returns where validation stopped, if it did.
     pub(crate) fn recover(
         &self,
         fs: &dyn FileSystem,
+        resume: Option<(u64, i64)>,
         mut on_batch: impl FnMut(u64, &RecordBatch<'_>) -> Result<(), StorageError>,
     ) -> Result<Option<(u64, CorruptionDetail)>, StorageError> {
-        {
+        let file_len = self
+            .log
+            .len()
+            .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
+        let resume = resume.filter(|&(pos, _)| pos > 0 && pos <= file_len);
+        if let Some((pos, offset)) = resume {
+            // Everything below the recovery point was flushed with its index entries: keep
+            // them, and resume validation there.
+            let mut st = self.state.write();
+            if st.indexes.is_none() {
+                self.load_indexes(fs, &mut st, Some(self.limits.index_bytes))?;
+            }
+            if let Some(ix) = st.indexes.as_mut() {
+                ix.offset.keep_valid_prefix(offset, pos);
+                ix.time.keep_valid_prefix(offset);
+            }
+            st.txn.truncate_to(offset)?;
+            st.bytes_since_last_index = 0;
+            let last = st.indexes.as_ref().and_then(|ix| ix.time.last_entry());
+            (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
+            drop(st);
+            self.size.store(pos, Ordering::Release);
+            self.load_first_batch_timestamp()?;
+        } else {
             let mut st = self.state.write();
             if st.indexes.is_none() || st.active {
                 // Recovery never trusts existing index files: recreate them empty.
@@ -703,12 +731,13 @@ impl Segment {
             st.max_timestamp = -1;
             st.offset_of_max_timestamp = self.base_offset;
             st.first_batch_timestamp = None;
+            drop(st);
+            self.size.store(0, Ordering::Release);
         }
-        self.size.store(0, Ordering::Release);
         let interval = self.limits.index_interval_bytes;
-        let mut prev_next = self.base_offset;
+        let (start_pos, mut prev_next) = resume.unwrap_or((0, self.base_offset));
         let mut order_error = None;
-        let end = self.scan_batches(0, u64::MAX, |pos, batch| {
+        let end = self.scan_batches(start_pos, u64::MAX, |pos, batch| {
             let (base, last) = (batch.base_offset(), batch.last_offset());
             if base < prev_next || last < base || last - self.base_offset > i64::from(i32::MAX) {
                 order_error = Some((
@@ -746,10 +775,6 @@ impl Segment {
             Ok(ControlFlow::Continue(()))
         })?;
         let valid = self.size();
-        let file_len = self
-            .log
-            .len()
-            .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
         let stopped = match end {
             ScanEnd::Clean => None,
             ScanEnd::Invalid { position, error } => Some((position, error.into())),

@@ -254,7 +254,7 @@ fn run(ops: Vec<Op>) {
     let mut counter = 0u64;
     for (step, op) in ops.into_iter().enumerate() {
         let l = log.as_ref().expect("open");
-        match op {
+        match op.clone() {
             Op::Append {
                 pid,
                 txn,
@@ -446,6 +446,14 @@ fn run(ops: Vec<Op>) {
             }
         }
         let l = log.as_ref().expect("open");
+        if std::env::var("EOSLOG_MODEL_DEBUG").is_ok() {
+            eprintln!(
+                "step {step} {op:?}: leo {:?} segments {:?} files {:?}",
+                l.log_end_offset(),
+                l.segments(),
+                files_with_suffix(&t.path(), "")
+            );
+        }
         assert_eq!(l.log_end_offset().0, m.leo, "step {step}: log end offset");
         assert_eq!(
             l.last_stable_offset().0,

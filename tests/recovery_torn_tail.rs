@@ -202,3 +202,48 @@ fn second_open_while_locked_is_refused() {
     let e = Log::open(t.path(), eoslog::LogConfig::default()).expect_err("locked");
     assert!(matches!(e, OpenError::Storage(StorageError::Locked { .. })));
 }
+
+#[test]
+fn recovery_resumes_at_the_recovery_point_inside_a_segment() {
+    // Snapshots every ~2 KB are flush points: after a crash only the bytes appended since the
+    // last one are re-validated, and damage below the recovery point is reported, not cut.
+    let t = TestLog::with_config(config(&[("eoslog.snapshot.interval.bytes", "2000")]));
+    {
+        let log = t.open();
+        for s in 0..100 {
+            appended(client(&log, &idem(1, 0, s, 1)));
+        }
+        appended(client(&log, &txn(2, 0, 0, 1)));
+        abort(&log, 2, 0);
+        for s in 100..103 {
+            appended(client(&log, &idem(1, 0, s, 1)));
+        }
+        drop(log);
+    }
+    let cp = std::fs::read_to_string(t.path().join(eoslog::CHECKPOINT_FILE)).expect("checkpoint");
+    assert!(cp.contains("recovery_position 0 "), "{cp}");
+    let rp: i64 = cp
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("recovery_point "))
+        .expect("rp")
+        .parse()
+        .expect("n");
+    assert!(rp > 80, "recovery point advanced with the snapshots: {rp}");
+    // Damage the first batch (far below the recovery point) and tear the very last one.
+    let mut bytes = std::fs::read(seg0(&t)).expect("read");
+    bytes[30] ^= 0xff;
+    let n = bytes.len();
+    bytes.truncate(n - 3);
+    std::fs::write(seg0(&t), &bytes).expect("write");
+    let log = t.open();
+    assert_eq!(log.log_end_offset().0, 104, "only the torn last batch is cut");
+    assert!(log.stats().truncated_bytes_on_recovery > 0);
+    assert!(matches!(log.verify(|_, _| {}), Err(StorageError::Corrupt(c)) if c.position == 0));
+    assert_eq!(log.aborted_transactions().len(), 1);
+    assert!(matches!(
+        client(&log, &idem(1, 0, 101, 1)),
+        eoslog::AppendOutcome::Duplicate(_)
+    ));
+    appended(client(&log, &idem(1, 0, 102, 1)));
+}
