@@ -346,3 +346,38 @@ fn log_append_time_is_stamped_with_crc_recomputed() {
         .expect("r");
     assert_eq!(recs[0].timestamp, T0 + 777);
 }
+
+#[test]
+fn time_retention_deletes_old_segments_below_the_high_watermark() {
+    let t = TestLog::with_config(config(&[("segment.bytes", "300"), ("retention.ms", "60000")]));
+    let log = t.open();
+    for i in 0..10i64 {
+        let b = BatchBuilder::new()
+            .build(&[NewRecord::value(T0 + i * 10_000, b"0123456789")])
+            .expect("b");
+        appended(client(&log, &b));
+    }
+    let before = log.segments().len();
+    assert!(before >= 3);
+    // At T0 + 100 s, records older than T0 + 40 s are past retention.ms.
+    t.clock.set(T0 + 100_000);
+    let deleted = log.apply_retention().expect("retention");
+    assert!(deleted >= 1);
+    let start = log.log_start_offset();
+    assert_eq!(start, log.segments()[0].base_offset);
+    let (recs, _) = log
+        .read_records(start, 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    assert!(recs
+        .iter()
+        .all(|r| r.timestamp >= T0 + 10_000 || r.offset >= start));
+    assert!(matches!(
+        log.read(Offset(0), 1, Isolation::ReadUncommitted),
+        Err(ReadError::OffsetOutOfRange { .. })
+    ));
+    // A clean reopen skips recovery.
+    log.close().expect("close");
+    let log = t.open();
+    assert_eq!(log.stats().recoveries, 0);
+    assert_eq!(log.log_start_offset(), start);
+}
