@@ -24,7 +24,7 @@ use crate::error::{
 };
 use crate::fs::{read_all, write_atomic, Clock, FileSystem, StdFileSystem, StorageFile, SystemClock};
 use crate::producer_state::{
-    AppendOrigin, CompletedTxn, PendingAppend, ProducerBatch, ProducerConfig, ProducerInfo,
+    AppendOrigin, CompletedTxn, Duplicate, PendingAppend, ProducerBatch, ProducerConfig, ProducerInfo,
     ProducerStateManager, Rejection,
 };
 use crate::segment::{file_name, parse_file_name, Segment, SegmentLimits};
@@ -302,6 +302,7 @@ struct Writer {
     /// resumes there instead of at the segment start.
     recovery_position: Option<(i64, u64)>,
     scratch: Vec<u8>,
+    pending: PendingAppend,
     /// When each open transaction started, by the log's clock (transaction timeout).
     txn_started_ms: HashMap<i64, i64>,
 }
@@ -363,27 +364,27 @@ fn producer_batch(b: &RecordBatch<'_>) -> ProducerBatch {
     }
 }
 
-/// Feeds one batch to producer-state checks. `Ok(None)` when the batch carries no producer
-/// state. Marker parse failures are reported as `Err(Ok(..))`, rejections as `Err(Err(..))`.
+/// Feeds one batch to producer-state checks. `Ok(Some(..))` for a client retry of a cached
+/// batch. Marker parse failures are reported as `Err(Ok(..))`, rejections as `Err(Err(..))`.
 fn check_batch(
     psm: &ProducerStateManager,
     pending: &mut PendingAppend,
     b: &RecordBatch<'_>,
     origin: AppendOrigin,
-) -> Result<(), Result<crate::error::BatchError, Rejection>> {
+) -> Result<Option<Duplicate>, Result<crate::error::BatchError, Rejection>> {
     if b.producer_id().0 < 0 {
-        return Ok(());
+        return Ok(None);
     }
     if b.is_control() {
         if b.records_count() == 0 {
-            return Ok(()); // a compacted marker: "transaction already cleaned"
+            return Ok(None); // a compacted marker: "transaction already cleaned"
         }
         let marker = b.marker().map_err(Ok)?;
-        let Some(marker) = marker else { return Ok(()) };
+        let Some(marker) = marker else { return Ok(None) };
         let aborted = match marker.control_type {
             ControlType::Abort => true,
             ControlType::Commit => false,
-            ControlType::Other(_) => return Ok(()),
+            ControlType::Other(_) => return Ok(None),
         };
         return psm
             .check_marker(
@@ -396,6 +397,7 @@ fn check_batch(
                 b.max_timestamp(),
                 origin,
             )
+            .map(|()| None)
             .map_err(Err);
     }
     psm.check_data(pending, &producer_batch(b), origin).map_err(Err)
@@ -598,7 +600,7 @@ impl Log {
                         tracing::warn!(error = %e, offset = b.base_offset(), "unparseable marker during recovery; skipped");
                         return Ok(());
                     }
-                    for (c, lso) in psm.apply(pending, b.next_offset()) {
+                    for (c, lso) in psm.apply(&mut pending, b.next_offset()) {
                         if c.aborted {
                             let e = aborted_entry(&c, lso);
                             seg.append_aborted(&*fs, e)?;
@@ -698,6 +700,7 @@ impl Log {
                 .map(|s| (s.base_offset, s.size()))
                 .filter(|_| recovery_point == log_end),
             scratch: Vec::new(),
+            pending: PendingAppend::default(),
             txn_started_ms,
         };
         let log = Log {
@@ -1121,13 +1124,16 @@ impl Log {
         let first_offset = first_offset.unwrap_or(log_end);
         let last_offset = next - 1;
 
-        // Producer checks against a working copy; nothing is written on a rejection.
-        let mut pending = PendingAppend::default();
+        // Producer checks against the current state; nothing is written on a rejection.
+        let mut pending = std::mem::take(&mut w.pending);
+        pending.clear();
         for item in BatchIter::new(&buf) {
             let Ok((position, b)) = item else { break };
-            if origin == AppendOrigin::Client && b.producer_id().is_some() {
-                if let Some(d) = w.psm.find_duplicate(&producer_batch(&b)) {
+            match check_batch(&w.psm, &mut pending, &b, origin) {
+                Ok(None) => {}
+                Ok(Some(d)) => {
                     w.scratch = buf;
+                    w.pending = pending;
                     return Ok(AppendOutcome::Duplicate(AppendInfo {
                         first_offset: Offset(d.first_offset),
                         last_offset: Offset(d.last_offset),
@@ -1140,11 +1146,9 @@ impl Log {
                         log_start_offset: self.log_start_offset(),
                     }));
                 }
-            }
-            match check_batch(&w.psm, &mut pending, &b, origin) {
-                Ok(()) => {}
                 Err(Ok(source)) => {
                     w.scratch = buf;
+                    w.pending = pending;
                     return Err(AppendError::InvalidBatch {
                         batch: 0,
                         position,
@@ -1153,6 +1157,7 @@ impl Log {
                 }
                 Err(Err(rejection)) => {
                     w.scratch = buf;
+                    w.pending = pending;
                     if let Rejection::InvalidProducerEpoch { producer_id, .. }
                     | Rejection::CoordinatorFenced { producer_id, .. } = rejection
                     {
@@ -1198,24 +1203,10 @@ impl Log {
         }
 
         // Apply producer state, record aborted transactions, then publish.
-        let new_txn_pids: Vec<i64> = {
-            let mut v = Vec::new();
-            for item in BatchIter::new(&buf) {
-                let Ok((_, b)) = item else { break };
-                if b.is_transactional()
-                    && !b.is_control()
-                    && w.psm
-                        .producers
-                        .get(b.producer_id().0)
-                        .is_none_or(|e| e.txn_first_offset < 0)
-                {
-                    v.push(b.producer_id().0);
-                }
-            }
-            v
-        };
+        let new_txn_pids: Vec<i64> = pending.new_txn_producers().collect();
         let markers = pending.completed.len();
-        let completed = w.psm.apply(pending, next);
+        let completed = w.psm.apply(&mut pending, next);
+        w.pending = pending;
         self.log_end.store(next, Ordering::Release);
         for pid in new_txn_pids {
             w.txn_started_ms.entry(pid).or_insert(now);
@@ -2279,7 +2270,7 @@ fn replay(
             }
             let mut pending = PendingAppend::default();
             if check_batch(psm, &mut pending, &b, AppendOrigin::Replication).is_ok() {
-                psm.apply(pending, b.next_offset());
+                psm.apply(&mut pending, b.next_offset());
             }
             Ok(ControlFlow::Continue(()))
         })?;
