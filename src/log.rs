@@ -1775,10 +1775,10 @@ impl Log {
             .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
         let start = self.log_start.load(Ordering::Acquire).min(target);
         self.log_start.store(start, Ordering::Release);
-        if target < w.recovery_point {
-            w.recovery_point = target;
-            w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
-        }
+        // The active segment was flushed above and the earlier ones at their rolls: the
+        // recovery point is the new end.
+        w.recovery_point = target;
+        w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.min(target);

@@ -270,9 +270,13 @@ impl Segment {
                     .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
             }
         }
-        if let Some((ts, off)) = st.indexes.as_ref().and_then(|ix| ix.time.last_entry()) {
-            st.max_timestamp = ts;
-            st.offset_of_max_timestamp = off;
+        if sane {
+            // A trimmed time index ends with the segment's max timestamp (the final entry
+            // written when it became inactive); a rebuild computed it while scanning.
+            if let Some((ts, off)) = st.indexes.as_ref().and_then(|ix| ix.time.last_entry()) {
+                st.max_timestamp = ts;
+                st.offset_of_max_timestamp = off;
+            }
         }
         Ok(())
     }

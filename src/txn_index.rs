@@ -186,9 +186,15 @@ impl TxnIndexFile {
 ///
 /// Answers Kafka's aborted-transaction query for a fetch of `[fetch_offset, upper_bound)` in
 /// O(log n + k): a binary search for the first entry with `last_offset >= fetch_offset`, then a
-/// walk that stops after the first entry whose `last_stable_offset >= upper_bound`. Kafka stops
-/// at the same entry; the stop is exact because the LSO stored with successive aborts never
-/// decreases (an abort's LSO is the first offset of the earliest *other* open transaction).
+/// walk that stops after the first entry whose `last_stable_offset >= upper_bound`, where k is
+/// the number of entries visited (a long-open transaction that pins the stored LSOs makes the
+/// walk longer). Kafka stops at the same entry. Why stopping there is exact: an entry `s` with
+/// LSO >= U was written when no *other* producer had a transaction open below U; a later
+/// entry overlapping `[.., U)` would need a transaction open at `s`'s marker that started
+/// below U, which would have made `s`'s LSO smaller. (As in Kafka, a single multi-batch
+/// append that both completes one transaction and opens others is the one case where the
+/// argument does not hold; the client filter tolerates the resulting superset or gap exactly
+/// as it does with Kafka.) See docs/FORMAT.md §2.5.
 #[derive(Debug, Default)]
 pub(crate) struct AbortedIndex {
     entries: Vec<AbortedTxn>,
