@@ -1,0 +1,194 @@
+//! Append throughput: `Log::append` of 16 KiB idempotent batches (16 records of 1 KiB, no
+//! fsync) against a raw `write_all` of the same bytes to a file in the same temp directory,
+//! and transactional appends (10 batches + a COMMIT marker) against plain idempotent appends
+//! of the same records.
+//!
+//! Every batch is built before timing. A retried sequence would be a duplicate, so each run
+//! of appends goes to a fresh log (created and, afterwards, dropped and deleted outside the
+//! timed region) starting at sequence 0; runs longer than the pre-built pool are split into
+//! several fresh logs. The raw baseline gets the same treatment (fresh file, fsync and
+//! delete outside the timed region), so both see the same page-cache state.
+#![allow(missing_docs)]
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use eoslog::{
+    AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Log, LogConfig, MarkerType, NewRecord,
+    ProducerEpoch, ProducerId, Sequence, TxnMarker,
+};
+
+const T0: i64 = 1_700_000_000_000;
+const RECORD_BYTES: usize = 1024;
+const RECORDS_PER_BATCH: usize = 16;
+/// Batches per fresh log / file (about 33 MB).
+const POOL: usize = 2000;
+/// Data batches per transaction.
+const TXN_BATCHES: usize = 10;
+
+fn config() -> LogConfig {
+    let mut c = LogConfig::default();
+    c.set("segment.bytes", &i32::MAX.to_string())
+        .expect("segment.bytes");
+    c
+}
+
+fn values() -> Vec<Vec<u8>> {
+    (0..RECORDS_PER_BATCH)
+        .map(|r| (0..RECORD_BYTES).map(|i| (i * 31 + r * 7) as u8).collect())
+        .collect()
+}
+
+/// `n` batches of one producer with sequences 0, 16, 32, ...
+fn batches(n: usize, pid: i64, transactional: bool) -> Vec<Vec<u8>> {
+    let vals = values();
+    let recs: Vec<NewRecord<'_>> = vals.iter().map(|v| NewRecord::value(T0, v)).collect();
+    (0..n)
+        .map(|i| {
+            let seq = Sequence((i * RECORDS_PER_BATCH) as i32);
+            let b = if transactional {
+                BatchBuilder::transactional(ProducerId(pid), ProducerEpoch(0), seq)
+            } else {
+                BatchBuilder::idempotent(ProducerId(pid), ProducerEpoch(0), seq)
+            };
+            b.build(&recs).expect("build batch")
+        })
+        .collect()
+}
+
+fn must_append(outcome: Result<AppendOutcome, eoslog::AppendError>) {
+    match outcome {
+        Ok(AppendOutcome::Appended(_)) => {}
+        other => panic!("append not written: {other:?}"),
+    }
+}
+
+/// Runs `iters` iterations in chunks of at most `chunk` iterations, each chunk timed by `f`.
+fn chunked(iters: u64, chunk: usize, mut f: impl FnMut(usize, usize) -> Duration) -> Duration {
+    let mut left = iters as usize;
+    let mut total = Duration::ZERO;
+    let mut round = 0;
+    while left > 0 {
+        let n = left.min(chunk);
+        total += f(round, n);
+        left -= n;
+        round += 1;
+    }
+    total
+}
+
+fn fresh_log(root: &Path, round: usize) -> (std::path::PathBuf, Log) {
+    let dir = root.join(format!("log-{round}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = Log::open(&dir, config()).expect("open log");
+    (dir, log)
+}
+
+fn bench_append(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let idem = batches(POOL, 1, false);
+    let txn = batches(POOL, 2, true);
+    let batch_len = idem[0].len();
+    assert_eq!(batch_len, txn[0].len());
+    eprintln!("append: batch = {batch_len} bytes ({RECORDS_PER_BATCH} x {RECORD_BYTES} B records)");
+
+    let mut g = c.benchmark_group("append/16KiB_batch");
+    g.throughput(Throughput::Bytes(batch_len as u64));
+    g.bench_function("baseline_raw_write_all", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, POOL, |round, n| {
+                let path = root.join(format!("raw-{round}.log"));
+                let mut f = File::create(&path).expect("create");
+                let start = Instant::now();
+                for bytes in &idem[..n] {
+                    f.write_all(bytes).expect("write");
+                }
+                let t = start.elapsed();
+                f.sync_all().expect("fsync");
+                drop(f);
+                std::fs::remove_file(&path).expect("remove");
+                t
+            })
+        });
+    });
+    g.bench_function("log_append_idempotent", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, POOL, |round, n| {
+                let (dir, log) = fresh_log(root, round);
+                let start = Instant::now();
+                for bytes in &idem[..n] {
+                    must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                }
+                let t = start.elapsed();
+                drop(log); // fsyncs the segment (outside the timed region)
+                std::fs::remove_dir_all(&dir).expect("remove");
+                t
+            })
+        });
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("append/txn_10_batches");
+    g.throughput(Throughput::Bytes((TXN_BATCHES * batch_len) as u64));
+    let per_log = POOL / TXN_BATCHES;
+    g.bench_function("baseline_idempotent_10_batches", |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, per_log, |round, n| {
+                let (dir, log) = fresh_log(root, round);
+                let start = Instant::now();
+                for bytes in &idem[..n * TXN_BATCHES] {
+                    must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                }
+                let t = start.elapsed();
+                drop(log);
+                std::fs::remove_dir_all(&dir).expect("remove");
+                t
+            })
+        });
+    });
+    g.bench_function("transactional_10_batches_plus_commit", |b| {
+        let marker = TxnMarker {
+            producer_id: ProducerId(2),
+            producer_epoch: ProducerEpoch(0),
+            coordinator_epoch: CoordinatorEpoch(0),
+            marker: MarkerType::Commit,
+            timestamp: Some(T0),
+        };
+        b.iter_custom(|iters| {
+            chunked(iters, per_log, |round, n| {
+                let (dir, log) = fresh_log(root, round);
+                let start = Instant::now();
+                for t in txn[..n * TXN_BATCHES].chunks(TXN_BATCHES) {
+                    for bytes in t {
+                        must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                    }
+                    must_append(log.write_marker(&marker));
+                }
+                let t = start.elapsed();
+                assert_eq!(log.last_stable_offset(), log.high_watermark());
+                drop(log);
+                std::fs::remove_dir_all(&dir).expect("remove");
+                t
+            })
+        });
+    });
+    g.finish();
+}
+
+fn config_criterion() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config_criterion();
+    targets = bench_append
+}
+criterion_main!(benches);
