@@ -27,6 +27,14 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize>;
     /// Writes all of `buf` at `pos`.
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()>;
+    /// Writes `parts` back to back at `pos` (one `pwritev` where the backend has it).
+    fn write_all_vectored_at(&self, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
+        for p in parts {
+            self.write_all_at(p, pos)?;
+            pos += p.len() as u64;
+        }
+        Ok(())
+    }
     /// Truncates or extends the file.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current file length.
@@ -77,6 +85,29 @@ impl StorageFile for StdFile {
     }
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         self.0.write_all_at(buf, pos)
+    }
+    fn write_all_vectored_at(&self, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
+        // pwritev may write less than asked: skip what was written and go on.
+        let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+        let mut first = 0;
+        while first < parts.len() {
+            let slices: Vec<io::IoSlice<'_>> = parts[first..].iter().map(|p| io::IoSlice::new(p)).collect();
+            let mut n = match rustix::io::pwritev(&self.0, &slices, pos) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            pos += n as u64;
+            while first < parts.len() && n >= parts[first].len() {
+                n -= parts[first].len();
+                first += 1;
+            }
+            if n > 0 {
+                parts[first] = &parts[first][n..];
+            }
+        }
+        Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.0.set_len(len)

@@ -291,6 +291,21 @@ pub struct MaintenanceReport {
     pub aborted_transactions: usize,
 }
 
+/// Bytes of a batch head the log rewrites: base offset, length, partition leader epoch.
+const HEAD_PATCH: usize = batch::MAGIC_OFFSET;
+
+/// Where one batch of an append lands.
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    /// Position in the appended bytes.
+    pos: usize,
+    size: usize,
+    /// Assigned base offset.
+    base: i64,
+    /// Leader epoch stamped (or carried).
+    epoch: i32,
+}
+
 struct Writer {
     segments: Vec<Arc<Segment>>,
     psm: ProducerStateManager,
@@ -303,6 +318,8 @@ struct Writer {
     recovery_position: Option<(i64, u64)>,
     scratch: Vec<u8>,
     pending: PendingAppend,
+    placed: Vec<Placed>,
+    heads: Vec<[u8; HEAD_PATCH]>,
     /// When each open transaction started, by the log's clock (transaction timeout).
     txn_started_ms: HashMap<i64, i64>,
 }
@@ -350,15 +367,15 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     move |e| StorageError::io(op, path, e)
 }
 
-/// Producer fields of a data batch.
-fn producer_batch(b: &RecordBatch<'_>) -> ProducerBatch {
+/// Producer fields of a data batch whose base offset is (or will be) `base`.
+fn producer_batch(b: &RecordBatch<'_>, base: i64) -> ProducerBatch {
     ProducerBatch {
         producer_id: b.producer_id().0,
         epoch: b.producer_epoch().0,
         first_seq: b.base_sequence().0,
         last_seq: b.last_sequence().0,
-        first_offset: b.base_offset(),
-        last_offset: b.last_offset(),
+        first_offset: base,
+        last_offset: base + i64::from(b.last_offset_delta()),
         max_timestamp: b.max_timestamp(),
         is_transactional: b.is_transactional(),
     }
@@ -370,6 +387,7 @@ fn check_batch(
     psm: &ProducerStateManager,
     pending: &mut PendingAppend,
     b: &RecordBatch<'_>,
+    base_offset: i64,
     origin: AppendOrigin,
 ) -> Result<Option<Duplicate>, Result<crate::error::BatchError, Rejection>> {
     if b.producer_id().0 < 0 {
@@ -393,14 +411,15 @@ fn check_batch(
                 b.producer_epoch().0,
                 marker.coordinator_epoch,
                 aborted,
-                b.base_offset(),
+                base_offset,
                 b.max_timestamp(),
                 origin,
             )
             .map(|()| None)
             .map_err(Err);
     }
-    psm.check_data(pending, &producer_batch(b), origin).map_err(Err)
+    psm.check_data(pending, &producer_batch(b, base_offset), origin)
+        .map_err(Err)
 }
 
 impl Log {
@@ -516,7 +535,11 @@ impl Log {
         }
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
-        let (mut recovery_point, mut log_start, recovery_position) = read_checkpoint(&*fs, &dir)?;
+        let Checkpoint {
+            mut recovery_point,
+            log_start_offset: mut log_start,
+            recovery_position,
+        } = read_checkpoint(&*fs, &dir)?;
 
         let mut segments = Vec::with_capacity(bases.len());
         let mut first_damaged = None;
@@ -596,7 +619,7 @@ impl Log {
                 }
                 let stopped = seg.recover(&*fs, from, |_, b| {
                     let mut pending = PendingAppend::default();
-                    if let Err(Ok(e)) = check_batch(&psm, &mut pending, b, AppendOrigin::Replication) {
+                    if let Err(Ok(e)) = check_batch(&psm, &mut pending, b, b.base_offset(), AppendOrigin::Replication) {
                         tracing::warn!(error = %e, offset = b.base_offset(), "unparseable marker during recovery; skipped");
                         return Ok(());
                     }
@@ -701,6 +724,8 @@ impl Log {
                 .filter(|_| recovery_point == log_end),
             scratch: Vec::new(),
             pending: PendingAppend::default(),
+            placed: Vec::new(),
+            heads: Vec::new(),
             txn_started_ms,
         };
         let log = Log {
@@ -1083,58 +1108,63 @@ impl Log {
         let (_, record_count) = self.validate(records, origin, log_end)?;
         let now = self.clock.now_ms();
 
-        // Copy once, then assign offsets and stamp the leader epoch (outside the CRC).
-        let mut buf = std::mem::take(&mut w.scratch);
-        buf.clear();
-        buf.extend_from_slice(records);
+        // Assign offsets and the leader epoch. Both live outside the CRC, so the batches are
+        // written as the client sent them behind a patched 16-byte head each (one pwritev, no
+        // copy of the records). LogAppendTime changes CRC-covered fields: those appends are
+        // copied once and patched in place.
         let assign = origin != AppendOrigin::Replication;
         let log_append_time = assign && self.config.log_append_time;
+        let mut placed = std::mem::take(&mut w.placed);
+        placed.clear();
         let mut next = log_end;
-        let mut pos = 0usize;
-        let mut first_offset = None;
         let mut max_ts = -1i64;
         let mut offset_of_max = log_end;
-        while pos < buf.len() {
-            let (base, len) = batch::peek_batch_size(&buf[pos..]).unwrap_or((0, 0));
-            let size = batch::LOG_OVERHEAD + len as usize;
-            let slot = &mut buf[pos..pos + size];
-            if assign {
-                batch::set_base_offset(slot, next);
-                if let Some(epoch) = options.leader_epoch {
-                    batch::set_partition_leader_epoch(slot, epoch);
-                }
-                if log_append_time {
-                    batch::set_log_append_time(slot, now);
-                }
+        for item in BatchIter::new(records) {
+            let Ok((pos, b)) = item else { break };
+            let base = if assign { next } else { b.base_offset() };
+            let last = base + i64::from(b.last_offset_delta());
+            let epoch = match options.leader_epoch {
+                Some(e) if assign => e,
+                _ => b.partition_leader_epoch(),
+            };
+            let max = if log_append_time { now } else { b.max_timestamp() };
+            if max > max_ts {
+                max_ts = max;
+                offset_of_max = last;
             }
-            let (b, _) = RecordBatch::parse(slot).map_err(|source| AppendError::InvalidBatch {
-                batch: 0,
-                position: pos as u64,
-                source,
-            })?;
-            let _ = base;
-            first_offset.get_or_insert(b.base_offset());
-            if b.max_timestamp() > max_ts {
-                max_ts = b.max_timestamp();
-                offset_of_max = b.last_offset();
-            }
-            next = b.next_offset();
-            pos += size;
+            placed.push(Placed {
+                pos: pos as usize,
+                size: b.size(),
+                base,
+                epoch,
+            });
+            next = last + 1;
         }
-        let first_offset = first_offset.unwrap_or(log_end);
+        let first_offset = placed.first().map_or(log_end, |p| p.base);
         let last_offset = next - 1;
+        let mut buf = std::mem::take(&mut w.scratch);
+        buf.clear();
+        if log_append_time {
+            buf.extend_from_slice(records);
+            for p in &placed {
+                let slot = &mut buf[p.pos..p.pos + p.size];
+                batch::set_base_offset(slot, p.base);
+                batch::set_partition_leader_epoch(slot, p.epoch);
+                batch::set_log_append_time(slot, now);
+            }
+        }
+        let data: &[u8] = if log_append_time { &buf } else { records };
 
         // Producer checks against the current state; nothing is written on a rejection.
         let mut pending = std::mem::take(&mut w.pending);
         pending.clear();
-        for item in BatchIter::new(&buf) {
+        let mut refused = None;
+        for (item, p) in BatchIter::new(data).zip(&placed) {
             let Ok((position, b)) = item else { break };
-            match check_batch(&w.psm, &mut pending, &b, origin) {
+            match check_batch(&w.psm, &mut pending, &b, p.base, origin) {
                 Ok(None) => {}
                 Ok(Some(d)) => {
-                    w.scratch = buf;
-                    w.pending = pending;
-                    return Ok(AppendOutcome::Duplicate(AppendInfo {
+                    refused = Some(Ok(AppendOutcome::Duplicate(AppendInfo {
                         first_offset: Offset(d.first_offset),
                         last_offset: Offset(d.last_offset),
                         max_timestamp: d.timestamp,
@@ -1144,32 +1174,37 @@ impl Log {
                             -1
                         },
                         log_start_offset: self.log_start_offset(),
-                    }));
+                    })));
+                    break;
                 }
                 Err(Ok(source)) => {
-                    w.scratch = buf;
-                    w.pending = pending;
-                    return Err(AppendError::InvalidBatch {
+                    refused = Some(Err(AppendError::InvalidBatch {
                         batch: 0,
                         position,
                         source,
-                    });
+                    }));
+                    break;
                 }
                 Err(Err(rejection)) => {
-                    w.scratch = buf;
-                    w.pending = pending;
                     if let Rejection::InvalidProducerEpoch { producer_id, .. }
                     | Rejection::CoordinatorFenced { producer_id, .. } = rejection
                     {
                         tracing::info!(producer_id = producer_id.0, ?rejection, "fenced append refused");
                     }
-                    return Ok(AppendOutcome::Rejected(rejection));
+                    refused = Some(Ok(AppendOutcome::Rejected(rejection)));
+                    break;
                 }
             }
         }
+        if let Some(outcome) = refused {
+            w.scratch = buf;
+            w.pending = pending;
+            w.placed = placed;
+            return outcome;
+        }
 
         // Roll if the active segment cannot take this append.
-        let total = buf.len() as u64;
+        let total = records.len() as u64;
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         let size = active.size();
         let time_roll = size > 0 && {
@@ -1187,20 +1222,39 @@ impl Log {
                 .map_err(|e| self.poison(e))?;
         }
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
-        active
-            .append(&buf, last_offset, max_ts, offset_of_max)
-            .map_err(|e| self.poison(e))?;
+        let mut heads = std::mem::take(&mut w.heads);
+        heads.clear();
+        if !log_append_time {
+            for p in &placed {
+                let mut head = [0u8; HEAD_PATCH];
+                head.copy_from_slice(&records[p.pos..p.pos + HEAD_PATCH]);
+                batch::set_base_offset(&mut head, p.base);
+                batch::set_partition_leader_epoch(&mut head, p.epoch);
+                heads.push(head);
+            }
+        }
+        let written = if log_append_time {
+            active.append(&[data], last_offset, max_ts, offset_of_max)
+        } else {
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(placed.len() * 2);
+            for (p, head) in placed.iter().zip(&heads) {
+                parts.push(head);
+                parts.push(&records[p.pos + HEAD_PATCH..p.pos + p.size]);
+            }
+            active.append(&parts, last_offset, max_ts, offset_of_max)
+        };
+        w.heads = heads;
+        written.map_err(|e| self.poison(e))?;
 
         // Leader epochs first seen in this append.
-        for item in BatchIter::new(&buf) {
-            let Ok((_, b)) = item else { break };
-            let epoch = b.partition_leader_epoch();
-            if epoch >= 0 && w.epochs.latest_epoch().is_none_or(|l| l < epoch) {
+        for p in &placed {
+            if p.epoch >= 0 && w.epochs.latest_epoch().is_none_or(|l| l < p.epoch) {
                 w.epochs
-                    .assign(&*self.fs, epoch, b.base_offset())
+                    .assign(&*self.fs, p.epoch, p.base)
                     .map_err(|e| self.poison(e))?;
             }
         }
+        w.placed = placed;
 
         // Apply producer state, record aborted transactions, then publish.
         let new_txn_pids: Vec<i64> = pending.new_txn_producers().collect();
@@ -2131,11 +2185,20 @@ fn fs_remove(fs: &dyn FileSystem, path: &Path) -> Result<(), StorageError> {
     }
 }
 
-/// Reads `eoslog.checkpoint`: (recovery point, log start offset, recovery position).
-fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<(i64, i64, Option<(i64, u64)>), StorageError> {
+/// The contents of `eoslog.checkpoint`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Checkpoint {
+    recovery_point: i64,
+    log_start_offset: i64,
+    /// Segment base and byte position of the recovery point, when recorded.
+    recovery_position: Option<(i64, u64)>,
+}
+
+/// Reads `eoslog.checkpoint` (all zero when absent).
+fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpoint, StorageError> {
     let path = dir.join(CHECKPOINT_FILE);
     if !fs.exists(&path) {
-        return Ok((0, 0, None));
+        return Ok(Checkpoint::default());
     }
     let f = fs.open(&path, false).map_err(io_err("open", &path))?;
     let bytes = read_all(&*f).map_err(io_err("read", &path))?;
@@ -2166,7 +2229,11 @@ fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<(i64, i64, Option<
         let mut it = l.strip_prefix("recovery_position ")?.split(' ');
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     });
-    Ok((rp, ls, position))
+    Ok(Checkpoint {
+        recovery_point: rp,
+        log_start_offset: ls,
+        recovery_position: position,
+    })
 }
 
 /// The offset after the last batch of a segment (its base when empty).
@@ -2269,7 +2336,7 @@ fn replay(
                 return Ok(ControlFlow::Continue(()));
             }
             let mut pending = PendingAppend::default();
-            if check_batch(psm, &mut pending, &b, AppendOrigin::Replication).is_ok() {
+            if check_batch(psm, &mut pending, &b, b.base_offset(), AppendOrigin::Replication).is_ok() {
                 psm.apply(&mut pending, b.next_offset());
             }
             Ok(ControlFlow::Continue(()))

@@ -340,14 +340,15 @@ impl Segment {
     /// timestamp and the offset carrying it. Index entries follow Kafka's interval rule.
     pub(crate) fn append(
         &self,
-        bytes: &[u8],
+        parts: &[&[u8]],
         largest_offset: i64,
         max_timestamp: i64,
         offset_of_max: i64,
     ) -> Result<(), StorageError> {
         let position = self.size();
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         self.log
-            .write_all_at(bytes, position)
+            .write_all_vectored_at(parts, position)
             .map_err(|e| StorageError::io("write", &self.log_path, e))?;
         let mut st = self.state.write();
         if st.first_batch_timestamp.is_none() && position == 0 {
@@ -365,9 +366,9 @@ impl Segment {
             }
             st.bytes_since_last_index = 0;
         }
-        st.bytes_since_last_index += bytes.len() as u64;
+        st.bytes_since_last_index += len;
         drop(st);
-        self.size.store(position + bytes.len() as u64, Ordering::Release);
+        self.size.store(position + len, Ordering::Release);
         Ok(())
     }
 

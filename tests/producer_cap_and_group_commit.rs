@@ -102,7 +102,7 @@ fn interleaved_transactions_read_back_as_the_committed_set() {
         let i = p as usize;
         if !open[i].is_empty() && next() % 4 == 0 {
             let commit = next() % 3 != 0;
-            marker(
+            let _ = marker(
                 &log,
                 p,
                 0,
