@@ -105,14 +105,34 @@ pub use error::{
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
 pub use log::{
     AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice, Isolation, Log,
-    LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord, SegmentInfo, TxnMarker,
-    CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
+    LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord, RecordStream, SegmentInfo,
+    TxnMarker, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
 };
 pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
 pub use txn_index::AbortedTxn;
 pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};
+
+/// Internal structures exposed for benches and tests behind the `internals` feature. Not a
+/// stable API.
+#[cfg(feature = "internals")]
+pub mod internals {
+    /// The in-memory aborted-transaction index that answers read_committed fetches.
+    #[derive(Debug, Default)]
+    pub struct AbortedIndex(crate::txn_index::AbortedIndex);
+
+    impl AbortedIndex {
+        /// Appends an entry (markers in increasing offset order).
+        pub fn push(&mut self, e: crate::AbortedTxn) {
+            self.0.push(e);
+        }
+        /// Entries overlapping `[fetch_offset, upper_bound)`, appended to `out`.
+        pub fn collect(&self, fetch_offset: i64, upper_bound: i64, out: &mut Vec<crate::AbortedTxn>) {
+            self.0.collect(fetch_offset, upper_bound, out);
+        }
+    }
+}
 
 /// Decoders of eoslog's files, for tools and fuzzers.
 pub mod decode {

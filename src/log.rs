@@ -166,19 +166,30 @@ impl FileSlice {
     /// The read failed.
     pub fn read(&self) -> Result<Vec<u8>, StorageError> {
         let mut buf = vec![0u8; usize::try_from(self.len).unwrap_or(0)];
+        let n = self.read_into(&mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
+    /// Reads the bytes into `buf` (at most `buf.len()`); returns how many were read (fewer
+    /// only if the file was truncated meanwhile).
+    ///
+    /// # Errors
+    /// The read failed.
+    pub fn read_into(&self, buf: &mut [u8]) -> Result<usize, StorageError> {
+        let want = buf.len().min(usize::try_from(self.len).unwrap_or(usize::MAX));
         let mut done = 0;
-        while done < buf.len() {
+        while done < want {
             let n = self
                 .file
-                .read_at(&mut buf[done..], self.position + done as u64)
+                .read_at(&mut buf[done..want], self.position + done as u64)
                 .map_err(|e| StorageError::io("read", &self.path, e))?;
             if n == 0 {
-                buf.truncate(done);
                 break;
             }
             done += n;
         }
-        Ok(buf)
+        Ok(done)
     }
 }
 
@@ -213,11 +224,63 @@ impl FetchResult {
     /// # Errors
     /// The read failed.
     pub fn bytes(&self) -> Result<Vec<u8>, StorageError> {
-        let mut out = Vec::new();
+        // One buffer of the final size, read into directly.
+        let total: u64 = self.slices.iter().map(|s| s.len).sum();
+        let mut out = vec![0u8; usize::try_from(total).unwrap_or(0)];
+        let mut at = 0;
         for s in &self.slices {
-            out.extend_from_slice(&s.read()?);
+            at += s.read_into(&mut out[at..])?;
         }
+        out.truncate(at);
         Ok(out)
+    }
+}
+
+/// Records of a log in offset order, as [`Log::records`] yields them.
+#[derive(Debug)]
+pub struct RecordStream<'a> {
+    log: &'a Log,
+    next: Offset,
+    isolation: Isolation,
+    buffer: std::vec::IntoIter<OwnedRecord>,
+    done: bool,
+}
+
+impl RecordStream<'_> {
+    /// The offset the next fetch starts from.
+    #[must_use]
+    pub fn position(&self) -> Offset {
+        self.next
+    }
+}
+
+impl Iterator for RecordStream<'_> {
+    type Item = Result<OwnedRecord, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const FETCH_BYTES: usize = 1 << 20;
+        loop {
+            if let Some(r) = self.buffer.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            match self.log.read_records(self.next, FETCH_BYTES, self.isolation) {
+                Ok((records, next)) => {
+                    if next == self.next && records.is_empty() {
+                        self.done = true;
+                        return None;
+                    }
+                    self.next = next;
+                    self.buffer = records.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
     }
 }
 
@@ -2003,6 +2066,21 @@ impl Log {
             }
         }
         Ok((out, next))
+    }
+
+    /// An iterator over the records visible from `from` under `isolation`, filtered as a Kafka
+    /// consumer filters them (read_committed: no aborted data, no control records). It ends at
+    /// the bound that held when it last fetched; [`RecordStream::position`] tells where to
+    /// resume.
+    #[must_use]
+    pub fn records(&self, from: Offset, isolation: Isolation) -> RecordStream<'_> {
+        RecordStream {
+            log: self,
+            next: from,
+            isolation,
+            buffer: Vec::new().into_iter(),
+            done: false,
+        }
     }
 
     /// Offset of the first record with timestamp `>= timestamp` (Kafka's ListOffsets by

@@ -262,3 +262,52 @@ fn concurrent_high_watermark_updates_never_expose_unstable_data() {
     log.set_high_watermark(log.log_end_offset());
     assert!(values(&log, Isolation::ReadCommitted).is_empty());
 }
+
+#[test]
+fn durable_high_watermark_follows_fsync() {
+    // eoslog.high.watermark=durable: read_committed (and read_uncommitted) never see data a
+    // power loss could take back.
+    let t = TestLog::with_config(config(&[("eoslog.high.watermark", "durable")]));
+    let log = t.open();
+    appended(client(&log, &plain(&["a", "b"])));
+    assert_eq!(
+        log.high_watermark(),
+        Offset(0),
+        "buffered data is not durable yet"
+    );
+    assert!(values(&log, Isolation::ReadUncommitted).is_empty());
+    log.flush().expect("flush");
+    assert_eq!(log.high_watermark(), Offset(2));
+    let sync = eoslog::AppendOptions {
+        durability: Some(eoslog::Durability::SyncEachAppend),
+        ..eoslog::AppendOptions::new(eoslog::AppendOrigin::Client)
+    };
+    appended(log.append_with(&plain(&["c"]), &sync).expect("append"));
+    assert_eq!(log.high_watermark(), Offset(3), "a durable append moves it");
+    assert_eq!(values(&log, Isolation::ReadCommitted), vec!["a", "b", "c"]);
+}
+
+#[test]
+fn record_stream_yields_only_committed_records() {
+    let t = TestLog::with_config(config(&[("segment.bytes", "300")]));
+    let log = t.open();
+    for p in 0..6 {
+        appended(client(&log, &txn(p, 0, 0, 2)));
+        if p % 2 == 0 {
+            abort(&log, p, 0);
+        } else {
+            commit(&log, p, 0);
+        }
+    }
+    appended(client(&log, &txn(9, 0, 0, 1))); // open: pins the LSO
+    let mut stream = log.records(Offset(0), Isolation::ReadCommitted);
+    let got: Vec<String> = stream
+        .by_ref()
+        .map(|r| String::from_utf8(r.expect("record").value.expect("v")).expect("utf8"))
+        .collect();
+    assert_eq!(got, vec!["t1-s0", "t1-s1", "t3-s0", "t3-s1", "t5-s0", "t5-s1"]);
+    assert_eq!(stream.position(), log.last_stable_offset());
+    assert!(log.segments().len() > 2, "the stream crossed segments");
+    let all = log.records(Offset(0), Isolation::ReadUncommitted).count();
+    assert_eq!(all, 13);
+}
