@@ -195,14 +195,19 @@ impl TxnIndexFile {
 /// append that both completes one transaction and opens others is the one case where the
 /// argument does not hold; the client filter tolerates the resulting superset or gap exactly
 /// as it does with Kafka.) See docs/FORMAT.md §2.5.
+///
+/// The marker offsets are also kept in their own dense column: the binary search then touches
+/// 8-byte keys instead of 32-byte entries (a quarter of the cache lines on a large index).
 #[derive(Debug, Default)]
 pub(crate) struct AbortedIndex {
+    last_offsets: Vec<i64>,
     entries: Vec<AbortedTxn>,
 }
 
 impl AbortedIndex {
     pub(crate) fn push(&mut self, e: AbortedTxn) {
-        debug_assert!(self.entries.last().is_none_or(|p| p.last_offset < e.last_offset));
+        debug_assert!(self.last_offsets.last().is_none_or(|&p| p < e.last_offset));
+        self.last_offsets.push(e.last_offset);
         self.entries.push(e);
     }
 
@@ -216,24 +221,27 @@ impl AbortedIndex {
 
     /// Drops entries whose marker is at or after `offset`.
     pub(crate) fn truncate_to(&mut self, offset: i64) {
-        let keep = self.entries.partition_point(|e| e.last_offset < offset);
+        let keep = self.last_offsets.partition_point(|&l| l < offset);
+        self.last_offsets.truncate(keep);
         self.entries.truncate(keep);
     }
 
     /// Drops entries whose marker is below `offset` (their segments were deleted).
     pub(crate) fn drop_below(&mut self, offset: i64) {
-        let cut = self.entries.partition_point(|e| e.last_offset < offset);
+        let cut = self.last_offsets.partition_point(|&l| l < offset);
+        self.last_offsets.drain(..cut);
         self.entries.drain(..cut);
     }
 
     pub(crate) fn clear(&mut self) {
+        self.last_offsets.clear();
         self.entries.clear();
     }
 
     /// Aborted transactions overlapping `[fetch_offset, upper_bound)`.
     pub(crate) fn collect(&self, fetch_offset: i64, upper_bound: i64, out: &mut Vec<AbortedTxn>) {
-        let start = self.entries.partition_point(|e| e.last_offset < fetch_offset);
-        for e in &self.entries[start..] {
+        let start = self.last_offsets.partition_point(|&l| l < fetch_offset);
+        for e in self.entries.get(start..).unwrap_or(&[]) {
             if e.first_offset < upper_bound {
                 out.push(*e);
             }
