@@ -127,6 +127,12 @@ impl ProducerEntry {
         while self.batches.len() >= window {
             self.batches.pop_front();
         }
+        if self.batches.len() == self.batches.capacity() {
+            // Grow one slot at a time up to the window: an idle producer holds exactly the
+            // batches it has (doubling would leave up to half the allocation unused, per
+            // producer, for as long as the producer is remembered).
+            self.batches.reserve_exact(1);
+        }
         self.batches.push_back(b);
     }
 }
