@@ -132,6 +132,70 @@ pub mod internals {
             self.0.collect(fetch_offset, upper_bound, out);
         }
     }
+
+    /// The producer-state manager alone: the per-batch check and update of an append.
+    #[derive(Debug)]
+    pub struct ProducerState {
+        psm: crate::producer_state::ProducerStateManager,
+        pending: crate::producer_state::PendingAppend,
+    }
+
+    impl ProducerState {
+        /// A manager with the dedup window and producer-id cap given (no expiry).
+        #[must_use]
+        pub fn new(window: usize, max_producer_ids: usize) -> Self {
+            ProducerState {
+                psm: crate::producer_state::ProducerStateManager::new(
+                    crate::producer_state::ProducerConfig {
+                        window,
+                        expiration_ms: i64::MAX,
+                        max_producer_ids,
+                    },
+                ),
+                pending: crate::producer_state::PendingAppend::default(),
+            }
+        }
+
+        /// Checks a client's idempotent batch and applies it as the log does after writing it.
+        /// Returns `true` when it was accepted (not a duplicate, not rejected).
+        pub fn append(
+            &mut self,
+            producer_id: i64,
+            epoch: i16,
+            first_seq: i32,
+            records: i32,
+            first_offset: i64,
+            timestamp: i64,
+        ) -> bool {
+            let b = crate::producer_state::ProducerBatch {
+                producer_id,
+                epoch,
+                first_seq,
+                last_seq: crate::types::increment_sequence(first_seq, records - 1),
+                first_offset,
+                last_offset: first_offset + i64::from(records) - 1,
+                max_timestamp: timestamp,
+                is_transactional: false,
+            };
+            self.pending.clear();
+            match self
+                .psm
+                .check_data(&mut self.pending, &b, crate::AppendOrigin::Client)
+            {
+                Ok(None) => {
+                    self.psm.apply(&mut self.pending, b.last_offset + 1);
+                    true
+                }
+                _ => false,
+            }
+        }
+
+        /// Producers tracked.
+        #[must_use]
+        pub fn producers(&self) -> usize {
+            self.psm.producers.len()
+        }
+    }
 }
 
 /// Decoders of eoslog's files, for tools and fuzzers.
