@@ -88,7 +88,8 @@ fn child(dir: &Path, journal: &Path, iteration: u64) {
         {
             let commit = rng.below(2) == 0;
             let t = txn_no.entry(pid).or_default();
-            writeln!(j, "M {pid} {t} {}", if commit { "commit" } else { "abort" }).expect("journal");
+            j.write_all(format!("M {pid} {t} {}\n", if commit { "commit" } else { "abort" }).as_bytes())
+                .expect("journal");
             j.flush().expect("flush");
             let o = log
                 .write_marker(&TxnMarker {
@@ -104,7 +105,8 @@ fn child(dir: &Path, journal: &Path, iteration: u64) {
                 })
                 .expect("marker");
             assert!(matches!(o, AppendOutcome::Appended(_)));
-            writeln!(j, "MA {pid} {t}").expect("journal");
+            j.write_all(format!("MA {pid} {t}\n").as_bytes())
+                .expect("journal");
             j.flush().expect("flush");
             in_txn.remove(&pid);
             *t += 1;
@@ -114,11 +116,13 @@ fn child(dir: &Path, journal: &Path, iteration: u64) {
         let n = 1 + rng.below(20) as usize;
         let (bytes, _) = batch(pid, seq, n, transactional);
         let t = *txn_no.get(&pid).unwrap_or(&0);
-        writeln!(j, "S {pid} {seq} {n} {} {t}", u8::from(transactional)).expect("journal");
+        j.write_all(format!("S {pid} {seq} {n} {} {t}\n", u8::from(transactional)).as_bytes())
+            .expect("journal");
         j.flush().expect("flush");
         match log.append(&bytes, AppendOrigin::Client).expect("append") {
             AppendOutcome::Appended(i) => {
-                writeln!(j, "A {pid} {seq} {}", i.first_offset.0).expect("journal");
+                j.write_all(format!("A {pid} {seq} {}\n", i.first_offset.0).as_bytes())
+                    .expect("journal");
                 j.flush().expect("flush");
             }
             other => panic!("child: unexpected {other:?}"),
@@ -146,29 +150,28 @@ fn read_journal(path: &Path) -> Journal {
         let f: Vec<&str> = line.split(' ').collect();
         match f.as_slice() {
             ["S", pid, seq, n, txn, t] => {
-                let (pid, seq, n, txn, t) = (
-                    pid.parse().expect("p"),
-                    seq.parse().expect("s"),
-                    n.parse().expect("n"),
-                    *txn == "1",
-                    t.parse().expect("t"),
-                );
+                // A line torn by the kill was never followed by its append.
+                let (Ok(pid), Ok(seq), Ok(n), Ok(t)) = (pid.parse(), seq.parse(), n.parse(), t.parse())
+                else {
+                    continue;
+                };
+                let txn = *txn == "1";
                 j.sent.insert((pid, seq), (n, txn, t, false));
                 j.last_sent.insert(pid, (seq, n, txn));
             }
             ["A", pid, seq, _] => {
-                if let Some(e) = j
-                    .sent
-                    .get_mut(&(pid.parse().expect("p"), seq.parse().expect("s")))
-                {
+                let (Ok(pid), Ok(seq)) = (pid.parse::<i64>(), seq.parse::<i32>()) else {
+                    continue;
+                };
+                if let Some(e) = j.sent.get_mut(&(pid, seq)) {
                     e.3 = true;
                 }
             }
-            ["M", pid, t, kind] => {
-                j.marker_intent.insert(
-                    (pid.parse().expect("p"), t.parse().expect("t")),
-                    *kind == "commit",
-                );
+            ["M", pid, t, kind @ ("commit" | "abort")] => {
+                let (Ok(pid), Ok(t)) = (pid.parse::<i64>(), t.parse::<u32>()) else {
+                    continue;
+                };
+                j.marker_intent.insert((pid, t), *kind == "commit");
             }
             _ => {} // a line torn by the kill, or MA
         }
@@ -330,7 +333,13 @@ fn main() {
                 break;
             }
             let k = rng.below(it);
-            let (l, _) = check(&dir, &tmp.path().join(format!("journal-{k}")), lso, k, starts[k as usize]);
+            let (l, _) = check(
+                &dir,
+                &tmp.path().join(format!("journal-{k}")),
+                lso,
+                k,
+                starts[k as usize],
+            );
             lso = l;
         }
         if (it + 1) % 100 == 0 {
