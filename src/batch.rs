@@ -47,9 +47,11 @@ const DELETE_HORIZON_BIT: i16 = 0x40;
 /// Size of a COMMIT/ABORT marker batch: Kafka writes exactly 78 bytes.
 pub const MARKER_BATCH_SIZE: usize = 78;
 
-/// Largest decompressed records area eoslog will materialise (guards against
-/// decompression bombs). Kafka's own limit is the 2 GiB of a Java byte array.
-pub const MAX_DECOMPRESSED_SIZE: usize = i32::MAX as usize;
+/// Largest decompressed records area eoslog will materialise (guards against decompression
+/// bombs): 256 MiB. Kafka's own limit is the 2 GiB of a Java byte array, but a batch is at
+/// most `max.message.bytes` (1 MiB by default) compressed, and no real producer's records
+/// expand 256-fold.
+pub const MAX_DECOMPRESSED_SIZE: usize = 256 << 20;
 
 /// CRC-32C (Castagnoli) of `data`, as Kafka stores it.
 #[must_use]

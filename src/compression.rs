@@ -339,6 +339,18 @@ mod snappy {
         if n > max_len.saturating_sub(out.len()) {
             return Err(too_large(CODEC, max_len));
         }
+        // A snappy element of k input bytes produces at most 64 output bytes for k >= 3 (a
+        // copy), so a block can never expand more than ~22x: refuse a declared length beyond
+        // that before allocating it (a few bytes could otherwise claim gigabytes).
+        if n > block.len().saturating_mul(24).saturating_add(64) {
+            return Err(decompression_error(
+                CODEC,
+                format_args!(
+                    "block of {} bytes cannot decode to the {n} bytes it declares",
+                    block.len()
+                ),
+            ));
+        }
         let start = out.len();
         out.resize(start + n, 0);
         let written = out

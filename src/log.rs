@@ -604,10 +604,19 @@ impl Log {
             recovery_position,
         } = read_checkpoint(&*fs, &dir)?;
 
-        let mut segments = Vec::with_capacity(bases.len());
+        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
         let mut first_damaged = None;
         for &base in &bases {
             let (seg, damaged) = Segment::open(&*fs, &dir, base, limits, now)?;
+            // A transaction index naming markers at or past the next segment's base is damaged
+            // too (its entries must lie in its own segment).
+            let previous_overflows = segments
+                .last()
+                .and_then(|p| p.aborted_entries().last().map(|e| e.last_offset))
+                .is_some_and(|last| last >= base);
+            if previous_overflows && first_damaged.is_none() {
+                first_damaged = Some(segments.len() - 1);
+            }
             if damaged && first_damaged.is_none() {
                 first_damaged = Some(segments.len());
             }

@@ -472,6 +472,12 @@ impl Segment {
         mut f: impl FnMut(u64, RecordBatch<'_>) -> Result<ControlFlow<()>, StorageError>,
     ) -> Result<ScanEnd, StorageError> {
         const CHUNK: usize = 1 << 20;
+        // Never trust a length field beyond the file: a torn tail may claim gigabytes.
+        let file_len = self
+            .log
+            .len()
+            .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
+        let limit = limit.min(file_len);
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_pos = from; // file position of buf[0]
         let mut consumed = 0usize;

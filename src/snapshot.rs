@@ -167,6 +167,12 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
         let timestamp = r.i64().ok_or(short(at))?;
         let coordinator_epoch = r.i32().ok_or(short(at))?;
         let txn_first_offset = r.i64().ok_or(short(at))?;
+        if last_offset >= 0 && (offset_delta < 0 || last_offset < i64::from(offset_delta)) {
+            return Err((
+                at as u64,
+                CorruptionDetail::Invalid("snapshot entry offsets out of range"),
+            ));
+        }
         let batches = if last_offset >= 0 {
             vec![SnapshotBatch {
                 last_seq,
@@ -210,14 +216,26 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
         if k < 0 {
             return Err((at as u64, CorruptionDetail::Invalid("negative window length")));
         }
-        let mut window = Vec::with_capacity(k as usize);
+        let mut window: Vec<SnapshotBatch> = Vec::with_capacity(k as usize);
         for _ in 0..k {
-            window.push(SnapshotBatch {
+            let b = SnapshotBatch {
                 last_seq: r.i32().ok_or(short(at))?,
                 last_offset: r.i64().ok_or(short(at))?,
                 offset_delta: r.i32().ok_or(short(at))?,
                 timestamp: r.i64().ok_or(short(at))?,
-            });
+            };
+            let sane = b.offset_delta >= 0
+                && b.last_offset >= i64::from(b.offset_delta)
+                && window
+                    .last()
+                    .is_none_or(|p| p.last_offset < b.last_offset - i64::from(b.offset_delta));
+            if !sane {
+                return Err((
+                    at as u64,
+                    CorruptionDetail::Invalid("window batch offsets out of order"),
+                ));
+            }
+            window.push(b);
         }
         let Some(entry) = entries.iter_mut().find(|e| e.producer_id == pid) else {
             return Err((
@@ -225,6 +243,20 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
                 CorruptionDetail::Invalid("window for an unknown producer"),
             ));
         };
+        // The window ends with the batch Kafka's entry names (if it names one).
+        let consistent = match (entry.batches.last(), window.last()) {
+            (Some(e), Some(w)) => {
+                e.last_seq == w.last_seq && e.last_offset == w.last_offset && e.offset_delta == w.offset_delta
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !consistent {
+            return Err((
+                at as u64,
+                CorruptionDetail::Invalid("window disagrees with the snapshot entry"),
+            ));
+        }
         entry.batches = window;
     }
     if r.pos != buf.len() {
