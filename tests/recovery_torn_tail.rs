@@ -63,6 +63,7 @@ fn torn_last_batch_at_every_length_is_cut() {
         e
     };
     let full = std::fs::read(seg0(&t)).expect("read");
+    eprintln!("torn tails tried at {} lengths of the last batch", ends[2] - ends[1] - 1);
     for cut in ends[1] as usize + 1..ends[2] as usize {
         std::fs::write(seg0(&t), &full[..cut]).expect("write");
         let _ = std::fs::remove_file(t.path().join(eoslog::CLEAN_SHUTDOWN_FILE));
@@ -297,4 +298,5 @@ fn bit_flip_at_every_byte_of_the_tail_batches_keeps_the_intact_prefix() {
         tried += 1;
     }
     assert!(tried > 100);
+    eprintln!("bit flips tried at {tried} byte positions of the tail batches");
 }
