@@ -63,7 +63,10 @@ fn torn_last_batch_at_every_length_is_cut() {
         e
     };
     let full = std::fs::read(seg0(&t)).expect("read");
-    eprintln!("torn tails tried at {} lengths of the last batch", ends[2] - ends[1] - 1);
+    eprintln!(
+        "torn tails tried at {} lengths of the last batch",
+        ends[2] - ends[1] - 1
+    );
     for cut in ends[1] as usize + 1..ends[2] as usize {
         std::fs::write(seg0(&t), &full[..cut]).expect("write");
         let _ = std::fs::remove_file(t.path().join(eoslog::CLEAN_SHUTDOWN_FILE));
