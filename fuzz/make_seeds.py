@@ -106,6 +106,9 @@ write("snapshot_decode", "kafka-entries", b"\x00" + snapshot([e1, e2, e3]))
 write("snapshot_decode", "with-window", b"\x00" + snapshot([e1, e2], window))
 write("snapshot_decode", "body-with-window", b"\x01" + snapshot([e1, e2], window)[6:])
 write("snapshot_decode", "body-one-entry", b"\x01" + snapshot([e2])[6:])
+unreplicated = b"EOSLOGU1" + struct.pack(">i", 2) + struct.pack(">qq", 3, 8) + struct.pack(">qq", 5, 6)
+write("snapshot_decode", "with-window-and-unreplicated", b"\x00" + snapshot([e1, e2], window + unreplicated))
+write("snapshot_decode", "body-unreplicated", b"\x01" + snapshot([e3], unreplicated)[6:])
 
 
 # index_files: flags, then edits of kind|segment|mode|at(u16)|len + data (harness/index_files.rs).
@@ -130,13 +133,13 @@ write("index_files", "two-edits", b"\x01" + edit(0, 1, 0, 0, b"\x00" * 16) + edi
 
 # log_model: arbitrary's encoding of Vec<FuzzOp> (fuzz_targets/log_model.rs): each element is
 # preceded by a "keep going" byte (odd = one more element); an enum tag is a little-endian u32
-# mapped to a variant by (tag * 7) >> 32 (take the middle of each range); then the fields.
+# mapped to a variant by (tag * 10) >> 32 (take the middle of each range); then the fields.
 def op(variant, fields=b""):
-    tag = ((variant << 32) + (1 << 31)) // 7
+    tag = ((variant << 32) + (1 << 31)) // 10
     return b"\x01" + struct.pack("<I", tag) + fields
 
 
-APPEND, MARKER, ROLL, REOPEN, CRASH, TRUNCATE, TRUNCATE_FULLY = range(7)
+APPEND, MARKER, ROLL, REOPEN, CRASH, TRUNCATE, TRUNCATE_FULLY, SET_HW, DELETE_RECORDS, RETENTION = range(10)
 
 
 def append(pid, txn, n, seq_choice, epoch_delta):
@@ -156,3 +159,7 @@ write("log_model", "fence-and-roll", append(1, True, 3, 0, 0) + op(ROLL) + mark(
 write("log_model", "crash-truncate", append(0, False, 3, 0, 0) + append(2, True, 2, 0, 0)
       + op(CRASH, struct.pack("<H", 5)) + op(TRUNCATE, b"\x01") + append(0, False, 1, 0, 0)
       + op(TRUNCATE_FULLY) + append(0, False, 1, 0, 0))
+write("log_model", "hw-retention", append(2, False, 1, 0, 0) + append(2, False, 1, 0, 0) + op(ROLL)
+      + append(1, True, 1, 0, 0) + op(SET_HW, b"\x00") + mark(1, True) + op(ROLL)
+      + append(0, False, 1, 0, 0) + op(DELETE_RECORDS, b"\x01") + op(RETENTION) + op(REOPEN)
+      + op(SET_HW, b"\x00") + op(CRASH, struct.pack("<H", 3)) + append(2, False, 1, 1, 0))

@@ -205,6 +205,11 @@ impl OffsetIndex {
     }
 
     /// Entry `i` as (absolute offset, position).
+    /// The last entry, `(offset, position)`.
+    pub(crate) fn last_entry(&self) -> Option<(i64, u32)> {
+        self.inner.entries.checked_sub(1).map(|i| self.entry(i))
+    }
+
     pub(crate) fn entry(&self, i: usize) -> (i64, u32) {
         let e = self.inner.entry(i);
         (self.base_offset + i64::from(be_i32(e, 0)), be_i32(e, 4) as u32)
@@ -399,7 +404,13 @@ impl TimeIndex {
         let mut prev: Option<(i64, i64)> = None;
         while keep < self.inner.entries {
             let (ts, o) = self.entry(keep);
-            let ok = o >= self.base_offset && o < offset && prev.is_none_or(|(pt, po)| ts > pt && o >= po);
+            // An all-zero slot (timestamp 0 at the base offset) is preallocated space that was
+            // never written, not an entry.
+            let unwritten = ts == 0 && o == self.base_offset;
+            let ok = !unwritten
+                && o >= self.base_offset
+                && o < offset
+                && prev.is_none_or(|(pt, po)| ts > pt && o >= po);
             if !ok {
                 break;
             }

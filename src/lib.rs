@@ -200,5 +200,8 @@ pub mod internals {
 
 /// Decoders of eoslog's files, for tools and fuzzers.
 pub mod decode {
-    pub use crate::snapshot::{decode as snapshot, encode as encode_snapshot, SnapshotBatch, SnapshotEntry};
+    pub use crate::snapshot::{
+        decode as snapshot, encode as encode_snapshot, ProducerSnapshot, SnapshotBatch, SnapshotEntry,
+        UnreplicatedTxn,
+    };
 }

@@ -737,10 +737,16 @@ impl Log {
             log_start = log_start.max(first.base_offset);
         }
         if log_start > log_end {
-            // Everything is below the checkpointed start: start afresh there.
+            // Everything is below the checkpointed start: start afresh there, with no producer
+            // state (Kafka deletes everything, snapshots included; a snapshot left behind would
+            // bring back state the next open that this one dropped).
             for s in segments.drain(..) {
                 s.delete(&*fs)?;
             }
+            for o in std::mem::take(&mut snapshots) {
+                fs_remove(&*fs, &dir.join(file_name(o, "snapshot")))?;
+            }
+            removed_any = true;
             log_end = log_start;
             psm.clear(log_start);
             aborted.clear();
@@ -1620,7 +1626,7 @@ impl Log {
         if w.snapshots.last() == Some(&offset) && w.bytes_since_snapshot == 0 {
             return Ok(());
         }
-        let bytes = snapshot::encode(&w.psm.snapshot_entries());
+        let bytes = snapshot::encode(&w.psm.snapshot());
         let path = self.dir.join(file_name(offset, "snapshot"));
         write_atomic(&*self.fs, &path, &bytes).map_err(|(op, p, e)| StorageError::io(op, p, e))?;
         w.snapshots.insert(offset);
@@ -1790,14 +1796,16 @@ impl Log {
             s.delete(&*self.fs)?;
             tracing::info!(dir = %self.dir.display(), base = s.base_offset, "segment deleted by retention");
         }
-        let old_snaps: Vec<i64> = w.snapshots.range(..new_start).copied().collect();
+        // The deleted segments' snapshots go; the one at the oldest remaining segment's base
+        // stays even when the log start offset lies above it, so that recovery and truncation
+        // still find the producer state of the deleted data (Kafka keeps it too).
+        let first_base = w.segments.first().map_or(log_end, |s| s.base_offset);
+        let old_snaps: Vec<i64> = w.snapshots.range(..first_base).copied().collect();
         for o in old_snaps {
             fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
             w.snapshots.remove(&o);
         }
-        self.aborted
-            .write()
-            .drop_below(w.segments.first().map_or(log_end, |s| s.base_offset));
+        self.aborted.write().drop_below(first_base);
         self.fs
             .sync_dir(&self.dir)
             .map_err(io_err("fsync directory", &self.dir))?;
@@ -2371,8 +2379,8 @@ fn load_producer_state(
             .map_err(io_err("read", &path))
             .map(|bytes| snapshot::decode(&bytes));
         match loaded {
-            Ok(Ok(entries)) => {
-                psm.load(entries, offset, now);
+            Ok(Ok(loaded)) => {
+                psm.load(loaded, offset, now);
                 break;
             }
             Ok(Err((position, detail))) => {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-use crate::snapshot::{SnapshotBatch, SnapshotEntry};
+use crate::snapshot::{ProducerSnapshot, SnapshotBatch, SnapshotEntry, UnreplicatedTxn};
 use crate::types::{
     decrement_sequence, in_sequence, CoordinatorEpoch, Offset, ProducerEpoch, ProducerId, Sequence,
 };
@@ -755,10 +755,12 @@ impl ProducerStateManager {
         v
     }
 
-    /// The entries to snapshot, least recently used first (loading them in file order
-    /// restores the LRU order the producer-id cap evicts by).
-    pub(crate) fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
-        self.producers
+    /// The state to snapshot: the producers least recently used first (loading them in file
+    /// order restores the LRU order the producer-id cap evicts by), and the completed
+    /// transactions whose markers are not yet below the high watermark.
+    pub(crate) fn snapshot(&self) -> ProducerSnapshot {
+        let entries = self
+            .producers
             .iter_lru()
             .map(|(pid, e)| SnapshotEntry {
                 producer_id: pid,
@@ -777,13 +779,32 @@ impl ProducerStateManager {
                     })
                     .collect(),
             })
-            .collect()
+            .collect();
+        let unreplicated = self
+            .unreplicated_by_first
+            .iter()
+            .map(|(&first_offset, &last_offset)| UnreplicatedTxn {
+                first_offset,
+                last_offset,
+            })
+            .collect();
+        ProducerSnapshot {
+            entries,
+            unreplicated,
+        }
     }
 
-    /// Replaces the state with a loaded snapshot, dropping producers already expired.
-    pub(crate) fn load(&mut self, entries: Vec<SnapshotEntry>, map_end_offset: i64, now_ms: i64) {
+    /// Replaces the state with a loaded snapshot, dropping producers already expired (and
+    /// any transaction the snapshot claims completed at or past its own end offset).
+    pub(crate) fn load(&mut self, snapshot: ProducerSnapshot, map_end_offset: i64, now_ms: i64) {
         self.clear(map_end_offset);
-        for s in entries {
+        for t in snapshot.unreplicated {
+            if t.last_offset < map_end_offset {
+                self.unreplicated_by_first.insert(t.first_offset, t.last_offset);
+                self.unreplicated_by_last.insert(t.last_offset, t.first_offset);
+            }
+        }
+        for s in snapshot.entries {
             let expired = s.txn_first_offset < 0 && now_ms - s.last_timestamp >= self.config.expiration_ms;
             if expired {
                 continue;

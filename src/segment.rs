@@ -716,8 +716,28 @@ impl Segment {
             st.bytes_since_last_index = 0;
             let last = st.indexes.as_ref().and_then(|ix| ix.time.last_entry());
             (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
+            // The batches after the last index entry are not in the time index: take their
+            // timestamps from their headers (at most one index interval of bytes).
+            let indexed_upto = st
+                .indexes
+                .as_ref()
+                .and_then(|ix| ix.offset.last_entry())
+                .map_or(0, |(_, p)| u64::from(p));
             drop(st);
             self.size.store(pos, Ordering::Release);
+            let mut max = (-1i64, self.base_offset);
+            self.scan_headers(indexed_upto, pos, |b| {
+                if b.max_timestamp > max.0 {
+                    max = (b.max_timestamp, b.last_offset);
+                }
+                ControlFlow::Continue(())
+            })?;
+            {
+                let mut st = self.state.write();
+                if max.0 > st.max_timestamp {
+                    (st.max_timestamp, st.offset_of_max_timestamp) = max;
+                }
+            }
             self.load_first_batch_timestamp()?;
         } else {
             let mut st = self.state.write();

@@ -1,20 +1,26 @@
 //! Producer-state snapshot files (`<20-digit end offset>.snapshot`): Kafka's version-1
-//! layout, followed by an eoslog trailer that carries each producer's whole dedup window.
+//! layout, followed by up to two eoslog sections: each producer's whole dedup window, and
+//! the completed transactions whose markers were not yet below the high watermark.
 //!
 //! ```text
-//! Format: { version i16 = 1 | crc u32 | count i32 | entry * count | trailer? }
+//! Format: { version i16 = 1 | crc u32 | count i32 | entry * count | window? | unreplicated? }
 //! entry:  { producerId i64 | epoch i16 | lastSequence i32 | lastOffset i64
 //!         | offsetDelta i32 | timestamp i64 | coordinatorEpoch i32 | currentTxnFirstOffset i64 }
-//! trailer:{ magic "EOSLOGW1" | count i32
+//! window: { magic "EOSLOGW1" | count i32
 //!         | { producerId i64 | n i16 | { lastSequence i32 | lastOffset i64 | offsetDelta i32
 //!                                      | timestamp i64 } * n } * count }
 //!         (the whole window, oldest first, of each producer Kafka's entry cannot describe)
+//! unreplicated: { magic "EOSLOGU1" | count i32 | { firstOffset i64 | lastOffset i64 } * count }
+//!         (completed transactions, by increasing firstOffset, whose marker (lastOffset) was
+//!          at or above the high watermark when the snapshot was taken)
 //! crc = CRC-32C over [count, end of file)
 //! ```
 //! Kafka's loader reads the fields of its schema and ignores bytes after the entry array, and
 //! its CRC covers everything to the end of the file, so a Kafka broker loads these files (it
-//! sees each producer's last batch, as it always does). eoslog reads the trailer too, so every
-//! batch of the dedup window, not just the last, survives a restart.
+//! sees each producer's last batch, as it always does). eoslog reads both sections: every
+//! batch of the dedup window, not just the last, survives a restart, and a transaction whose
+//! marker was not yet replicated keeps holding the last stable offset back after a restart
+//! (Kafka forgets it when the marker lies below the snapshot).
 
 use crate::batch::crc32c;
 use crate::error::CorruptionDetail;
@@ -28,7 +34,27 @@ const ENTRIES_OFFSET: usize = COUNT_OFFSET + 4;
 /// Size of one Kafka snapshot entry.
 pub const ENTRY_SIZE: usize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
 const TRAILER_MAGIC: &[u8; 8] = b"EOSLOGW1";
+const UNREPLICATED_MAGIC: &[u8; 8] = b"EOSLOGU1";
 const WINDOW_ENTRY_SIZE: usize = 4 + 8 + 4 + 8;
+
+/// A decoded snapshot file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerSnapshot {
+    /// The producers, in file order (least recently used first when eoslog wrote it).
+    pub entries: Vec<SnapshotEntry>,
+    /// Completed transactions whose marker was not yet below the high watermark, by
+    /// increasing first offset.
+    pub unreplicated: Vec<UnreplicatedTxn>,
+}
+
+/// A completed transaction whose marker was at or above the high watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnreplicatedTxn {
+    /// First offset of the transaction.
+    pub first_offset: i64,
+    /// Offset of its marker.
+    pub last_offset: i64,
+}
 
 /// One batch of a producer's dedup window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,17 +117,21 @@ fn needs_trailer(e: &SnapshotEntry) -> bool {
 
 /// Encodes a snapshot.
 #[must_use]
-pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
+pub fn encode(snapshot: &ProducerSnapshot) -> Vec<u8> {
+    let entries = &snapshot.entries;
     let window_extra: usize = entries
         .iter()
         .filter(|e| needs_trailer(e))
         .map(|e| 10 + e.batches.len() * WINDOW_ENTRY_SIZE)
         .sum();
-    let mut out = Vec::with_capacity(ENTRIES_OFFSET + entries.len() * ENTRY_SIZE + 12 + window_extra);
+    let unreplicated_extra = 12 + snapshot.unreplicated.len() * 16;
+    let mut out = Vec::with_capacity(
+        ENTRIES_OFFSET + entries.len() * ENTRY_SIZE + 12 + window_extra + unreplicated_extra,
+    );
     out.extend_from_slice(&SNAPSHOT_VERSION.to_be_bytes());
     out.extend_from_slice(&0u32.to_be_bytes());
     out.extend_from_slice(&(entries.len() as i32).to_be_bytes());
-    for e in entries {
+    for e in entries.iter() {
         let last = e.batches.last();
         out.extend_from_slice(&e.producer_id.to_be_bytes());
         out.extend_from_slice(&e.epoch.to_be_bytes());
@@ -127,6 +157,14 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
             }
         }
     }
+    if !snapshot.unreplicated.is_empty() {
+        out.extend_from_slice(UNREPLICATED_MAGIC);
+        out.extend_from_slice(&(snapshot.unreplicated.len() as i32).to_be_bytes());
+        for t in &snapshot.unreplicated {
+            out.extend_from_slice(&t.first_offset.to_be_bytes());
+            out.extend_from_slice(&t.last_offset.to_be_bytes());
+        }
+    }
     let crc = crc32c(&out[COUNT_OFFSET..]);
     out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
     out
@@ -136,7 +174,7 @@ pub fn encode(entries: &[SnapshotEntry]) -> Vec<u8> {
 ///
 /// # Errors
 /// A bad version, CRC, length or trailer.
-pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)> {
+pub fn decode(buf: &[u8]) -> Result<ProducerSnapshot, (u64, CorruptionDetail)> {
     let mut r = Reader { buf, pos: 0 };
     let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
     let version = r.i16().ok_or(short(0))?;
@@ -192,16 +230,33 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
             batches,
         });
     }
-    if r.pos == buf.len() {
-        return Ok(entries);
+    let mut magic = r.take::<8>();
+    if magic.as_ref() == Some(TRAILER_MAGIC) {
+        read_windows(&mut r, &mut entries)?;
+        magic = r.take::<8>();
     }
-    let at = r.pos;
-    if r.take::<8>().as_ref() != Some(TRAILER_MAGIC) {
+    let mut unreplicated = Vec::new();
+    if magic.as_ref() == Some(UNREPLICATED_MAGIC) {
+        unreplicated = read_unreplicated(&mut r)?;
+        magic = None;
+    }
+    if magic.is_some() || r.pos != buf.len() {
+        let at = if magic.is_some() { r.pos - 8 } else { r.pos };
         return Err((
             at as u64,
             CorruptionDetail::Invalid("unknown bytes after snapshot entries"),
         ));
     }
+    Ok(ProducerSnapshot {
+        entries,
+        unreplicated,
+    })
+}
+
+/// Reads the window section (after its magic) into `entries`.
+fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(), (u64, CorruptionDetail)> {
+    let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
+    let at = r.pos - 8;
     let n = r.i32().ok_or(short(at))?;
     if n < 0 || n as usize > entries.len() {
         return Err((
@@ -259,13 +314,39 @@ pub fn decode(buf: &[u8]) -> Result<Vec<SnapshotEntry>, (u64, CorruptionDetail)>
         }
         entry.batches = window;
     }
-    if r.pos != buf.len() {
+    Ok(())
+}
+
+/// Reads the unreplicated-transactions section (after its magic).
+fn read_unreplicated(r: &mut Reader<'_>) -> Result<Vec<UnreplicatedTxn>, (u64, CorruptionDetail)> {
+    let at = r.pos - 8;
+    let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
+    let n = r.i32().ok_or(short(at))?;
+    if n < 0 || n as usize > (r.buf.len() - r.pos) / 16 {
         return Err((
-            r.pos as u64,
-            CorruptionDetail::Invalid("bytes after the window trailer"),
+            at as u64,
+            CorruptionDetail::Invalid("unreplicated transaction count out of range"),
         ));
     }
-    Ok(entries)
+    let mut out: Vec<UnreplicatedTxn> = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let at = r.pos;
+        let t = UnreplicatedTxn {
+            first_offset: r.i64().ok_or(short(at))?,
+            last_offset: r.i64().ok_or(short(at))?,
+        };
+        let sane = t.first_offset >= 0
+            && t.first_offset < t.last_offset
+            && out.last().is_none_or(|p| p.first_offset < t.first_offset);
+        if !sane {
+            return Err((
+                at as u64,
+                CorruptionDetail::Invalid("unreplicated transaction offsets out of order"),
+            ));
+        }
+        out.push(t);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -290,14 +371,33 @@ mod tests {
         }
     }
 
+    fn snap(entries: Vec<SnapshotEntry>, unreplicated: &[(i64, i64)]) -> ProducerSnapshot {
+        ProducerSnapshot {
+            entries,
+            unreplicated: unreplicated
+                .iter()
+                .map(|&(first_offset, last_offset)| UnreplicatedTxn {
+                    first_offset,
+                    last_offset,
+                })
+                .collect(),
+        }
+    }
+
     #[test]
-    fn round_trip_with_and_without_window() {
-        let entries = vec![entry(1, 0, -1), entry(2, 1, 5), entry(3, 5, -1)];
-        let bytes = encode(&entries);
-        assert_eq!(decode(&bytes), Ok(entries));
+    fn round_trip_with_and_without_sections() {
+        let full = snap(
+            vec![entry(1, 0, -1), entry(2, 1, 5), entry(3, 5, -1)],
+            &[(2, 9), (4, 7)],
+        );
+        assert_eq!(decode(&encode(&full)), Ok(full.clone()));
+        let windows_only = snap(full.entries.clone(), &[]);
+        assert_eq!(decode(&encode(&windows_only)), Ok(windows_only));
         let mut plain = vec![entry(9, 1, -1)];
         plain[0].batches[0].timestamp = plain[0].last_timestamp;
-        let bytes = encode(&plain);
+        let unreplicated_only = snap(plain.clone(), &[(1, 3)]);
+        assert_eq!(decode(&encode(&unreplicated_only)), Ok(unreplicated_only));
+        let bytes = encode(&snap(plain, &[]));
         assert_eq!(
             bytes.len(),
             ENTRIES_OFFSET + ENTRY_SIZE,
@@ -307,8 +407,16 @@ mod tests {
     }
 
     #[test]
+    fn unreplicated_section_is_validated() {
+        for bad in [&[(3, 3)][..], &[(-1, 4)], &[(5, 9), (5, 8)], &[(6, 9), (2, 4)]] {
+            let bytes = encode(&snap(vec![entry(1, 1, -1)], bad));
+            assert!(decode(&bytes).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn damage_is_detected() {
-        let bytes = encode(&[entry(1, 3, -1), entry(2, 2, 4)]);
+        let bytes = encode(&snap(vec![entry(1, 3, -1), entry(2, 2, 4)], &[(1, 6)]));
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }

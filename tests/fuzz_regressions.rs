@@ -79,7 +79,8 @@ fn batch_seeds_reach_records() {
     );
 }
 
-// Seeds of snapshot_decode: Kafka entries, eoslog's window trailer, CRC fixed up.
+// Seeds of snapshot_decode: Kafka entries, eoslog's window and unreplicated-transaction
+// sections, CRC fixed up.
 #[test]
 fn snapshot_seeds_round_trip() {
     for input in [
@@ -88,6 +89,8 @@ fn snapshot_seeds_round_trip() {
         seed!("snapshot_decode", "with-window"),
         seed!("snapshot_decode", "body-with-window"),
         seed!("snapshot_decode", "body-one-entry"),
+        seed!("snapshot_decode", "with-window-and-unreplicated"),
+        seed!("snapshot_decode", "body-unreplicated"),
     ] {
         assert!(
             eoslog::decode::snapshot(&snapshot::prepare(input)).is_ok(),

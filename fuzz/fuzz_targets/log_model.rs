@@ -34,6 +34,13 @@ enum FuzzOp {
         back: u8,
     },
     TruncateFully,
+    SetHighWatermark {
+        back: u8,
+    },
+    DeleteRecords {
+        back: u8,
+    },
+    Retention,
 }
 
 impl From<FuzzOp> for model::Op {
@@ -68,6 +75,9 @@ impl From<FuzzOp> for model::Op {
             FuzzOp::Crash { cut } => model::Op::Crash { cut },
             FuzzOp::Truncate { back } => model::Op::Truncate { back },
             FuzzOp::TruncateFully => model::Op::TruncateFully,
+            FuzzOp::SetHighWatermark { back } => model::Op::SetHighWatermark { back },
+            FuzzOp::DeleteRecords { back } => model::Op::DeleteRecords { back },
+            FuzzOp::Retention => model::Op::Retention,
         };
         op.normalized()
     }

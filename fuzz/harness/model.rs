@@ -1,13 +1,18 @@
-//! Harness of the `log_model` fuzz target, shared with `tests/fuzz_regressions.rs`.
+//! The reference model of one partition and the driver that runs it against the engine,
+//! shared by the `log_model` fuzz target, `tests/model_based.rs` (proptest) and
+//! `tests/fuzz_regressions.rs`.
 //!
-//! Invariant: the engine agrees with a small in-memory model of one partition (the model of
-//! `tests/model_based.rs`, adapted) under any operation sequence: idempotent and transactional
-//! appends with retries and stale epochs, COMMIT/ABORT markers with epoch and coordinator
-//! deltas, rolls, clean reopen, a crash that tears the tail, `truncate_to` and
-//! `truncate_fully_and_start_at`. Compared after every step: each append's outcome and offsets,
-//! the log end offset, the last stable offset, the aborted-transaction index, and the
-//! read_committed and read_uncommitted values. The high watermark follows the log end (the
-//! default mode).
+//! Invariant: the engine agrees with a small in-memory model of one partition under any
+//! operation sequence: idempotent and transactional appends with retries and stale epochs,
+//! COMMIT/ABORT markers with epoch and coordinator deltas (a higher epoch fences), high
+//! watermark moves (the log runs with `eoslog.high.watermark=manual`, as under replication),
+//! rolls, retention by size and DeleteRecords, clean reopen, a crash that tears the tail,
+//! `truncate_to` and `truncate_fully_and_start_at`. Compared after every step: each append's
+//! outcome and offsets, the log start and end offsets, the high watermark, the last stable
+//! offset, the aborted-transaction index, and the read_committed and read_uncommitted values.
+//!
+//! The model knows nothing of files: the only engine facts it takes as input are the segment
+//! bases and sizes that retention decides by (Kafka's rule, applied by the model itself).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
@@ -16,12 +21,14 @@ use std::sync::Arc;
 
 use eoslog::{
     AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig, LogOptions,
-    ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, Rejection, Sequence,
-    StdFileSystem, TxnMarker,
+    ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, ReadError, Rejection, SegmentInfo,
+    Sequence, StdFileSystem, TxnMarker,
 };
 
 const T0: i64 = 1_700_000_000_000;
 const WINDOW: usize = 5;
+/// `retention.bytes` of the log under test (segments roll at 700 bytes).
+const RETENTION_BYTES: u64 = 2100;
 
 /// One step, with every field already in its bounded range (see [`Op::normalized`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +61,17 @@ pub enum Op {
         back: u8,
     },
     TruncateFully,
+    /// Raise the high watermark to the end of the `back`-th newest batch above it (0 = the
+    /// log end), back 0..=3. The high watermark never moves back except by truncation.
+    SetHighWatermark {
+        back: u8,
+    },
+    /// delete_records_before(high watermark + 1 - back), back 0..=3 (0 is out of range).
+    DeleteRecords {
+        back: u8,
+    },
+    /// apply_retention() with `retention.bytes` = 2100.
+    Retention,
 }
 
 impl Op {
@@ -93,6 +111,8 @@ impl Op {
             Op::Truncate { back } => Op::Truncate {
                 back: back.wrapping_sub(1) % 5 + 1,
             },
+            Op::SetHighWatermark { back } => Op::SetHighWatermark { back: back % 4 },
+            Op::DeleteRecords { back } => Op::DeleteRecords { back: back % 4 },
             other => other,
         }
     }
@@ -126,12 +146,21 @@ struct MProducer {
 
 #[derive(Debug, Default)]
 struct Model {
+    /// Every batch still in the log, including those below the log start offset (their
+    /// producer state outlives them, as in Kafka).
     batches: Vec<MBatch>,
     leo: i64,
     start: i64,
+    hw: i64,
     producers: HashMap<i64, MProducer>,
     /// (pid, first, last, lso)
     aborted: Vec<(i64, i64, i64, i64)>,
+    /// (first offset, marker offset) of completed transactions whose marker is not yet below
+    /// the high watermark: they still hold the last stable offset back.
+    unreplicated: Vec<(i64, i64)>,
+    /// Base offset of the oldest remaining segment: aborted transactions whose marker lies
+    /// below it went with their segment.
+    floor: i64,
     /// Every batch ever sent per producer (for retries).
     sent: HashMap<i64, Vec<Sent>>,
 }
@@ -168,6 +197,9 @@ impl Model {
             }
             Some((commit, coord)) => {
                 if let Some(first) = p.txn_first.take() {
+                    if b.first >= self.hw {
+                        self.unreplicated.push((first, b.first));
+                    }
                     if !commit {
                         let lso = self
                             .producers
@@ -234,42 +266,102 @@ impl Model {
         Ok(())
     }
 
+    /// Rebuilds the producer state, the aborted list and the unreplicated transactions by
+    /// replaying the batches (after a truncation or a crash); `hw` must already be final.
     fn rebuild(&mut self) {
         let batches = std::mem::take(&mut self.batches);
         let leo = self.leo;
         self.producers.clear();
         self.aborted.clear();
+        self.unreplicated.clear();
         for b in &batches {
             self.apply(b);
         }
         self.batches = batches;
         self.leo = leo;
+        let floor = self.floor;
+        self.aborted.retain(|a| a.2 >= floor);
     }
 
+    fn set_hw(&mut self, hw: i64) {
+        self.hw = hw;
+        self.unreplicated.retain(|u| u.1 >= hw);
+    }
+
+    /// Everything gone; the log restarts empty at `at`.
+    fn restart_at(&mut self, at: i64) {
+        self.batches.clear();
+        self.producers.clear();
+        self.aborted.clear();
+        self.unreplicated.clear();
+        self.leo = at;
+        self.start = at;
+        self.hw = at;
+        self.floor = at;
+    }
+
+    /// `min(first unstable offset, high watermark)`, the first unstable offset being the
+    /// earliest open or unreplicated transaction, lower-bounded by the log start offset.
     fn lso(&self) -> i64 {
-        self.producers
-            .values()
-            .filter_map(|p| p.txn_first)
+        let open = self.producers.values().filter_map(|p| p.txn_first);
+        let unreplicated = self.unreplicated.iter().map(|u| u.0);
+        open.chain(unreplicated)
             .min()
-            .map_or(self.leo, |f| f.max(self.start).min(self.leo))
+            .map_or(self.hw, |f| f.max(self.start).min(self.hw))
     }
 
+    /// The values a consumer sees from the log start offset: whole batches below the high
+    /// watermark (read_uncommitted) or the last stable offset without aborted data
+    /// (read_committed), and only the records at or above the log start offset.
     fn view(&self, committed: bool) -> Vec<String> {
-        let lso = self.lso();
-        let aborted: Vec<(i64, i64, i64)> = self.aborted.iter().map(|a| (a.0, a.1, a.2)).collect();
+        let bound = if committed { self.lso() } else { self.hw };
+        let aborted = |b: &MBatch| {
+            self.aborted
+                .iter()
+                .any(|a| a.0 == b.pid && b.first >= a.1 && b.last < a.2)
+        };
         self.batches
             .iter()
-            .filter(|b| b.marker.is_none() && b.first >= self.start)
-            .filter(|b| !committed || b.last < lso)
-            .filter(|b| {
-                !committed
-                    || !b.txn
-                    || !aborted
-                        .iter()
-                        .any(|(pid, f, l)| *pid == b.pid && b.first >= *f && b.last < *l)
+            .filter(|b| b.marker.is_none() && b.last < bound)
+            .filter(|b| !committed || !b.txn || !aborted(b))
+            .flat_map(|b| {
+                (b.first..)
+                    .zip(&b.values)
+                    .filter(|(o, _)| *o >= self.start)
+                    .map(|(_, v)| v.clone())
             })
-            .flat_map(|b| b.values.clone())
             .collect()
+    }
+
+    /// Kafka's retention over `segments` (oldest first): delete from the oldest while each
+    /// segment lies wholly below the high watermark, is not an empty active segment, and is
+    /// either wholly below the log start offset or not needed to keep `retention.bytes`.
+    /// Returns how many go and the base offset of the oldest that remains.
+    fn retention(&self, segments: &[SegmentInfo]) -> (usize, i64) {
+        let mut total: u64 = segments.iter().map(|s| s.size).sum();
+        let mut n = 0;
+        for (i, s) in segments.iter().enumerate() {
+            let upper = segments.get(i + 1).map_or(self.leo, |nx| nx.base_offset.0);
+            if upper > self.hw || (i + 1 == segments.len() && s.size == 0) {
+                break;
+            }
+            let by_start = upper <= self.start;
+            let by_size = total - s.size >= RETENTION_BYTES;
+            if !(by_start || by_size) {
+                break;
+            }
+            total -= s.size;
+            n += 1;
+        }
+        (n, segments.get(n).map_or(self.leo, |s| s.base_offset.0))
+    }
+
+    /// Applies a retention pass that deleted the segments below `floor`.
+    fn retain_from(&mut self, floor: i64) {
+        self.floor = self.floor.max(floor);
+        self.start = self.start.max(floor);
+        let floor = self.floor;
+        self.aborted.retain(|a| a.2 >= floor);
     }
 }
 
@@ -305,6 +397,8 @@ fn config() -> LogConfig {
         ("segment.bytes", "700"),
         ("segment.index.bytes", "4096"),
         ("eoslog.snapshot.interval.bytes", "900"),
+        ("eoslog.high.watermark", "manual"),
+        ("retention.bytes", "2100"),
     ] {
         c.set(k, v).expect("valid config");
     }
@@ -321,6 +415,25 @@ fn open(path: &Path, clock: &ManualClock) -> Log {
         },
     )
     .expect("open log")
+}
+
+/// Opens the log again the way a replica does: the high watermark starts at the log start
+/// offset (it is not the log's to persist) and the embedder restores the one it knew.
+fn reopen(path: &Path, clock: &ManualClock, m: &mut Model, step: usize) -> Log {
+    let log = open(path, clock);
+    assert_eq!(
+        log.high_watermark(),
+        log.log_start_offset(),
+        "step {step}: high watermark after open"
+    );
+    let hw = m.hw.min(log.log_end_offset().0);
+    assert_eq!(
+        log.set_high_watermark(Offset(hw)).0,
+        hw,
+        "step {step}: restored high watermark"
+    );
+    m.set_hw(hw);
+    log
 }
 
 fn values(log: &Log, isolation: Isolation) -> Vec<String> {
@@ -486,7 +599,7 @@ pub fn run(ops: &[Op]) {
             Op::Roll => l.roll_segment().expect("roll"),
             Op::Reopen => {
                 log.take().expect("log").close().expect("close");
-                log = Some(open(&path, &clock));
+                log = Some(reopen(&path, &clock, &mut m, step));
             }
             Op::Crash { cut } => {
                 drop(log.take());
@@ -511,12 +624,19 @@ pub fn run(ops: &[Op]) {
                             .open(&last)
                             .expect("open segment");
                         f.set_len(len - cut).expect("cut");
-                        m.batches.pop();
-                        m.leo = m.batches.last().map_or(m.start, |b| b.last + 1);
-                        m.rebuild();
+                        let cut_batch = m.batches.pop().expect("last batch");
+                        m.leo = cut_batch.first;
+                        if m.leo < m.start {
+                            // The data ends below the log start offset: the log restarts
+                            // empty there (Kafka's recovery does the same).
+                            m.restart_at(m.start);
+                        } else {
+                            m.hw = m.hw.min(m.leo);
+                            m.rebuild();
+                        }
                     }
                 }
-                let reopened = open(&path, &clock);
+                let reopened = reopen(&path, &clock, &mut m, step);
                 // The engine's end may sit above the last batch (an empty segment or a gap).
                 assert!(
                     reopened.log_end_offset().0 >= m.batches.last().map_or(0, |b| b.last + 1),
@@ -533,24 +653,92 @@ pub fn run(ops: &[Op]) {
                     // The end is where the remaining data ends (or the active segment base).
                     m.leo = l.log_end_offset().0;
                     assert!(
-                        m.leo <= target && m.leo >= m.batches.last().map_or(m.start, |b| b.last + 1),
+                        m.leo <= target && m.leo >= m.batches.last().map_or(m.floor, |b| b.last + 1),
                         "step {step}: end after truncation"
                     );
+                    m.start = m.start.min(m.leo);
+                    m.hw = m.hw.min(m.leo);
                     m.rebuild();
                 }
             }
             Op::TruncateFully => {
                 let at = m.leo + 3;
                 l.truncate_fully_and_start_at(Offset(at)).expect("truncate fully");
-                m.batches.clear();
-                m.producers.clear();
-                m.aborted.clear();
-                m.leo = at;
-                m.start = at;
+                m.restart_at(at);
+            }
+            Op::SetHighWatermark { back } => {
+                let mut ends: Vec<i64> = m
+                    .batches
+                    .iter()
+                    .map(|b| b.last + 1)
+                    .filter(|&e| e > m.hw && e < m.leo)
+                    .collect();
+                ends.push(m.leo);
+                let target = ends[ends.len().saturating_sub(1 + usize::from(back))];
+                let got = l.set_high_watermark(Offset(target));
+                assert_eq!(got.0, target, "step {step}: set_high_watermark({target})");
+                m.set_hw(target);
+            }
+            Op::DeleteRecords { back } => {
+                let target = m.hw + 1 - i64::from(back);
+                let before = l.segments();
+                let got = l.delete_records_before(Offset(target));
+                if target > m.hw || target < 0 {
+                    assert!(
+                        matches!(got, Err(ReadError::OffsetOutOfRange { .. })),
+                        "step {step}: delete_records_before({target}) outside [0, high watermark]: {got:?}"
+                    );
+                } else {
+                    if target > m.start {
+                        m.start = target;
+                        let (n, floor) = m.retention(&before);
+                        if n > 0 {
+                            m.retain_from(floor);
+                        }
+                    }
+                    assert_eq!(
+                        got.expect("delete records").0,
+                        m.start,
+                        "step {step}: delete_records_before({target})"
+                    );
+                }
+            }
+            Op::Retention => {
+                let before = l.segments();
+                let (n, floor) = m.retention(&before);
+                let got = l.apply_retention().expect("retention");
+                assert_eq!(got, n, "step {step}: segments deleted by retention of {before:?}");
+                if n > 0 {
+                    m.retain_from(floor);
+                }
             }
         }
         let l = log.as_ref().expect("open");
+        if std::env::var_os("EOSLOG_MODEL_DEBUG").is_some() {
+            eprintln!(
+                "step {step} {op:?}: engine start {} end {} hw {} segments {:?}; model start {} end {} hw {} floor {}",
+                l.log_start_offset().0,
+                l.log_end_offset().0,
+                l.high_watermark().0,
+                l.segments(),
+                m.start,
+                m.leo,
+                m.hw,
+                m.floor
+            );
+        }
         assert_eq!(l.log_end_offset().0, m.leo, "step {step} {op:?}: log end offset");
+        assert_eq!(
+            l.log_start_offset().0,
+            m.start,
+            "step {step} {op:?}: log start offset"
+        );
+        assert_eq!(l.high_watermark().0, m.hw, "step {step} {op:?}: high watermark");
+        assert_eq!(
+            l.segments().first().map(|s| s.base_offset.0),
+            Some(m.floor),
+            "step {step} {op:?}: oldest segment"
+        );
         assert_eq!(
             l.last_stable_offset().0,
             m.lso(),

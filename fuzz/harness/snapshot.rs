@@ -1,7 +1,7 @@
 //! Harness of the `snapshot_decode` fuzz target, shared with `tests/fuzz_regressions.rs`.
 //!
 //! Invariants: no byte string makes `eoslog::decode::snapshot` panic, and whatever it decodes
-//! survives a round trip: `snapshot(encode_snapshot(entries)) == Ok(entries)`.
+//! survives a round trip: `snapshot(&encode_snapshot(&decoded)) == Ok(decoded)`.
 //!
 //! Input: `mode` byte, then the payload. Odd `mode`: the payload is taken as a snapshot body
 //! after the CRC (`count` onwards) and the 6-byte `version 1 | crc` prefix is made valid, so
@@ -30,10 +30,10 @@ pub fn prepare(data: &[u8]) -> Vec<u8> {
 pub fn run(data: &[u8]) {
     let bytes = prepare(data);
     match snapshot(&bytes) {
-        Ok(entries) => {
-            let encoded = encode_snapshot(&entries);
+        Ok(decoded) => {
+            let encoded = encode_snapshot(&decoded);
             match snapshot(&encoded) {
-                Ok(again) => assert_eq!(again, entries, "snapshot round trip changed the entries"),
+                Ok(again) => assert_eq!(again, decoded, "snapshot round trip changed the snapshot"),
                 Err(e) => panic!("re-encoded snapshot does not decode: {e:?}"),
             }
         }
