@@ -1,7 +1,9 @@
 //! Append throughput: `Log::append` of 16 KiB idempotent batches (16 records of 1 KiB, no
-//! fsync) against a raw `write_all` of the same bytes to a file in the same temp directory,
-//! and transactional appends (10 batches + a COMMIT marker) against plain idempotent appends
-//! of the same records.
+//! fsync) against a raw `write_all` of the same bytes to a file in the same temp directory and
+//! against the `commitlog` crate (0.2) appending the same 16 records of 1 KiB as one message
+//! set (`peer_commitlog_append_16_messages`) or as 16 single messages
+//! (`peer_commitlog_append_msg_x16`), and transactional appends (10 batches + a COMMIT marker) against plain idempotent
+//! appends of the same records.
 //!
 //! Every batch is built before timing. A retried sequence would be a duplicate, so each run
 //! of appends goes to a fresh log (created and, afterwards, dropped and deleted outside the
@@ -125,6 +127,61 @@ fn bench_append(c: &mut Criterion) {
                 }
                 let t = start.elapsed();
                 drop(log); // fsyncs the segment (outside the timed region)
+                std::fs::remove_dir_all(&dir).expect("remove");
+                t
+            })
+        });
+    });
+    g.bench_function("peer_commitlog_append_16_messages", |b| {
+        // The same 16 records, serialised by commitlog's own MessageBuf (its client-side
+        // encoding, like the pre-built batches above), built outside the timed region.
+        let vals = values();
+        let mut one = commitlog::message::MessageBuf::default();
+        for v in &vals {
+            one.push(v).expect("push");
+        }
+        let encoded = one.into_bytes();
+        b.iter_custom(|iters| {
+            chunked(iters, POOL, |round, n| {
+                let dir = root.join(format!("commitlog-{round}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                let mut opts = commitlog::LogOptions::new(&dir);
+                opts.segment_max_bytes(i32::MAX as usize)
+                    .index_max_items(1 << 20)
+                    .message_max_bytes(1 << 20);
+                let mut log = commitlog::CommitLog::new(opts).expect("commitlog");
+                let mut pool: Vec<commitlog::message::MessageBuf> = (0..n)
+                    .map(|_| commitlog::message::MessageBuf::from_bytes(encoded.clone()).expect("buf"))
+                    .collect();
+                let start = Instant::now();
+                for buf in &mut pool {
+                    log.append(black_box(buf)).expect("commitlog append");
+                }
+                let t = start.elapsed();
+                drop(log);
+                std::fs::remove_dir_all(&dir).expect("remove");
+                t
+            })
+        });
+    });
+    g.bench_function("peer_commitlog_append_msg_x16", |b| {
+        // commitlog used one message per record: 16 `append_msg` calls per 16 KiB.
+        let vals = values();
+        b.iter_custom(|iters| {
+            chunked(iters, POOL, |round, n| {
+                let dir = root.join(format!("commitlog-msg-{round}"));
+                let _ = std::fs::remove_dir_all(&dir);
+                let mut opts = commitlog::LogOptions::new(&dir);
+                opts.segment_max_bytes(i32::MAX as usize).index_max_items(1 << 22);
+                let mut log = commitlog::CommitLog::new(opts).expect("commitlog");
+                let start = Instant::now();
+                for _ in 0..n {
+                    for v in &vals {
+                        log.append_msg(black_box(v)).expect("commitlog append");
+                    }
+                }
+                let t = start.elapsed();
+                drop(log);
                 std::fs::remove_dir_all(&dir).expect("remove");
                 t
             })
