@@ -8,7 +8,7 @@ use std::{
     ops::ControlFlow,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -387,6 +387,9 @@ struct Writer {
     txn_started_ms: HashMap<i64, i64>,
 }
 
+/// The longest a group-commit leader waits for appends under way before its fsync.
+const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_micros(200);
+
 #[derive(Debug)]
 struct SyncState {
     durable: i64,
@@ -411,6 +414,11 @@ pub struct Log {
     sync: Mutex<SyncState>,
     sync_cv: Condvar,
     poisoned: AtomicBool,
+    /// Appends between their start and the end of their write; a group-commit leader waits
+    /// (briefly, on `appends_done`) for them so that its fsync covers them.
+    appending: AtomicUsize,
+    leader_waiting: AtomicBool,
+    appends_done: Condvar,
     closed: AtomicBool,
     stats: Counters,
     _lock: File,
@@ -825,6 +833,9 @@ impl Log {
             }),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
+            appending: AtomicUsize::new(0),
+            leader_waiting: AtomicBool::new(false),
+            appends_done: Condvar::new(),
             closed: AtomicBool::new(false),
             stats,
             _lock: lock,
@@ -1050,12 +1061,17 @@ impl Log {
     /// # Errors
     /// As [`Log::append`].
     pub fn append_with(&self, records: &[u8], options: &AppendOptions) -> Result<AppendOutcome, AppendError> {
+        self.appending.fetch_add(1, Ordering::AcqRel);
         let mut w = self.writer.lock();
         let result = self
             .check_writable()
             .map_err(AppendError::from)
             .and_then(|()| self.append_locked(&mut w, records, options));
         drop(w);
+        if self.appending.fetch_sub(1, Ordering::AcqRel) == 1 && self.leader_waiting.load(Ordering::Acquire) {
+            let _sync = self.sync.lock();
+            self.appends_done.notify_one();
+        }
         match &result {
             Ok(AppendOutcome::Appended(info)) => {
                 let durability = options.durability.unwrap_or(self.config.durability);
@@ -1486,6 +1502,19 @@ impl Log {
             self.sync_cv.wait(&mut st);
         }
         st.in_progress = true;
+        // Appends already under way finish their writes first, so that this fsync covers
+        // them rather than the next one. The leader blocks (the CPUs stay with the
+        // appenders), at most GROUP_COMMIT_WAIT; a lone appender never waits.
+        if self.appending.load(Ordering::Acquire) > 0 {
+            let deadline = std::time::Instant::now() + GROUP_COMMIT_WAIT;
+            self.leader_waiting.store(true, Ordering::Release);
+            while self.appending.load(Ordering::Acquire) > 0 {
+                if self.appends_done.wait_until(&mut st, deadline).timed_out() {
+                    break;
+                }
+            }
+            self.leader_waiting.store(false, Ordering::Release);
+        }
         let from = st.durable;
         drop(st);
         let upto = self.log_end.load(Ordering::Acquire);
