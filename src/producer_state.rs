@@ -6,8 +6,9 @@
 //! append leaves the state untouched (Kafka's `ProducerAppendInfo`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::hash::BuildHasher;
 
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use hashbrown::HashTable;
 
 use crate::snapshot::{ProducerSnapshot, SnapshotBatch, SnapshotEntry, UnreplicatedTxn};
 use crate::types::{
@@ -98,6 +99,210 @@ impl BatchMeta {
     }
 }
 
+/// Batches an inline window holds (Kafka's default of 5 in-flight requests).
+const INLINE_WINDOW: usize = 5;
+
+/// An older batch of an inline window, relative to the next newer batch N: 12 bytes instead
+/// of 24. Within one epoch a producer's batches follow each other (seq_gap 0) a few offsets
+/// apart and close in time, so almost every window fits; one that does not moves to the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PackedBatch {
+    /// `N.first_offset - last_offset` (≥ 1).
+    offset_gap: u32,
+    /// `timestamp - N.timestamp`.
+    ts_delta: i32,
+    /// `offset_delta` (records - 1).
+    offset_delta: u16,
+    /// `N.first_seq - 1 - last_seq`, as wrapping i32 arithmetic (0 when consecutive).
+    seq_gap: u16,
+}
+
+impl PackedBatch {
+    fn pack(b: &BatchMeta, newer: &BatchMeta) -> Option<PackedBatch> {
+        let seq_gap = newer.first_seq().wrapping_sub(1).wrapping_sub(b.last_seq);
+        Some(PackedBatch {
+            offset_gap: u32::try_from(newer.first_offset().checked_sub(b.last_offset)?).ok()?,
+            ts_delta: i32::try_from(b.timestamp.checked_sub(newer.timestamp)?).ok()?,
+            offset_delta: u16::try_from(b.offset_delta).ok()?,
+            seq_gap: u16::try_from(seq_gap).ok()?,
+        })
+    }
+    fn unpack(&self, newer: &BatchMeta) -> BatchMeta {
+        BatchMeta {
+            last_seq: newer
+                .first_seq()
+                .wrapping_sub(1)
+                .wrapping_sub(i32::from(self.seq_gap)),
+            offset_delta: i32::from(self.offset_delta),
+            last_offset: newer.first_offset() - i64::from(self.offset_gap),
+            timestamp: newer.timestamp + i64::from(self.ts_delta),
+        }
+    }
+}
+
+/// How many batches an inline window holds (an enum, so that [`Window`] needs no tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum InlineLen {
+    L0,
+    L1,
+    L2,
+    L3,
+    L4,
+    L5,
+}
+
+impl InlineLen {
+    const ALL: [InlineLen; 6] = [
+        InlineLen::L0,
+        InlineLen::L1,
+        InlineLen::L2,
+        InlineLen::L3,
+        InlineLen::L4,
+        InlineLen::L5,
+    ];
+    fn get(self) -> usize {
+        self as usize
+    }
+}
+
+/// A producer's dedup window: its most recent batches, at most the window size.
+///
+/// Up to five batches live inline with no allocation: the newest whole, the older ones as
+/// [`PackedBatch`] relative to their newer neighbour. A larger configured window, or a batch
+/// that does not pack, moves the window to a `VecDeque` on the heap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Window {
+    Inline {
+        newest: BatchMeta,
+        /// `older[k]` is the batch k + 1 places before the newest.
+        older: [PackedBatch; INLINE_WINDOW - 1],
+        len: InlineLen,
+    },
+    /// Oldest first.
+    Heap(VecDeque<BatchMeta>),
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window::Inline {
+            newest: BatchMeta {
+                last_seq: -1,
+                offset_delta: 0,
+                last_offset: -1,
+                timestamp: -1,
+            },
+            older: [PackedBatch::default(); INLINE_WINDOW - 1],
+            len: InlineLen::L0,
+        }
+    }
+}
+
+impl Window {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Window::Inline { len, .. } => len.get(),
+            Window::Heap(v) => v.len(),
+        }
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn clear(&mut self) {
+        *self = Window::default();
+    }
+    pub(crate) fn last(&self) -> Option<BatchMeta> {
+        match self {
+            Window::Inline { newest, len, .. } => (len.get() > 0).then_some(*newest),
+            Window::Heap(v) => v.back().copied(),
+        }
+    }
+    /// The batches, newest first.
+    pub(crate) fn iter_newest_first(&self) -> impl Iterator<Item = BatchMeta> + '_ {
+        let (inline, heap) = match self {
+            Window::Inline { newest, older, len } => {
+                let mut cur = *newest;
+                let first = std::iter::once(*newest);
+                let rest = older.iter().map(move |p| {
+                    cur = p.unpack(&cur);
+                    cur
+                });
+                (Some(first.chain(rest).take(len.get())), None)
+            }
+            Window::Heap(v) => (None, Some(v.iter().rev().copied())),
+        };
+        inline.into_iter().flatten().chain(heap.into_iter().flatten())
+    }
+    /// The batch with exactly this sequence range (the dedup check; the hot path).
+    pub(crate) fn find(&self, first_seq: i32, last_seq: i32) -> Option<BatchMeta> {
+        let hit = |m: &BatchMeta| m.last_seq == last_seq && m.first_seq() == first_seq;
+        match self {
+            Window::Inline { newest, older, len } => {
+                let n = len.get();
+                if n == 0 {
+                    return None;
+                }
+                if hit(newest) {
+                    return Some(*newest);
+                }
+                let mut cur = *newest;
+                for p in &older[..n - 1] {
+                    cur = p.unpack(&cur);
+                    if hit(&cur) {
+                        return Some(cur);
+                    }
+                }
+                None
+            }
+            Window::Heap(v) => v.iter().rev().find(|m| hit(m)).copied(),
+        }
+    }
+    /// The batches, oldest first.
+    pub(crate) fn to_vec(&self) -> Vec<BatchMeta> {
+        let mut v: Vec<BatchMeta> = self.iter_newest_first().collect();
+        v.reverse();
+        v
+    }
+    /// Adds the newest batch, dropping the oldest beyond `cap` batches.
+    pub(crate) fn push(&mut self, b: BatchMeta, cap: usize) {
+        if let Window::Inline { newest, older, len } = self {
+            if cap <= INLINE_WINDOW {
+                if len.get() == 0 {
+                    *newest = b;
+                    *len = InlineLen::L1;
+                    return;
+                }
+                if cap == 1 {
+                    *newest = b;
+                    return;
+                }
+                if let Some(packed) = PackedBatch::pack(newest, &b) {
+                    older.copy_within(0..INLINE_WINDOW - 2, 1);
+                    older[0] = packed;
+                    *newest = b;
+                    *len = InlineLen::ALL[(len.get() + 1).min(cap)];
+                    return;
+                }
+            }
+            // Does not fit inline: move to the heap.
+            let mut v: VecDeque<BatchMeta> = VecDeque::with_capacity(cap.min(self.len() + 1));
+            v.extend(self.to_vec());
+            *self = Window::Heap(v);
+        }
+        if let Window::Heap(v) = self {
+            while v.len() >= cap {
+                v.pop_front();
+            }
+            if v.len() == v.capacity() {
+                // Grow one slot at a time up to the window: an idle producer holds exactly
+                // the batches it has.
+                v.reserve_exact(1);
+            }
+            v.push_back(b);
+        }
+    }
+}
+
 /// What the log knows about one producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProducerEntry {
@@ -106,8 +311,8 @@ pub(crate) struct ProducerEntry {
     pub last_timestamp: i64,
     /// First offset of the open transaction, -1 when none.
     pub txn_first_offset: i64,
-    /// Recent batches, oldest first, at most the window size; cleared on an epoch change.
-    pub batches: VecDeque<BatchMeta>,
+    /// Recent batches, at most the window size; cleared on an epoch change.
+    pub batches: Window,
 }
 
 impl ProducerEntry {
@@ -117,23 +322,14 @@ impl ProducerEntry {
             coordinator_epoch: -1,
             last_timestamp: -1,
             txn_first_offset: -1,
-            batches: VecDeque::new(),
+            batches: Window::default(),
         }
     }
     pub(crate) fn last_seq(&self) -> i32 {
-        self.batches.back().map_or(-1, |b| b.last_seq)
+        self.batches.last().map_or(-1, |b| b.last_seq)
     }
     fn push_batch(&mut self, b: BatchMeta, window: usize) {
-        while self.batches.len() >= window {
-            self.batches.pop_front();
-        }
-        if self.batches.len() == self.batches.capacity() {
-            // Grow one slot at a time up to the window: an idle producer holds exactly the
-            // batches it has (doubling would leave up to half the allocation unused, per
-            // producer, for as long as the producer is remembered).
-            self.batches.reserve_exact(1);
-        }
-        self.batches.push_back(b);
+        self.batches.push(b, window);
     }
 }
 
@@ -257,10 +453,12 @@ struct Slot {
 }
 
 /// Producers in a dense slab with an intrusive LRU list (head = least recently used), so
-/// touching and evicting are O(1).
+/// touching and evicting are O(1). The hash index holds only slot numbers (4 bytes per
+/// producer plus a control byte) and compares producer ids in the slab.
 #[derive(Debug, Default)]
 pub(crate) struct Producers {
-    index: HashMap<i64, u32>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     head: u32,
     tail: u32,
@@ -269,7 +467,8 @@ pub(crate) struct Producers {
 impl Producers {
     fn new() -> Self {
         Producers {
-            index: HashMap::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             slots: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -278,8 +477,14 @@ impl Producers {
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
+    fn slot_of(&self, pid: i64) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(self.hasher.hash_one(pid), |&i| slots[i as usize].pid == pid)
+            .copied()
+    }
     pub(crate) fn get(&self, pid: i64) -> Option<&ProducerEntry> {
-        self.index.get(&pid).map(|&i| &self.slots[i as usize].entry)
+        self.slot_of(pid).map(|i| &self.slots[i as usize].entry)
     }
     pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.slots.iter().map(|s| (s.pid, &s.entry))
@@ -318,7 +523,7 @@ impl Producers {
     }
     /// Inserts or replaces, marking the producer most recently used.
     fn put(&mut self, pid: i64, entry: ProducerEntry) {
-        if let Some(&i) = self.index.get(&pid) {
+        if let Some(i) = self.slot_of(pid) {
             self.slots[i as usize].entry = entry;
             if self.tail != i {
                 self.unlink(i);
@@ -333,12 +538,17 @@ impl Producers {
             prev: NIL,
             next: NIL,
         });
-        self.index.insert(pid, i);
+        let Producers {
+            index, hasher, slots, ..
+        } = self;
+        index.insert_unique(hasher.hash_one(pid), i, |&j| {
+            hasher.hash_one(slots[j as usize].pid)
+        });
         self.push_back(i);
     }
     /// The entry, marked most recently used.
     fn get_mut_touch(&mut self, pid: i64) -> Option<&mut ProducerEntry> {
-        let i = *self.index.get(&pid)?;
+        let i = self.slot_of(pid)?;
         if self.tail != i {
             self.unlink(i);
             self.push_back(i);
@@ -347,7 +557,13 @@ impl Producers {
     }
 
     fn remove(&mut self, pid: i64) -> Option<ProducerEntry> {
-        let i = self.index.remove(&pid)?;
+        let i = {
+            let slots = &self.slots;
+            let found = self
+                .index
+                .find_entry(self.hasher.hash_one(pid), |&i| slots[i as usize].pid == pid);
+            found.ok()?.remove().0
+        };
         self.unlink(i);
         let last = self.slots.len() as u32 - 1;
         if i != last {
@@ -367,7 +583,9 @@ impl Producers {
                 self.slots[next as usize].prev = i;
             }
             self.slots.swap(i as usize, last as usize);
-            self.index.insert(moved, i);
+            if let Some(v) = self.index.find_mut(self.hasher.hash_one(moved), |&j| j == last) {
+                *v = i;
+            }
         }
         self.slots.pop().map(|s| s.entry)
     }
@@ -474,11 +692,7 @@ impl ProducerStateManager {
         let current = self.producers.get(b.producer_id);
         if origin == AppendOrigin::Client {
             if let Some(e) = current.filter(|e| e.epoch == b.epoch) {
-                if let Some(m) = e
-                    .batches
-                    .iter()
-                    .find(|m| m.first_seq() == b.first_seq && m.last_seq == b.last_seq)
-                {
+                if let Some(m) = e.batches.find(b.first_seq, b.last_seq) {
                     return Ok(Some(Duplicate {
                         first_offset: m.first_offset(),
                         last_offset: m.last_offset,
@@ -770,7 +984,8 @@ impl ProducerStateManager {
                 txn_first_offset: e.txn_first_offset,
                 batches: e
                     .batches
-                    .iter()
+                    .to_vec()
+                    .into_iter()
                     .map(|b| SnapshotBatch {
                         last_seq: b.last_seq,
                         last_offset: b.last_offset,
@@ -811,23 +1026,24 @@ impl ProducerStateManager {
             }
             let window = self.config.window;
             let skip = s.batches.len().saturating_sub(window);
-            let entry = ProducerEntry {
+            let mut entry = ProducerEntry {
                 epoch: s.epoch,
                 coordinator_epoch: s.coordinator_epoch,
                 last_timestamp: s.last_timestamp,
                 txn_first_offset: s.txn_first_offset,
-                batches: s
-                    .batches
-                    .into_iter()
-                    .skip(skip)
-                    .map(|b| BatchMeta {
+                batches: Window::default(),
+            };
+            for b in s.batches.into_iter().skip(skip) {
+                entry.push_batch(
+                    BatchMeta {
                         last_seq: b.last_seq,
                         offset_delta: b.offset_delta,
                         last_offset: b.last_offset,
                         timestamp: b.timestamp,
-                    })
-                    .collect(),
-            };
+                    },
+                    window,
+                );
+            }
             if entry.txn_first_offset >= 0 {
                 self.ongoing.insert(entry.txn_first_offset, s.producer_id);
             }
@@ -866,6 +1082,72 @@ mod tests {
             max_timestamp: 10,
             is_transactional: false,
         }
+    }
+
+    /// The inline window answers exactly what a plain deque of the last `cap` batches
+    /// answers, whatever the gaps between batches (consecutive, gapped, wrapped sequences,
+    /// huge offset or time jumps that force the heap form).
+    #[test]
+    fn window_matches_a_deque() {
+        use proptest::prelude::*;
+        let batch = (0..6u8, 0..70_000i32, 1..3i64, -5..5i64, 0..4u8);
+        proptest!(|(cap in prop_oneof![1..=6usize, Just(128usize)],
+                    steps in proptest::collection::vec(batch, 1..40))| {
+            let mut w = Window::default();
+            let mut reference: VecDeque<BatchMeta> = VecDeque::new();
+            let (mut seq, mut offset, mut ts) = (i32::MAX - 40, 0i64, 1_000i64);
+            for (kind, delta, gap, dt, seq_jump) in steps {
+                let offset_delta = if kind == 0 { delta } else { delta % 8 };
+                seq = seq.wrapping_add(i32::from(seq_jump) * 1000);
+                let first_seq = seq;
+                let last_seq = crate::types::increment_sequence(first_seq, offset_delta);
+                seq = crate::types::increment_sequence(last_seq, 1);
+                offset += gap * if kind == 1 { 1 << 33 } else { 1 };
+                let b = BatchMeta {
+                    last_seq,
+                    offset_delta,
+                    last_offset: offset + i64::from(offset_delta),
+                    timestamp: ts,
+                };
+                offset = b.last_offset + 1;
+                ts += dt * if kind == 2 { 1 << 40 } else { 1 };
+                w.push(b, cap);
+                if reference.len() == cap {
+                    reference.pop_front();
+                }
+                reference.push_back(b);
+                prop_assert_eq!(w.len(), reference.len());
+                prop_assert_eq!(w.last(), reference.back().copied());
+                prop_assert_eq!(w.to_vec(), reference.iter().copied().collect::<Vec<_>>());
+                for m in &reference {
+                    prop_assert_eq!(w.find(m.first_seq(), m.last_seq), Some(*m));
+                }
+                prop_assert_eq!(w.find(seq, seq), None);
+            }
+        });
+    }
+
+    #[test]
+    fn default_window_stays_inline_and_small() {
+        let mut w = Window::default();
+        for i in 0..20i64 {
+            w.push(
+                BatchMeta {
+                    last_seq: i as i32 * 4 + 3,
+                    offset_delta: 3,
+                    last_offset: i * 10 + 3,
+                    timestamp: 1_700_000_000_000 + i,
+                },
+                5,
+            );
+        }
+        assert!(matches!(w, Window::Inline { .. }), "{w:?}");
+        assert_eq!(w.len(), 5);
+        assert!(
+            std::mem::size_of::<Window>() <= 80,
+            "{}",
+            std::mem::size_of::<Window>()
+        );
     }
 
     /// Checks and applies; a duplicate is reported as `Ok(Some(first offset))` and not applied.
