@@ -532,6 +532,11 @@ impl Producers {
             return;
         }
         let i = self.slots.len() as u32;
+        if self.slots.len() == self.slots.capacity() {
+            // Grow by an eighth rather than doubling: a slot is 120 bytes, and a doubled slab
+            // would leave up to half of it unused for as long as the producers are remembered.
+            self.slots.reserve_exact((self.slots.len() / 8).max(64));
+        }
         self.slots.push(Slot {
             pid,
             entry,
