@@ -359,6 +359,17 @@ const HEAD_PATCH: usize = batch::MAGIC_OFFSET;
 
 /// Where one batch of an append lands.
 #[derive(Debug, Clone, Copy)]
+/// What one append's batches add up to.
+struct Placement {
+    /// Records in all batches.
+    records: i64,
+    /// The offset after the last batch.
+    next: i64,
+    max_timestamp: i64,
+    /// Last offset of the batch with the max timestamp.
+    offset_of_max: i64,
+}
+
 struct Placed {
     /// Position in the appended bytes.
     pos: usize,
@@ -1088,15 +1099,27 @@ impl Log {
         result
     }
 
-    /// Validates every batch as the origin requires; returns (count of batches, records).
-    fn validate(
+    /// Validates every batch as the origin requires and places it (offsets and leader epoch
+    /// to stamp, into `placed`), in one pass over the batches.
+    fn validate_and_place(
         &self,
         records: &[u8],
-        origin: AppendOrigin,
+        options: &AppendOptions,
         log_end: i64,
-    ) -> Result<(usize, i64), AppendError> {
+        now: i64,
+        placed: &mut Vec<Placed>,
+    ) -> Result<Placement, AppendError> {
+        let origin = options.origin;
+        let assign = origin != AppendOrigin::Replication;
+        let log_append_time = assign && self.config.log_append_time;
+        placed.clear();
         let mut n = 0;
-        let mut record_total = 0i64;
+        let mut out = Placement {
+            records: 0,
+            next: log_end,
+            max_timestamp: -1,
+            offset_of_max: log_end,
+        };
         let mut expected_next = log_end;
         for item in BatchIter::new(records) {
             let (position, b) = item.map_err(|(position, source)| AppendError::InvalidBatch {
@@ -1172,7 +1195,24 @@ impl Log {
                     expected_next = b.next_offset();
                 }
             }
-            record_total += i64::from(count.max(0));
+            let base = if assign { out.next } else { b.base_offset() };
+            let last = base + i64::from(b.last_offset_delta());
+            let max = if log_append_time { now } else { b.max_timestamp() };
+            if max > out.max_timestamp {
+                out.max_timestamp = max;
+                out.offset_of_max = last;
+            }
+            placed.push(Placed {
+                pos: position as usize,
+                size: b.size(),
+                base,
+                epoch: match options.leader_epoch {
+                    Some(e) if assign => e,
+                    _ => b.partition_leader_epoch(),
+                },
+            });
+            out.next = last + 1;
+            out.records += i64::from(count.max(0));
             n += 1;
         }
         if n == 0 {
@@ -1184,7 +1224,7 @@ impl Log {
                 max: self.config.segment_bytes,
             });
         }
-        Ok((n, record_total))
+        Ok(out)
     }
 
     #[expect(
@@ -1199,41 +1239,26 @@ impl Log {
     ) -> Result<AppendOutcome, AppendError> {
         let origin = options.origin;
         let log_end = self.log_end.load(Ordering::Acquire);
-        let (_, record_count) = self.validate(records, origin, log_end)?;
         let now = self.clock.now_ms();
-
         // Assign offsets and the leader epoch. Both live outside the CRC, so the batches are
         // written as the client sent them behind a patched 16-byte head each (one pwritev, no
         // copy of the records). LogAppendTime changes CRC-covered fields: those appends are
         // copied once and patched in place.
-        let assign = origin != AppendOrigin::Replication;
-        let log_append_time = assign && self.config.log_append_time;
         let mut placed = std::mem::take(&mut w.placed);
-        placed.clear();
-        let mut next = log_end;
-        let mut max_ts = -1i64;
-        let mut offset_of_max = log_end;
-        for item in BatchIter::new(records) {
-            let Ok((pos, b)) = item else { break };
-            let base = if assign { next } else { b.base_offset() };
-            let last = base + i64::from(b.last_offset_delta());
-            let epoch = match options.leader_epoch {
-                Some(e) if assign => e,
-                _ => b.partition_leader_epoch(),
-            };
-            let max = if log_append_time { now } else { b.max_timestamp() };
-            if max > max_ts {
-                max_ts = max;
-                offset_of_max = last;
+        let placement = match self.validate_and_place(records, options, log_end, now, &mut placed) {
+            Ok(p) => p,
+            Err(e) => {
+                w.placed = placed;
+                return Err(e);
             }
-            placed.push(Placed {
-                pos: pos as usize,
-                size: b.size(),
-                base,
-                epoch,
-            });
-            next = last + 1;
-        }
+        };
+        let log_append_time = origin != AppendOrigin::Replication && self.config.log_append_time;
+        let Placement {
+            records: record_count,
+            next,
+            max_timestamp: max_ts,
+            offset_of_max,
+        } = placement;
         let first_offset = placed.first().map_or(log_end, |p| p.base);
         let last_offset = next - 1;
         let mut buf = std::mem::take(&mut w.scratch);

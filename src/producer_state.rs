@@ -217,49 +217,40 @@ impl Window {
             Window::Heap(v) => v.back().copied(),
         }
     }
-    /// The batches, newest first.
-    pub(crate) fn iter_newest_first(&self) -> impl Iterator<Item = BatchMeta> + '_ {
-        let (inline, heap) = match self {
-            Window::Inline { newest, older, len } => {
-                let mut cur = *newest;
-                let first = std::iter::once(*newest);
-                let rest = older.iter().map(move |p| {
-                    cur = p.unpack(&cur);
-                    cur
-                });
-                (Some(first.chain(rest).take(len.get())), None)
-            }
-            Window::Heap(v) => (None, Some(v.iter().rev().copied())),
-        };
-        inline.into_iter().flatten().chain(heap.into_iter().flatten())
-    }
-    /// The batch with exactly this sequence range (the dedup check; the hot path).
-    pub(crate) fn find(&self, first_seq: i32, last_seq: i32) -> Option<BatchMeta> {
-        let hit = |m: &BatchMeta| m.last_seq == last_seq && m.first_seq() == first_seq;
+    /// Walks the batches newest first until `f` returns `true`; returns that batch.
+    fn find_newest_first(&self, mut f: impl FnMut(&BatchMeta) -> bool) -> Option<BatchMeta> {
         match self {
             Window::Inline { newest, older, len } => {
                 let n = len.get();
                 if n == 0 {
                     return None;
                 }
-                if hit(newest) {
+                if f(newest) {
                     return Some(*newest);
                 }
                 let mut cur = *newest;
                 for p in &older[..n - 1] {
                     cur = p.unpack(&cur);
-                    if hit(&cur) {
+                    if f(&cur) {
                         return Some(cur);
                     }
                 }
                 None
             }
-            Window::Heap(v) => v.iter().rev().find(|m| hit(m)).copied(),
+            Window::Heap(v) => v.iter().rev().find(|m| f(m)).copied(),
         }
+    }
+    /// The batch with exactly this sequence range (the dedup check; the hot path).
+    pub(crate) fn find(&self, first_seq: i32, last_seq: i32) -> Option<BatchMeta> {
+        self.find_newest_first(|m| m.last_seq == last_seq && m.first_seq() == first_seq)
     }
     /// The batches, oldest first.
     pub(crate) fn to_vec(&self) -> Vec<BatchMeta> {
-        let mut v: Vec<BatchMeta> = self.iter_newest_first().collect();
+        let mut v = Vec::with_capacity(self.len());
+        self.find_newest_first(|m| {
+            v.push(*m);
+            false
+        });
         v.reverse();
         v
     }
@@ -327,9 +318,6 @@ impl ProducerEntry {
     }
     pub(crate) fn last_seq(&self) -> i32 {
         self.batches.last().map_or(-1, |b| b.last_seq)
-    }
-    fn push_batch(&mut self, b: BatchMeta, window: usize) {
-        self.batches.push(b, window);
     }
 }
 
@@ -871,7 +859,7 @@ impl ProducerStateManager {
             entry.last_timestamp = d.last_timestamp;
             entry.txn_first_offset = d.txn_first_offset;
             for (_, b) in pending.batches.iter().filter(|(j, _)| *j == i) {
-                entry.push_batch(*b, window);
+                entry.batches.push(*b, window);
             }
         }
         for &(first, pid) in &pending.new_txns {
@@ -1039,7 +1027,7 @@ impl ProducerStateManager {
                 batches: Window::default(),
             };
             for b in s.batches.into_iter().skip(skip) {
-                entry.push_batch(
+                entry.batches.push(
                     BatchMeta {
                         last_seq: b.last_seq,
                         offset_delta: b.offset_delta,

@@ -32,17 +32,11 @@ use eoslog::{
 const T0: i64 = 1_700_000_000_000;
 const EPOCH_FILE: &str = "leader-epoch-checkpoint";
 
-/// A fresh temporary directory, on tmpfs (`/dev/shm`) when there is one: runs do many small
-/// writes and fsyncs, several times faster there than on disk.
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new().prefix("eoslog-fuzz").tempdir_in(shm) {
-            return dir;
-        }
-    }
-    tempfile::tempdir().expect("tempdir")
-}
+// Each harness stands alone in its fuzz target; tests/fuzz_regressions.rs includes both.
+#[allow(clippy::duplicate_mod)]
+#[path = "scratch.rs"]
+mod scratch;
+use scratch::scratch_dir;
 
 fn config() -> LogConfig {
     let mut c = LogConfig::default();
