@@ -513,7 +513,20 @@ pub struct RecordIter<'a> {
 }
 
 /// Decodes an unsigned LEB128 varint of at most `max_bytes` from `buf[*pos..]`.
+#[inline]
 fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, RecordErrorKind> {
+    // Most varints in a record (attributes-adjacent deltas, null key, header count) are one
+    // byte: decide those without entering the loop.
+    if let Some(&b) = buf.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(u64::from(b));
+        }
+    }
+    read_unsigned_varint_loop(buf, pos, max_bytes)
+}
+
+fn read_unsigned_varint_loop(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u64, RecordErrorKind> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {
         let Some(&b) = buf.get(*pos) else {
@@ -533,6 +546,7 @@ fn read_unsigned_varint(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Result<u
 }
 
 /// Zigzag-decoded signed varint (32-bit, at most 5 bytes).
+#[inline]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, RecordErrorKind> {
     let raw = read_unsigned_varint(buf, pos, 5)?;
     if raw > u64::from(u32::MAX) {
@@ -543,6 +557,7 @@ pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32, RecordErro
 }
 
 /// Zigzag-decoded signed varlong (64-bit, at most 10 bytes).
+#[inline]
 pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, RecordErrorKind> {
     let raw = read_unsigned_varint(buf, pos, 10)?;
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -567,6 +582,7 @@ fn write_unsigned_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Reads a nullable byte field: varint length (-1 = null) then bytes, bounded by `end`.
+#[inline]
 fn read_nullable<'a>(
     buf: &'a [u8],
     pos: &mut usize,

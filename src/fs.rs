@@ -87,24 +87,27 @@ impl StorageFile for StdFile {
         self.0.write_all_at(buf, pos)
     }
     fn write_all_vectored_at(&self, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
-        // pwritev may write less than asked: skip what was written and go on.
-        let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
-        let mut first = 0;
-        while first < parts.len() {
-            let slices: Vec<io::IoSlice<'_>> = parts[first..].iter().map(|p| io::IoSlice::new(p)).collect();
-            let mut n = match rustix::io::pwritev(&self.0, &slices, pos) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            pos += n as u64;
-            while first < parts.len() && n >= parts[first].len() {
-                n -= parts[first].len();
-                first += 1;
+        // One pwritev per window of at most WINDOW parts, built in a stack array: no allocation
+        // per append, and within IOV_MAX (1024) however many batches a replica appends at
+        // once. pwritev may write less than asked: advance past what it wrote and go on.
+        const WINDOW: usize = 64;
+        let mut iov = [io::IoSlice::new(&[]); WINDOW];
+        for chunk in parts.chunks(WINDOW) {
+            for (slot, part) in iov.iter_mut().zip(chunk) {
+                *slot = io::IoSlice::new(part);
             }
-            if n > 0 {
-                parts[first] = &parts[first][n..];
+            let mut window: &mut [io::IoSlice<'_>] = &mut iov[..chunk.len()];
+            io::IoSlice::advance_slices(&mut window, 0); // leading empty parts
+            while !window.is_empty() {
+                match rustix::io::pwritev(&self.0, window, pos) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        pos += n as u64;
+                        io::IoSlice::advance_slices(&mut window, n);
+                    }
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(())

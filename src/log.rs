@@ -1355,12 +1355,25 @@ impl Log {
         let written = if log_append_time {
             active.append(&[data], last_offset, max_ts, offset_of_max)
         } else {
-            let mut parts: Vec<&[u8]> = Vec::with_capacity(placed.len() * 2);
-            for (p, head) in placed.iter().zip(&heads) {
-                parts.push(head);
-                parts.push(&records[p.pos + HEAD_PATCH..p.pos + p.size]);
-            }
-            active.append(&parts, last_offset, max_ts, offset_of_max)
+            // Head and rest of each batch; a client's append (one batch) needs no allocation.
+            let pairs = placed
+                .iter()
+                .zip(&heads)
+                .flat_map(|(p, head)| [&head[..], &records[p.pos + HEAD_PATCH..p.pos + p.size]]);
+            let mut inline: [&[u8]; 8] = [&[]; 8];
+            let spilled: Vec<&[u8]>;
+            let parts: &[&[u8]] = if placed.len() * 2 <= inline.len() {
+                let mut n = 0;
+                for (slot, part) in inline.iter_mut().zip(pairs) {
+                    *slot = part;
+                    n += 1;
+                }
+                &inline[..n]
+            } else {
+                spilled = pairs.collect();
+                &spilled
+            };
+            active.append(parts, last_offset, max_ts, offset_of_max)
         };
         w.heads = heads;
         written.map_err(|e| self.poison(e))?;

@@ -381,3 +381,39 @@ fn time_retention_deletes_old_segments_below_the_high_watermark() {
     assert_eq!(log.stats().recoveries, 0);
     assert_eq!(log.log_start_offset(), start);
 }
+
+#[test]
+fn replica_append_of_more_batches_than_iov_max() {
+    // A follower appends a whole fetch response in one call. Each batch is written as two
+    // parts (patched head and the rest), so 1,500 batches are 3,000 parts, more than one
+    // pwritev takes (Linux's IOV_MAX is 1,024; eoslog hands it 64 at a time): the write must
+    // still land whole and in order, and survive a reopen.
+    let t = TestLog::new();
+    let log = t.open();
+    let mut fetched = Vec::new();
+    for i in 0..1500i64 {
+        let value = format!("replicated-{i}");
+        fetched.extend(
+            BatchBuilder::new()
+                .base_offset(Offset(i))
+                .build(&[NewRecord::value(T0, value.as_bytes())])
+                .expect("batch"),
+        );
+    }
+    appended(
+        log.append(&fetched, AppendOrigin::Replication)
+            .expect("replicate"),
+    );
+    assert_eq!(log.log_end_offset(), Offset(1500));
+    drop(log);
+    let log = t.open();
+    assert_eq!(log.log_end_offset(), Offset(1500));
+    let (recs, _) = log
+        .read_records(Offset(0), 1 << 22, Isolation::ReadUncommitted)
+        .expect("read");
+    assert_eq!(recs.len(), 1500);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.offset, Offset(i as i64));
+        assert_eq!(r.value.as_deref(), Some(format!("replicated-{i}").as_bytes()));
+    }
+}
