@@ -97,15 +97,28 @@ fn each_received(pool: &[Vec<u8>], mut f: impl FnMut(&[u8])) -> Duration {
     total
 }
 
-fn fresh_log(root: &Path, round: usize) -> (std::path::PathBuf, Log) {
-    fresh_log_with(root, round, config())
-}
-
-fn fresh_log_with(root: &Path, round: usize, config: LogConfig) -> (std::path::PathBuf, Log) {
+/// Runs `f` on a fresh log (opened, and afterwards dropped, which fsyncs it, and deleted,
+/// all outside `f`) and returns what `f` timed.
+fn in_fresh_log(root: &Path, round: usize, config: LogConfig, f: impl FnOnce(&Log) -> Duration) -> Duration {
     let dir = root.join(format!("log-{round}"));
     let _ = std::fs::remove_dir_all(&dir);
     let log = Log::open(&dir, config).expect("open log");
-    (dir, log)
+    let t = f(&log);
+    drop(log);
+    std::fs::remove_dir_all(&dir).expect("remove");
+    t
+}
+
+/// Runs `f` on a fresh file `name` (created, and afterwards fsynced and deleted, all outside
+/// `f`) and returns what `f` timed: the raw baselines get the log's page-cache treatment.
+fn in_raw_file(root: &Path, name: &str, f: impl FnOnce(&mut File) -> Duration) -> Duration {
+    let path = root.join(name);
+    let mut file = File::create(&path).expect("create");
+    let t = f(&mut file);
+    file.sync_all().expect("fsync");
+    drop(file);
+    std::fs::remove_file(&path).expect("remove");
+    t
 }
 
 fn bench_append(c: &mut Criterion) {
@@ -122,17 +135,13 @@ fn bench_append(c: &mut Criterion) {
     g.bench_function("baseline_raw_write_all", |b| {
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let path = root.join(format!("raw-{round}.log"));
-                let mut f = File::create(&path).expect("create");
-                let start = Instant::now();
-                for bytes in &idem[..n] {
-                    f.write_all(bytes).expect("write");
-                }
-                let t = start.elapsed();
-                f.sync_all().expect("fsync");
-                drop(f);
-                std::fs::remove_file(&path).expect("remove");
-                t
+                in_raw_file(root, &format!("raw-{round}.log"), |f| {
+                    let start = Instant::now();
+                    for bytes in &idem[..n] {
+                        f.write_all(bytes).expect("write");
+                    }
+                    start.elapsed()
+                })
             })
         });
     });
@@ -140,39 +149,33 @@ fn bench_append(c: &mut Criterion) {
         // The syscall shape eoslog uses: one pwritev of a 16-byte head and the rest.
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let path = root.join(format!("rawv-{round}.log"));
-                let f = File::create(&path).expect("create");
-                let mut pos = 0u64;
-                let start = Instant::now();
-                for bytes in &idem[..n] {
-                    let parts = [
-                        std::io::IoSlice::new(&bytes[..16]),
-                        std::io::IoSlice::new(&bytes[16..]),
-                    ];
-                    let w = rustix::io::pwritev(&f, &parts, pos).expect("pwritev");
-                    assert_eq!(w, bytes.len());
-                    pos += w as u64;
-                }
-                let t = start.elapsed();
-                f.sync_all().expect("fsync");
-                drop(f);
-                std::fs::remove_file(&path).expect("remove");
-                t
+                in_raw_file(root, &format!("rawv-{round}.log"), |f| {
+                    let mut pos = 0u64;
+                    let start = Instant::now();
+                    for bytes in &idem[..n] {
+                        let parts = [
+                            std::io::IoSlice::new(&bytes[..16]),
+                            std::io::IoSlice::new(&bytes[16..]),
+                        ];
+                        let w = rustix::io::pwritev(&*f, &parts, pos).expect("pwritev");
+                        assert_eq!(w, bytes.len());
+                        pos += w as u64;
+                    }
+                    start.elapsed()
+                })
             })
         });
     });
     g.bench_function("log_append_idempotent", |b| {
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let (dir, log) = fresh_log(root, round);
-                let start = Instant::now();
-                for bytes in &idem[..n] {
-                    must_append(log.append(black_box(bytes), AppendOrigin::Client));
-                }
-                let t = start.elapsed();
-                drop(log); // fsyncs the segment (outside the timed region)
-                std::fs::remove_dir_all(&dir).expect("remove");
-                t
+                in_fresh_log(root, round, config(), |log| {
+                    let start = Instant::now();
+                    for bytes in &idem[..n] {
+                        must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                    }
+                    start.elapsed()
+                })
             })
         });
     });
@@ -183,15 +186,13 @@ fn bench_append(c: &mut Criterion) {
         c.set("eoslog.validate.records", "false").expect("config");
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let (dir, log) = fresh_log_with(root, round, c.clone());
-                let start = Instant::now();
-                for bytes in &idem[..n] {
-                    must_append(log.append(black_box(bytes), AppendOrigin::Client));
-                }
-                let t = start.elapsed();
-                drop(log);
-                std::fs::remove_dir_all(&dir).expect("remove");
-                t
+                in_fresh_log(root, round, c.clone(), |log| {
+                    let start = Instant::now();
+                    for bytes in &idem[..n] {
+                        must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                    }
+                    start.elapsed()
+                })
             })
         });
     });
@@ -202,26 +203,20 @@ fn bench_append(c: &mut Criterion) {
     g.bench_function("baseline_raw_write_all_received", |b| {
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let path = root.join(format!("raw-recv-{round}.log"));
-                let mut f = File::create(&path).expect("create");
-                let t = each_received(&idem[..n], |bytes| f.write_all(bytes).expect("write"));
-                f.sync_all().expect("fsync");
-                drop(f);
-                std::fs::remove_file(&path).expect("remove");
-                t
+                in_raw_file(root, &format!("raw-recv-{round}.log"), |f| {
+                    each_received(&idem[..n], |bytes| f.write_all(bytes).expect("write"))
+                })
             })
         });
     });
     g.bench_function("log_append_idempotent_received", |b| {
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let (dir, log) = fresh_log(root, round);
-                let t = each_received(&idem[..n], |bytes| {
-                    must_append(log.append(bytes, AppendOrigin::Client))
-                });
-                drop(log);
-                std::fs::remove_dir_all(&dir).expect("remove");
-                t
+                in_fresh_log(root, round, config(), |log| {
+                    each_received(&idem[..n], |bytes| {
+                        must_append(log.append(bytes, AppendOrigin::Client));
+                    })
+                })
             })
         });
     });
@@ -234,32 +229,29 @@ fn bench_append(c: &mut Criterion) {
     g.bench_function("log_append_idempotent_paired_with_raw_write", |b| {
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                let path = root.join(format!("raw-paired-{round}.log"));
-                let mut f = File::create(&path).expect("create");
-                let (dir, log) = fresh_log(root, round);
-                let (mut raw, mut ours) = (Duration::ZERO, Duration::ZERO);
-                let mut recv = Vec::with_capacity(batch_len);
-                for (i, bytes) in idem[..n].iter().enumerate() {
-                    recv.clear();
-                    recv.extend_from_slice(bytes);
-                    for side in [i % 2, 1 - i % 2] {
-                        let start = Instant::now();
-                        if side == 0 {
-                            f.write_all(black_box(&recv)).expect("write");
-                            raw += start.elapsed();
-                        } else {
-                            must_append(log.append(black_box(&recv), AppendOrigin::Client));
-                            ours += start.elapsed();
+                in_raw_file(root, &format!("raw-paired-{round}.log"), |f| {
+                    in_fresh_log(root, round, config(), |log| {
+                        let (mut raw, mut ours) = (Duration::ZERO, Duration::ZERO);
+                        let mut recv = Vec::with_capacity(batch_len);
+                        for (i, bytes) in idem[..n].iter().enumerate() {
+                            recv.clear();
+                            recv.extend_from_slice(bytes);
+                            for side in [i % 2, 1 - i % 2] {
+                                let start = Instant::now();
+                                if side == 0 {
+                                    f.write_all(black_box(&recv)).expect("write");
+                                    raw += start.elapsed();
+                                } else {
+                                    must_append(log.append(black_box(&recv), AppendOrigin::Client));
+                                    ours += start.elapsed();
+                                }
+                            }
                         }
-                    }
-                }
-                f.sync_all().expect("fsync");
-                drop((f, log));
-                std::fs::remove_file(&path).expect("remove");
-                std::fs::remove_dir_all(&dir).expect("remove");
-                paired_raw.set(paired_raw.get() + raw);
-                paired_log.set(paired_log.get() + ours);
-                ours
+                        paired_raw.set(paired_raw.get() + raw);
+                        paired_log.set(paired_log.get() + ours);
+                        ours
+                    })
+                })
             })
         });
     });
@@ -334,15 +326,13 @@ fn bench_append(c: &mut Criterion) {
     g.bench_function("baseline_idempotent_10_batches", |b| {
         b.iter_custom(|iters| {
             chunked(iters, per_log, |round, n| {
-                let (dir, log) = fresh_log(root, round);
-                let start = Instant::now();
-                for bytes in &idem[..n * TXN_BATCHES] {
-                    must_append(log.append(black_box(bytes), AppendOrigin::Client));
-                }
-                let t = start.elapsed();
-                drop(log);
-                std::fs::remove_dir_all(&dir).expect("remove");
-                t
+                in_fresh_log(root, round, config(), |log| {
+                    let start = Instant::now();
+                    for bytes in &idem[..n * TXN_BATCHES] {
+                        must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                    }
+                    start.elapsed()
+                })
             })
         });
     });
@@ -356,19 +346,18 @@ fn bench_append(c: &mut Criterion) {
         };
         b.iter_custom(|iters| {
             chunked(iters, per_log, |round, n| {
-                let (dir, log) = fresh_log(root, round);
-                let start = Instant::now();
-                for t in txn[..n * TXN_BATCHES].chunks(TXN_BATCHES) {
-                    for bytes in t {
-                        must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                in_fresh_log(root, round, config(), |log| {
+                    let start = Instant::now();
+                    for t in txn[..n * TXN_BATCHES].chunks(TXN_BATCHES) {
+                        for bytes in t {
+                            must_append(log.append(black_box(bytes), AppendOrigin::Client));
+                        }
+                        must_append(log.write_marker(&marker));
                     }
-                    must_append(log.write_marker(&marker));
-                }
-                let t = start.elapsed();
-                assert_eq!(log.last_stable_offset(), log.high_watermark());
-                drop(log);
-                std::fs::remove_dir_all(&dir).expect("remove");
-                t
+                    let t = start.elapsed();
+                    assert_eq!(log.last_stable_offset(), log.high_watermark());
+                    t
+                })
             })
         });
     });

@@ -1363,12 +1363,10 @@ impl Log {
             let mut inline: [&[u8]; 8] = [&[]; 8];
             let spilled: Vec<&[u8]>;
             let parts: &[&[u8]] = if placed.len() * 2 <= inline.len() {
-                let mut n = 0;
                 for (slot, part) in inline.iter_mut().zip(pairs) {
                     *slot = part;
-                    n += 1;
                 }
-                &inline[..n]
+                &inline[..placed.len() * 2]
             } else {
                 spilled = pairs.collect();
                 &spilled
