@@ -4,11 +4,15 @@
 //! batch to a file in the same directory, one append at a time.
 //!
 //! Group commit: while one appender fsyncs, the appends that arrive queue behind it, and the
-//! next fsync covers all of them. Criterion's time per iteration is the wall time per append
+//! next fsync covers all of them. Two ways to acknowledge: `sync` rows append with
+//! `eoslog.durability=sync` (each appender has one append in flight); `pipelined` rows append
+//! buffered and acknowledge each append once `Log::wait_durable` covers it, with up to 5
+//! unacknowledged per appender, as a Kafka producer keeps 5 requests in flight. Criterion's time per iteration is the wall time per append
 //! across all appenders (throughput in appends/s). Each round writes to a fresh log, created
 //! and deleted outside the timed region; batches are built before timing.
 #![allow(missing_docs)]
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -17,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use eoslog::{
-    AppendOrigin, AppendOutcome, BatchBuilder, Log, LogConfig, NewRecord, ProducerEpoch, ProducerId, Sequence,
+    AppendOptions, AppendOrigin, AppendOutcome, BatchBuilder, Durability, Log, LogConfig, NewRecord, Offset,
+    ProducerEpoch, ProducerId, Sequence,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -25,6 +30,9 @@ const RECORD_BYTES: usize = 1024;
 const RECORDS_PER_BATCH: usize = 16;
 /// Batches per appender per round.
 const POOL: usize = 256;
+/// Unacknowledged appends per pipelined appender: the default of Kafka's producer
+/// (`max.in.flight.requests.per.connection`), the most that keeps idempotent ordering.
+const IN_FLIGHT: usize = 5;
 
 fn config() -> LogConfig {
     let mut c = LogConfig::default();
@@ -66,8 +74,18 @@ fn rounds(iters: u64, per_round: usize, mut f: impl FnMut(usize, usize) -> Durat
     total
 }
 
+/// How an appender acknowledges its appends.
+#[derive(Clone, Copy)]
+enum Ack {
+    /// `eoslog.durability=sync`: each append returns once durable (one in flight).
+    EachAppend,
+    /// Buffered appends, each acknowledged after `Log::wait_durable` covers it, with up to
+    /// this many unacknowledged per appender (a producer's in-flight requests).
+    Pipelined(usize),
+}
+
 /// `n` durable appends spread over the appenders; returns the wall time and the fsyncs.
-fn durable_round(root: &Path, round: usize, pools: &[Vec<Vec<u8>>], n: usize) -> (Duration, u64) {
+fn durable_round(root: &Path, round: usize, pools: &[Vec<Vec<u8>>], n: usize, ack: Ack) -> (Duration, u64) {
     let dir = root.join(format!("gc-{}-{round}", pools.len()));
     let _ = std::fs::remove_dir_all(&dir);
     let log = Log::open(&dir, config()).expect("open log");
@@ -81,13 +99,31 @@ fn durable_round(root: &Path, round: usize, pools: &[Vec<Vec<u8>>], n: usize) ->
             let mine = (n + threads - 1 - t) / threads;
             let (log, barrier) = (&log, &barrier);
             s.spawn(move || {
+                let options = AppendOptions {
+                    durability: match ack {
+                        Ack::EachAppend => None,
+                        Ack::Pipelined(_) => Some(Durability::Buffered),
+                    },
+                    ..AppendOptions::new(AppendOrigin::Client)
+                };
+                let mut pending = VecDeque::new();
+                let wait = |end: Offset| {
+                    log.wait_durable(end).expect("wait_durable");
+                };
                 barrier.wait();
                 for bytes in &pool[..mine] {
-                    match log.append(black_box(bytes), AppendOrigin::Client) {
-                        Ok(AppendOutcome::Appended(_)) => {}
+                    let info = match log.append_with(black_box(bytes), &options) {
+                        Ok(AppendOutcome::Appended(info)) => info,
                         other => panic!("append not written: {other:?}"),
+                    };
+                    if let Ack::Pipelined(depth) = ack {
+                        pending.push_back(info.last_offset.next());
+                        if pending.len() == depth {
+                            wait(pending.pop_front().expect("pending"));
+                        }
                     }
                 }
+                pending.into_iter().for_each(wait);
             });
         }
         barrier.wait();
@@ -128,23 +164,29 @@ fn bench_group_commit(c: &mut Criterion) {
             })
         });
     });
-    for appenders in [1usize, 4, 16] {
-        let mut appends = 0u64;
-        let mut fsyncs = 0u64;
-        g.bench_function(BenchmarkId::new("log_sync_appenders", appenders), |b| {
-            b.iter_custom(|iters| {
-                rounds(iters, POOL * appenders, |round, n| {
-                    let (t, f) = durable_round(root, round, &pools[..appenders], n);
-                    appends += n as u64;
-                    fsyncs += f;
-                    t
-                })
+    let modes = [
+        ("log_sync_appenders", Ack::EachAppend),
+        ("log_pipelined_5_in_flight_appenders", Ack::Pipelined(IN_FLIGHT)),
+    ];
+    for (name, ack) in modes {
+        for appenders in [1usize, 4, 16] {
+            let mut appends = 0u64;
+            let mut fsyncs = 0u64;
+            g.bench_function(BenchmarkId::new(name, appenders), |b| {
+                b.iter_custom(|iters| {
+                    rounds(iters, POOL * appenders, |round, n| {
+                        let (t, f) = durable_round(root, round, &pools[..appenders], n, ack);
+                        appends += n as u64;
+                        fsyncs += f;
+                        t
+                    })
+                });
             });
-        });
-        eprintln!(
-            "group_commit: {appenders} appenders, {batch_len}-byte batches: {appends} appends, {fsyncs} fsyncs ({:.2} appends per fsync)",
-            appends as f64 / fsyncs.max(1) as f64
-        );
+            eprintln!(
+                "group_commit: {name}/{appenders}, {batch_len}-byte batches: {appends} appends, {fsyncs} fsyncs ({:.2} appends per fsync)",
+                appends as f64 / fsyncs.max(1) as f64
+            );
+        }
     }
     g.finish();
 }

@@ -1083,15 +1083,20 @@ impl Log {
             let _sync = self.sync.lock();
             self.appends_done.notify_one();
         }
+        let durability = options.durability.unwrap_or(self.config.durability);
         match &result {
             Ok(AppendOutcome::Appended(info)) => {
-                let durability = options.durability.unwrap_or(self.config.durability);
                 if durability == Durability::SyncEachAppend {
                     self.sync_to(info.last_offset.0 + 1)?;
                 }
             }
-            Ok(AppendOutcome::Duplicate(_)) => {
+            Ok(AppendOutcome::Duplicate(info)) => {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                // The original may still be waiting for its fsync (a retry that overtook
+                // the first attempt's acknowledgement): a durable answer waits for it too.
+                if durability == Durability::SyncEachAppend {
+                    self.wait_durable(info.last_offset.next())?;
+                }
             }
             Ok(AppendOutcome::Rejected(r)) => self.stats.reject(r.kafka_error()),
             Err(e) => self.stats.reject(e.kafka_error()),
@@ -1519,6 +1524,26 @@ impl Log {
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Waits until every record below `end` is fsynced, and returns the durable offset then
+    /// (at least `end`, unless the log ends before it: a wait never outlives the log end
+    /// offset at the time of the call).
+    ///
+    /// This is the durable half of an append split in two, so that one producer can keep
+    /// several appends in flight: append with [`Durability::Buffered`], then acknowledge
+    /// each once `wait_durable(info.last_offset.next())` returns. Waiters share fsyncs with
+    /// each other and with [`Durability::SyncEachAppend`] appends (group commit), so the
+    /// more appends are in flight, the more each fsync covers. A wait for data that is
+    /// already durable takes one uncontended lock and no system call.
+    ///
+    /// # Errors
+    /// [`StorageError::Poisoned`] if the log failed a write or fsync (nothing is durable
+    /// past [`Log::durable_offset`] until a reopen runs recovery), or the fsync's error.
+    pub fn wait_durable(&self, end: Offset) -> Result<Offset, StorageError> {
+        let target = end.0.min(self.log_end.load(Ordering::Acquire));
+        self.sync_to(target)?;
+        Ok(self.durable_offset())
     }
 
     /// Group commit: waits until everything below `target` is fsynced. One caller fsyncs for

@@ -110,8 +110,9 @@ impl FileSystem for FaultyFs {
 struct Acked {
     /// Batches acknowledged after fsync, with their first offset.
     durable: Vec<(Vec<u8>, i64)>,
-    /// The batch whose append reported a failure (it may or may not have been written).
-    in_flight: Option<Vec<u8>>,
+    /// The batches whose append or durability wait reported a failure, in append order
+    /// (each may or may not have been written).
+    in_flight: Vec<Vec<u8>>,
 }
 
 fn is_storage(e: &AppendError) -> bool {
@@ -130,15 +131,39 @@ fn workload(log: &Log, acked: &mut Acked) -> Result<(), String> {
     };
     for s in 0..6 {
         let b = idem(1, 0, 2 * s, 2);
-        acked.in_flight = Some(b.clone());
+        acked.in_flight = vec![b.clone()];
         match log.append_with(&b, &sync).map_err(fail)? {
             AppendOutcome::Appended(i) => {
-                acked.in_flight = None;
+                acked.in_flight.clear();
                 acked.durable.push((b, i.first_offset.0));
             }
             other => panic!("{other:?}"),
         }
     }
+    // Pipelined: three buffered appends in flight, acknowledged once one wait covers them.
+    let buffered = AppendOptions {
+        durability: Some(Durability::Buffered),
+        ..AppendOptions::new(AppendOrigin::Client)
+    };
+    let mut pending = Vec::new();
+    for s in 6..9 {
+        let b = idem(1, 0, 2 * s, 2);
+        acked.in_flight.push(b.clone());
+        match log.append_with(&b, &buffered).map_err(fail)? {
+            AppendOutcome::Appended(i) => pending.push((b, i)),
+            other => panic!("{other:?}"),
+        }
+    }
+    let end = pending
+        .last()
+        .map(|(_, i)| i.last_offset.next())
+        .expect("pending");
+    let durable = log.wait_durable(end).map_err(|e| fail(e.into()))?;
+    assert!(durable >= end, "wait_durable returned {durable:?} below {end:?}");
+    acked.in_flight.clear();
+    acked
+        .durable
+        .extend(pending.into_iter().map(|(b, i)| (b, i.first_offset.0)));
     for round in 0..4 {
         let b = txn(2, 0, round * 2, 2);
         let _ = log.append_with(&b, &sync).map_err(fail)?;
@@ -244,7 +269,7 @@ fn every_io_failure_poisons_and_recovers() {
                 "op {k} ({op}): last acknowledged batch not recognised"
             );
         }
-        if let Some(b) = &acked.in_flight {
+        for b in &acked.in_flight {
             let o = client(&log, b);
             assert!(
                 matches!(o, AppendOutcome::Duplicate(_) | AppendOutcome::Appended(_)),

@@ -1,0 +1,144 @@
+//! Invariants: an append split into a buffered write and `Log::wait_durable` is acknowledged
+//! only once an fsync covers it, while one producer keeps several appends in flight and the
+//! waiters share fsyncs; a retry answered as a duplicate under `SyncEachAppend` is durable
+//! too, even when the original append has not been fsynced yet; a wait never outlives the
+//! log end offset; the `durable` high watermark follows the waits. Issue #6.
+
+mod common;
+use common::*;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use eoslog::{AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, Offset};
+
+fn with(durability: Durability) -> AppendOptions {
+    AppendOptions {
+        durability: Some(durability),
+        ..AppendOptions::new(AppendOrigin::Client)
+    }
+}
+
+#[test]
+fn pipelined_appends_are_acknowledged_only_once_durable() {
+    const THREADS: i64 = 8;
+    const BATCHES: i32 = 40;
+    const IN_FLIGHT: usize = 5;
+    let t = TestLog::new();
+    let log = Arc::new(t.open());
+    let threads: Vec<_> = (0..THREADS)
+        .map(|pid| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut pending = VecDeque::new();
+                let ack = |end: Offset| {
+                    let durable = log.wait_durable(end).expect("wait_durable");
+                    assert!(durable >= end, "returned {durable:?} below {end:?}");
+                    assert!(log.durable_offset() >= end, "acknowledged only once durable");
+                };
+                for s in 0..BATCHES {
+                    let o = log
+                        .append_with(&idem(pid, 0, s, 1), &with(Durability::Buffered))
+                        .expect("append");
+                    pending.push_back(appended(o).last_offset.next());
+                    if pending.len() == IN_FLIGHT {
+                        ack(pending.pop_front().expect("pending"));
+                    }
+                }
+                pending.into_iter().for_each(ack);
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().expect("join");
+    }
+    let appends = (THREADS * i64::from(BATCHES)) as u64;
+    let stats = log.stats();
+    assert_eq!(stats.appends, appends);
+    assert_eq!(log.durable_offset(), Offset(appends as i64));
+    assert!(
+        stats.fsyncs >= 1 && stats.fsyncs <= appends,
+        "fsyncs {}",
+        stats.fsyncs
+    );
+    eprintln!(
+        "{appends} pipelined appends from {THREADS} threads took {} fsyncs",
+        stats.fsyncs
+    );
+    // Each producer's records are in its sequence order.
+    let got = values(&log, Isolation::ReadUncommitted);
+    for pid in 0..THREADS {
+        let mine: Vec<&String> = got
+            .iter()
+            .filter(|v| v.starts_with(&format!("p{pid}-")))
+            .collect();
+        let want: Vec<String> = (0..BATCHES).map(|s| format!("p{pid}-s{s}")).collect();
+        assert_eq!(mine, want.iter().collect::<Vec<_>>(), "producer {pid}");
+    }
+}
+
+#[test]
+fn duplicate_of_an_unsynced_append_is_answered_once_durable() {
+    let t = TestLog::new();
+    let log = t.open();
+    let batch = idem(7, 0, 0, 3);
+    let first = appended(
+        log.append_with(&batch, &with(Durability::Buffered))
+            .expect("append"),
+    );
+    assert_eq!(
+        log.durable_offset(),
+        Offset(0),
+        "a buffered append is not fsynced"
+    );
+    let fsyncs = log.stats().fsyncs;
+    match log
+        .append_with(&batch, &with(Durability::SyncEachAppend))
+        .expect("retry")
+    {
+        AppendOutcome::Duplicate(info) => assert_eq!(info, first),
+        other => panic!("expected Duplicate, got {other:?}"),
+    }
+    assert!(
+        log.durable_offset() > first.last_offset,
+        "a durable answer to a retry covers the original"
+    );
+    assert!(log.stats().fsyncs > fsyncs);
+    // A buffered retry waits for nothing.
+    let batch = idem(7, 0, 3, 1);
+    let second = appended(
+        log.append_with(&batch, &with(Durability::Buffered))
+            .expect("append"),
+    );
+    assert!(matches!(
+        log.append_with(&batch, &with(Durability::Buffered))
+            .expect("retry"),
+        AppendOutcome::Duplicate(_)
+    ));
+    assert!(log.durable_offset() <= second.last_offset);
+}
+
+#[test]
+fn a_wait_stops_at_the_log_end_and_costs_nothing_when_durable() {
+    let t = TestLog::with_config(config(&[("eoslog.high.watermark", "durable")]));
+    let log = t.open();
+    for s in 0..4 {
+        let _ = appended(
+            log.append_with(&idem(1, 0, s, 1), &with(Durability::Buffered))
+                .expect("append"),
+        );
+    }
+    assert_eq!(
+        log.high_watermark(),
+        Offset(0),
+        "the durable HW waits for an fsync"
+    );
+    assert!(values(&log, Isolation::ReadCommitted).is_empty());
+    // Past the log end: returns at the log end rather than waiting for appends to come.
+    assert_eq!(log.wait_durable(Offset(1_000)).expect("wait"), Offset(4));
+    assert_eq!(log.high_watermark(), Offset(4));
+    assert_eq!(values(&log, Isolation::ReadCommitted).len(), 4);
+    let fsyncs = log.stats().fsyncs;
+    assert_eq!(log.wait_durable(Offset(2)).expect("wait"), Offset(4));
+    assert_eq!(log.wait_durable(Offset(4)).expect("wait"), Offset(4));
+    assert_eq!(log.stats().fsyncs, fsyncs, "no fsync for data already durable");
+}
