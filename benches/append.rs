@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use eoslog::{
-    AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Log, LogConfig, MarkerType, NewRecord,
-    ProducerEpoch, ProducerId, Sequence, TxnMarker,
+    AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, FileSystem, Log, LogConfig, MarkerType,
+    NewRecord, ProducerEpoch, ProducerId, Sequence, StdFileSystem, StorageFile, TxnMarker,
 };
 
 const T0: i64 = 1_700_000_000_000;
@@ -116,6 +116,18 @@ fn in_raw_file(root: &Path, name: &str, f: impl FnOnce(&mut File) -> Duration) -
     let mut file = File::create(&path).expect("create");
     let t = f(&mut file);
     file.sync_all().expect("fsync");
+    drop(file);
+    std::fs::remove_file(&path).expect("remove");
+    t
+}
+
+/// As [`in_raw_file`], through eoslog's own file type (`pwrite`, and `preallocate` where the
+/// platform has it).
+fn in_raw_storage_file(root: &Path, name: &str, f: impl FnOnce(&dyn StorageFile) -> Duration) -> Duration {
+    let path = root.join(name);
+    let file = StdFileSystem.open(&path, true).expect("create");
+    let t = f(&*file);
+    file.sync_data().expect("fsync");
     drop(file);
     std::fs::remove_file(&path).expect("remove");
     t
@@ -221,47 +233,61 @@ fn bench_append(c: &mut Criterion) {
         });
     });
     // The steadiest ratio on a noisy machine: each received batch is written raw and
-    // appended to the log back to back (alternating which goes first), so both see the same
-    // moment's page-cache and host state. Criterion reports the log's time; the ratio of the
-    // summed raw time to the summed log time is printed after the group.
-    let paired_raw = std::cell::Cell::new(Duration::ZERO);
-    let paired_log = std::cell::Cell::new(Duration::ZERO);
+    // appended to the log back to back (rotating which goes first), so all see the same
+    // moment's page-cache and host state. A second raw file is preallocated as the log's
+    // active segment is (`fallocate` KEEP_SIZE, `eoslog.preallocate.bytes` at a time), to
+    // show what the log's own preallocation is worth. Criterion reports the log's time; the
+    // ratios of the summed raw times to the summed log time are printed after the group.
+    let paired = std::cell::Cell::new([Duration::ZERO; 3]);
     g.bench_function("log_append_idempotent_paired_with_raw_write", |b| {
+        let chunk = LogConfig::default().preallocate_bytes;
         b.iter_custom(|iters| {
             chunked(iters, POOL, |round, n| {
-                in_raw_file(root, &format!("raw-paired-{round}.log"), |f| {
-                    in_fresh_log(root, round, config(), |log| {
-                        let (mut raw, mut ours) = (Duration::ZERO, Duration::ZERO);
-                        let mut recv = Vec::with_capacity(batch_len);
-                        for (i, bytes) in idem[..n].iter().enumerate() {
-                            recv.clear();
-                            recv.extend_from_slice(bytes);
-                            for side in [i % 2, 1 - i % 2] {
-                                let start = Instant::now();
-                                if side == 0 {
-                                    f.write_all(black_box(&recv)).expect("write");
-                                    raw += start.elapsed();
-                                } else {
-                                    must_append(log.append(black_box(&recv), AppendOrigin::Client));
-                                    ours += start.elapsed();
+                in_raw_file(root, &format!("raw-paired-{round}.log"), |plain| {
+                    in_raw_storage_file(root, &format!("raw-prealloc-{round}.log"), |pre| {
+                        in_fresh_log(root, round, config(), |log| {
+                            let mut sum = [Duration::ZERO; 3];
+                            let (mut pos, mut reserved) = (0u64, 0u64);
+                            let mut recv = Vec::with_capacity(batch_len);
+                            for (i, bytes) in idem[..n].iter().enumerate() {
+                                recv.clear();
+                                recv.extend_from_slice(bytes);
+                                for side in [i % 3, (i + 1) % 3, (i + 2) % 3] {
+                                    let start = Instant::now();
+                                    match side {
+                                        0 => plain.write_all(black_box(&recv)).expect("write"),
+                                        1 => {
+                                            if pos + recv.len() as u64 > reserved {
+                                                pre.preallocate(pos, chunk).expect("fallocate");
+                                                reserved = pos + chunk;
+                                            }
+                                            pre.write_all_at(black_box(&recv), pos).expect("write");
+                                            pos += recv.len() as u64;
+                                        }
+                                        _ => must_append(log.append(black_box(&recv), AppendOrigin::Client)),
+                                    }
+                                    sum[side] += start.elapsed();
                                 }
                             }
-                        }
-                        paired_raw.set(paired_raw.get() + raw);
-                        paired_log.set(paired_log.get() + ours);
-                        ours
+                            let mut all = paired.get();
+                            for (a, s) in all.iter_mut().zip(sum) {
+                                *a += s;
+                            }
+                            paired.set(all);
+                            sum[2]
+                        })
                     })
                 })
             })
         });
     });
-    if paired_log.get() > Duration::ZERO {
+    let [raw, raw_pre, ours] = paired.get();
+    if ours > Duration::ZERO {
         eprintln!(
-        "append/paired: raw write / eoslog append = {:.3} ({:?} raw, {:?} eoslog, summed over all samples)",
-        paired_raw.get().as_secs_f64() / paired_log.get().as_secs_f64(),
-        paired_raw.get(),
-        paired_log.get()
-    );
+            "append/paired: raw write / eoslog append = {:.3}; raw write into a preallocated file / eoslog append = {:.3} ({raw:?} raw, {raw_pre:?} raw preallocated, {ours:?} eoslog, summed over all samples)",
+            raw.as_secs_f64() / ours.as_secs_f64(),
+            raw_pre.as_secs_f64() / ours.as_secs_f64(),
+        );
     }
     g.bench_function("peer_commitlog_append_16_messages", |b| {
         // The same 16 records, serialised by commitlog's own MessageBuf (its client-side

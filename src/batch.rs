@@ -630,7 +630,12 @@ impl<'a> RecordIter<'a> {
         if header_count < 0 || header_count as usize > end - pos {
             return Err(RecordErrorKind::InvalidHeaderCount(i64::from(header_count)));
         }
-        let mut headers = Vec::with_capacity(header_count as usize);
+        // Most records have no headers: skip the allocator call for an empty Vec.
+        let mut headers = if header_count == 0 {
+            Vec::new()
+        } else {
+            Vec::with_capacity(header_count as usize)
+        };
         for _ in 0..header_count {
             let hk = read_nullable(body, &mut pos, end)?.ok_or(RecordErrorKind::NullHeaderKey)?;
             let hv = read_nullable(body, &mut pos, end)?;

@@ -70,6 +70,13 @@ pub struct LogConfig {
     /// `eoslog.validate.records`: decode every record of a client batch on append, as
     /// Kafka's leader does (default true).
     pub validate_records: bool,
+    /// `eoslog.preallocate.bytes`: disk space the active segment keeps reserved ahead of its
+    /// end, in chunks of this size (`fallocate` with `KEEP_SIZE`: the `.log` file's length
+    /// stays the length of its data), released when the segment rolls or the log closes.
+    /// Appends into reserved space skip the file system's block allocation. At most one
+    /// chunk per active segment, never past `segment.bytes`. Default 8 MiB; 0 turns it off.
+    /// Kafka's `preallocate` instead sets the file length to `segment.bytes` up front.
+    pub preallocate_bytes: u64,
 }
 
 impl Default for LogConfig {
@@ -92,6 +99,7 @@ impl Default for LogConfig {
             high_watermark: HighWatermarkMode::LogEnd,
             transaction_timeout_ms: -1,
             validate_records: true,
+            preallocate_bytes: 8 << 20,
         }
     }
 }
@@ -115,6 +123,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "eoslog.high.watermark",
     "eoslog.transaction.timeout.ms",
     "eoslog.validate.records",
+    "eoslog.preallocate.bytes",
 ];
 
 impl LogConfig {
@@ -190,6 +199,7 @@ impl LogConfig {
                     _ => return Err(bad("expected true or false")),
                 }
             }
+            "eoslog.preallocate.bytes" => self.preallocate_bytes = at_least(0)? as u64,
             _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
         }
         Ok(())

@@ -35,7 +35,15 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
         }
         Ok(())
     }
-    /// Truncates or extends the file.
+    /// Reserves disk blocks for `len` bytes from `offset` without changing the file's
+    /// length (Linux `fallocate(FALLOC_FL_KEEP_SIZE)`), so that later writes there need not
+    /// allocate. Advisory: the log is correct without it, and treats a failure as "no
+    /// reservation". The default reserves nothing.
+    fn preallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
+    /// Truncates or extends the file. Blocks reserved past the new length are released.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current file length.
     fn len(&self) -> io::Result<u64>;
@@ -85,6 +93,11 @@ impl StorageFile for StdFile {
     }
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
         self.0.write_all_at(buf, pos)
+    }
+    #[cfg(target_os = "linux")]
+    fn preallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        Ok(fallocate(&self.0, FallocateFlags::KEEP_SIZE, offset, len)?)
     }
     fn write_all_vectored_at(&self, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
         // One pwritev per window of at most WINDOW parts, built in a stack array: no allocation

@@ -563,6 +563,8 @@ impl Log {
         let limits = SegmentLimits {
             index_bytes: config.segment_index_bytes,
             index_interval_bytes: config.index_interval_bytes,
+            segment_bytes: config.segment_bytes,
+            preallocate_bytes: config.preallocate_bytes,
         };
         let now = clock.now_ms();
 

@@ -64,6 +64,10 @@ pub(crate) enum ScanEnd {
 pub(crate) struct SegmentLimits {
     pub index_bytes: usize,
     pub index_interval_bytes: u64,
+    /// `segment.bytes`: nothing is reserved past it.
+    pub segment_bytes: u64,
+    /// `eoslog.preallocate.bytes` (0: reserve nothing).
+    pub preallocate_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -93,6 +97,9 @@ pub(crate) struct Segment {
     pub log_path: PathBuf,
     log: Arc<dyn StorageFile>,
     size: AtomicU64,
+    /// End of the space reserved past `size` (`StorageFile::preallocate`); 0 when nothing
+    /// is reserved, `u64::MAX` once a reservation failed (none is tried again).
+    reserved: AtomicU64,
     state: RwLock<State>,
     limits: SegmentLimits,
     pub created_ms: i64,
@@ -146,6 +153,7 @@ impl Segment {
             log_path,
             log,
             size: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
             state: RwLock::new(State {
                 indexes: None,
                 txn: TxnIndexFile::open(fs, txn_path, base)?,
@@ -194,6 +202,7 @@ impl Segment {
                 log_path,
                 log,
                 size: AtomicU64::new(size),
+                reserved: AtomicU64::new(0),
                 state: RwLock::new(State {
                     indexes: None,
                     txn,
@@ -347,6 +356,7 @@ impl Segment {
     ) -> Result<(), StorageError> {
         let position = self.size();
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        self.reserve_ahead(position, position + len);
         self.log
             .write_all_vectored_at(parts, position)
             .map_err(|e| StorageError::io("write", &self.log_path, e))?;
@@ -370,6 +380,40 @@ impl Segment {
         drop(st);
         self.size.store(position + len, Ordering::Release);
         Ok(())
+    }
+
+    /// Before a write of `position..end`: unless that range is already reserved, reserves
+    /// the next `preallocate_bytes` from `position` (never past `segment.bytes`). Only the
+    /// appender calls it, under the log's writer lock.
+    fn reserve_ahead(&self, position: u64, end: u64) {
+        let chunk = self.limits.preallocate_bytes;
+        if chunk == 0 || end <= self.reserved.load(Ordering::Relaxed) {
+            return;
+        }
+        let upto = position.saturating_add(chunk).min(self.limits.segment_bytes);
+        if upto <= end {
+            return; // this write reaches the roll point: nothing left to reserve
+        }
+        match self.log.preallocate(position, upto - position) {
+            Ok(()) => self.reserved.store(upto, Ordering::Relaxed),
+            Err(e) => {
+                // Advisory: appends allocate as they write. A file system without the
+                // call, or one that is nearly full, is told once.
+                tracing::debug!(path = %self.log_path.display(), error = %e, "preallocation failed; not retried for this segment");
+                self.reserved.store(u64::MAX, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Releases the space reserved past the end of the data (truncating the file to its
+    /// own length frees reserved blocks). A no-op when nothing was reserved.
+    fn release_reserved(&self) -> Result<(), StorageError> {
+        if self.reserved.swap(0, Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        self.log
+            .set_len(self.size())
+            .map_err(|e| StorageError::io("truncate", &self.log_path, e))
     }
 
     pub(crate) fn append_aborted(&self, fs: &dyn FileSystem, e: AbortedTxn) -> Result<(), StorageError> {
@@ -662,6 +706,8 @@ impl Segment {
         st.txn.truncate_to(offset)?;
         if cut < size {
             self.size.store(cut, Ordering::Release);
+            // The truncate releases any reserved space too.
+            self.reserved.store(0, Ordering::Relaxed);
             self.log
                 .set_len(cut)
                 .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
@@ -678,6 +724,7 @@ impl Segment {
     /// Cuts the log file at `position` (recovery of a torn tail) and fsyncs the cut.
     pub(crate) fn truncate_bytes(&self, position: u64) -> Result<(), StorageError> {
         self.size.store(position, Ordering::Release);
+        self.reserved.store(0, Ordering::Relaxed);
         self.log
             .set_len(position)
             .map_err(|e| StorageError::io("truncate", &self.log_path, e))?;
@@ -837,6 +884,7 @@ impl Segment {
 
     /// The segment stops being the active one: final time-index entry, trim the indexes.
     pub(crate) fn make_inactive(&self) -> Result<(), StorageError> {
+        self.release_reserved()?;
         let mut st = self.state.write();
         st.active = false;
         let (ts, off) = (st.max_timestamp, st.offset_of_max_timestamp);

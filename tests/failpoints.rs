@@ -53,6 +53,10 @@ impl StorageFile for FaultyFile {
         }
         self.0.write_all_at(buf, pos)
     }
+    fn preallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.1.hit("preallocate")?;
+        self.0.preallocate(offset, len)
+    }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.1.hit("set_len")?;
         self.0.set_len(len)
@@ -245,6 +249,17 @@ fn every_io_failure_poisons_and_recovers() {
         assert!(faults.fired.load(Ordering::SeqCst), "failpoint {k} not reached");
         let op = faults.ops.lock().expect("ops")[k as usize];
         kinds.insert(op);
+        if op == "preallocate" {
+            // Preallocation is advisory: a failure only means appends allocate as they go.
+            r.unwrap_or_else(|e| panic!("op {k}: a failed preallocation failed the workload: {e}"));
+            let log = log.expect("open");
+            appended(client(&log, &plain(&["after"])));
+            drop(log);
+            let log = t.open();
+            log.verify(|_, _| {})
+                .unwrap_or_else(|e| panic!("op {k} ({op}): {e}"));
+            continue;
+        }
         assert!(r.is_err(), "failure of op {k} ({op}) was swallowed");
         if let Some(log) = log {
             // Fail-stop: every further write is refused.
@@ -318,6 +333,7 @@ fn every_io_failure_poisons_and_recovers() {
         "remove",
         "rename",
         "fsync dir",
+        "preallocate",
     ] {
         assert!(
             kinds.contains(expected),
