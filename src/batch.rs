@@ -630,7 +630,8 @@ impl<'a> RecordIter<'a> {
         if header_count < 0 || header_count as usize > end - pos {
             return Err(RecordErrorKind::InvalidHeaderCount(i64::from(header_count)));
         }
-        // Most records have no headers: skip the allocator call for an empty Vec.
+        // Most records have no headers: an empty Vec skips RawVec's out-of-line capacity
+        // path (which perf showed being called for every header-less record).
         let mut headers = if header_count == 0 {
             Vec::new()
         } else {

@@ -70,12 +70,15 @@ pub struct LogConfig {
     /// `eoslog.validate.records`: decode every record of a client batch on append, as
     /// Kafka's leader does (default true).
     pub validate_records: bool,
-    /// `eoslog.preallocate.bytes`: disk space the active segment keeps reserved ahead of its
-    /// end, in chunks of this size (`fallocate` with `KEEP_SIZE`: the `.log` file's length
-    /// stays the length of its data), released when the segment rolls or the log closes.
-    /// Appends into reserved space skip the file system's block allocation. At most one
-    /// chunk per active segment, never past `segment.bytes`. Default 8 MiB; 0 turns it off.
-    /// Kafka's `preallocate` instead sets the file length to `segment.bytes` up front.
+    /// `eoslog.preallocate.bytes`: disk space the active segment keeps reserved past its
+    /// end: when a write would pass the reserved end, this much is reserved from the write
+    /// position (`fallocate` with `KEEP_SIZE`: the reservation never changes the `.log`
+    /// file's length), never past `segment.bytes`. Released when the segment rolls, the log
+    /// closes or a truncation cuts the segment; one left by a crash is released at the
+    /// segment's next roll or close. Appends into reserved space skip the file system's
+    /// block allocation. It is real disk usage: budget this much per partition (8 MiB ×
+    /// 1,000 partitions is 8 GiB). Default 8 MiB; 0 turns it off. Kafka's `preallocate`
+    /// instead sets the file length to `segment.bytes` up front.
     pub preallocate_bytes: u64,
 }
 

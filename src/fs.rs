@@ -37,13 +37,15 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     }
     /// Reserves disk blocks for `len` bytes from `offset` without changing the file's
     /// length (Linux `fallocate(FALLOC_FL_KEEP_SIZE)`), so that later writes there need not
-    /// allocate. Advisory: the log is correct without it, and treats a failure as "no
-    /// reservation". The default reserves nothing.
+    /// allocate. Advisory: the log is correct without it, and after a failure it stops
+    /// asking for that segment. The default refuses (`Unsupported`): nothing is reserved.
     fn preallocate(&self, offset: u64, len: u64) -> io::Result<()> {
         let _ = (offset, len);
-        Ok(())
+        Err(io::ErrorKind::Unsupported.into())
     }
-    /// Truncates or extends the file. Blocks reserved past the new length are released.
+    /// Truncates or extends the file. An implementation whose `preallocate` reserves space
+    /// must release what lies past `len`, even when `len` is the current length (ext4, XFS
+    /// and btrfs do so for `ftruncate`): the log releases a reservation that way.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Current file length.
     fn len(&self) -> io::Result<u64>;

@@ -58,7 +58,7 @@
 //! crash but not a power loss until [`Log::flush`]; [`Durability::SyncEachAppend`] fsyncs
 //! before an append returns, sharing one fsync among concurrent appenders. A producer with
 //! several appends in flight appends buffered and acknowledges each once
-//! [`Log::wait_durable`] covers it; those waits share fsyncs too. After any failed
+//! [`Log::wait_durable`] returns an offset past it; those waits share fsyncs too. After any failed
 //! write or fsync the log refuses writes ([`StorageError::Poisoned`]) until it is reopened,
 //! which runs recovery. After an unclean shutdown, recovery re-validates every batch from the
 //! recovery point, rebuilds the indexes and the transaction index, and truncates at the first

@@ -405,6 +405,9 @@ const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_micros(
 struct SyncState {
     durable: i64,
     in_progress: bool,
+    /// Bumped by every truncation that lowers `durable`: a group-commit leader whose fsync
+    /// began before one must not raise `durable` to the end it read then.
+    truncations: u64,
 }
 
 /// One partition log. All methods take `&self`; appends are serialised internally, reads run
@@ -843,6 +846,7 @@ impl Log {
             sync: Mutex::new(SyncState {
                 durable: recovery_point,
                 in_progress: false,
+                truncations: 0,
             }),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
@@ -1528,36 +1532,57 @@ impl Log {
         Ok(())
     }
 
-    /// Waits until every record below `end` is fsynced, and returns the durable offset then
-    /// (at least `end`, unless the log ends before it: a wait never outlives the log end
-    /// offset at the time of the call).
+    /// Waits until every record below `end` is fsynced, and returns the durable offset then.
+    ///
+    /// The result is at least `end` unless records below `end` are gone: the log ended
+    /// before `end` at the call (a wait never waits for appends yet to come), or a
+    /// truncation ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]) removed them
+    /// while it waited. Acknowledge an append only when the result passes its last offset.
+    /// A truncation is the embedder's act (a leader change), and Kafka fails the produce
+    /// requests in flight when one happens; do the same with the waits of appends made
+    /// before it, since records appended after it reuse their offsets.
     ///
     /// This is the durable half of an append split in two, so that one producer can keep
     /// several appends in flight: append with [`Durability::Buffered`], then acknowledge
     /// each once `wait_durable(info.last_offset.next())` returns. Waiters share fsyncs with
     /// each other and with [`Durability::SyncEachAppend`] appends (group commit), so the
     /// more appends are in flight, the more each fsync covers. A wait for data that is
-    /// already durable takes one uncontended lock and no system call.
+    /// already durable takes one uncontended lock and no system call. With
+    /// `eoslog.high.watermark=durable`, the HW has reached the returned offset.
     ///
     /// # Errors
     /// [`StorageError::Poisoned`] if the log failed a write or fsync (nothing is durable
     /// past [`Log::durable_offset`] until a reopen runs recovery), or the fsync's error.
     pub fn wait_durable(&self, end: Offset) -> Result<Offset, StorageError> {
         let target = end.0.min(self.log_end.load(Ordering::Acquire));
-        self.sync_to(target)?;
-        Ok(self.durable_offset())
+        self.sync_to(target).map(Offset)
     }
 
     /// Group commit: waits until everything below `target` is fsynced. One caller fsyncs for
-    /// every append that arrived while the previous fsync ran.
-    fn sync_to(&self, target: i64) -> Result<(), StorageError> {
+    /// every append that arrived while the previous fsync ran. With
+    /// `eoslog.high.watermark=durable`, the HW has reached the durable offset (up to the log
+    /// end) when this returns, whichever caller's fsync made the data durable.
+    /// Returns the durable offset then: below `target` only if a truncation removed the
+    /// data meanwhile.
+    fn sync_to(&self, target: i64) -> Result<i64, StorageError> {
+        let durable = self.sync_to_inner(target)?;
+        if self.config.high_watermark == HighWatermarkMode::Durable
+            && self.high_watermark.load(Ordering::Acquire) < durable.min(self.log_end.load(Ordering::Acquire))
+        {
+            self.advance_durable_hw();
+        }
+        Ok(durable)
+    }
+
+    /// [`Log::sync_to`] without the HW step; returns the durable offset it saw.
+    fn sync_to_inner(&self, target: i64) -> Result<i64, StorageError> {
         let mut st = self.sync.lock();
         loop {
             if self.poisoned.load(Ordering::Acquire) {
                 return Err(StorageError::Poisoned);
             }
             if st.durable >= target {
-                return Ok(());
+                return Ok(st.durable);
             }
             if !st.in_progress {
                 break;
@@ -1578,26 +1603,30 @@ impl Log {
             }
             self.leader_waiting.store(false, Ordering::Release);
         }
-        let from = st.durable;
+        let (from, truncations) = (st.durable, st.truncations);
         drop(st);
         let upto = self.log_end.load(Ordering::Acquire);
         let res = self.sync_segments_from(from);
         let mut st = self.sync.lock();
         st.in_progress = false;
         let res = match res {
+            // Another fsync of the same file (a flush or roll under the writer lock) may have
+            // been the one told of a write-back error: this fsync's success then proves
+            // nothing, and the log is already poisoned.
+            Ok(()) if self.poisoned.load(Ordering::Acquire) => Err(StorageError::Poisoned),
             Ok(()) => {
-                st.durable = st.durable.max(upto);
-                Ok(())
+                // A truncation while the fsync ran may have removed what it covered; the
+                // data at those offsets now is newer. Waiters go round again.
+                if st.truncations == truncations {
+                    st.durable = st.durable.max(upto);
+                }
+                Ok(st.durable)
             }
             Err(e) => Err(self.poison(e)),
         };
         drop(st);
         self.sync_cv.notify_all();
-        res?;
-        if self.config.high_watermark == HighWatermarkMode::Durable {
-            self.advance_durable_hw();
-        }
-        Ok(())
+        res
     }
 
     fn advance_durable_hw(&self) {
@@ -2008,6 +2037,7 @@ impl Log {
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.min(target);
+            st.truncations += 1;
         }
         let hw = self.high_watermark.load(Ordering::Acquire).min(target);
         w.psm.on_high_watermark(hw);
@@ -2059,7 +2089,11 @@ impl Log {
         w.recovery_point = offset;
         w.recovery_position = Some((offset, 0));
         w.bytes_since_snapshot = 0;
-        self.sync.lock().durable = offset;
+        {
+            let mut st = self.sync.lock();
+            st.durable = offset;
+            st.truncations += 1;
+        }
         self.write_checkpoint(w)
     }
 

@@ -98,7 +98,9 @@ pub(crate) struct Segment {
     log: Arc<dyn StorageFile>,
     size: AtomicU64,
     /// End of the space reserved past `size` (`StorageFile::preallocate`); 0 when nothing
-    /// is reserved, `u64::MAX` once a reservation failed (none is tried again).
+    /// is reserved, `u64::MAX` once a reservation failed (none is tried again). A segment
+    /// opened from disk starts at 1: an earlier run may have left space reserved (a crash
+    /// skips the release), so it is released when the segment next rolls or closes.
     reserved: AtomicU64,
     state: RwLock<State>,
     limits: SegmentLimits,
@@ -202,7 +204,7 @@ impl Segment {
                 log_path,
                 log,
                 size: AtomicU64::new(size),
-                reserved: AtomicU64::new(0),
+                reserved: AtomicU64::new(1),
                 state: RwLock::new(State {
                     indexes: None,
                     txn,
@@ -406,7 +408,8 @@ impl Segment {
     }
 
     /// Releases the space reserved past the end of the data (truncating the file to its
-    /// own length frees reserved blocks). A no-op when nothing was reserved.
+    /// own length frees reserved blocks). A no-op when nothing can be reserved. Like every
+    /// truncate of a `.log`, a failure is a storage error that poisons the log.
     fn release_reserved(&self) -> Result<(), StorageError> {
         if self.reserved.swap(0, Ordering::Relaxed) == 0 {
             return Ok(());

@@ -343,9 +343,7 @@ fn every_io_failure_poisons_and_recovers() {
     eprintln!("failpoints walked: {total} ({kinds:?})");
 }
 
-/// Fails every write to `.txnindex` files.
-#[derive(Debug)]
-struct TxnIndexWritesFail;
+/// Fails every write (used for `.txnindex` files).
 #[derive(Debug)]
 struct FailingWrites(Arc<dyn StorageFile>);
 
@@ -370,34 +368,6 @@ impl StorageFile for FailingWrites {
     }
 }
 
-impl FileSystem for TxnIndexWritesFail {
-    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
-        let f = StdFileSystem.open(path, create)?;
-        if path.extension().is_some_and(|e| e == "txnindex") {
-            return Ok(Arc::new(FailingWrites(f)));
-        }
-        Ok(f)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove_file(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(path)
-    }
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
-        StdFileSystem.list_dir(path)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        StdFileSystem.exists(path)
-    }
-}
-
 #[test]
 fn failed_txn_index_append_keeps_lso_pinned() {
     // ULT.testAppendToTransactionIndexFailure (KAFKA-7866): the ABORT marker reaches the log but
@@ -405,7 +375,15 @@ fn failed_txn_index_append_keeps_lso_pinned() {
     // rewritten the entry.
     let t = TestLog::with_config(config(&[("eoslog.high.watermark", "manual")]));
     let opts = LogOptions {
-        fs: Arc::new(TxnIndexWritesFail),
+        fs: Arc::new(WrappedFs(
+            |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
+                if path.extension().is_some_and(|e| e == "txnindex") {
+                    Arc::new(FailingWrites(f))
+                } else {
+                    f
+                }
+            },
+        )),
         clock: Arc::new(t.clock.clone()),
     };
     let log = Log::open_with(t.path(), t.config.clone(), opts).expect("open");

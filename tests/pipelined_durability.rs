@@ -2,14 +2,21 @@
 //! only once an fsync covers it, while one producer keeps several appends in flight and the
 //! waiters share fsyncs; a retry answered as a duplicate under `SyncEachAppend` is durable
 //! too, even when the original append has not been fsynced yet; a wait never outlives the
-//! log end offset; the `durable` high watermark follows the waits. Issue #6.
+//! log end offset; the `durable` high watermark has reached what a wait returns, whichever
+//! fsync made it durable; a truncation during a group-commit fsync never lets the log call
+//! the records appended after it durable. Issue #6.
 
 mod common;
 use common::*;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
 
-use eoslog::{AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, Offset};
+use eoslog::{
+    AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, Log, LogOptions, Offset, StorageFile,
+};
 
 fn with(durability: Durability) -> AppendOptions {
     AppendOptions {
@@ -141,4 +148,120 @@ fn a_wait_stops_at_the_log_end_and_costs_nothing_when_durable() {
     assert_eq!(log.wait_durable(Offset(2)).expect("wait"), Offset(4));
     assert_eq!(log.wait_durable(Offset(4)).expect("wait"), Offset(4));
     assert_eq!(log.stats().fsyncs, fsyncs, "no fsync for data already durable");
+}
+
+#[test]
+fn durable_high_watermark_reaches_what_a_wait_returns() {
+    let t = TestLog::with_config(config(&[("eoslog.high.watermark", "durable")]));
+    let log = t.open();
+    let info = appended(
+        log.append_with(&idem(1, 0, 0, 3), &with(Durability::Buffered))
+            .expect("append"),
+    );
+    // A roll fsyncs the data without a group commit: the wait finds it durable at once.
+    log.roll_segment().expect("roll");
+    assert!(log.durable_offset() > info.last_offset);
+    assert_eq!(
+        log.wait_durable(info.last_offset.next()).expect("wait"),
+        Offset(3)
+    );
+    assert_eq!(
+        log.high_watermark(),
+        Offset(3),
+        "HW follows the durable offset a wait saw"
+    );
+    assert_eq!(values(&log, Isolation::ReadCommitted).len(), 3);
+}
+
+/// Blocks the first `.log` fsync after `armed` is set until the test releases it.
+#[derive(Debug, Clone)]
+struct Gate {
+    armed: Arc<AtomicBool>,
+    entered: Arc<Barrier>,
+    release: Arc<Barrier>,
+}
+
+#[derive(Debug)]
+struct GatedFile(Arc<dyn StorageFile>, Option<Gate>);
+
+impl StorageFile for GatedFile {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        self.0.read_at(buf, pos)
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.0.write_all_at(buf, pos)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.0.len()
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        if let Some(g) = &self.1 {
+            if g.armed.swap(false, Ordering::SeqCst) {
+                g.entered.wait();
+                g.release.wait();
+            }
+        }
+        self.0.sync_data()
+    }
+    fn as_file(&self) -> &std::fs::File {
+        self.0.as_file()
+    }
+}
+
+#[test]
+fn truncation_during_a_group_commit_fsync_does_not_make_later_appends_durable() {
+    let t = TestLog::new();
+    let gate = Gate {
+        armed: Arc::new(AtomicBool::new(false)),
+        entered: Arc::new(Barrier::new(2)),
+        release: Arc::new(Barrier::new(2)),
+    };
+    let log = Log::open_with(
+        t.path(),
+        t.config.clone(),
+        LogOptions {
+            fs: Arc::new(WrappedFs({
+                let gate = gate.clone();
+                move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
+                    let gate = path.extension().is_some_and(|e| e == "log").then(|| gate.clone());
+                    Arc::new(GatedFile(f, gate))
+                }
+            })),
+            clock: Arc::new(t.clock.clone()),
+        },
+    )
+    .expect("open");
+    let buffered = with(Durability::Buffered);
+    for s in 0..10 {
+        let _ = appended(log.append_with(&idem(1, 0, s, 1), &buffered).expect("append"));
+    }
+    assert_eq!(log.durable_offset(), Offset(0));
+    gate.armed.store(true, Ordering::SeqCst);
+    std::thread::scope(|scope| {
+        // The group-commit leader reads the log end (10), then blocks inside its fsync.
+        let waiter = scope.spawn(|| log.wait_durable(Offset(10)).expect("wait"));
+        gate.entered.wait();
+        // Meanwhile a leader change truncates to 5, and a new producer appends 5..10 again.
+        log.truncate_to(Offset(5)).expect("truncate");
+        for s in 0..5 {
+            let _ = appended(log.append_with(&idem(2, 0, s, 1), &buffered).expect("append"));
+        }
+        assert_eq!(log.log_end_offset(), Offset(10));
+        gate.release.wait();
+        let got = waiter.join().expect("join");
+        assert!(
+            got < Offset(10),
+            "the wait's records 5..10 were truncated, yet it returned {got:?}"
+        );
+    });
+    assert!(
+        log.durable_offset() <= Offset(5),
+        "records appended after the truncation are not fsynced, yet durable is {:?}",
+        log.durable_offset()
+    );
+    // A new wait fsyncs them.
+    assert_eq!(log.wait_durable(Offset(10)).expect("wait"), Offset(10));
 }

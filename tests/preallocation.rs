@@ -1,9 +1,10 @@
-//! Invariants: preallocation never changes what is stored. A `.log` file's length is always
+//! Invariants: preallocation never changes what is stored. A `.log` file's length is
 //! exactly the bytes of its batches (as Kafka's tools read it), while the active segment
 //! keeps disk space reserved ahead of its end (`eoslog.preallocate.bytes`, never past
-//! `segment.bytes`); rolling and closing release the reservation; a log that crashed with
-//! space reserved recovers every record and goes on appending; `eoslog.preallocate.bytes=0`
-//! reserves nothing. Issue #6. Linux only: elsewhere nothing is reserved.
+//! `segment.bytes`); rolling and closing release the reservation, also one a crash left; a
+//! log that crashed with space reserved recovers every record and goes on appending;
+//! `eoslog.preallocate.bytes=0` reserves nothing. Issue #6. Linux only: elsewhere nothing is
+//! reserved.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -124,4 +125,27 @@ fn reservation_stops_at_segment_bytes_and_can_be_turned_off() {
     let (len, allocated) = sizes(&log_file(&t, Offset(0)));
     assert_eq!(len, bytes);
     assert!(allocated < len + SLACK, "nothing reserved when off: {allocated}");
+}
+
+#[test]
+fn reservation_left_by_a_crash_is_released_at_the_next_roll() {
+    let t = TestLog::with_config(config(&[("eoslog.preallocate.bytes", "1048576")]));
+    let reserves = supports_preallocation(&t);
+    let log = t.open();
+    let bytes = append_batches(&log, 0, 10);
+    drop(log); // no close: the reservation stays on disk
+    let path = log_file(&t, Offset(0));
+    if reserves {
+        assert!(sizes(&path).1 >= MIB);
+    }
+    // Reopened, then rolled before anything is appended.
+    let log = t.open();
+    log.roll_segment().expect("roll");
+    let (len, allocated) = sizes(&path);
+    assert_eq!(len, bytes);
+    assert!(
+        allocated < len + SLACK,
+        "leftover reservation released: {allocated} bytes"
+    );
+    assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 10);
 }

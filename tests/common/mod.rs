@@ -1,13 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code, missing_docs)]
 
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eoslog::{
-    AppendInfo, AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, Isolation, Log, LogConfig,
-    LogOptions, ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, Rejection, Sequence,
-    StdFileSystem, TxnMarker,
+    AppendInfo, AppendOrigin, AppendOutcome, BatchBuilder, CoordinatorEpoch, FileSystem, Isolation, Log,
+    LogConfig, LogOptions, ManualClock, MarkerType, NewRecord, Offset, ProducerEpoch, ProducerId, Rejection,
+    Sequence, StdFileSystem, StorageFile, TxnMarker,
 };
 
 pub const T0: i64 = 1_700_000_000_000;
@@ -143,4 +144,41 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<String> {
 
 pub fn off(o: i64) -> Offset {
     Offset(o)
+}
+
+/// The standard file system, with every opened file passed through `wrap` (which sees the
+/// path): a test injects behaviour into some files and leaves the rest alone.
+pub struct WrappedFs<F>(pub F);
+
+impl<F> std::fmt::Debug for WrappedFs<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WrappedFs")
+    }
+}
+
+impl<F> FileSystem for WrappedFs<F>
+where
+    F: Fn(&Path, Arc<dyn StorageFile>) -> Arc<dyn StorageFile> + Send + Sync,
+{
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        Ok((self.0)(path, StdFileSystem.open(path, create)?))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFileSystem.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.sync_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        StdFileSystem.list_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        StdFileSystem.exists(path)
+    }
 }
