@@ -630,13 +630,7 @@ impl<'a> RecordIter<'a> {
         if header_count < 0 || header_count as usize > end - pos {
             return Err(RecordErrorKind::InvalidHeaderCount(i64::from(header_count)));
         }
-        // Most records have no headers: an empty Vec skips RawVec's out-of-line capacity
-        // path (which perf showed being called for every header-less record).
-        let mut headers = if header_count == 0 {
-            Vec::new()
-        } else {
-            Vec::with_capacity(header_count as usize)
-        };
+        let mut headers = Vec::with_capacity(header_count as usize);
         for _ in 0..header_count {
             let hk = read_nullable(body, &mut pos, end)?.ok_or(RecordErrorKind::NullHeaderKey)?;
             let hv = read_nullable(body, &mut pos, end)?;

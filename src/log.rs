@@ -405,9 +405,17 @@ const GROUP_COMMIT_WAIT: std::time::Duration = std::time::Duration::from_micros(
 struct SyncState {
     durable: i64,
     in_progress: bool,
-    /// Bumped by every truncation that lowers `durable`: a group-commit leader whose fsync
-    /// began before one must not raise `durable` to the end it read then.
+    /// Bumped by every truncation ([`SyncState::truncated`]): a group-commit leader whose
+    /// fsync began before one must not raise `durable` to the end it read then.
     truncations: u64,
+}
+
+impl SyncState {
+    /// A truncation set the durable offset to `durable`.
+    fn truncated(&mut self, durable: i64) {
+        self.durable = durable;
+        self.truncations += 1;
+    }
 }
 
 /// One partition log. All methods take `&self`; appends are serialised internally, reads run
@@ -1089,23 +1097,20 @@ impl Log {
             let _sync = self.sync.lock();
             self.appends_done.notify_one();
         }
-        let durability = options.durability.unwrap_or(self.config.durability);
         match &result {
-            Ok(AppendOutcome::Appended(info)) => {
-                if durability == Durability::SyncEachAppend {
-                    self.sync_to(info.last_offset.0 + 1)?;
-                }
-            }
-            Ok(AppendOutcome::Duplicate(info)) => {
+            Ok(AppendOutcome::Appended(_)) => {}
+            Ok(AppendOutcome::Duplicate(_)) => {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                // The original may still be waiting for its fsync (a retry that overtook
-                // the first attempt's acknowledgement): a durable answer waits for it too.
-                if durability == Durability::SyncEachAppend {
-                    self.wait_durable(info.last_offset.next())?;
-                }
             }
             Ok(AppendOutcome::Rejected(r)) => self.stats.reject(r.kafka_error()),
             Err(e) => self.stats.reject(e.kafka_error()),
+        }
+        // A durable answer waits for the fsync, for a duplicate too: its original may still
+        // be waiting for one (a retry that overtook the first attempt's acknowledgement).
+        if let Ok(AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info)) = &result {
+            if options.durability.unwrap_or(self.config.durability) == Durability::SyncEachAppend {
+                self.sync_to(info.last_offset.0 + 1)?;
+            }
         }
         result
     }
@@ -2036,8 +2041,8 @@ impl Log {
         w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
         {
             let mut st = self.sync.lock();
-            st.durable = st.durable.min(target);
-            st.truncations += 1;
+            let durable = st.durable.min(target);
+            st.truncated(durable);
         }
         let hw = self.high_watermark.load(Ordering::Acquire).min(target);
         w.psm.on_high_watermark(hw);
@@ -2089,11 +2094,7 @@ impl Log {
         w.recovery_point = offset;
         w.recovery_position = Some((offset, 0));
         w.bytes_since_snapshot = 0;
-        {
-            let mut st = self.sync.lock();
-            st.durable = offset;
-            st.truncations += 1;
-        }
+        self.sync.lock().truncated(offset);
         self.write_checkpoint(w)
     }
 
