@@ -21,6 +21,8 @@ pub enum KafkaError {
     OffsetOutOfRange,
     /// `CORRUPT_MESSAGE` (2).
     CorruptMessage,
+    /// `NOT_LEADER_OR_FOLLOWER` (6).
+    NotLeaderOrFollower,
     /// `MESSAGE_TOO_LARGE` (10).
     MessageTooLarge,
     /// `RECORD_LIST_TOO_LARGE` (18).
@@ -53,6 +55,7 @@ impl KafkaError {
             KafkaError::UnknownServerError => -1,
             KafkaError::OffsetOutOfRange => 1,
             KafkaError::CorruptMessage => 2,
+            KafkaError::NotLeaderOrFollower => 6,
             KafkaError::MessageTooLarge => 10,
             KafkaError::RecordListTooLarge => 18,
             KafkaError::InvalidTimestamp => 32,
@@ -74,6 +77,7 @@ impl KafkaError {
             KafkaError::UnknownServerError => "UNKNOWN_SERVER_ERROR",
             KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             KafkaError::CorruptMessage => "CORRUPT_MESSAGE",
+            KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
             KafkaError::MessageTooLarge => "MESSAGE_TOO_LARGE",
             KafkaError::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
             KafkaError::InvalidTimestamp => "INVALID_TIMESTAMP",
@@ -441,6 +445,18 @@ pub enum AppendError {
     /// The input holds no batch.
     #[error("append holds no record batch")]
     Empty,
+    /// A [`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend) append was
+    /// written, but a truncation ([`Log::truncate_to`](crate::Log::truncate_to), a leader
+    /// change) removed its records before an fsync covered them: they are not in the log.
+    /// Kafka fails the produce requests waiting for replication the same way when its
+    /// replica stops being the leader.
+    #[error("records {first_offset}..={last_offset} were truncated before they became durable")]
+    TruncatedBeforeDurable {
+        /// First offset the append was given.
+        first_offset: Offset,
+        /// Last offset the append was given.
+        last_offset: Offset,
+    },
 }
 
 /// Which leader-side validation rule a batch broke (all map to `INVALID_RECORD`).
@@ -489,6 +505,7 @@ impl AppendError {
             AppendError::MessageTooLarge { .. } => KafkaError::MessageTooLarge,
             AppendError::RecordListTooLarge { .. } => KafkaError::RecordListTooLarge,
             AppendError::UnexpectedOffset { .. } => KafkaError::UnknownServerError,
+            AppendError::TruncatedBeforeDurable { .. } => KafkaError::NotLeaderOrFollower,
         }
     }
 }

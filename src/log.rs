@@ -418,6 +418,16 @@ impl SyncState {
     }
 }
 
+/// Armed around a group-commit leader's fsync and forgotten once it returns: dropped only
+/// by a panic unwinding through it.
+struct LeaderUnwind<'a>(&'a Log);
+
+impl Drop for LeaderUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.leader_panicked();
+    }
+}
+
 /// One partition log. All methods take `&self`; appends are serialised internally, reads run
 /// concurrently with appends and with each other.
 pub struct Log {
@@ -1077,6 +1087,8 @@ impl Log {
     /// # Errors
     /// Malformed or unacceptable batches, and storage failures (after which the log refuses
     /// writes until reopened). Producer-state refusals are `Ok(AppendOutcome::Rejected)`.
+    /// A [`Durability::SyncEachAppend`] append whose records a truncation removed before an
+    /// fsync covered them fails with [`AppendError::TruncatedBeforeDurable`].
     pub fn append(&self, records: &[u8], origin: AppendOrigin) -> Result<AppendOutcome, AppendError> {
         self.append_with(records, &AppendOptions::new(origin))
     }
@@ -1108,8 +1120,15 @@ impl Log {
         // A durable answer waits for the fsync, for a duplicate too: its original may still
         // be waiting for one (a retry that overtook the first attempt's acknowledgement).
         if let Ok(AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info)) = &result {
-            if options.durability.unwrap_or(self.config.durability) == Durability::SyncEachAppend {
-                self.sync_to(info.last_offset.0 + 1)?;
+            if options.durability.unwrap_or(self.config.durability) == Durability::SyncEachAppend
+                && self.sync_to(info.last_offset.0 + 1)? <= info.last_offset.0
+            {
+                let e = AppendError::TruncatedBeforeDurable {
+                    first_offset: info.first_offset,
+                    last_offset: info.last_offset,
+                };
+                self.stats.reject(e.kafka_error());
+                return Err(e);
             }
         }
         result
@@ -1464,7 +1483,8 @@ impl Log {
     /// is written but completes nothing.
     ///
     /// # Errors
-    /// Storage failures.
+    /// Storage failures; under [`Durability::SyncEachAppend`], a truncation that removed
+    /// the marker before its fsync ([`AppendError::TruncatedBeforeDurable`]).
     pub fn write_marker(&self, marker: &TxnMarker) -> Result<AppendOutcome, AppendError> {
         let control = match marker.marker {
             MarkerType::Commit => ControlType::Commit,
@@ -1611,7 +1631,9 @@ impl Log {
         let (from, truncations) = (st.durable, st.truncations);
         drop(st);
         let upto = self.log_end.load(Ordering::Acquire);
+        let unwinding = LeaderUnwind(self);
         let res = self.sync_segments_from(from);
+        std::mem::forget(unwinding);
         let mut st = self.sync.lock();
         st.in_progress = false;
         let res = match res {
@@ -1632,6 +1654,16 @@ impl Log {
         drop(st);
         self.sync_cv.notify_all();
         res
+    }
+
+    /// Poisons the log and clears the leader's claim if the leader's fsync panics (an
+    /// injected [`FileSystem`] may): waiters must not wait for a leader that is gone, and
+    /// whether that fsync reached the disk is unknown.
+    fn leader_panicked(&self) {
+        tracing::error!(dir = %self.dir.display(), "group-commit fsync panicked: the log refuses writes until reopened");
+        self.poisoned.store(true, Ordering::Release);
+        self.sync.lock().in_progress = false;
+        self.sync_cv.notify_all();
     }
 
     fn advance_durable_hw(&self) {

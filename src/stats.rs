@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::error::KafkaError;
 
 /// Every Kafka error eoslog can return, in a fixed order (used for per-error counters).
-pub(crate) const ERRORS: [KafkaError; 14] = [
+pub(crate) const ERRORS: [KafkaError; 15] = [
     KafkaError::UnknownServerError,
     KafkaError::OffsetOutOfRange,
     KafkaError::CorruptMessage,
+    KafkaError::NotLeaderOrFollower,
     KafkaError::MessageTooLarge,
     KafkaError::RecordListTooLarge,
     KafkaError::InvalidTimestamp,

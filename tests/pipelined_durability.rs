@@ -4,7 +4,10 @@
 //! too, even when the original append has not been fsynced yet; a wait never outlives the
 //! log end offset; the `durable` high watermark has reached what a wait returns, whichever
 //! fsync made it durable; a truncation during a group-commit fsync never lets the log call
-//! the records appended after it durable. Issue #6.
+//! the records appended after it durable, and a `SyncEachAppend` append whose records it
+//! removed before their fsync fails with `NOT_LEADER_OR_FOLLOWER` instead of succeeding; a
+//! group-commit leader whose fsync panics poisons the log and wakes its waiters instead of
+//! leaving them waiting for it. Issue #6.
 
 mod common;
 use common::*;
@@ -15,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
 use eoslog::{
-    AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, Log, LogOptions, Offset, StorageFile,
+    AppendError, AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, KafkaError, Log,
+    LogOptions, Offset, StorageError, StorageFile,
 };
 
 fn with(durability: Durability) -> AppendOptions {
@@ -179,6 +183,38 @@ struct Gate {
     armed: Arc<AtomicBool>,
     entered: Arc<Barrier>,
     release: Arc<Barrier>,
+    /// Panic instead of fsyncing once released.
+    panic: bool,
+}
+
+impl Gate {
+    fn new() -> Gate {
+        Gate {
+            armed: Arc::new(AtomicBool::new(false)),
+            entered: Arc::new(Barrier::new(2)),
+            release: Arc::new(Barrier::new(2)),
+            panic: false,
+        }
+    }
+
+    /// A log whose `.log` files pass their fsyncs through this gate.
+    fn open(&self, t: &TestLog) -> Log {
+        let gate = self.clone();
+        Log::open_with(
+            t.path(),
+            t.config.clone(),
+            LogOptions {
+                fs: Arc::new(WrappedFs(
+                    move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
+                        let gate = path.extension().is_some_and(|e| e == "log").then(|| gate.clone());
+                        Arc::new(GatedFile(f, gate))
+                    },
+                )),
+                clock: Arc::new(t.clock.clone()),
+            },
+        )
+        .expect("open")
+    }
 }
 
 #[derive(Debug)]
@@ -202,6 +238,7 @@ impl StorageFile for GatedFile {
             if g.armed.swap(false, Ordering::SeqCst) {
                 g.entered.wait();
                 g.release.wait();
+                assert!(!g.panic, "injected panic inside fsync");
             }
         }
         self.0.sync_data()
@@ -214,26 +251,8 @@ impl StorageFile for GatedFile {
 #[test]
 fn truncation_during_a_group_commit_fsync_does_not_make_later_appends_durable() {
     let t = TestLog::new();
-    let gate = Gate {
-        armed: Arc::new(AtomicBool::new(false)),
-        entered: Arc::new(Barrier::new(2)),
-        release: Arc::new(Barrier::new(2)),
-    };
-    let log = Log::open_with(
-        t.path(),
-        t.config.clone(),
-        LogOptions {
-            fs: Arc::new(WrappedFs({
-                let gate = gate.clone();
-                move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
-                    let gate = path.extension().is_some_and(|e| e == "log").then(|| gate.clone());
-                    Arc::new(GatedFile(f, gate))
-                }
-            })),
-            clock: Arc::new(t.clock.clone()),
-        },
-    )
-    .expect("open");
+    let gate = Gate::new();
+    let log = gate.open(&t);
     let buffered = with(Durability::Buffered);
     for s in 0..10 {
         let _ = appended(log.append_with(&idem(1, 0, s, 1), &buffered).expect("append"));
@@ -264,4 +283,93 @@ fn truncation_during_a_group_commit_fsync_does_not_make_later_appends_durable() 
     );
     // A new wait fsyncs them.
     assert_eq!(log.wait_durable(Offset(10)).expect("wait"), Offset(10));
+}
+
+#[test]
+fn sync_append_truncated_before_its_fsync_fails_with_not_leader() {
+    let t = TestLog::new();
+    let gate = Gate::new();
+    let log = gate.open(&t);
+    let _ = appended(
+        log.append(&idem(1, 0, 0, 2), AppendOrigin::Client)
+            .expect("append"),
+    );
+    gate.armed.store(true, Ordering::SeqCst);
+    std::thread::scope(|scope| {
+        // The append writes 2..5, then its fsync blocks in the gate.
+        let sync = scope.spawn(|| log.append_with(&idem(1, 0, 2, 3), &with(Durability::SyncEachAppend)));
+        gate.entered.wait();
+        // A leader change truncates the records before the fsync completes.
+        log.truncate_to(Offset(2)).expect("truncate");
+        gate.release.wait();
+        match sync.join().expect("join") {
+            Err(
+                e @ AppendError::TruncatedBeforeDurable {
+                    first_offset,
+                    last_offset,
+                },
+            ) => {
+                assert_eq!((first_offset, last_offset), (Offset(2), Offset(4)));
+                assert_eq!(e.kafka_error(), KafkaError::NotLeaderOrFollower);
+                assert_eq!(e.kafka_error().code(), 6);
+            }
+            other => panic!("a truncated append must not succeed: {other:?}"),
+        }
+    });
+    assert_eq!(log.log_end_offset(), Offset(2));
+    assert_eq!(log.stats().rejections, vec![("NOT_LEADER_OR_FOLLOWER", 1)]);
+    // The records below the truncation remain.
+    assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 2);
+}
+
+#[test]
+fn a_panic_in_the_leaders_fsync_poisons_the_log_and_wakes_its_waiters() {
+    let t = TestLog::new();
+    let mut gate = Gate::new();
+    gate.panic = true;
+    let log = Arc::new(gate.open(&t));
+    for s in 0..4 {
+        let _ = appended(
+            log.append_with(&idem(1, 0, s, 1), &with(Durability::Buffered))
+                .expect("append"),
+        );
+    }
+    gate.armed.store(true, Ordering::SeqCst);
+    let leader = std::thread::spawn({
+        let log = log.clone();
+        move || log.wait_durable(Offset(2))
+    });
+    gate.entered.wait();
+    // A second waiter queues behind the leader, which then panics inside its fsync. The
+    // waiter is a detached thread, so that a waiter left hanging fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn({
+        let log = log.clone();
+        move || tx.send(log.wait_durable(Offset(4))).expect("send")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    gate.release.wait();
+    assert!(
+        leader.join().is_err(),
+        "the injected panic reaches the leader's caller"
+    );
+    let waited = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the waiter is woken, not left waiting for a leader that is gone");
+    assert!(matches!(waited, Err(StorageError::Poisoned)), "{waited:?}");
+    waiter.join().expect("waiter");
+    assert!(matches!(log.wait_durable(Offset(4)), Err(StorageError::Poisoned)));
+    assert!(matches!(
+        log.append(&idem(1, 0, 4, 1), AppendOrigin::Client),
+        Err(AppendError::Storage(StorageError::Poisoned))
+    ));
+    drop(Arc::try_unwrap(log).expect("the waiters are done"));
+    // A reopen runs recovery and the log is writable again.
+    let log = t.open();
+    let end = log.log_end_offset();
+    let info = appended(
+        log.append_with(&idem(1, 0, end.0 as i32, 1), &with(Durability::SyncEachAppend))
+            .expect("append after reopen"),
+    );
+    assert_eq!(info.first_offset, end);
 }
