@@ -445,12 +445,15 @@ pub enum AppendError {
     /// The input holds no batch.
     #[error("append holds no record batch")]
     Empty,
-    /// A [`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend) append was
-    /// written, but a truncation ([`Log::truncate_to`](crate::Log::truncate_to), a leader
-    /// change) removed its records before an fsync covered them: they are not in the log.
-    /// Kafka fails the produce requests waiting for replication the same way when its
-    /// replica stops being the leader.
-    #[error("records {first_offset}..={last_offset} were truncated before they became durable")]
+    /// A [`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend) append (or a
+    /// duplicate answered under it) was placed, but a truncation
+    /// ([`Log::truncate_to`](crate::Log::truncate_to),
+    /// [`Log::truncate_fully_and_start_at`](crate::Log::truncate_fully_and_start_at): a
+    /// leader change) ran before an fsync covered it. Its records may be gone, or their
+    /// offsets may now hold other records, so the append is not acknowledged. Kafka fails
+    /// the produce requests waiting on a replica that stops leading the same way; the
+    /// producer retries, and a retry of records that survived is answered as a duplicate.
+    #[error("records {first_offset}..={last_offset} were not acknowledged: the log was truncated before they became durable")]
     TruncatedBeforeDurable {
         /// First offset the append was given.
         first_offset: Offset,

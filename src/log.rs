@@ -1087,8 +1087,8 @@ impl Log {
     /// # Errors
     /// Malformed or unacceptable batches, and storage failures (after which the log refuses
     /// writes until reopened). Producer-state refusals are `Ok(AppendOutcome::Rejected)`.
-    /// A [`Durability::SyncEachAppend`] append whose records a truncation removed before an
-    /// fsync covered them fails with [`AppendError::TruncatedBeforeDurable`].
+    /// A [`Durability::SyncEachAppend`] append fails with
+    /// [`AppendError::TruncatedBeforeDurable`] if a truncation ran before an fsync covered it.
     pub fn append(&self, records: &[u8], origin: AppendOrigin) -> Result<AppendOutcome, AppendError> {
         self.append_with(records, &AppendOptions::new(origin))
     }
@@ -1104,6 +1104,14 @@ impl Log {
             .check_writable()
             .map_err(AppendError::from)
             .and_then(|()| self.append_locked(&mut w, records, options));
+        // A durable answer is owed only if no truncation (always under the writer lock) ran
+        // between placing the records and the fsync that covers them.
+        let sync_answer = matches!(
+            result,
+            Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_))
+        ) && options.durability.unwrap_or(self.config.durability)
+            == Durability::SyncEachAppend;
+        let truncations = sync_answer.then(|| self.sync.lock().truncations);
         drop(w);
         if self.appending.fetch_sub(1, Ordering::AcqRel) == 1 && self.leader_waiting.load(Ordering::Acquire) {
             let _sync = self.sync.lock();
@@ -1119,10 +1127,11 @@ impl Log {
         }
         // A durable answer waits for the fsync, for a duplicate too: its original may still
         // be waiting for one (a retry that overtook the first attempt's acknowledgement).
-        if let Ok(AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info)) = &result {
-            if options.durability.unwrap_or(self.config.durability) == Durability::SyncEachAppend
-                && self.sync_to(info.last_offset.0 + 1)? <= info.last_offset.0
-            {
+        if let (Some(truncations), Ok(AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info))) =
+            (truncations, &result)
+        {
+            let durable = self.sync_to(info.last_offset.0 + 1)?;
+            if durable <= info.last_offset.0 || self.sync.lock().truncations != truncations {
                 let e = AppendError::TruncatedBeforeDurable {
                     first_offset: info.first_offset,
                     last_offset: info.last_offset,
@@ -1483,8 +1492,8 @@ impl Log {
     /// is written but completes nothing.
     ///
     /// # Errors
-    /// Storage failures; under [`Durability::SyncEachAppend`], a truncation that removed
-    /// the marker before its fsync ([`AppendError::TruncatedBeforeDurable`]).
+    /// Storage failures; under [`Durability::SyncEachAppend`], a truncation before the
+    /// marker's fsync ([`AppendError::TruncatedBeforeDurable`]).
     pub fn write_marker(&self, marker: &TxnMarker) -> Result<AppendOutcome, AppendError> {
         let control = match marker.marker {
             MarkerType::Commit => ControlType::Commit,
@@ -1559,13 +1568,15 @@ impl Log {
 
     /// Waits until every record below `end` is fsynced, and returns the durable offset then.
     ///
-    /// The result is at least `end` unless records below `end` are gone: the log ended
-    /// before `end` at the call (a wait never waits for appends yet to come), or a
-    /// truncation ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]) removed them
-    /// while it waited. Acknowledge an append only when the result passes its last offset.
-    /// A truncation is the embedder's act (a leader change), and Kafka fails the produce
-    /// requests in flight when one happens; do the same with the waits of appends made
-    /// before it, since records appended after it reuse their offsets.
+    /// The result is at least `end` unless the log ended before `end` at the call (a wait
+    /// never waits for appends yet to come) or a truncation ([`Log::truncate_to`],
+    /// [`Log::truncate_fully_and_start_at`]) ran while it waited. Acknowledge an append
+    /// only when the result passes its last offset. That alone does not prove its records
+    /// survived a truncation: records appended after one reuse offsets, and a log restarted
+    /// at a higher offset is durable past them. A truncation is the embedder's act (a leader
+    /// change), and Kafka fails the produce requests in flight when one happens; fail the
+    /// waits of appends made before it the same way ([`Durability::SyncEachAppend`] appends
+    /// do so themselves, with [`AppendError::TruncatedBeforeDurable`]).
     ///
     /// This is the durable half of an append split in two, so that one producer can keep
     /// several appends in flight: append with [`Durability::Buffered`], then acknowledge
@@ -1587,8 +1598,7 @@ impl Log {
     /// every append that arrived while the previous fsync ran. With
     /// `eoslog.high.watermark=durable`, the HW has reached the durable offset (up to the log
     /// end) when this returns, whichever caller's fsync made the data durable.
-    /// Returns the durable offset then: below `target` only if a truncation removed the
-    /// data meanwhile.
+    /// Returns the durable offset then: below `target` only if a truncation ran meanwhile.
     fn sync_to(&self, target: i64) -> Result<i64, StorageError> {
         let durable = self.sync_to_inner(target)?;
         if self.config.high_watermark == HighWatermarkMode::Durable

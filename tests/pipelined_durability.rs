@@ -4,8 +4,9 @@
 //! too, even when the original append has not been fsynced yet; a wait never outlives the
 //! log end offset; the `durable` high watermark has reached what a wait returns, whichever
 //! fsync made it durable; a truncation during a group-commit fsync never lets the log call
-//! the records appended after it durable, and a `SyncEachAppend` append whose records it
-//! removed before their fsync fails with `NOT_LEADER_OR_FOLLOWER` instead of succeeding; a
+//! the records appended after it durable, and a `SyncEachAppend` append it overtakes (between
+//! placing the records and their fsync) fails with `NOT_LEADER_OR_FOLLOWER` instead of being
+//! acknowledged, whether it removed the records, restarted the log past them or spared them; a
 //! group-commit leader whose fsync panics poisons the log and wakes its waiters instead of
 //! leaving them waiting for it. Issue #6.
 
@@ -285,41 +286,97 @@ fn truncation_during_a_group_commit_fsync_does_not_make_later_appends_durable() 
     assert_eq!(log.wait_durable(Offset(10)).expect("wait"), Offset(10));
 }
 
-#[test]
-fn sync_append_truncated_before_its_fsync_fails_with_not_leader() {
-    let t = TestLog::new();
+/// Appends producer 1's records 2..=4 with `SyncEachAppend` on a log holding 0..=1, runs
+/// `truncate` while that append's fsync is blocked, and returns the append's result.
+fn sync_append_across_a_truncation(
+    t: &TestLog,
+    truncate: impl FnOnce(&Log),
+) -> (Log, Result<AppendOutcome, AppendError>) {
     let gate = Gate::new();
-    let log = gate.open(&t);
+    let log = gate.open(t);
     let _ = appended(
         log.append(&idem(1, 0, 0, 2), AppendOrigin::Client)
             .expect("append"),
     );
     gate.armed.store(true, Ordering::SeqCst);
-    std::thread::scope(|scope| {
-        // The append writes 2..5, then its fsync blocks in the gate.
+    let result = std::thread::scope(|scope| {
+        // The append writes 2..=4, then its fsync blocks in the gate.
         let sync = scope.spawn(|| log.append_with(&idem(1, 0, 2, 3), &with(Durability::SyncEachAppend)));
         gate.entered.wait();
-        // A leader change truncates the records before the fsync completes.
-        log.truncate_to(Offset(2)).expect("truncate");
+        truncate(&log);
         gate.release.wait();
-        match sync.join().expect("join") {
-            Err(
-                e @ AppendError::TruncatedBeforeDurable {
-                    first_offset,
-                    last_offset,
-                },
-            ) => {
-                assert_eq!((first_offset, last_offset), (Offset(2), Offset(4)));
-                assert_eq!(e.kafka_error(), KafkaError::NotLeaderOrFollower);
-                assert_eq!(e.kafka_error().code(), 6);
-            }
-            other => panic!("a truncated append must not succeed: {other:?}"),
-        }
+        sync.join().expect("join")
     });
+    (log, result)
+}
+
+fn assert_not_acknowledged(result: Result<AppendOutcome, AppendError>) {
+    match result {
+        Err(
+            e @ AppendError::TruncatedBeforeDurable {
+                first_offset,
+                last_offset,
+            },
+        ) => {
+            assert_eq!((first_offset, last_offset), (Offset(2), Offset(4)));
+            assert_eq!(e.kafka_error(), KafkaError::NotLeaderOrFollower);
+            assert_eq!(e.kafka_error().code(), 6);
+        }
+        other => panic!("an append a truncation overtook must not be acknowledged: {other:?}"),
+    }
+}
+
+#[test]
+fn sync_append_truncated_before_its_fsync_fails_with_not_leader() {
+    let t = TestLog::new();
+    // A leader change truncates the records before the fsync completes.
+    let (log, result) =
+        sync_append_across_a_truncation(&t, |log| log.truncate_to(Offset(2)).expect("truncate"));
+    assert_not_acknowledged(result);
     assert_eq!(log.log_end_offset(), Offset(2));
     assert_eq!(log.stats().rejections, vec![("NOT_LEADER_OR_FOLLOWER", 1)]);
     // The records below the truncation remain.
     assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 2);
+}
+
+#[test]
+fn sync_append_fails_when_the_log_restarts_past_it_before_its_fsync() {
+    let t = TestLog::new();
+    // The log restarts at 100: durable jumps past the append's offsets, which hold nothing.
+    let (log, result) = sync_append_across_a_truncation(&t, |log| {
+        log.truncate_fully_and_start_at(Offset(100))
+            .expect("truncate fully");
+    });
+    assert_not_acknowledged(result);
+    assert_eq!(log.log_start_offset(), Offset(100));
+    assert!(values(&log, Isolation::ReadUncommitted).is_empty());
+}
+
+#[test]
+fn sync_append_fails_when_a_truncation_above_it_runs_before_its_fsync_and_its_retry_is_a_duplicate() {
+    let t = TestLog::new();
+    // Another producer's records 5..=9 are appended, then truncated away; 2..=4 survive. The
+    // append is still not acknowledged (Kafka fails every request pending at a leader change),
+    // and the producer's retry finds its records and gets their offsets.
+    let (log, result) = sync_append_across_a_truncation(&t, |log| {
+        let _ = appended(
+            log.append_with(&idem(2, 0, 0, 5), &with(Durability::Buffered))
+                .expect("append"),
+        );
+        log.truncate_to(Offset(5)).expect("truncate");
+    });
+    assert_not_acknowledged(result);
+    assert_eq!(log.log_end_offset(), Offset(5));
+    match log
+        .append_with(&idem(1, 0, 2, 3), &with(Durability::SyncEachAppend))
+        .expect("retry")
+    {
+        AppendOutcome::Duplicate(info) => {
+            assert_eq!((info.first_offset, info.last_offset), (Offset(2), Offset(4)));
+        }
+        other => panic!("the retry of surviving records is a duplicate: {other:?}"),
+    }
+    assert!(log.durable_offset() >= Offset(5));
 }
 
 #[test]
