@@ -878,12 +878,19 @@ impl ProducerStateManager {
         done
     }
 
-    /// First offset of the earliest open transaction of another producer, else marker + 1.
+    /// The LSO when the marker was written: the first offset of the earliest transaction of
+    /// another producer still open at the marker, else marker + 1. An append of several
+    /// batches (replication, recovery) opens its transactions before it completes any, so a
+    /// transaction that starts after the marker may be in `ongoing` already; it does not
+    /// count. Kafka takes its first offset, which can exceed the marker: the follower's
+    /// `.txnindex` then differs from the leader's, and the entry's LSO ends the scan for a
+    /// fetch's aborted transactions too early, so a read_committed fetch misses a later
+    /// aborted transaction that overlaps it.
     fn lso_for_completed(&self, c: &CompletedTxn) -> i64 {
         self.ongoing
             .iter()
             .find(|(_, &pid)| pid != c.producer_id)
-            .map_or(c.last_offset + 1, |(&first, _)| first)
+            .map_or(c.last_offset + 1, |(&first, _)| first.min(c.last_offset + 1))
     }
 
     /// Evicts the least recently used idle producer when the cap is reached.
