@@ -204,12 +204,28 @@ impl OffsetIndex {
         self.inner.entries >= self.inner.capacity
     }
 
-    /// Entry `i` as (absolute offset, position).
     /// The last entry, `(offset, position)`.
     pub(crate) fn last_entry(&self) -> Option<(i64, u32)> {
         self.inner.entries.checked_sub(1).map(|i| self.entry(i))
     }
 
+    /// The last entry whose position is at most `max_position` and whose offset is below
+    /// `below`. Entries grow in both, so the entries that qualify are a prefix.
+    pub(crate) fn last_entry_within(&self, max_position: u64, below: i64) -> Option<(i64, u32)> {
+        let (mut lo, mut hi) = (0, self.inner.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (offset, position) = self.entry(mid);
+            if u64::from(position) <= max_position && offset < below {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1).map(|i| self.entry(i))
+    }
+
+    /// Entry `i` as (absolute offset, position).
     pub(crate) fn entry(&self, i: usize) -> (i64, u32) {
         let e = self.inner.entry(i);
         (self.base_offset + i64::from(be_i32(e, 0)), be_i32(e, 4) as u32)

@@ -27,7 +27,7 @@ use crate::producer_state::{
     AppendOrigin, CompletedTxn, Duplicate, PendingAppend, ProducerBatch, ProducerConfig, ProducerInfo,
     ProducerStateManager, Rejection,
 };
-use crate::segment::{file_name, parse_file_name, Segment, SegmentLimits};
+use crate::segment::{file_name, parse_file_name, BatchInfo, Segment, SegmentLimits};
 use crate::snapshot;
 use crate::stats::{Counters, LogStats, ERRORS};
 use crate::txn_index::{AbortedIndex, AbortedTxn};
@@ -2191,17 +2191,8 @@ impl Log {
                 if first.base_offset >= bound || first.last_offset >= bound {
                     break;
                 }
-                let mut end = first.position + first.size;
-                let mut last = first.last_offset;
-                let max = max_bytes as u64;
-                seg.scan_headers(end, limit, |b| {
-                    if b.last_offset >= bound || (b.position + b.size - first.position) > max {
-                        return ControlFlow::Break(());
-                    }
-                    end = b.position + b.size;
-                    last = b.last_offset;
-                    ControlFlow::Continue(())
-                })?;
+                let max_end = first.position.saturating_add(max_bytes as u64);
+                let (end, last) = self.fetch_end(seg, &first, max_end, bound, limit)?;
                 result.slices.push(FileSlice {
                     file: seg.file().clone(),
                     path: seg.log_path.clone(),
@@ -2209,18 +2200,66 @@ impl Log {
                     len: end - first.position,
                 });
                 if let Some(list) = result.aborted_transactions.as_mut() {
-                    let mut found = Vec::new();
-                    self.aborted.read().collect(from.0, last + 1, &mut found);
-                    list.extend(found.iter().map(|e| AbortedTransaction {
-                        producer_id: ProducerId(e.producer_id),
-                        first_offset: Offset(e.first_offset),
-                    }));
+                    self.aborted.read().for_each_overlapping(from.0, last + 1, |e| {
+                        list.push(AbortedTransaction {
+                            producer_id: ProducerId(e.producer_id),
+                            first_offset: Offset(e.first_offset),
+                        });
+                    });
                 }
                 break;
             }
             i += 1;
         }
         Ok(result)
+    }
+
+    /// Where a fetch that starts with batch `first` ends: `(end position, last offset)` of the
+    /// longest run of whole batches within `max_end` and below `bound`.
+    ///
+    /// The offset index names where a later append starts; every batch before it is whole
+    /// and has offsets below the header's base offset, so headers are read only from there on
+    /// (one per index interval instead of one per batch). The header found there must agree
+    /// with the index (after `first`, base offset at most `bound`), else the walk starts over
+    /// from `first`: a damaged index never widens a fetch past its bound.
+    fn fetch_end(
+        &self,
+        seg: &Segment,
+        first: &BatchInfo,
+        max_end: u64,
+        bound: i64,
+        limit: u64,
+    ) -> Result<(u64, i64), StorageError> {
+        let after_first = first.position + first.size;
+        let jump = seg.indexed_append_before(max_end, bound, after_first, limit);
+        let mut agreed = jump.is_none();
+        let mut end = (after_first, first.last_offset);
+        seg.scan_headers(jump.unwrap_or(after_first), limit, |b| {
+            if Some(b.position) == jump {
+                if b.base_offset <= first.last_offset || b.base_offset > bound {
+                    return ControlFlow::Break(());
+                }
+                agreed = true;
+                // Everything before the indexed append fits.
+                end = (b.position, b.base_offset - 1);
+            }
+            if b.last_offset >= bound || b.position + b.size > max_end {
+                return ControlFlow::Break(());
+            }
+            end = (b.position + b.size, b.last_offset);
+            ControlFlow::Continue(())
+        })?;
+        if !agreed {
+            end = (after_first, first.last_offset);
+            seg.scan_headers(after_first, limit, |b| {
+                if b.last_offset >= bound || b.position + b.size > max_end {
+                    return ControlFlow::Break(());
+                }
+                end = (b.position + b.size, b.last_offset);
+                ControlFlow::Continue(())
+            })?;
+        }
+        Ok(end)
     }
 
     /// Reads records from `from` with the isolation's visibility, filtering as a Kafka

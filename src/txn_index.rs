@@ -239,11 +239,22 @@ impl AbortedIndex {
     }
 
     /// Aborted transactions overlapping `[fetch_offset, upper_bound)`.
+    #[cfg(test)]
     pub(crate) fn collect(&self, fetch_offset: i64, upper_bound: i64, out: &mut Vec<AbortedTxn>) {
+        self.for_each_overlapping(fetch_offset, upper_bound, |e| out.push(*e));
+    }
+
+    /// Visits the aborted transactions overlapping `[fetch_offset, upper_bound)` in index order.
+    pub(crate) fn for_each_overlapping(
+        &self,
+        fetch_offset: i64,
+        upper_bound: i64,
+        mut visit: impl FnMut(&AbortedTxn),
+    ) {
         let start = self.last_offsets.partition_point(|&l| l < fetch_offset);
         for e in self.entries.get(start..).unwrap_or(&[]) {
             if e.first_offset < upper_bound {
-                out.push(*e);
+                visit(e);
             }
             if e.last_stable_offset >= upper_bound {
                 break;

@@ -3,7 +3,9 @@
 //! stays below the isolation's bound (HW, LSO or log end), whatever the offset index holds:
 //! a read may skip the headers of the batches the index proves whole, but it must return
 //! exactly what a batch-by-batch walk of the segment file returns. A read_committed fetch
-//! carries exactly the aborted transactions that overlap it. Issue #6 (read path tuning).
+//! carries exactly the aborted transactions that overlap it, on a leader and on a follower
+//! (whose transaction index must equal the leader's). An offset index that lies about a
+//! batch never makes a fetch return data past its bound. Issue #6 (read path tuning).
 
 mod common;
 use common::*;
@@ -246,4 +248,55 @@ fn fetch_boundaries_after_reopen_with_rebuilt_indexes() {
             assert_eq!(got, want, "from {from} max {max}");
         }
     }
+}
+
+#[test]
+fn a_damaged_offset_index_never_widens_a_fetch_past_its_bound() {
+    let t = TestLog::with_config(config(&[
+        ("index.interval.bytes", "0"),
+        ("eoslog.high.watermark", "manual"),
+    ]));
+    let log = t.open();
+    for s in 0..40 {
+        let _ = appended(client(&log, &idem(1, 0, s * 3, 3)));
+    }
+    let batches = walk(&log).remove(0).1;
+    log.close().expect("close");
+    // Entries are (last offset, position) of batches 1..=39. Rewrite the index so that one
+    // entry names batch 20's last offset (62) but batch 30's position: offsets and positions
+    // still increase, so the index passes its checks, but it lies about that batch.
+    let entry = |offset: i64, position: u64| {
+        let mut e = (offset as i32).to_be_bytes().to_vec();
+        e.extend((position as i32).to_be_bytes());
+        e
+    };
+    let mut index = Vec::new();
+    for b in &batches[1..20] {
+        index.extend(entry(b.last, b.position));
+    }
+    index.extend(entry(batches[20].last, batches[30].position));
+    for b in &batches[31..] {
+        index.extend(entry(b.last, b.position));
+    }
+    std::fs::write(t.path().join(file_name(0, "index")), index).expect("write index");
+    let log = t.open();
+    log.set_high_watermark(Offset(70));
+    let r = log
+        .read(Offset(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    let s = r.slices.first().expect("a slice");
+    let returned: Vec<&Batch> = batches
+        .iter()
+        .filter(|b| b.position >= s.position && b.position + b.size <= s.position + s.len)
+        .collect();
+    assert!(
+        returned.iter().all(|b| b.last < 70),
+        "a fetch bounded by the HW (70) returned offsets up to {}",
+        returned.last().map_or(-1, |b| b.last)
+    );
+    assert_eq!(
+        returned.last().map(|b| b.last),
+        Some(68),
+        "every batch below the HW is returned"
+    );
 }
