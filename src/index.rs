@@ -129,6 +129,24 @@ impl MappedEntries {
         true
     }
 
+    /// Keeps the first `keep` entries and zeroes the slots of the ones dropped, so that a
+    /// later recovery, which reads every slot of the file, never takes them for entries.
+    fn truncate(&mut self, keep: usize) {
+        if keep >= self.entries {
+            return;
+        }
+        let (from, to) = (keep * self.entry_size, self.entries * self.entry_size);
+        if let Some(dropped) = self.map.as_mut().and_then(|m| m.as_mut_slice().get_mut(from..to)) {
+            for slot in dropped.chunks_mut(self.entry_size) {
+                // Only written slots: a preallocated tail of zeros stays untouched (not dirtied).
+                if slot.iter().any(|&b| b != 0) {
+                    slot.fill(0);
+                }
+            }
+        }
+        self.entries = keep;
+    }
+
     fn flush(&self) -> Result<(), IndexError> {
         if let Some(m) = &self.map {
             m.flush().map_err(|e| IndexError::Io("msync", e))?;
@@ -272,11 +290,11 @@ impl OffsetIndex {
             Some(slot) if self.entry(slot).0 == offset => slot,
             Some(slot) => slot + 1,
         };
-        self.inner.entries = keep;
+        self.inner.truncate(keep);
     }
 
     pub(crate) fn reset(&mut self) {
-        self.inner.entries = 0;
+        self.inner.truncate(0);
     }
 
     /// Keeps the longest prefix of entries that is plausible below (`offset`, `position`):
@@ -298,7 +316,7 @@ impl OffsetIndex {
             prev = Some((o, p));
             keep += 1;
         }
-        self.inner.entries = keep;
+        self.inner.truncate(keep);
     }
 
     pub(crate) fn trim(&mut self) -> Result<(), IndexError> {
@@ -407,11 +425,11 @@ impl TimeIndex {
         while keep > 0 && self.entry(keep - 1).1 >= offset {
             keep -= 1;
         }
-        self.inner.entries = keep;
+        self.inner.truncate(keep);
     }
 
     pub(crate) fn reset(&mut self) {
-        self.inner.entries = 0;
+        self.inner.truncate(0);
     }
 
     /// Keeps the longest prefix of increasing entries whose offsets lie below `offset`.
@@ -433,7 +451,7 @@ impl TimeIndex {
             prev = Some((ts, o));
             keep += 1;
         }
-        self.inner.entries = keep;
+        self.inner.truncate(keep);
     }
 
     pub(crate) fn trim(&mut self) -> Result<(), IndexError> {

@@ -2220,8 +2220,9 @@ impl Log {
     /// The offset index names where a later append starts; every batch before it is whole
     /// and has offsets below the header's base offset, so headers are read only from there on
     /// (one per index interval instead of one per batch). The header found there must agree
-    /// with the index (after `first`, base offset at most `bound`), else the walk starts over
-    /// from `first`: a damaged index never widens a fetch past its bound.
+    /// with the entry (it starts the append the entry names: after `first`, base offset at
+    /// most `bound`, last offset at most the entry's), else the walk starts over from
+    /// `first`: a damaged index never widens a fetch past its bound.
     fn fetch_end(
         &self,
         seg: &Segment,
@@ -2234,9 +2235,10 @@ impl Log {
         let jump = seg.indexed_append_before(max_end, bound, after_first, limit);
         let mut agreed = jump.is_none();
         let mut end = (after_first, first.last_offset);
-        seg.scan_headers(jump.unwrap_or(after_first), limit, |b| {
-            if Some(b.position) == jump {
-                if b.base_offset <= first.last_offset || b.base_offset > bound {
+        seg.scan_headers(jump.map_or(after_first, |(_, position)| position), limit, |b| {
+            if let Some((entry_offset, _)) = jump.filter(|&(_, position)| position == b.position) {
+                if b.base_offset <= first.last_offset || b.base_offset > bound || b.last_offset > entry_offset
+                {
                     return ControlFlow::Break(());
                 }
                 agreed = true;

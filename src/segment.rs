@@ -588,26 +588,26 @@ impl Segment {
         }
     }
 
-    /// The start of the last indexed append whose position is at most `max_position` and
-    /// whose last offset is below `below`, if it lies in `(after, limit)`. Every batch
-    /// before it is whole and ends at or before it, with offsets below `below`, so a read
-    /// may take them without reading their headers. `None` without such an entry (or with
-    /// the indexes not loaded): the caller walks the headers.
+    /// The last indexed append whose start is at most `max_position` and whose last offset
+    /// is below `below`, as `(its last offset, its start position)`, if the start lies in
+    /// `(after, limit)`. Every batch before it is whole and ends at or before it, with
+    /// offsets below `below`, so a read may take them without reading their headers. `None`
+    /// without such an entry (or with the indexes not loaded): the caller walks the headers.
     pub(crate) fn indexed_append_before(
         &self,
         max_position: u64,
         below: i64,
         after: u64,
         limit: u64,
-    ) -> Option<u64> {
+    ) -> Option<(i64, u64)> {
         let st = self.state.read();
-        let (_, position) = st
+        let (offset, position) = st
             .indexes
             .as_ref()?
             .offset
             .last_entry_within(max_position, below)?;
         let position = u64::from(position);
-        (position > after && position < limit).then_some(position)
+        (position > after && position < limit).then_some((offset, position))
     }
 
     /// The position of the first batch whose last offset is `>= offset`, searching from the

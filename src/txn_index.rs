@@ -256,7 +256,10 @@ impl AbortedIndex {
             if e.first_offset < upper_bound {
                 visit(e);
             }
-            if e.last_stable_offset >= upper_bound {
+            // An L above the marker + 1 cannot be right: a transaction open at the marker
+            // started before it. Kafka's followers write such an L (FORMAT.md §2.5), and so
+            // did eoslog's before; the marker + 1 is then the true one.
+            if e.last_stable_offset.min(e.last_offset + 1) >= upper_bound {
                 break;
             }
         }

@@ -300,3 +300,56 @@ fn a_damaged_offset_index_never_widens_a_fetch_past_its_bound() {
         "every batch below the HW is returned"
     );
 }
+
+#[test]
+fn an_inflated_stable_offset_in_a_transaction_index_does_not_hide_an_aborted_transaction() {
+    let t = TestLog::new();
+    let log = t.open();
+    let _ = appended(client(&log, &txn(1, 0, 0, 3)));
+    let first = abort(&log, 1, 0);
+    let _ = appended(client(&log, &txn(1, 0, 3, 3)));
+    let second = abort(&log, 1, 0);
+    let _ = appended(client(&log, &idem(2, 0, 0, 2)));
+    let want = vec![(1, 0), (1, first.last_offset.0 + 1)];
+    let listed = |log: &Log| -> Vec<(i64, i64)> {
+        let r = log
+            .read(Offset(0), 1 << 20, Isolation::ReadCommitted)
+            .expect("read");
+        r.aborted_transactions
+            .expect("read_committed")
+            .iter()
+            .map(|a| (a.producer_id.0, a.first_offset.0))
+            .collect()
+    };
+    assert_eq!(listed(&log), want);
+    log.close().expect("close");
+    // Give the first entry the stable offset a Kafka follower can write (FORMAT.md §2.5): a
+    // transaction opened after the marker in the same replicated fetch, far beyond it.
+    let path = t.path().join(file_name(0, "txnindex"));
+    let mut bytes = std::fs::read(&path).expect("read txnindex");
+    assert_eq!(bytes.len(), 2 * 34);
+    bytes[26..34].copy_from_slice(&1_000i64.to_be_bytes());
+    std::fs::write(&path, bytes).expect("write txnindex");
+    let log = t.open();
+    assert_eq!(log.aborted_transactions()[0].last_stable_offset, 1_000);
+    assert!(second.last_offset.0 < 1_000);
+    assert_eq!(listed(&log), want, "both aborted transactions overlap the fetch");
+}
+
+#[test]
+fn a_truncation_leaves_no_stale_offset_index_slot() {
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "0")]));
+    let log = t.open();
+    for s in 0..30 {
+        let _ = appended(client(&log, &idem(1, 0, s * 2, 2)));
+    }
+    log.truncate_to(Offset(31)).expect("truncate");
+    let index = std::fs::read(t.path().join(file_name(0, "index"))).expect("read index");
+    // Entries for batches 1..=14 remain (last offsets 3..=29); batch 15 (30..=31) was cut.
+    let live = 14 * 8;
+    assert!(index[..live].chunks(8).all(|e| e != [0u8; 8]));
+    assert!(
+        index[live..].iter().all(|&b| b == 0),
+        "a slot past the entries survives the truncation"
+    );
+}

@@ -390,6 +390,7 @@ fn config() -> LogConfig {
     for (k, v) in [
         ("segment.bytes", "700"),
         ("segment.index.bytes", "4096"),
+        ("index.interval.bytes", "100"),
         ("eoslog.snapshot.interval.bytes", "900"),
         ("eoslog.high.watermark", "manual"),
         ("retention.bytes", "2100"),
@@ -437,6 +438,23 @@ fn values(log: &Log, isolation: Isolation) -> Vec<String> {
     recs.into_iter()
         .map(|r| String::from_utf8(r.value.unwrap_or_default()).expect("utf8"))
         .collect()
+}
+
+/// As [`values`], in fetches of at most `budget` bytes (at least one batch each).
+fn values_in_fetches(log: &Log, isolation: Isolation, budget: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    loop {
+        let (recs, after) = log.read_records(next, budget, isolation).expect("read");
+        out.extend(
+            recs.into_iter()
+                .map(|r| String::from_utf8(r.value.unwrap_or_default()).expect("utf8")),
+        );
+        if after <= next {
+            return out;
+        }
+        next = after;
+    }
 }
 
 fn log_files(dir: &Path) -> Vec<String> {
@@ -753,6 +771,14 @@ pub fn run(ops: &[Op]) {
             values(l, Isolation::ReadCommitted),
             m.view(true),
             "step {step} {op:?}: read_committed"
+        );
+        // Small fetches, one after another, see what one large fetch sees: each ends on a
+        // batch boundary found through the offset index.
+        let budget = 1 + (step * 733) % 4_000;
+        assert_eq!(
+            values_in_fetches(l, Isolation::ReadCommitted, budget),
+            m.view(true),
+            "step {step} {op:?}: read_committed in fetches of {budget} bytes"
         );
     }
 }
