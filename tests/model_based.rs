@@ -4,8 +4,10 @@
 //! epoch), high-watermark moves, rolls, retention and DeleteRecords, truncate_to,
 //! truncate_fully_and_start_at, clean reopen, and a crash that tears the tail. Compared after
 //! every step: each append's outcome and offsets, the log start and end offsets, the high
-//! watermark, the last stable offset, the aborted-transaction index, and the read_committed
-//! and read_uncommitted views.
+//! watermark, the last stable offset, the aborted-transaction index, the read_committed
+//! and read_uncommitted views, and the read_committed view again in small fetches. At the
+//! end of a sequence whose log still starts at 0, a follower that replicates it in
+//! multi-batch fetches must build the same transaction index and show the same views.
 //!
 //! The model and the driver live in `fuzz/harness/model.rs`, shared with the `log_model` fuzz
 //! target; this file generates the operation sequences with proptest (which shrinks a
