@@ -230,17 +230,14 @@ impl OffsetIndex {
     /// The last entry whose position is at most `max_position` and whose offset is below
     /// `below`. Entries grow in both, so the entries that qualify are a prefix.
     pub(crate) fn last_entry_within(&self, max_position: u64, below: i64) -> Option<(i64, u32)> {
-        let (mut lo, mut hi) = (0, self.inner.entries);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let (offset, position) = self.entry(mid);
-            if u64::from(position) <= max_position && offset < below {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo.checked_sub(1).map(|i| self.entry(i))
+        let max_position = i64::try_from(max_position).unwrap_or(i64::MAX);
+        let by_position = self
+            .inner
+            .floor_slot(max_position, |e| i64::from(be_i32(e, 4) as u32))?;
+        let by_offset = self.inner.floor_slot(below.saturating_sub(1), |e| {
+            self.base_offset + i64::from(be_i32(e, 0))
+        })?;
+        Some(self.entry(by_position.min(by_offset)))
     }
 
     /// Entry `i` as (absolute offset, position).

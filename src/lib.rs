@@ -131,8 +131,7 @@ pub mod internals {
         }
         /// Entries overlapping `[fetch_offset, upper_bound)`, appended to `out`.
         pub fn collect(&self, fetch_offset: i64, upper_bound: i64, out: &mut Vec<crate::AbortedTxn>) {
-            self.0
-                .for_each_overlapping(fetch_offset, upper_bound, |e| out.push(*e));
+            self.0.collect(fetch_offset, upper_bound, out);
         }
     }
 

@@ -2232,36 +2232,34 @@ impl Log {
         limit: u64,
     ) -> Result<(u64, i64), StorageError> {
         let after_first = first.position + first.size;
-        let jump = seg.indexed_append_before(max_end, bound, after_first, limit);
-        let mut agreed = jump.is_none();
-        let mut end = (after_first, first.last_offset);
-        seg.scan_headers(jump.map_or(after_first, |(_, position)| position), limit, |b| {
-            if let Some((entry_offset, _)) = jump.filter(|&(_, position)| position == b.position) {
-                if b.base_offset <= first.last_offset || b.base_offset > bound || b.last_offset > entry_offset
-                {
-                    return ControlFlow::Break(());
+        let mut jump = seg.indexed_append_before(max_end, bound, after_first, limit);
+        loop {
+            let mut agreed = jump.is_none();
+            let mut end = (after_first, first.last_offset);
+            seg.scan_headers(jump.map_or(after_first, |(_, position)| position), limit, |b| {
+                if let Some((entry_offset, _)) = jump.filter(|&(_, position)| position == b.position) {
+                    if b.base_offset <= first.last_offset
+                        || b.base_offset > bound
+                        || b.last_offset > entry_offset
+                    {
+                        return ControlFlow::Break(());
+                    }
+                    agreed = true;
+                    // Everything before the indexed append fits.
+                    end = (b.position, b.base_offset - 1);
                 }
-                agreed = true;
-                // Everything before the indexed append fits.
-                end = (b.position, b.base_offset - 1);
-            }
-            if b.last_offset >= bound || b.position + b.size > max_end {
-                return ControlFlow::Break(());
-            }
-            end = (b.position + b.size, b.last_offset);
-            ControlFlow::Continue(())
-        })?;
-        if !agreed {
-            end = (after_first, first.last_offset);
-            seg.scan_headers(after_first, limit, |b| {
                 if b.last_offset >= bound || b.position + b.size > max_end {
                     return ControlFlow::Break(());
                 }
                 end = (b.position + b.size, b.last_offset);
                 ControlFlow::Continue(())
             })?;
+            if agreed {
+                return Ok(end);
+            }
+            // The index disagrees with the log: walk every header from the first batch.
+            jump = None;
         }
-        Ok(end)
     }
 
     /// Reads records from `from` with the isolation's visibility, filtering as a Kafka

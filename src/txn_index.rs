@@ -239,7 +239,7 @@ impl AbortedIndex {
     }
 
     /// Aborted transactions overlapping `[fetch_offset, upper_bound)`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "internals"))]
     pub(crate) fn collect(&self, fetch_offset: i64, upper_bound: i64, out: &mut Vec<AbortedTxn>) {
         self.for_each_overlapping(fetch_offset, upper_bound, |e| out.push(*e));
     }

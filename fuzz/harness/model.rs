@@ -432,15 +432,11 @@ fn reopen(path: &Path, clock: &ManualClock, m: &mut Model, step: usize) -> Log {
 }
 
 fn values(log: &Log, isolation: Isolation) -> Vec<String> {
-    let (recs, _) = log
-        .read_records(log.log_start_offset(), usize::MAX / 2, isolation)
-        .expect("read");
-    recs.into_iter()
-        .map(|r| String::from_utf8(r.value.unwrap_or_default()).expect("utf8"))
-        .collect()
+    values_in_fetches(log, isolation, usize::MAX / 2)
 }
 
-/// As [`values`], in fetches of at most `budget` bytes (at least one batch each).
+/// Values visible from the log start with the isolation, read in fetches of at most
+/// `budget` bytes (at least one batch each).
 fn values_in_fetches(log: &Log, isolation: Isolation, budget: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut next = log.log_start_offset();
