@@ -1,0 +1,558 @@
+//! Appends: validation as Kafka's leader does it, producer checks against a pending copy of
+//! producer state, offsets and leader epochs patched into the batch heads, one `pwritev`.
+
+use std::sync::atomic::Ordering;
+
+use crate::batch::{self, BatchIter, ControlType, RecordBatch};
+use crate::config::{Durability, HighWatermarkMode};
+use crate::error::{AppendError, InvalidRecordReason, StorageError};
+
+use crate::producer_state::{
+    AppendOrigin, Duplicate, PendingAppend, ProducerBatch, ProducerStateManager, Rejection,
+};
+use crate::types::Offset;
+
+use super::txn::aborted_entry;
+use super::{Log, Writer};
+
+/// Options of one append.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendOptions {
+    /// Who is appending.
+    pub origin: AppendOrigin,
+    /// Leader epoch to stamp into each batch (client and coordinator appends).
+    pub leader_epoch: Option<i32>,
+    /// Overrides the configured durability for this append.
+    pub durability: Option<Durability>,
+}
+
+impl AppendOptions {
+    /// Options for `origin` with the configured durability and no leader epoch.
+    #[must_use]
+    pub fn new(origin: AppendOrigin) -> Self {
+        AppendOptions {
+            origin,
+            leader_epoch: None,
+            durability: None,
+        }
+    }
+}
+
+/// Where an append landed (or, for a duplicate, where the original landed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record.
+    pub first_offset: Offset,
+    /// Offset of the last record.
+    pub last_offset: Offset,
+    /// Largest record timestamp (the append time for LogAppendTime topics).
+    pub max_timestamp: i64,
+    /// The append time when the topic uses LogAppendTime, else -1 (Kafka's produce response).
+    pub log_append_time: i64,
+    /// The log start offset after the append.
+    pub log_start_offset: Offset,
+}
+
+/// The outcome of an append that did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum AppendOutcome {
+    /// Written.
+    Appended(AppendInfo),
+    /// A retry of a batch already in the log: nothing written, the original offsets returned.
+    Duplicate(AppendInfo),
+    /// Refused by producer-state rules; nothing written.
+    Rejected(Rejection),
+}
+
+impl AppendOutcome {
+    /// The offsets for `Appended` and `Duplicate`.
+    #[must_use]
+    pub fn info(&self) -> Option<AppendInfo> {
+        match self {
+            AppendOutcome::Appended(i) | AppendOutcome::Duplicate(i) => Some(*i),
+            AppendOutcome::Rejected(_) => None,
+        }
+    }
+}
+
+/// Bytes of a batch head the log rewrites: base offset, length, partition leader epoch.
+pub(super) const HEAD_PATCH: usize = batch::MAGIC_OFFSET;
+
+/// Where one batch of an append lands.
+#[derive(Debug, Clone, Copy)]
+/// What one append's batches add up to.
+pub(super) struct Placement {
+    /// Records in all batches.
+    records: i64,
+    /// The offset after the last batch.
+    next: i64,
+    max_timestamp: i64,
+    /// Last offset of the batch with the max timestamp.
+    offset_of_max: i64,
+}
+
+pub(super) struct Placed {
+    /// Position in the appended bytes.
+    pos: usize,
+    size: usize,
+    /// Assigned base offset.
+    base: i64,
+    /// Leader epoch stamped (or carried).
+    epoch: i32,
+}
+
+/// Producer fields of a data batch whose base offset is (or will be) `base`.
+pub(super) fn producer_batch(b: &RecordBatch<'_>, base: i64) -> ProducerBatch {
+    ProducerBatch {
+        producer_id: b.producer_id().0,
+        epoch: b.producer_epoch().0,
+        first_seq: b.base_sequence().0,
+        last_seq: b.last_sequence().0,
+        first_offset: base,
+        last_offset: base + i64::from(b.last_offset_delta()),
+        max_timestamp: b.max_timestamp(),
+        is_transactional: b.is_transactional(),
+    }
+}
+
+/// Feeds one batch to producer-state checks. `Ok(Some(..))` for a client retry of a cached
+/// batch. Marker parse failures are reported as `Err(Ok(..))`, rejections as `Err(Err(..))`.
+pub(super) fn check_batch(
+    psm: &ProducerStateManager,
+    pending: &mut PendingAppend,
+    b: &RecordBatch<'_>,
+    base_offset: i64,
+    origin: AppendOrigin,
+) -> Result<Option<Duplicate>, Result<crate::error::BatchError, Rejection>> {
+    if b.producer_id().0 < 0 {
+        return Ok(None);
+    }
+    if b.is_control() {
+        if b.records_count() == 0 {
+            return Ok(None); // a compacted marker: "transaction already cleaned"
+        }
+        let marker = b.marker().map_err(Ok)?;
+        let Some(marker) = marker else { return Ok(None) };
+        let aborted = match marker.control_type {
+            ControlType::Abort => true,
+            ControlType::Commit => false,
+            ControlType::Other(_) => return Ok(None),
+        };
+        return psm
+            .check_marker(
+                pending,
+                b.producer_id().0,
+                b.producer_epoch().0,
+                marker.coordinator_epoch,
+                aborted,
+                base_offset,
+                b.max_timestamp(),
+                origin,
+            )
+            .map(|()| None)
+            .map_err(Err);
+    }
+    psm.check_data(pending, &producer_batch(b, base_offset), origin)
+        .map_err(Err)
+}
+
+impl Log {
+    /// Appends the batches in `records` as `origin`.
+    ///
+    /// # Errors
+    /// Malformed or unacceptable batches, and storage failures (after which the log refuses
+    /// writes until reopened). Producer-state refusals are `Ok(AppendOutcome::Rejected)`.
+    /// A [`Durability::SyncEachAppend`] append fails with
+    /// [`AppendError::TruncatedBeforeDurable`] if a truncation ran before an fsync covered it.
+    pub fn append(&self, records: &[u8], origin: AppendOrigin) -> Result<AppendOutcome, AppendError> {
+        self.append_with(records, &AppendOptions::new(origin))
+    }
+
+    /// Appends with explicit options.
+    ///
+    /// # Errors
+    /// As [`Log::append`].
+    pub fn append_with(&self, records: &[u8], options: &AppendOptions) -> Result<AppendOutcome, AppendError> {
+        self.appending.fetch_add(1, Ordering::AcqRel);
+        let mut w = self.writer.lock();
+        let result = self
+            .check_writable()
+            .map_err(AppendError::from)
+            .and_then(|()| self.append_locked(&mut w, records, options));
+        // A durable answer is owed only if no truncation (always under the writer lock) ran
+        // between placing the records and the fsync that covers them.
+        let sync_answer = matches!(
+            result,
+            Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_))
+        ) && options.durability.unwrap_or(self.config.durability)
+            == Durability::SyncEachAppend;
+        let truncations = sync_answer.then(|| self.sync.lock().truncations);
+        drop(w);
+        if self.appending.fetch_sub(1, Ordering::AcqRel) == 1 && self.leader_waiting.load(Ordering::Acquire) {
+            let _sync = self.sync.lock();
+            self.appends_done.notify_one();
+        }
+        match &result {
+            Ok(AppendOutcome::Appended(_)) => {}
+            Ok(AppendOutcome::Duplicate(_)) => {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(AppendOutcome::Rejected(r)) => self.stats.reject(r.kafka_error()),
+            Err(e) => self.stats.reject(e.kafka_error()),
+        }
+        // A durable answer waits for the fsync, for a duplicate too: its original may still
+        // be waiting for one (a retry that overtook the first attempt's acknowledgement).
+        if let (Some(truncations), Ok(AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info))) =
+            (truncations, &result)
+        {
+            let durable = self.sync_to(info.last_offset.0 + 1)?;
+            if durable <= info.last_offset.0 || self.sync.lock().truncations != truncations {
+                let e = AppendError::TruncatedBeforeDurable {
+                    first_offset: info.first_offset,
+                    last_offset: info.last_offset,
+                };
+                self.stats.reject(e.kafka_error());
+                return Err(e);
+            }
+        }
+        result
+    }
+
+    /// Validates every batch as the origin requires and places it (offsets and leader epoch
+    /// to stamp, into `placed`), in one pass over the batches.
+    pub(super) fn validate_and_place(
+        &self,
+        records: &[u8],
+        options: &AppendOptions,
+        log_end: i64,
+        now: i64,
+        placed: &mut Vec<Placed>,
+    ) -> Result<Placement, AppendError> {
+        let origin = options.origin;
+        let assign = origin != AppendOrigin::Replication;
+        let log_append_time = assign && self.config.log_append_time;
+        placed.clear();
+        let mut n = 0;
+        let mut out = Placement {
+            records: 0,
+            next: log_end,
+            max_timestamp: -1,
+            offset_of_max: log_end,
+        };
+        let mut expected_next = log_end;
+        for item in BatchIter::new(records) {
+            let (position, b) = item.map_err(|(position, source)| AppendError::InvalidBatch {
+                batch: n,
+                position,
+                source,
+            })?;
+            let invalid = |source| AppendError::InvalidBatch {
+                batch: n,
+                position,
+                source,
+            };
+            let reason = |reason| AppendError::InvalidRecord { batch: n, reason };
+            b.validate_crc().map_err(invalid)?;
+            let size = b.size() as u64;
+            let count = b.records_count();
+            match origin {
+                AppendOrigin::Client | AppendOrigin::Coordinator => {
+                    if origin == AppendOrigin::Client && n > 0 {
+                        return Err(reason(InvalidRecordReason::MultipleBatches));
+                    }
+                    if size > self.config.max_message_bytes {
+                        return Err(AppendError::MessageTooLarge {
+                            batch: n,
+                            size,
+                            max: self.config.max_message_bytes,
+                        });
+                    }
+                    if origin == AppendOrigin::Client && b.base_offset() != 0 {
+                        return Err(reason(InvalidRecordReason::NonZeroBaseOffset(b.base_offset())));
+                    }
+                    if origin == AppendOrigin::Client && b.is_control() {
+                        return Err(reason(InvalidRecordReason::ControlBatchFromClient));
+                    }
+                    if count <= 0 || i64::from(count) != i64::from(b.last_offset_delta()) + 1 {
+                        return Err(reason(InvalidRecordReason::RecordCountMismatch {
+                            count,
+                            last_offset_delta: b.last_offset_delta(),
+                        }));
+                    }
+                    if b.producer_id().is_some()
+                        && b.base_sequence().0 < 0
+                        && !b.is_control()
+                        && origin == AppendOrigin::Client
+                    {
+                        return Err(reason(InvalidRecordReason::MissingSequence));
+                    }
+                    if b.is_transactional() && !b.producer_id().is_some() {
+                        return Err(reason(InvalidRecordReason::TransactionalWithoutProducer));
+                    }
+                    if b.is_control() {
+                        match b.marker() {
+                            Ok(Some(_)) if b.records_count() == 1 => {}
+                            _ => return Err(reason(InvalidRecordReason::MalformedControlBatch)),
+                        }
+                    } else if self.config.validate_records {
+                        let recs = b.records().map_err(invalid)?;
+                        for (i, r) in recs.iter().enumerate() {
+                            let r = r.map_err(invalid)?;
+                            if r.offset - b.base_offset() != i as i64 {
+                                return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
+                            }
+                        }
+                    }
+                }
+                AppendOrigin::Replication => {
+                    if b.base_offset() < expected_next || b.last_offset() < b.base_offset() {
+                        return Err(AppendError::UnexpectedOffset {
+                            expected: Offset(expected_next),
+                            got: Offset(b.base_offset()),
+                        });
+                    }
+                    expected_next = b.next_offset();
+                }
+            }
+            let base = if assign { out.next } else { b.base_offset() };
+            let last = base + i64::from(b.last_offset_delta());
+            let max = if log_append_time { now } else { b.max_timestamp() };
+            if max > out.max_timestamp {
+                out.max_timestamp = max;
+                out.offset_of_max = last;
+            }
+            placed.push(Placed {
+                pos: position as usize,
+                size: b.size(),
+                base,
+                epoch: match options.leader_epoch {
+                    Some(e) if assign => e,
+                    _ => b.partition_leader_epoch(),
+                },
+            });
+            out.next = last + 1;
+            out.records += i64::from(count.max(0));
+            n += 1;
+        }
+        if n == 0 {
+            return Err(AppendError::Empty);
+        }
+        if records.len() as u64 > self.config.segment_bytes {
+            return Err(AppendError::RecordListTooLarge {
+                size: records.len() as u64,
+                max: self.config.segment_bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the append pipeline reads best as one sequence"
+    )]
+    pub(super) fn append_locked(
+        &self,
+        w: &mut Writer,
+        records: &[u8],
+        options: &AppendOptions,
+    ) -> Result<AppendOutcome, AppendError> {
+        let origin = options.origin;
+        let log_end = self.log_end.load(Ordering::Acquire);
+        let now = self.clock.now_ms();
+        // Assign offsets and the leader epoch. Both live outside the CRC, so the batches are
+        // written as the client sent them behind a patched 16-byte head each (one pwritev, no
+        // copy of the records). LogAppendTime changes CRC-covered fields: those appends are
+        // copied once and patched in place.
+        let mut placed = std::mem::take(&mut w.placed);
+        let placement = match self.validate_and_place(records, options, log_end, now, &mut placed) {
+            Ok(p) => p,
+            Err(e) => {
+                w.placed = placed;
+                return Err(e);
+            }
+        };
+        let log_append_time = origin != AppendOrigin::Replication && self.config.log_append_time;
+        let Placement {
+            records: record_count,
+            next,
+            max_timestamp: max_ts,
+            offset_of_max,
+        } = placement;
+        let first_offset = placed.first().map_or(log_end, |p| p.base);
+        let last_offset = next - 1;
+        let mut buf = std::mem::take(&mut w.scratch);
+        buf.clear();
+        if log_append_time {
+            buf.extend_from_slice(records);
+            for p in &placed {
+                let slot = &mut buf[p.pos..p.pos + p.size];
+                batch::set_base_offset(slot, p.base);
+                batch::set_partition_leader_epoch(slot, p.epoch);
+                batch::set_log_append_time(slot, now);
+            }
+        }
+        let data: &[u8] = if log_append_time { &buf } else { records };
+
+        // Producer checks against the current state; nothing is written on a rejection.
+        let mut pending = std::mem::take(&mut w.pending);
+        pending.clear();
+        let mut refused = None;
+        for (item, p) in BatchIter::new(data).zip(&placed) {
+            let Ok((position, b)) = item else { break };
+            match check_batch(&w.psm, &mut pending, &b, p.base, origin) {
+                Ok(None) => {}
+                Ok(Some(d)) => {
+                    refused = Some(Ok(AppendOutcome::Duplicate(AppendInfo {
+                        first_offset: Offset(d.first_offset),
+                        last_offset: Offset(d.last_offset),
+                        max_timestamp: d.timestamp,
+                        log_append_time: if self.config.log_append_time {
+                            d.timestamp
+                        } else {
+                            -1
+                        },
+                        log_start_offset: self.log_start_offset(),
+                    })));
+                    break;
+                }
+                Err(Ok(source)) => {
+                    refused = Some(Err(AppendError::InvalidBatch {
+                        batch: 0,
+                        position,
+                        source,
+                    }));
+                    break;
+                }
+                Err(Err(rejection)) => {
+                    if let Rejection::InvalidProducerEpoch { producer_id, .. }
+                    | Rejection::CoordinatorFenced { producer_id, .. } = rejection
+                    {
+                        tracing::info!(producer_id = producer_id.0, ?rejection, "fenced append refused");
+                    }
+                    refused = Some(Ok(AppendOutcome::Rejected(rejection)));
+                    break;
+                }
+            }
+        }
+        if let Some(outcome) = refused {
+            w.scratch = buf;
+            w.pending = pending;
+            w.placed = placed;
+            return outcome;
+        }
+
+        // Roll if the active segment cannot take this append.
+        let total = records.len() as u64;
+        let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
+        let size = active.size();
+        let time_roll = size > 0 && {
+            match active.first_batch_timestamp() {
+                Some(first_ts) if first_ts >= 0 => max_ts - first_ts > self.config.segment_ms,
+                _ => now - active.created_ms > self.config.segment_ms,
+            }
+        };
+        if size + total > self.config.segment_bytes
+            || time_roll
+            || active.indexes_full()
+            || last_offset - active.base_offset > i64::from(i32::MAX)
+        {
+            self.roll(w, first_offset.max(log_end))
+                .map_err(|e| self.poison(e))?;
+        }
+        let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
+        let mut heads = std::mem::take(&mut w.heads);
+        heads.clear();
+        if !log_append_time {
+            for p in &placed {
+                let mut head = [0u8; HEAD_PATCH];
+                head.copy_from_slice(&records[p.pos..p.pos + HEAD_PATCH]);
+                batch::set_base_offset(&mut head, p.base);
+                batch::set_partition_leader_epoch(&mut head, p.epoch);
+                heads.push(head);
+            }
+        }
+        let written = if log_append_time {
+            active.append(&[data], last_offset, max_ts, offset_of_max)
+        } else {
+            // Head and rest of each batch; a client's append (one batch) needs no allocation.
+            let pairs = placed
+                .iter()
+                .zip(&heads)
+                .flat_map(|(p, head)| [&head[..], &records[p.pos + HEAD_PATCH..p.pos + p.size]]);
+            let mut inline: [&[u8]; 8] = [&[]; 8];
+            let spilled: Vec<&[u8]>;
+            let parts: &[&[u8]] = if placed.len() * 2 <= inline.len() {
+                for (slot, part) in inline.iter_mut().zip(pairs) {
+                    *slot = part;
+                }
+                &inline[..placed.len() * 2]
+            } else {
+                spilled = pairs.collect();
+                &spilled
+            };
+            active.append(parts, last_offset, max_ts, offset_of_max)
+        };
+        w.heads = heads;
+        written.map_err(|e| self.poison(e))?;
+
+        // Leader epochs first seen in this append.
+        for p in &placed {
+            if p.epoch >= 0 && w.epochs.latest_epoch().is_none_or(|l| l < p.epoch) {
+                w.epochs
+                    .assign(&*self.fs, p.epoch, p.base)
+                    .map_err(|e| self.poison(e))?;
+            }
+        }
+        w.placed = placed;
+
+        // Apply producer state, record aborted transactions, then publish.
+        let new_txn_pids: Vec<i64> = pending.new_txn_producers().collect();
+        let markers = pending.completed.len();
+        let completed = w.psm.apply(&mut pending, next);
+        w.pending = pending;
+        self.log_end.store(next, Ordering::Release);
+        for pid in new_txn_pids {
+            w.txn_started_ms.entry(pid).or_insert(now);
+        }
+        for (c, lso) in &completed {
+            w.txn_started_ms.remove(&c.producer_id);
+            if c.aborted {
+                let e = aborted_entry(c, *lso);
+                active.append_aborted(&*self.fs, e).map_err(|e| self.poison(e))?;
+                self.aborted.write().push(e);
+                self.stats.aborted_transactions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if self.config.high_watermark == HighWatermarkMode::LogEnd {
+            w.psm.on_high_watermark(next);
+            self.publish_fuo(w);
+            self.high_watermark.store(next, Ordering::Release);
+        } else {
+            self.publish_fuo(w);
+        }
+        w.bytes_since_snapshot += total;
+        if w.bytes_since_snapshot >= self.config.snapshot_interval_bytes {
+            // A snapshot is also a flush point: the recovery point moves to it, so crash
+            // recovery replays at most `eoslog.snapshot.interval.bytes`.
+            self.flush_locked(w).map_err(|e| self.poison(e))?;
+            self.take_snapshot(w, next).map_err(|e| self.poison(e))?;
+        }
+        w.scratch = buf;
+        let c = &self.stats;
+        c.appends.fetch_add(1, Ordering::Relaxed);
+        c.appended_bytes.fetch_add(total, Ordering::Relaxed);
+        c.appended_records
+            .fetch_add(record_count as u64, Ordering::Relaxed);
+        if markers > 0 || origin == AppendOrigin::Coordinator {
+            c.markers.fetch_add(markers as u64, Ordering::Relaxed);
+        }
+        Ok(AppendOutcome::Appended(AppendInfo {
+            first_offset: Offset(first_offset),
+            last_offset: Offset(last_offset),
+            max_timestamp: max_ts,
+            log_append_time: if log_append_time { now } else { -1 },
+            log_start_offset: self.log_start_offset(),
+        }))
+    }
+}

@@ -1,0 +1,110 @@
+//! Producer-state snapshots: taking them, keeping the right ones, loading the newest valid one.
+
+use std::{
+    collections::BTreeSet,
+    path::Path,
+    sync::{atomic::Ordering, Arc},
+};
+
+use crate::error::StorageError;
+use crate::fs::{read_all, write_atomic, FileSystem};
+use crate::producer_state::ProducerStateManager;
+use crate::segment::{file_name, Segment};
+use crate::snapshot;
+
+use super::recovery::replay;
+use super::{fs_remove, io_err, Log, Writer};
+
+impl Log {
+    pub(super) fn take_snapshot(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
+        if w.snapshots.last() == Some(&offset) && w.bytes_since_snapshot == 0 {
+            return Ok(());
+        }
+        let bytes = snapshot::encode(&w.psm.snapshot());
+        let path = self.dir.join(file_name(offset, "snapshot"));
+        write_atomic(&*self.fs, &path, &bytes).map_err(|(op, p, e)| StorageError::io(op, p, e))?;
+        w.snapshots.insert(offset);
+        w.bytes_since_snapshot = 0;
+        // Keep snapshots at segment bases (recovery starts there) and the newest one.
+        let newest = offset;
+        let keep: BTreeSet<i64> = w.segments.iter().map(|s| s.base_offset).collect();
+        let stale: Vec<i64> = w
+            .snapshots
+            .iter()
+            .copied()
+            .filter(|o| *o != newest && !keep.contains(o))
+            .collect();
+        for o in stale {
+            let p = self.dir.join(file_name(o, "snapshot"));
+            fs_remove(&*self.fs, &p)?;
+            w.snapshots.remove(&o);
+        }
+        Ok(())
+    }
+
+    /// Kafka's stray-snapshot rule: keep snapshots at segment bases, plus the largest one
+    /// if it lies above the highest segment base (the clean-shutdown snapshot).
+    pub(super) fn remove_stray_snapshots(&self, w: &mut Writer) -> Result<(), StorageError> {
+        let bases: BTreeSet<i64> = w.segments.iter().map(|s| s.base_offset).collect();
+        let highest_base = bases.last().copied().unwrap_or(0);
+        let largest = w.snapshots.last().copied();
+        let end = self.log_end.load(Ordering::Acquire);
+        let stray: Vec<i64> = w
+            .snapshots
+            .iter()
+            .copied()
+            .filter(|o| *o > end || !(bases.contains(o) || (Some(*o) == largest && *o > highest_base)))
+            .collect();
+        let any = !stray.is_empty();
+        for o in stray {
+            fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
+            w.snapshots.remove(&o);
+        }
+        if any {
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the newest valid snapshot at or below `upto` into `psm` (deleting corrupt ones and
+/// falling back to older), then replays the log from the snapshot up to `upto` (or the end).
+pub(super) fn load_producer_state(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    psm: &mut ProducerStateManager,
+    snapshots: &mut BTreeSet<i64>,
+    segments: &[Arc<Segment>],
+    upto: i64,
+    now: i64,
+) -> Result<(), StorageError> {
+    let first_base = segments.first().map_or(0, |s| s.base_offset);
+    psm.clear(first_base);
+    while let Some(&offset) = snapshots.range(..=upto).next_back() {
+        let path = dir.join(file_name(offset, "snapshot"));
+        let loaded = fs
+            .open(&path, false)
+            .and_then(|f| read_all(&*f))
+            .map_err(io_err("read", &path))
+            .map(|bytes| snapshot::decode(&bytes));
+        match loaded {
+            Ok(Ok(loaded)) => {
+                psm.load(loaded, offset, now);
+                break;
+            }
+            Ok(Err((position, detail))) => {
+                tracing::warn!(snapshot = %path.display(), position, %detail, "corrupt producer snapshot deleted; trying an older one");
+                fs_remove(fs, &path)?;
+                snapshots.remove(&offset);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let end = upto;
+    if psm.map_end_offset < end {
+        replay(fs, psm, segments, psm.map_end_offset, end)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Replica truncation.
+
+use std::sync::{atomic::Ordering, Arc};
+
+use crate::error::StorageError;
+
+use crate::segment::{file_name, Segment};
+use crate::types::Offset;
+
+use super::recovery::{replay, segment_next_offset};
+use super::snapshots::load_producer_state;
+use super::{fs_remove, io_err, Log, Writer, NO_OFFSET};
+
+impl Log {
+    /// Truncates the log to end at `offset` (replica divergence). A batch straddling `offset`
+    /// is removed whole; producer state is rebuilt from the newest snapshot at or below it.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn truncate_to(&self, offset: Offset) -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        if offset.0 < 0 {
+            return Err(StorageError::InvalidOffset { offset });
+        }
+        self.truncate_locked(&mut w, offset.0).map_err(|e| self.poison(e))
+    }
+
+    pub(super) fn truncate_locked(&self, w: &mut Writer, target: i64) -> Result<(), StorageError> {
+        let log_end = self.log_end.load(Ordering::Acquire);
+        if target >= log_end {
+            return Ok(());
+        }
+        if w.segments.first().is_none_or(|s| s.base_offset > target) {
+            return self.truncate_fully_locked(w, target);
+        }
+        tracing::info!(dir = %self.dir.display(), target, log_end, "truncating");
+        let keep = w.segments.partition_point(|s| s.base_offset <= target);
+        let removed: Vec<Arc<Segment>> = w.segments.drain(keep..).collect();
+        *self.segments.write() = Arc::new(w.segments.clone());
+        for s in &removed {
+            s.delete(&*self.fs)?;
+        }
+        let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
+        active.truncate_to(&*self.fs, target)?;
+        active.make_active(&*self.fs)?;
+        active.flush()?;
+        // The new end is where the remaining data ends. Kafka sets it to `target` even when a
+        // batch straddling `target` was removed whole, which leaves a hole a follower would
+        // never refetch and which a restart silently undoes; eoslog keeps the two equal.
+        let target = segment_next_offset(&*self.fs, &active)?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
+        self.aborted.write().truncate_to(target);
+        w.epochs.truncate_from_end(&*self.fs, target)?;
+        // Producer state: newest snapshot <= target, replayed up to target.
+        let stale: Vec<i64> = w.snapshots.range(target + 1..).copied().collect();
+        for o in stale {
+            fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
+            w.snapshots.remove(&o);
+        }
+        self.log_end.store(target, Ordering::Release);
+        let now = self.clock.now_ms();
+        let segments = w.segments.clone();
+        load_producer_state(
+            &*self.fs,
+            &self.dir,
+            &mut w.psm,
+            &mut w.snapshots,
+            &segments,
+            target,
+            now,
+        )?;
+        if w.psm.map_end_offset < target {
+            let from = w.psm.map_end_offset;
+            replay(&*self.fs, &mut w.psm, &segments, from, target)?;
+        }
+        w.psm.map_end_offset = target;
+        w.txn_started_ms
+            .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
+        let start = self.log_start.load(Ordering::Acquire).min(target);
+        self.log_start.store(start, Ordering::Release);
+        // The active segment was flushed above and the earlier ones at their rolls: the
+        // recovery point is the new end.
+        w.recovery_point = target;
+        w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
+        {
+            let mut st = self.sync.lock();
+            let durable = st.durable.min(target);
+            st.truncated(durable);
+        }
+        let hw = self.high_watermark.load(Ordering::Acquire).min(target);
+        w.psm.on_high_watermark(hw);
+        self.publish_fuo(w);
+        self.high_watermark.store(hw, Ordering::Release);
+        w.bytes_since_snapshot = w.bytes_since_snapshot.max(1);
+        self.take_snapshot(w, target)?;
+        self.write_checkpoint(w)
+    }
+
+    /// Deletes everything and starts an empty log at `offset` (a follower too far behind).
+    /// No producer state survives.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        if offset.0 < 0 {
+            return Err(StorageError::InvalidOffset { offset });
+        }
+        self.truncate_fully_locked(&mut w, offset.0)
+            .map_err(|e| self.poison(e))
+    }
+
+    pub(super) fn truncate_fully_locked(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
+        tracing::info!(dir = %self.dir.display(), offset, "truncating fully");
+        let now = self.clock.now_ms();
+        for s in w.segments.drain(..) {
+            s.delete(&*self.fs)?;
+        }
+        for o in std::mem::take(&mut w.snapshots) {
+            fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
+        }
+        let seg = Arc::new(Segment::create(&*self.fs, &self.dir, offset, self.limits, now)?);
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
+        w.segments.push(seg);
+        *self.segments.write() = Arc::new(w.segments.clone());
+        w.psm.clear(offset);
+        w.txn_started_ms.clear();
+        w.epochs.clear(&*self.fs)?;
+        self.aborted.write().clear();
+        self.log_start.store(offset, Ordering::Release);
+        self.log_end.store(offset, Ordering::Release);
+        self.first_unstable.store(NO_OFFSET, Ordering::Release);
+        self.high_watermark.store(offset, Ordering::Release);
+        w.recovery_point = offset;
+        w.recovery_position = Some((offset, 0));
+        w.bytes_since_snapshot = 0;
+        self.sync.lock().truncated(offset);
+        self.write_checkpoint(w)
+    }
+}

@@ -1,0 +1,149 @@
+//! Transaction markers, forced aborts and the open transactions.
+
+use std::sync::atomic::Ordering;
+
+use crate::batch::{self, ControlType};
+use crate::error::AppendError;
+
+use crate::producer_state::{AppendOrigin, CompletedTxn};
+use crate::txn_index::AbortedTxn;
+use crate::types::{CoordinatorEpoch, Offset, ProducerEpoch, ProducerId};
+
+use super::{AppendOutcome, Log};
+
+/// Kafka's `LATE_TRANSACTION_BUFFER_MS`.
+pub(super) const LATE_TRANSACTION_BUFFER_MS: i64 = 5 * 60 * 1000;
+
+/// COMMIT or ABORT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerType {
+    /// Commit the transaction.
+    Commit,
+    /// Abort the transaction.
+    Abort,
+}
+
+/// A transaction marker as the coordinator sends it (WriteTxnMarkers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// The producer epoch the coordinator writes with (a higher one fences the producer).
+    pub producer_epoch: ProducerEpoch,
+    /// The coordinator's epoch.
+    pub coordinator_epoch: CoordinatorEpoch,
+    /// COMMIT or ABORT.
+    pub marker: MarkerType,
+    /// The marker timestamp; `None` = the log's clock.
+    pub timestamp: Option<i64>,
+}
+
+/// An open transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenTransaction {
+    /// The producer.
+    pub producer_id: ProducerId,
+    /// Its epoch.
+    pub producer_epoch: ProducerEpoch,
+    /// First offset of the transaction.
+    pub first_offset: Offset,
+    /// The producer's last timestamp.
+    pub last_timestamp: i64,
+    /// Now minus the last timestamp.
+    pub age_ms: i64,
+    /// Kafka's "late" rule: older than `transaction.max.timeout.ms` + 5 minutes.
+    pub is_late: bool,
+}
+
+impl Log {
+    /// Open transactions in first-offset order.
+    #[must_use]
+    pub fn open_transactions(&self) -> Vec<OpenTransaction> {
+        let now = self.clock.now_ms();
+        let w = self.writer.lock();
+        w.psm
+            .ongoing
+            .iter()
+            .map(|(&first, &pid)| {
+                let e = w.psm.producers.get(pid);
+                let last_timestamp = e.map_or(-1, |e| e.last_timestamp);
+                let age_ms = now.saturating_sub(last_timestamp);
+                OpenTransaction {
+                    producer_id: ProducerId(pid),
+                    producer_epoch: ProducerEpoch(e.map_or(-1, |e| e.epoch)),
+                    first_offset: Offset(first),
+                    last_timestamp,
+                    age_ms,
+                    is_late: age_ms > self.config.transaction_max_timeout_ms + LATE_TRANSACTION_BUFFER_MS,
+                }
+            })
+            .collect()
+    }
+
+    /// The transaction index: every aborted transaction still in the log.
+    #[must_use]
+    pub fn aborted_transactions(&self) -> Vec<AbortedTxn> {
+        self.aborted.read().all().to_vec()
+    }
+
+    /// Writes a COMMIT or ABORT marker for a producer, as the transaction coordinator does.
+    /// Fencing applies: an older producer epoch is `INVALID_PRODUCER_EPOCH`, an older
+    /// coordinator epoch `TRANSACTION_COORDINATOR_FENCED`; a higher producer epoch bumps the
+    /// producer's epoch (fencing a zombie). A marker for a producer with no open transaction
+    /// is written but completes nothing.
+    ///
+    /// # Errors
+    /// Storage failures; under [`Durability::SyncEachAppend`], a truncation before the
+    /// marker's fsync ([`AppendError::TruncatedBeforeDurable`]).
+    pub fn write_marker(&self, marker: &TxnMarker) -> Result<AppendOutcome, AppendError> {
+        let control = match marker.marker {
+            MarkerType::Commit => ControlType::Commit,
+            MarkerType::Abort => ControlType::Abort,
+        };
+        let bytes = batch::build_marker(
+            control,
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch.0,
+            marker.timestamp.unwrap_or_else(|| self.clock.now_ms()),
+        );
+        self.append(&bytes, AppendOrigin::Coordinator)
+    }
+
+    /// Aborts a producer's open transaction at its current epoch and coordinator epoch (what
+    /// `kafka-transactions.sh abort` does for a hanging transaction). `Ok(None)` when the
+    /// producer has no open transaction.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn abort_transaction(&self, producer_id: ProducerId) -> Result<Option<AppendOutcome>, AppendError> {
+        let (epoch, coordinator_epoch) = {
+            let w = self.writer.lock();
+            match w.psm.producers.get(producer_id.0) {
+                Some(e) if e.txn_first_offset >= 0 => (e.epoch, e.coordinator_epoch.max(0)),
+                _ => return Ok(None),
+            }
+        };
+        let outcome = self.write_marker(&TxnMarker {
+            producer_id,
+            producer_epoch: ProducerEpoch(epoch),
+            coordinator_epoch: CoordinatorEpoch(coordinator_epoch),
+            marker: MarkerType::Abort,
+            timestamp: None,
+        })?;
+        if matches!(outcome, AppendOutcome::Appended(_)) {
+            self.stats.forced_aborts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(producer_id = producer_id.0, epoch, "transaction aborted by force");
+        }
+        Ok(Some(outcome))
+    }
+}
+
+pub(super) fn aborted_entry(c: &CompletedTxn, lso: i64) -> AbortedTxn {
+    AbortedTxn {
+        producer_id: c.producer_id,
+        first_offset: c.first_offset,
+        last_offset: c.last_offset,
+        last_stable_offset: lso,
+    }
+}
