@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 
+use crate::codec::{be_i16, be_i32, be_i64};
 use crate::compression::{self, Compression};
 use crate::error::{BatchError, RecordErrorKind};
 use crate::types::{increment_sequence, Offset, ProducerEpoch, ProducerId, Sequence};
@@ -64,22 +65,6 @@ pub fn crc32c(data: &[u8]) -> u32 {
     #[expect(clippy::cast_possible_truncation, reason = "CRC-32 results fit in 32 bits")]
     let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32;
     crc
-}
-
-fn be_i16(buf: &[u8], at: usize) -> i16 {
-    let mut b = [0u8; 2];
-    b.copy_from_slice(&buf[at..at + 2]);
-    i16::from_be_bytes(b)
-}
-fn be_i32(buf: &[u8], at: usize) -> i32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    i32::from_be_bytes(b)
-}
-fn be_i64(buf: &[u8], at: usize) -> i64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    i64::from_be_bytes(b)
 }
 
 /// Timestamp type of a batch (attribute bit 3).
@@ -157,7 +142,10 @@ pub(crate) fn peek_batch_size(buf: &[u8]) -> Option<(i64, i32)> {
     if buf.len() < LOG_OVERHEAD {
         return None;
     }
-    Some((be_i64(buf, BASE_OFFSET_OFFSET), be_i32(buf, LENGTH_OFFSET)))
+    Some((
+        be_i64(buf, BASE_OFFSET_OFFSET).unwrap_or(0),
+        be_i32(buf, LENGTH_OFFSET).unwrap_or(0),
+    ))
 }
 
 impl<'a> RecordBatch<'a> {
@@ -226,12 +214,12 @@ impl<'a> RecordBatch<'a> {
     /// First offset of the batch.
     #[must_use]
     pub fn base_offset(&self) -> i64 {
-        be_i64(self.buf, BASE_OFFSET_OFFSET)
+        be_i64(self.buf, BASE_OFFSET_OFFSET).unwrap_or(0)
     }
     /// `lastOffset - baseOffset`.
     #[must_use]
     pub fn last_offset_delta(&self) -> i32 {
-        be_i32(self.buf, LAST_OFFSET_DELTA_OFFSET)
+        be_i32(self.buf, LAST_OFFSET_DELTA_OFFSET).unwrap_or(0)
     }
     /// Last offset of the batch (`base + lastOffsetDelta`, saturating on nonsense input).
     #[must_use]
@@ -247,7 +235,7 @@ impl<'a> RecordBatch<'a> {
     /// The partition leader epoch stamped by the leader (-1 if none).
     #[must_use]
     pub fn partition_leader_epoch(&self) -> i32 {
-        be_i32(self.buf, PARTITION_LEADER_EPOCH_OFFSET)
+        be_i32(self.buf, PARTITION_LEADER_EPOCH_OFFSET).unwrap_or(0)
     }
     /// The magic byte (always 2 for a parsed batch).
     #[must_use]
@@ -257,7 +245,7 @@ impl<'a> RecordBatch<'a> {
     /// The stored CRC.
     #[must_use]
     pub fn stored_crc(&self) -> u32 {
-        be_i32(self.buf, CRC_OFFSET) as u32
+        be_i32(self.buf, CRC_OFFSET).unwrap_or(0) as u32
     }
     /// CRC-32C over attributes..end, computed now.
     #[must_use]
@@ -279,7 +267,7 @@ impl<'a> RecordBatch<'a> {
     /// The raw attributes field.
     #[must_use]
     pub fn attributes(&self) -> i16 {
-        be_i16(self.buf, ATTRIBUTES_OFFSET)
+        be_i16(self.buf, ATTRIBUTES_OFFSET).unwrap_or(0)
     }
     /// Compression codec id (attribute bits 0-2).
     #[must_use]
@@ -320,27 +308,27 @@ impl<'a> RecordBatch<'a> {
     /// First record's timestamp.
     #[must_use]
     pub fn base_timestamp(&self) -> i64 {
-        be_i64(self.buf, BASE_TIMESTAMP_OFFSET)
+        be_i64(self.buf, BASE_TIMESTAMP_OFFSET).unwrap_or(0)
     }
     /// Largest record timestamp (or the append time for LogAppendTime batches).
     #[must_use]
     pub fn max_timestamp(&self) -> i64 {
-        be_i64(self.buf, MAX_TIMESTAMP_OFFSET)
+        be_i64(self.buf, MAX_TIMESTAMP_OFFSET).unwrap_or(0)
     }
     /// Producer id (-1 = none).
     #[must_use]
     pub fn producer_id(&self) -> ProducerId {
-        ProducerId(be_i64(self.buf, PRODUCER_ID_OFFSET))
+        ProducerId(be_i64(self.buf, PRODUCER_ID_OFFSET).unwrap_or(0))
     }
     /// Producer epoch (-1 = none).
     #[must_use]
     pub fn producer_epoch(&self) -> ProducerEpoch {
-        ProducerEpoch(be_i16(self.buf, PRODUCER_EPOCH_OFFSET))
+        ProducerEpoch(be_i16(self.buf, PRODUCER_EPOCH_OFFSET).unwrap_or(0))
     }
     /// Base sequence (-1 = none).
     #[must_use]
     pub fn base_sequence(&self) -> Sequence {
-        Sequence(be_i32(self.buf, BASE_SEQUENCE_OFFSET))
+        Sequence(be_i32(self.buf, BASE_SEQUENCE_OFFSET).unwrap_or(0))
     }
     /// Last sequence, with Kafka's wrap rule; -1 when the batch has no sequence.
     #[must_use]
@@ -354,7 +342,7 @@ impl<'a> RecordBatch<'a> {
     /// Declared number of records.
     #[must_use]
     pub fn records_count(&self) -> i32 {
-        be_i32(self.buf, RECORDS_COUNT_OFFSET)
+        be_i32(self.buf, RECORDS_COUNT_OFFSET).unwrap_or(0)
     }
     /// The records area exactly as stored (compressed if the batch is).
     #[must_use]
@@ -409,10 +397,10 @@ impl<'a> RecordBatch<'a> {
             kind: RecordErrorKind::InvalidControlRecord,
         };
         let key = record.key.ok_or(invalid(0))?;
-        if key.len() < 4 || be_i16(key, 0) < 0 {
+        if key.len() < 4 || be_i16(key, 0).unwrap_or(0) < 0 {
             return Err(invalid(0));
         }
-        let control_type = match be_i16(key, 2) {
+        let control_type = match be_i16(key, 2).unwrap_or(0) {
             0 => ControlType::Abort,
             1 => ControlType::Commit,
             other => {
@@ -423,12 +411,12 @@ impl<'a> RecordBatch<'a> {
             }
         };
         let value = record.value.ok_or(invalid(0))?;
-        if value.len() < 6 || be_i16(value, 0) < 0 {
+        if value.len() < 6 || be_i16(value, 0).unwrap_or(0) < 0 {
             return Err(invalid(0));
         }
         Ok(Some(Marker {
             control_type,
-            coordinator_epoch: be_i32(value, 2),
+            coordinator_epoch: be_i32(value, 2).unwrap_or(0),
         }))
     }
 }
@@ -446,7 +434,7 @@ pub(crate) fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
 
 /// Sets `maxTimestamp` and the LogAppendTime bit, then recomputes the CRC (both are covered).
 pub(crate) fn set_log_append_time(buf: &mut [u8], timestamp: i64) {
-    let attrs = be_i16(buf, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
+    let attrs = be_i16(buf, ATTRIBUTES_OFFSET).unwrap_or(0) | TIMESTAMP_TYPE_BIT;
     buf[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
     buf[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&timestamp.to_be_bytes());
     let crc = crc32c(&buf[ATTRIBUTES_OFFSET..]);

@@ -78,6 +78,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod codec;
 mod compression;
 mod config;
 mod epoch_cache;

@@ -1009,9 +1009,10 @@ impl ProducerStateManager {
         }
     }
 
-    /// Replaces the state with a loaded snapshot, dropping producers already expired (and
-    /// any transaction the snapshot claims completed at or past its own end offset).
-    pub(crate) fn load(&mut self, snapshot: ProducerSnapshot, map_end_offset: i64, now_ms: i64) {
+    /// Replaces the state with a loaded snapshot (dropping any transaction the snapshot
+    /// claims completed at or past its own end offset). Expiry is the caller's: the log
+    /// expires producers once its state is built, whether from a snapshot or a replay.
+    pub(crate) fn load(&mut self, snapshot: ProducerSnapshot, map_end_offset: i64) {
         self.clear(map_end_offset);
         for t in snapshot.unreplicated {
             if t.last_offset < map_end_offset {
@@ -1020,10 +1021,6 @@ impl ProducerStateManager {
             }
         }
         for s in snapshot.entries {
-            let expired = s.txn_first_offset < 0 && now_ms - s.last_timestamp >= self.config.expiration_ms;
-            if expired {
-                continue;
-            }
             let window = self.config.window;
             let skip = s.batches.len().saturating_sub(window);
             let mut entry = ProducerEntry {

@@ -23,6 +23,7 @@
 //! (Kafka forgets it when the marker lies below the snapshot).
 
 use crate::batch::crc32c;
+use crate::codec::Reader;
 use crate::error::CorruptionDetail;
 
 /// Kafka's snapshot version.
@@ -84,28 +85,6 @@ pub struct SnapshotEntry {
     pub txn_first_offset: i64,
     /// The dedup window, oldest first (possibly empty).
     pub batches: Vec<SnapshotBatch>,
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let s = self.buf.get(self.pos..self.pos + N)?;
-        self.pos += N;
-        s.try_into().ok()
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take().map(i64::from_be_bytes)
-    }
 }
 
 /// A producer goes into the trailer when Kafka's entry cannot hold its window: more than one
@@ -175,7 +154,7 @@ pub fn encode(snapshot: &ProducerSnapshot) -> Vec<u8> {
 /// # Errors
 /// A bad version, CRC, length or trailer.
 pub fn decode(buf: &[u8]) -> Result<ProducerSnapshot, (u64, CorruptionDetail)> {
-    let mut r = Reader { buf, pos: 0 };
+    let mut r = Reader::new(buf);
     let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
     let version = r.i16().ok_or(short(0))?;
     if version != SNAPSHOT_VERSION {
@@ -264,6 +243,18 @@ fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(),
             CorruptionDetail::Invalid("window trailer count out of range"),
         ));
     }
+    // Each window names its producer: find the entry through a map, not a search of the
+    // entries (a search made reopening a log with a million windowed producers quadratic).
+    let mut by_pid: hashbrown::HashMap<i64, usize, foldhash::fast::RandomState> =
+        hashbrown::HashMap::with_capacity_and_hasher(
+            if n > 0 { entries.len() } else { 0 },
+            Default::default(),
+        );
+    if n > 0 {
+        for (i, e) in entries.iter().enumerate() {
+            by_pid.entry(e.producer_id).or_insert(i);
+        }
+    }
     for _ in 0..n {
         let at = r.pos;
         let pid = r.i64().ok_or(short(at))?;
@@ -292,7 +283,7 @@ fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(),
             }
             window.push(b);
         }
-        let Some(entry) = entries.iter_mut().find(|e| e.producer_id == pid) else {
+        let Some(entry) = by_pid.get(&pid).and_then(|&i| entries.get_mut(i)) else {
             return Err((
                 at as u64,
                 CorruptionDetail::Invalid("window for an unknown producer"),
@@ -322,7 +313,7 @@ fn read_unreplicated(r: &mut Reader<'_>) -> Result<Vec<UnreplicatedTxn>, (u64, C
     let at = r.pos - 8;
     let short = |pos: usize| (pos as u64, CorruptionDetail::Invalid("snapshot truncated"));
     let n = r.i32().ok_or(short(at))?;
-    if n < 0 || n as usize > (r.buf.len() - r.pos) / 16 {
+    if n < 0 || n as usize > r.remaining() / 16 {
         return Err((
             at as u64,
             CorruptionDetail::Invalid("unreplicated transaction count out of range"),

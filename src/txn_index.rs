@@ -11,8 +11,12 @@
 //! read_committed fetch finds its aborted transactions by binary search
 //! (see [`AbortedIndex`]) instead of scanning files as Kafka does.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
+use crate::codec::Reader;
 use crate::error::{Corruption, CorruptionDetail, FileKind, StorageError};
 use crate::fs::{read_all, FileSystem, StorageFile};
 
@@ -45,19 +49,71 @@ impl AbortedTxn {
     }
 
     fn decode(b: &[u8]) -> Option<(i16, AbortedTxn)> {
-        let i64_at =
-            |at: usize| -> Option<i64> { Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?)) };
-        let version = i16::from_be_bytes(b.get(0..2)?.try_into().ok()?);
+        let mut r = Reader::new(b);
+        let version = r.i16()?;
         Some((
             version,
             AbortedTxn {
-                producer_id: i64_at(2)?,
-                first_offset: i64_at(10)?,
-                last_offset: i64_at(18)?,
-                last_stable_offset: i64_at(26)?,
+                producer_id: r.i64()?,
+                first_offset: r.i64()?,
+                last_offset: r.i64()?,
+                last_stable_offset: r.i64()?,
             },
         ))
     }
+}
+
+/// Reads and checks every entry of a `.txnindex` file, changing nothing. A partial entry at
+/// the end makes the file damaged (Kafka ignores it; eoslog cannot tell what was lost, so the
+/// segment is recovered), and so do entries out of order or outside the segment.
+pub(crate) fn read_entries(
+    file: &dyn StorageFile,
+    path: &Path,
+    base_offset: i64,
+) -> Result<Vec<AbortedTxn>, StorageError> {
+    let bytes = read_all(file).map_err(|e| StorageError::io("read", path, e))?;
+    let corrupt = |position: usize, detail| -> StorageError {
+        Corruption {
+            path: path.to_path_buf(),
+            kind: FileKind::TxnIndex,
+            position: position as u64,
+            detail,
+        }
+        .into()
+    };
+    if bytes.len() % ENTRY_SIZE != 0 {
+        return Err(corrupt(
+            bytes.len() - bytes.len() % ENTRY_SIZE,
+            CorruptionDetail::Length {
+                len: bytes.len() as u64,
+                entry: ENTRY_SIZE as u64,
+            },
+        ));
+    }
+    let mut entries: Vec<AbortedTxn> = Vec::with_capacity(bytes.len() / ENTRY_SIZE);
+    for (i, chunk) in bytes.chunks_exact(ENTRY_SIZE).enumerate() {
+        let at = i * ENTRY_SIZE;
+        let Some((version, e)) = AbortedTxn::decode(chunk) else {
+            return Err(corrupt(at, CorruptionDetail::Invalid("short entry")));
+        };
+        if version != 0 {
+            return Err(corrupt(
+                at,
+                CorruptionDetail::Invalid("unsupported txn index version"),
+            ));
+        }
+        if e.last_offset < base_offset
+            || entries.last().is_some_and(|p| e.last_offset <= p.last_offset)
+            || e.first_offset > e.last_offset
+        {
+            return Err(corrupt(
+                at,
+                CorruptionDetail::Invalid("txn index entry out of order or below the segment base"),
+            ));
+        }
+        entries.push(e);
+    }
+    Ok(entries)
 }
 
 /// The `.txnindex` file of one segment (created lazily).
@@ -71,52 +127,27 @@ pub(crate) struct TxnIndexFile {
 }
 
 impl TxnIndexFile {
-    /// Opens an existing index, or remembers the path for lazy creation. A trailing partial
-    /// entry is ignored, as Kafka does.
+    /// Opens an existing index, or remembers the path for lazy creation. A damaged file is
+    /// reported (see [`read_entries`]).
     pub(crate) fn open(fs: &dyn FileSystem, path: PathBuf, base_offset: i64) -> Result<Self, StorageError> {
-        let mut me = TxnIndexFile {
-            path,
-            file: None,
-            entries: Vec::new(),
-            base_offset,
+        let file = if fs.exists(&path) {
+            Some(
+                fs.open(&path, false)
+                    .map_err(|e| StorageError::io("open", &path, e))?,
+            )
+        } else {
+            None
         };
-        if fs.exists(&me.path) {
-            let f = fs
-                .open(&me.path, false)
-                .map_err(|e| StorageError::io("open", &me.path, e))?;
-            let bytes = read_all(&*f).map_err(|e| StorageError::io("read", &me.path, e))?;
-            let whole = bytes.len() / ENTRY_SIZE * ENTRY_SIZE;
-            if whole != bytes.len() {
-                f.set_len(whole as u64)
-                    .map_err(|e| StorageError::io("truncate", &me.path, e))?;
-            }
-            for (i, chunk) in bytes.chunks_exact(ENTRY_SIZE).enumerate() {
-                let corrupt = |detail| Corruption {
-                    path: me.path.clone(),
-                    kind: FileKind::TxnIndex,
-                    position: (i * ENTRY_SIZE) as u64,
-                    detail,
-                };
-                let Some((version, e)) = AbortedTxn::decode(chunk) else {
-                    return Err(corrupt(CorruptionDetail::Invalid("short entry")).into());
-                };
-                if version != 0 {
-                    return Err(corrupt(CorruptionDetail::Invalid("unsupported txn index version")).into());
-                }
-                if e.last_offset < base_offset
-                    || me.entries.last().is_some_and(|p| e.last_offset <= p.last_offset)
-                    || e.first_offset > e.last_offset
-                {
-                    return Err(corrupt(CorruptionDetail::Invalid(
-                        "txn index entry out of order or below the segment base",
-                    ))
-                    .into());
-                }
-                me.entries.push(e);
-            }
-            me.file = Some(f);
-        }
-        Ok(me)
+        let entries = match &file {
+            Some(f) => read_entries(&**f, &path, base_offset)?,
+            None => Vec::new(),
+        };
+        Ok(TxnIndexFile {
+            path,
+            file,
+            entries,
+            base_offset,
+        })
     }
 
     /// Appends an entry; its `last_offset` must exceed the previous one.

@@ -1,8 +1,19 @@
-//! Opening a partition directory: inventory, recovery, and the first published state.
+//! Opening a partition directory: inventory, the checks of every derived file, recovery, and
+//! the first published state.
+//!
+//! The rule for derived files (docs/FORMAT.md §5): a `.index`, `.timeindex`, `.txnindex` or
+//! `.snapshot` that is missing, short or inconsistent is never used; eoslog rebuilds what it
+//! derives from that segment on. At open that means: a segment with data whose offset or
+//! time index is missing, whose transaction index is damaged or holds a different number of
+//! entries below the recovery point than the checkpoint recorded, is recovered, and so is
+//! every segment after it (producer state and transaction indexes derive from everything
+//! before them). Index contents are checked when a segment's indexes are first read, and an
+//! index that fails is rebuilt from its own segment.
 
 use std::{
     collections::BTreeSet,
-    path::Path,
+    fs::File,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
         Arc,
@@ -15,17 +26,15 @@ use crate::config::{HighWatermarkMode, LogConfig};
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{ConfigError, Corruption, CorruptionDetail, FileKind, OpenError, StorageError};
 use crate::fs::{Clock, FileSystem, StdFileSystem, SystemClock};
-use crate::producer_state::{AppendOrigin, PendingAppend, ProducerConfig, ProducerStateManager};
+use crate::producer_state::{PendingAppend, ProducerConfig, ProducerStateManager};
 use crate::segment::{file_name, parse_file_name, Segment, SegmentLimits};
 use crate::stats::Counters;
 use crate::txn_index::AbortedIndex;
 
-use super::append::check_batch;
 use super::checkpoint::{read_checkpoint, Checkpoint};
 use super::group_commit::SyncState;
-use super::recovery::{replay, segment_next_offset};
+use super::recovery::{replay, segment_next_offset, Rebuild};
 use super::snapshots::load_producer_state;
-use super::txn::aborted_entry;
 use super::{fs_remove, io_err, Log, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, NO_OFFSET};
 
 /// The file system and clock a log uses.
@@ -46,6 +55,167 @@ impl Default for LogOptions {
     }
 }
 
+/// What the directory holds, before anything is opened.
+struct Inventory {
+    /// Segment base offsets (one per `.log`).
+    bases: BTreeSet<i64>,
+    /// Bases whose `.index` and `.timeindex` both exist.
+    indexed: BTreeSet<i64>,
+    /// Snapshot offsets.
+    snapshots: BTreeSet<i64>,
+    /// Whether leftovers were removed (the directory then needs an fsync).
+    removed_any: bool,
+}
+
+/// Creates the directory if needed and takes its lock.
+fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<File, StorageError> {
+    let existed = fs.exists(dir);
+    fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
+    if !existed {
+        // IMPORTANT: make the new directory's entry durable in its parent.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent).map_err(io_err("fsync directory", parent))?;
+        }
+    }
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io_err("open", &lock_path))?;
+    // A fork() in another thread of this process (any `Command::spawn`) briefly holds a
+    // copy of a just-closed lock descriptor until its exec closes it: retry for a moment
+    // before reporting the directory as locked by someone else.
+    let mut attempts = 0;
+    while lock.try_lock().is_err() {
+        attempts += 1;
+        if attempts > 50 {
+            return Err(StorageError::Locked {
+                path: dir.to_path_buf(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Ok(lock)
+}
+
+/// Lists segments and snapshots, removing leftovers of interrupted operations: temporary
+/// files, Kafka's `.deleted` and `.cleaned` files, and index files without a segment.
+fn take_inventory(fs: &dyn FileSystem, dir: &Path) -> Result<Inventory, StorageError> {
+    let names = fs.list_dir(dir).map_err(io_err("list", dir))?;
+    let mut inv = Inventory {
+        bases: BTreeSet::new(),
+        indexed: BTreeSet::new(),
+        snapshots: BTreeSet::new(),
+        removed_any: false,
+    };
+    let remove = |p: PathBuf, inv: &mut Inventory| -> Result<(), StorageError> {
+        fs.remove_file(&p).map_err(io_err("remove", &p))?;
+        inv.removed_any = true;
+        Ok(())
+    };
+    let (mut offset_indexes, mut time_indexes) = (BTreeSet::new(), BTreeSet::new());
+    for name in &names {
+        let p = dir.join(name);
+        let Some((offset, suffix)) = parse_file_name(name) else {
+            if name.ends_with(".tmp") {
+                remove(p, &mut inv)?;
+            }
+            continue;
+        };
+        match suffix {
+            "log" => {
+                inv.bases.insert(offset);
+            }
+            "snapshot" => {
+                inv.snapshots.insert(offset);
+            }
+            "index" => {
+                offset_indexes.insert(offset);
+            }
+            "timeindex" => {
+                time_indexes.insert(offset);
+            }
+            s if s.ends_with(".swap") => {
+                // Kafka's cleaner left a finished replacement whose swap-in did not
+                // complete; the originals may already be gone. Deleting it could lose data
+                // and eoslog does not complete Kafka's swap protocol: refuse to open.
+                return Err(StorageError::Corrupt(Corruption {
+                    path: p,
+                    kind: FileKind::Log,
+                    position: 0,
+                    detail: CorruptionDetail::Invalid("unfinished Kafka compaction swap file (.swap)"),
+                }));
+            }
+            s if s.ends_with(".deleted") || s.ends_with(".cleaned") || s.ends_with(".tmp") => {
+                remove(p, &mut inv)?;
+            }
+            _ => {}
+        }
+    }
+    for name in &names {
+        if let Some((offset, "index" | "timeindex" | "txnindex")) = parse_file_name(name) {
+            if !inv.bases.contains(&offset) {
+                remove(dir.join(name), &mut inv)?;
+            }
+        }
+    }
+    inv.indexed = offset_indexes.intersection(&time_indexes).copied().collect();
+    Ok(inv)
+}
+
+/// Opens every segment; returns them and the index of the first one whose derived files
+/// cannot be trusted (it and every later segment are recovered).
+fn open_segments(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    inv: &Inventory,
+    checkpoint: &Checkpoint,
+    limits: SegmentLimits,
+    now: i64,
+) -> Result<(Vec<Arc<Segment>>, Option<usize>), StorageError> {
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(inv.bases.len());
+    let mut first_damaged = None;
+    let mut damaged = |i: usize, base: i64, why: &'static str| {
+        tracing::warn!(dir = %dir.display(), segment = base, why, "derived file missing or damaged; recovering from this segment on");
+        if first_damaged.is_none() {
+            first_damaged = Some(i);
+        }
+    };
+    for &base in &inv.bases {
+        let (seg, damage) = Segment::open(fs, dir, base, limits, now, inv.indexed.contains(&base))?;
+        // A transaction index naming markers at or past the next segment's base is damaged
+        // too (its entries must lie in its own segment).
+        if let Some(prev) = segments.last() {
+            if prev
+                .aborted_entries()
+                .last()
+                .is_some_and(|e| e.last_offset >= base)
+            {
+                damaged(
+                    segments.len() - 1,
+                    prev.base_offset,
+                    "transaction index overflows its segment",
+                );
+            }
+        }
+        if let Some(why) = damage {
+            damaged(segments.len(), base, why);
+        }
+        let rp = checkpoint.recovery_point;
+        if base < rp && !checkpoint.txn_index_agrees(base, seg.aborted_count_below(rp)) {
+            damaged(
+                segments.len(),
+                base,
+                "transaction index entries differ from the checkpoint's count",
+            );
+        }
+        segments.push(Arc::new(seg));
+    }
+    Ok((segments, first_damaged))
+}
+
 impl Log {
     /// Opens (or creates) the partition log in `dir` with the real file system and clock.
     ///
@@ -59,7 +229,10 @@ impl Log {
     ///
     /// # Errors
     /// As [`Log::open`].
-    #[expect(clippy::too_many_lines, reason = "recovery is one sequence of steps")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the steps of an open, each a few lines, in order"
+    )]
     pub fn open_with(
         dir: impl AsRef<Path>,
         config: LogConfig,
@@ -75,33 +248,7 @@ impl Log {
             .into());
         }
         let LogOptions { fs, clock } = options;
-        let existed = fs.exists(&dir);
-        fs.create_dir_all(&dir)
-            .map_err(io_err("create directory", &dir))?;
-        if !existed {
-            // IMPORTANT: make the new directory's entry durable in its parent.
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                fs.sync_dir(parent).map_err(io_err("fsync directory", parent))?;
-            }
-        }
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
-        // A fork() in another thread of this process (any `Command::spawn`) briefly holds a
-        // copy of a just-closed lock descriptor until its exec closes it: retry for a moment
-        // before reporting the directory as locked by someone else.
-        let mut attempts = 0;
-        while lock.try_lock().is_err() {
-            attempts += 1;
-            if attempts > 50 {
-                return Err(StorageError::Locked { path: dir }.into());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        let lock = lock_dir(&*fs, &dir)?;
         let limits = SegmentLimits {
             index_bytes: config.segment_index_bytes,
             index_interval_bytes: config.index_interval_bytes,
@@ -110,81 +257,19 @@ impl Log {
         };
         let now = clock.now_ms();
 
-        // 1. Inventory: segments, snapshots, leftovers.
-        let names = fs.list_dir(&dir).map_err(io_err("list", &dir))?;
-        let mut bases = BTreeSet::new();
-        let mut snapshots = BTreeSet::new();
-        let mut removed_any = false;
-        for name in &names {
-            let p = dir.join(name);
-            let Some((offset, suffix)) = parse_file_name(name) else {
-                if name.ends_with(".tmp") {
-                    fs.remove_file(&p).map_err(io_err("remove", &p))?;
-                    removed_any = true;
-                }
-                continue;
-            };
-            match suffix {
-                "log" => {
-                    bases.insert(offset);
-                }
-                "snapshot" => {
-                    snapshots.insert(offset);
-                }
-                s if s.ends_with(".swap") => {
-                    // Kafka's cleaner left a finished replacement whose swap-in did not
-                    // complete; the originals may already be gone. Deleting it could lose data
-                    // and eoslog does not complete Kafka's swap protocol: refuse to open.
-                    return Err(StorageError::Corrupt(Corruption {
-                        path: p,
-                        kind: FileKind::Log,
-                        position: 0,
-                        detail: CorruptionDetail::Invalid("unfinished Kafka compaction swap file (.swap)"),
-                    })
-                    .into());
-                }
-                s if s.ends_with(".deleted") || s.ends_with(".cleaned") || s.ends_with(".tmp") => {
-                    fs.remove_file(&p).map_err(io_err("remove", &p))?;
-                    removed_any = true;
-                }
-                _ => {}
-            }
-        }
-        for name in &names {
-            if let Some((offset, "index" | "timeindex" | "txnindex")) = parse_file_name(name) {
-                if !bases.contains(&offset) {
-                    let p = dir.join(name);
-                    fs.remove_file(&p).map_err(io_err("remove", &p))?;
-                    removed_any = true;
-                }
-            }
-        }
+        // 1. Inventory, the checkpoint, every segment and the derived files it can check.
+        let inv = take_inventory(&*fs, &dir)?;
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
-        let Checkpoint {
-            mut recovery_point,
-            log_start_offset: mut log_start,
-            recovery_position,
-        } = read_checkpoint(&*fs, &dir)?;
-
-        let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(bases.len());
-        let mut first_damaged = None;
-        for &base in &bases {
-            let (seg, damaged) = Segment::open(&*fs, &dir, base, limits, now)?;
-            // A transaction index naming markers at or past the next segment's base is damaged
-            // too (its entries must lie in its own segment).
-            let previous_overflows = segments
-                .last()
-                .and_then(|p| p.aborted_entries().last().map(|e| e.last_offset))
-                .is_some_and(|last| last >= base);
-            if previous_overflows && first_damaged.is_none() {
-                first_damaged = Some(segments.len() - 1);
-            }
-            if damaged && first_damaged.is_none() {
-                first_damaged = Some(segments.len());
-            }
-            segments.push(Arc::new(seg));
-        }
+        let checkpoint = read_checkpoint(&*fs, &dir)?;
+        let (mut segments, first_damaged) = open_segments(&*fs, &dir, &inv, &checkpoint, limits, now)?;
+        let Inventory {
+            mut snapshots,
+            mut removed_any,
+            ..
+        } = inv;
+        let mut recovery_point = checkpoint.recovery_point;
+        let mut log_start = checkpoint.log_start_offset;
         let mut psm = ProducerStateManager::new(ProducerConfig {
             window: config.producer_window,
             expiration_ms: config.producer_id_expiration_ms,
@@ -193,8 +278,15 @@ impl Log {
         let mut epochs = LeaderEpochCache::load(&*fs, &dir)?;
         let stats = Counters::default();
 
-        // 2. Recovery of every segment from the one holding the recovery point.
-        let first_recover = if clean || segments.is_empty() {
+        // 2. Where recovery starts: the segment holding the recovery point after an unclean
+        // shutdown, the first segment when no checkpoint says anything, and never after the
+        // first segment with a damaged derived file.
+        let first_recover = if segments.is_empty() {
+            0
+        } else if !checkpoint.present {
+            tracing::warn!(dir = %dir.display(), "no eoslog checkpoint: every segment is recovered");
+            0
+        } else if clean {
             segments.len()
         } else {
             segments
@@ -208,7 +300,7 @@ impl Log {
         // moved the recovery point): recovery then scans at most what was appended since.
         // The file must still reach that position: a truncation whose checkpoint rewrite
         // failed leaves a stale, higher recovery point behind.
-        let resume = match (segments.get(first_recover), recovery_position) {
+        let resume = match (segments.get(first_recover), checkpoint.recovery_position) {
             (Some(s), Some((base, pos)))
                 if s.base_offset == base
                     && pos > 0
@@ -229,7 +321,7 @@ impl Log {
                 None => log_start,
             },
         };
-        load_producer_state(&*fs, &dir, &mut psm, &mut snapshots, &segments, replay_end, now)?;
+        load_producer_state(&*fs, &dir, &mut psm, &mut snapshots, &segments, replay_end)?;
         let mut aborted = AbortedIndex::default();
         for s in &segments[..first_recover] {
             for e in s.aborted_entries() {
@@ -238,57 +330,16 @@ impl Log {
         }
         if first_recover < segments.len() {
             stats.recoveries.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(dir = %dir.display(), recovery_point, from_segment = segments[first_recover].base_offset, "unclean shutdown: recovering");
-            let mut i = first_recover;
-            while i < segments.len() {
-                let seg = segments[i].clone();
-                let before = seg.file().len().map_err(io_err("stat", &seg.log_path))?;
-                let from = resume.filter(|_| i == first_recover);
-                if from.is_some() {
-                    // Transaction-index entries below the recovery point are kept.
-                    for e in seg.aborted_entries() {
-                        if e.last_offset < recovery_point {
-                            aborted.push(e);
-                        }
-                    }
-                }
-                let stopped = seg.recover(&*fs, from, |_, b| {
-                    let mut pending = PendingAppend::default();
-                    if let Err(Ok(e)) = check_batch(&psm, &mut pending, b, b.base_offset(), AppendOrigin::Replication) {
-                        tracing::warn!(error = %e, offset = b.base_offset(), "unparseable marker during recovery; skipped");
-                        return Ok(());
-                    }
-                    for (c, lso) in psm.apply(&mut pending, b.next_offset()) {
-                        if c.aborted {
-                            let e = aborted_entry(&c, lso);
-                            seg.append_aborted(&*fs, e)?;
-                            aborted.push(e);
-                        }
-                    }
-                    let epoch = b.partition_leader_epoch();
-                    if epoch >= 0 {
-                        epochs.assign(&*fs, epoch, b.base_offset())?;
-                    }
-                    Ok(())
-                })?;
-                let after = seg.size();
-                stats
-                    .truncated_bytes_on_recovery
-                    .fetch_add(before - after, Ordering::Relaxed);
-                if let Some((position, detail)) = stopped {
-                    tracing::warn!(segment = %seg.log_path.display(), position, %detail, "recovery stopped at an invalid batch; later segments deleted");
-                    for later in segments.drain(i + 1..) {
-                        later.delete(&*fs)?;
-                    }
-                    fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
-                }
-                if i + 1 < segments.len() {
-                    // Recovery rebuilt the indexes at full size; an inactive segment's are trimmed.
-                    seg.make_inactive()?;
-                }
-                seg.flush()?;
-                i += 1;
+            tracing::info!(dir = %dir.display(), recovery_point, from_segment = segments[first_recover].base_offset, "recovering");
+            Rebuild {
+                fs: &*fs,
+                dir: &dir,
+                psm: &mut psm,
+                epochs: &mut epochs,
+                aborted: &mut aborted,
+                stats: &stats,
             }
+            .recover(&mut segments, first_recover, resume)?;
         }
 
         // 3. The log end offset, start offset and an active segment.
@@ -331,6 +382,9 @@ impl Log {
             replay(&*fs, &mut psm, &segments, from, log_end)?;
         }
         psm.map_end_offset = log_end;
+        // Producers past `producer.id.expiration.ms` go, however the state was built (a
+        // snapshot, a replay of the segments, or both).
+        psm.remove_expired(now);
         // Leader epochs whose leadership began in data that recovery cut away are dropped.
         epochs.truncate_from_end(&*fs, log_end)?;
         recovery_point = if clean || first_recover < segments.len() {

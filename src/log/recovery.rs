@@ -1,13 +1,116 @@
 //! Recovery and replay: rebuilding what the log derives from its segments.
 
-use std::{ops::ControlFlow, sync::Arc};
+use std::{
+    ops::ControlFlow,
+    path::Path,
+    sync::{atomic::Ordering, Arc},
+};
 
+use crate::batch::RecordBatch;
+use crate::epoch_cache::LeaderEpochCache;
 use crate::error::StorageError;
 use crate::fs::FileSystem;
-use crate::producer_state::{AppendOrigin, PendingAppend, ProducerStateManager};
-use crate::segment::Segment;
+use crate::producer_state::{AppendOrigin, CompletedTxn, PendingAppend, ProducerStateManager};
+use crate::segment::{ScanEnd, Segment};
+use crate::stats::Counters;
+use crate::txn_index::AbortedIndex;
 
 use super::append::check_batch;
+use super::io_err;
+use super::txn::aborted_entry;
+
+/// Applies one batch read back from the log to producer state: what recovery and replay
+/// both do with every batch. The log holds what was accepted, so the checks are the
+/// replication origin's (no sequence checks, older epochs tolerated); a marker that cannot be
+/// parsed is skipped. Returns the transactions the batch completed, each with the last stable
+/// offset to record for it.
+pub(super) fn apply_stored_batch(
+    psm: &mut ProducerStateManager,
+    b: &RecordBatch<'_>,
+) -> Vec<(CompletedTxn, i64)> {
+    let mut pending = PendingAppend::default();
+    match check_batch(psm, &mut pending, b, b.base_offset(), AppendOrigin::Replication) {
+        Ok(_) => psm.apply(&mut pending, b.next_offset()),
+        Err(Ok(e)) => {
+            tracing::warn!(error = %e, offset = b.base_offset(), "unparseable marker in the log; skipped");
+            Vec::new()
+        }
+        Err(Err(_)) => Vec::new(),
+    }
+}
+
+/// What recovery rebuilds while it re-validates segments.
+pub(super) struct Rebuild<'a> {
+    pub(super) fs: &'a dyn FileSystem,
+    pub(super) dir: &'a Path,
+    pub(super) psm: &'a mut ProducerStateManager,
+    pub(super) epochs: &'a mut LeaderEpochCache,
+    pub(super) aborted: &'a mut AbortedIndex,
+    pub(super) stats: &'a Counters,
+}
+
+impl Rebuild<'_> {
+    /// Re-validates `segments[first..]`, the first from `resume` (byte position and offset of
+    /// the recovery point) when given, rebuilding their indexes, transaction indexes, producer
+    /// state and leader epochs. At the first invalid batch the segment is cut there and every
+    /// later segment deleted.
+    pub(super) fn recover(
+        &mut self,
+        segments: &mut Vec<Arc<Segment>>,
+        first: usize,
+        resume: Option<(u64, i64)>,
+    ) -> Result<(), StorageError> {
+        let fs = self.fs;
+        let mut i = first;
+        while i < segments.len() {
+            let seg = segments[i].clone();
+            let before = seg.file().len().map_err(io_err("stat", &seg.log_path))?;
+            let from = resume.filter(|_| i == first);
+            if let Some((_, recovery_point)) = from {
+                // Transaction-index entries below the recovery point are kept.
+                for e in seg.aborted_entries() {
+                    if e.last_offset < recovery_point {
+                        self.aborted.push(e);
+                    }
+                }
+            }
+            let (psm, epochs, aborted) = (&mut *self.psm, &mut *self.epochs, &mut *self.aborted);
+            let stopped = seg.recover(fs, from, |_, b| {
+                for (c, lso) in apply_stored_batch(psm, b) {
+                    if c.aborted {
+                        let e = aborted_entry(&c, lso);
+                        seg.append_aborted(fs, e)?;
+                        aborted.push(e);
+                    }
+                }
+                let epoch = b.partition_leader_epoch();
+                if epoch >= 0 {
+                    epochs.assign(fs, epoch, b.base_offset())?;
+                }
+                Ok(())
+            })?;
+            self.stats
+                .truncated_bytes_on_recovery
+                .fetch_add(before - seg.size(), Ordering::Relaxed);
+            if let Some((position, detail)) = stopped {
+                tracing::warn!(segment = %seg.log_path.display(), position, %detail, "recovery stopped at an invalid batch; later segments deleted");
+                for later in segments.drain(i + 1..) {
+                    later.delete(fs)?;
+                }
+                fs.sync_dir(self.dir)
+                    .map_err(io_err("fsync directory", self.dir))?;
+            }
+            if i + 1 < segments.len() {
+                // Recovery rebuilt the indexes writable at full size; an inactive segment's
+                // are trimmed and read-only.
+                seg.make_inactive()?;
+            }
+            seg.flush()?;
+            i += 1;
+        }
+        Ok(())
+    }
+}
 
 /// The offset after the last batch of a segment (its base when empty).
 pub(super) fn segment_next_offset(fs: &dyn FileSystem, seg: &Segment) -> Result<i64, StorageError> {
@@ -19,18 +122,18 @@ pub(super) fn segment_next_offset(fs: &dyn FileSystem, seg: &Segment) -> Result<
     // Walk the headers after the last index entry; an index entry that leads nowhere valid is
     // not trusted and the walk restarts from the segment start.
     let hint = seg.last_indexed_position(fs)?;
-    let walk = |from: u64, next: &mut i64| -> Result<crate::segment::ScanEnd, StorageError> {
+    let walk = |from: u64, next: &mut i64| -> Result<ScanEnd, StorageError> {
         seg.scan_headers(from, size, |b| {
             *next = (*next).max(b.last_offset + 1);
             ControlFlow::Continue(())
         })
     };
     let mut end = walk(hint, &mut next)?;
-    if hint != 0 && !matches!(end, crate::segment::ScanEnd::Clean) {
+    if hint != 0 && !matches!(end, ScanEnd::Clean) {
         next = seg.base_offset;
         end = walk(0, &mut next)?;
     }
-    if let crate::segment::ScanEnd::Invalid { position, error } = end {
+    if let ScanEnd::Invalid { position, error } = end {
         return Err(seg.corrupt(position, error.into()));
     }
     Ok(next)
@@ -68,14 +171,11 @@ pub(super) fn replay(
             if b.last_offset() < from {
                 return Ok(ControlFlow::Continue(()));
             }
-            let mut pending = PendingAppend::default();
-            if check_batch(psm, &mut pending, &b, b.base_offset(), AppendOrigin::Replication).is_ok() {
-                psm.apply(&mut pending, b.next_offset());
-            }
+            apply_stored_batch(psm, &b);
             Ok(ControlFlow::Continue(()))
         })?;
         // Bytes after `to` are not this replay's business (recovery validates them).
-        if let crate::segment::ScanEnd::Invalid { position, error } = end {
+        if let ScanEnd::Invalid { position, error } = end {
             if reached < to {
                 return Err(seg.corrupt(position, error.into()));
             }

@@ -6,11 +6,11 @@ use std::{
     sync::{atomic::Ordering, Arc},
 };
 
-use crate::error::StorageError;
+use crate::error::{CorruptionDetail, StorageError};
 use crate::fs::{read_all, write_atomic, FileSystem};
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{file_name, Segment};
-use crate::snapshot;
+use crate::snapshot::{self, ProducerSnapshot};
 
 use super::recovery::replay;
 use super::{fs_remove, io_err, Log, Writer};
@@ -78,28 +78,21 @@ pub(super) fn load_producer_state(
     snapshots: &mut BTreeSet<i64>,
     segments: &[Arc<Segment>],
     upto: i64,
-    now: i64,
 ) -> Result<(), StorageError> {
     let first_base = segments.first().map_or(0, |s| s.base_offset);
     psm.clear(first_base);
     while let Some(&offset) = snapshots.range(..=upto).next_back() {
-        let path = dir.join(file_name(offset, "snapshot"));
-        let loaded = fs
-            .open(&path, false)
-            .and_then(|f| read_all(&*f))
-            .map_err(io_err("read", &path))
-            .map(|bytes| snapshot::decode(&bytes));
-        match loaded {
-            Ok(Ok(loaded)) => {
-                psm.load(loaded, offset, now);
+        match read_snapshot(fs, dir, offset)? {
+            Ok(loaded) => {
+                psm.load(loaded, offset);
                 break;
             }
-            Ok(Err((position, detail))) => {
+            Err((position, detail)) => {
+                let path = dir.join(file_name(offset, "snapshot"));
                 tracing::warn!(snapshot = %path.display(), position, %detail, "corrupt producer snapshot deleted; trying an older one");
                 fs_remove(fs, &path)?;
                 snapshots.remove(&offset);
             }
-            Err(e) => return Err(e),
         }
     }
     let end = upto;
@@ -107,4 +100,19 @@ pub(super) fn load_producer_state(
         replay(fs, psm, segments, psm.map_end_offset, end)?;
     }
     Ok(())
+}
+
+/// Reads and decodes the snapshot at `offset`, changing nothing: the outer error is I/O, the
+/// inner one what is wrong with the bytes.
+pub(super) fn read_snapshot(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    offset: i64,
+) -> Result<Result<ProducerSnapshot, (u64, CorruptionDetail)>, StorageError> {
+    let path = dir.join(file_name(offset, "snapshot"));
+    let bytes = fs
+        .open(&path, false)
+        .and_then(|f| read_all(&*f))
+        .map_err(io_err("read", &path))?;
+    Ok(snapshot::decode(&bytes))
 }

@@ -7,7 +7,7 @@ use crate::error::StorageError;
 use crate::segment::{file_name, Segment};
 use crate::types::Offset;
 
-use super::recovery::{replay, segment_next_offset};
+use super::recovery::segment_next_offset;
 use super::snapshots::load_producer_state;
 use super::{fs_remove, io_err, Log, Writer, NO_OFFSET};
 
@@ -42,8 +42,8 @@ impl Log {
             s.delete(&*self.fs)?;
         }
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
-        active.truncate_to(&*self.fs, target)?;
         active.make_active(&*self.fs)?;
+        active.truncate_to(&*self.fs, target)?;
         active.flush()?;
         // The new end is where the remaining data ends. Kafka sets it to `target` even when a
         // batch straddling `target` was removed whole, which leaves a hole a follower would
@@ -61,7 +61,6 @@ impl Log {
             w.snapshots.remove(&o);
         }
         self.log_end.store(target, Ordering::Release);
-        let now = self.clock.now_ms();
         let segments = w.segments.clone();
         load_producer_state(
             &*self.fs,
@@ -70,13 +69,10 @@ impl Log {
             &mut w.snapshots,
             &segments,
             target,
-            now,
         )?;
-        if w.psm.map_end_offset < target {
-            let from = w.psm.map_end_offset;
-            replay(&*self.fs, &mut w.psm, &segments, from, target)?;
-        }
         w.psm.map_end_offset = target;
+        // A reload from an older snapshot must not bring back producers expired since.
+        w.psm.remove_expired(self.clock.now_ms());
         w.txn_started_ms
             .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
         let start = self.log_start.load(Ordering::Acquire).min(target);
