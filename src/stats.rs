@@ -88,4 +88,7 @@ pub struct LogStats {
     pub truncated_bytes_on_recovery: u64,
     /// fsyncs of segment data.
     pub fsyncs: u64,
+    /// Durable appends and `wait_durable` calls waiting right now for an fsync another
+    /// caller is running (group commit's queue).
+    pub durable_waiters: u64,
 }

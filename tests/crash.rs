@@ -202,7 +202,8 @@ fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64, from: i64) -
     }
     // The coordinator times out whatever the dead producers left open.
     for t in log.open_transactions() {
-        log.abort_transaction(t.producer_id).expect("abort");
+        log.abort_transaction(t.producer_id, t.first_offset)
+            .expect("abort");
     }
     let (all, _) = log
         .read_records(Offset(from), usize::MAX / 2, Isolation::ReadUncommitted)

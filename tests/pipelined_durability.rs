@@ -13,14 +13,11 @@
 mod common;
 use common::*;
 use std::collections::VecDeque;
-use std::io;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
 use eoslog::{
-    AppendError, AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, KafkaError, Log,
-    LogOptions, Offset, StorageError, StorageFile,
+    AppendError, AppendOptions, AppendOrigin, AppendOutcome, Durability, Isolation, KafkaError, Log, Offset,
+    StorageError,
 };
 
 fn with(durability: Durability) -> AppendOptions {
@@ -36,7 +33,11 @@ fn pipelined_appends_are_acknowledged_only_once_durable() {
     const BATCHES: i32 = 40;
     const IN_FLIGHT: usize = 5;
     let t = TestLog::new();
-    let log = Arc::new(t.open());
+    let gate = Gate::new(GateOn::Sync);
+    let log = Arc::new(gate.open(&t, is_segment));
+    // The first group-commit fsync blocks until every producer has filled its pipeline and
+    // waits: the next fsync then covers all of them, so sharing is certain, not likely.
+    gate.arm();
     let threads: Vec<_> = (0..THREADS)
         .map(|pid| {
             let log = log.clone();
@@ -60,6 +61,15 @@ fn pipelined_appends_are_acknowledged_only_once_durable() {
             })
         })
         .collect();
+    gate.wait_entered();
+    // The leader's thread is in the gate; every producer appended IN_FLIGHT batches, and
+    // every other one waits for the leader's fsync.
+    wait_until("every other producer waits on the blocked fsync", || {
+        log.stats().durable_waiters == (THREADS - 1) as u64
+    });
+    let before = log.stats();
+    assert_eq!(before.appends, THREADS as u64 * IN_FLIGHT as u64);
+    gate.release();
     for th in threads {
         th.join().expect("join");
     }
@@ -67,11 +77,14 @@ fn pipelined_appends_are_acknowledged_only_once_durable() {
     let stats = log.stats();
     assert_eq!(stats.appends, appends);
     assert_eq!(log.durable_offset(), Offset(appends as i64));
+    // The fsync after the gated one covered the whole pipelines it had waited for: at
+    // least (THREADS - 1) * IN_FLIGHT appends shared at most two fsyncs.
     assert!(
-        stats.fsyncs >= 1 && stats.fsyncs <= appends,
-        "fsyncs {}",
+        stats.fsyncs <= appends - ((THREADS - 1) as u64 * IN_FLIGHT as u64) + 2,
+        "fsyncs {} for {appends} appends",
         stats.fsyncs
     );
+    assert!(stats.fsyncs < appends);
     eprintln!(
         "{appends} pipelined appends from {THREADS} threads took {} fsyncs",
         stats.fsyncs
@@ -178,99 +191,28 @@ fn durable_high_watermark_reaches_what_a_wait_returns() {
     assert_eq!(values(&log, Isolation::ReadCommitted).len(), 3);
 }
 
-/// Blocks the first `.log` fsync after `armed` is set until the test releases it.
-#[derive(Debug, Clone)]
-struct Gate {
-    armed: Arc<AtomicBool>,
-    entered: Arc<Barrier>,
-    release: Arc<Barrier>,
-    /// Panic instead of fsyncing once released.
-    panic: bool,
-}
-
-impl Gate {
-    fn new() -> Gate {
-        Gate {
-            armed: Arc::new(AtomicBool::new(false)),
-            entered: Arc::new(Barrier::new(2)),
-            release: Arc::new(Barrier::new(2)),
-            panic: false,
-        }
-    }
-
-    /// A log whose `.log` files pass their fsyncs through this gate.
-    fn open(&self, t: &TestLog) -> Log {
-        let gate = self.clone();
-        Log::open_with(
-            t.path(),
-            t.config.clone(),
-            LogOptions {
-                fs: Arc::new(WrappedFs(
-                    move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
-                        let gate = path.extension().is_some_and(|e| e == "log").then(|| gate.clone());
-                        Arc::new(GatedFile(f, gate))
-                    },
-                )),
-                clock: Arc::new(t.clock.clone()),
-            },
-        )
-        .expect("open")
-    }
-}
-
-#[derive(Debug)]
-struct GatedFile(Arc<dyn StorageFile>, Option<Gate>);
-
-impl StorageFile for GatedFile {
-    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
-        self.0.read_at(buf, pos)
-    }
-    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
-        self.0.write_all_at(buf, pos)
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        if let Some(g) = &self.1 {
-            if g.armed.swap(false, Ordering::SeqCst) {
-                g.entered.wait();
-                g.release.wait();
-                assert!(!g.panic, "injected panic inside fsync");
-            }
-        }
-        self.0.sync_data()
-    }
-    fn as_file(&self) -> &std::fs::File {
-        self.0.as_file()
-    }
-}
-
 #[test]
 fn truncation_during_a_group_commit_fsync_does_not_make_later_appends_durable() {
     let t = TestLog::new();
-    let gate = Gate::new();
-    let log = gate.open(&t);
+    let gate = Gate::new(GateOn::Sync);
+    let log = gate.open(&t, is_segment);
     let buffered = with(Durability::Buffered);
     for s in 0..10 {
         let _ = appended(log.append_with(&idem(1, 0, s, 1), &buffered).expect("append"));
     }
     assert_eq!(log.durable_offset(), Offset(0));
-    gate.armed.store(true, Ordering::SeqCst);
+    gate.arm();
     std::thread::scope(|scope| {
         // The group-commit leader reads the log end (10), then blocks inside its fsync.
         let waiter = scope.spawn(|| log.wait_durable(Offset(10)).expect("wait"));
-        gate.entered.wait();
+        gate.wait_entered();
         // Meanwhile a leader change truncates to 5, and a new producer appends 5..10 again.
         log.truncate_to(Offset(5)).expect("truncate");
         for s in 0..5 {
             let _ = appended(log.append_with(&idem(2, 0, s, 1), &buffered).expect("append"));
         }
         assert_eq!(log.log_end_offset(), Offset(10));
-        gate.release.wait();
+        gate.release();
         let got = waiter.join().expect("join");
         assert!(
             got < Offset(10),
@@ -292,19 +234,19 @@ fn sync_append_across_a_truncation(
     t: &TestLog,
     truncate: impl FnOnce(&Log),
 ) -> (Log, Result<AppendOutcome, AppendError>) {
-    let gate = Gate::new();
-    let log = gate.open(t);
+    let gate = Gate::new(GateOn::Sync);
+    let log = gate.open(t, is_segment);
     let _ = appended(
         log.append(&idem(1, 0, 0, 2), AppendOrigin::Client)
             .expect("append"),
     );
-    gate.armed.store(true, Ordering::SeqCst);
+    gate.arm();
     let result = std::thread::scope(|scope| {
         // The append writes 2..=4, then its fsync blocks in the gate.
         let sync = scope.spawn(|| log.append_with(&idem(1, 0, 2, 3), &with(Durability::SyncEachAppend)));
-        gate.entered.wait();
+        gate.wait_entered();
         truncate(&log);
-        gate.release.wait();
+        gate.release();
         sync.join().expect("join")
     });
     (log, result)
@@ -382,21 +324,20 @@ fn sync_append_fails_when_a_truncation_above_it_runs_before_its_fsync_and_its_re
 #[test]
 fn a_panic_in_the_leaders_fsync_poisons_the_log_and_wakes_its_waiters() {
     let t = TestLog::new();
-    let mut gate = Gate::new();
-    gate.panic = true;
-    let log = Arc::new(gate.open(&t));
+    let gate = Gate::panicking(GateOn::Sync);
+    let log = Arc::new(gate.open(&t, is_segment));
     for s in 0..4 {
         let _ = appended(
             log.append_with(&idem(1, 0, s, 1), &with(Durability::Buffered))
                 .expect("append"),
         );
     }
-    gate.armed.store(true, Ordering::SeqCst);
+    gate.arm();
     let leader = std::thread::spawn({
         let log = log.clone();
         move || log.wait_durable(Offset(2))
     });
-    gate.entered.wait();
+    gate.wait_entered();
     // A second waiter queues behind the leader, which then panics inside its fsync. The
     // waiter is a detached thread, so that a waiter left hanging fails the test.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -404,8 +345,10 @@ fn a_panic_in_the_leaders_fsync_poisons_the_log_and_wakes_its_waiters() {
         let log = log.clone();
         move || tx.send(log.wait_durable(Offset(4))).expect("send")
     });
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    gate.release.wait();
+    wait_until("the second waiter queues behind the leader", || {
+        log.stats().durable_waiters == 1
+    });
+    gate.release();
     assert!(
         leader.join().is_err(),
         "the injected panic reaches the leader's caller"

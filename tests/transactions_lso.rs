@@ -175,19 +175,22 @@ fn hanging_transactions_are_flagged_late_and_can_be_aborted() {
     assert_eq!(log.stats().oldest_open_transaction_age_ms, late_after + 1);
     // kafka-transactions.sh abort: an ABORT at the producer's current epoch.
     let _ = log
-        .abort_transaction(ProducerId(1))
+        .abort_transaction(ProducerId(1), open[0].first_offset)
         .expect("abort")
         .expect("was open");
     t.clock.set(T0 + 500 + late_after + 1);
     assert!(log.open_transactions()[0].is_late);
     let _ = log
-        .abort_transaction(ProducerId(2))
+        .abort_transaction(ProducerId(2), open[1].first_offset)
         .expect("abort")
         .expect("was open");
     assert!(log.open_transactions().is_empty());
     assert_eq!(log.stats().forced_aborts, 2);
     assert_eq!(log.aborted_transactions().len(), 2);
-    assert!(log.abort_transaction(ProducerId(2)).expect("ok").is_none());
+    assert!(log
+        .abort_transaction(ProducerId(2), open[1].first_offset)
+        .expect("ok")
+        .is_none());
 }
 
 #[test]

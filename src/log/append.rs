@@ -3,6 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use parking_lot::MutexGuard;
+
 use crate::batch::{self, BatchIter, ControlType, RecordBatch};
 use crate::config::{Durability, HighWatermarkMode};
 use crate::error::{AppendError, InvalidRecordReason, StorageError};
@@ -13,6 +15,7 @@ use crate::producer_state::{
 use crate::types::Offset;
 
 use super::txn::aborted_entry;
+use super::watermarks::HwMove;
 use super::{Log, Writer};
 
 /// Options of one append.
@@ -175,11 +178,25 @@ impl Log {
     /// As [`Log::append`].
     pub fn append_with(&self, records: &[u8], options: &AppendOptions) -> Result<AppendOutcome, AppendError> {
         self.appending.fetch_add(1, Ordering::AcqRel);
-        let mut w = self.writer.lock();
+        let w = self.writer.lock();
+        self.append_holding(w, options, |w| self.append_locked(w, records, options))
+    }
+
+    /// What every append does once it holds the writer lock (and `appending` counts it):
+    /// refuse on a poisoned or closed log, run `write` under that same lock hold, count the
+    /// outcome, and for a durable append wait for the fsync that covers it. A caller that
+    /// must check state before writing (a forced abort) checks under the lock it passes in,
+    /// so nothing can change between its check and the write.
+    pub(super) fn append_holding(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        options: &AppendOptions,
+        write: impl FnOnce(&mut Writer) -> Result<AppendOutcome, AppendError>,
+    ) -> Result<AppendOutcome, AppendError> {
         let result = self
             .check_writable()
             .map_err(AppendError::from)
-            .and_then(|()| self.append_locked(&mut w, records, options));
+            .and_then(|()| write(&mut w));
         // A durable answer is owed only if no truncation (always under the writer lock) ran
         // between placing the records and the fsync that covers them.
         let sync_answer = matches!(
@@ -524,13 +541,11 @@ impl Log {
                 self.stats.aborted_transactions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        if self.config.high_watermark == HighWatermarkMode::LogEnd {
-            w.psm.on_high_watermark(next);
-            self.publish_fuo(w);
-            self.high_watermark.store(next, Ordering::Release);
-        } else {
-            self.publish_fuo(w);
-        }
+        let hw = match self.config.high_watermark {
+            HighWatermarkMode::LogEnd => HwMove::Advance(next),
+            _ => HwMove::Keep,
+        };
+        self.publish_watermarks(w, hw);
         w.bytes_since_snapshot += total;
         if w.bytes_since_snapshot >= self.config.snapshot_interval_bytes {
             // A snapshot is also a flush point: the recovery point moves to it, so crash

@@ -19,6 +19,8 @@ pub(super) struct SyncState {
     /// Bumped by every truncation ([`SyncState::truncated`]): a group-commit leader whose
     /// fsync began before one must not raise `durable` to the end it read then.
     pub(super) truncations: u64,
+    /// Callers waiting for another caller's fsync to finish (a gauge in [`crate::LogStats`]).
+    pub(super) waiting: u64,
 }
 
 impl SyncState {
@@ -102,7 +104,9 @@ impl Log {
             if !st.in_progress {
                 break;
             }
+            st.waiting += 1;
             self.sync_cv.wait(&mut st);
+            st.waiting -= 1;
         }
         st.in_progress = true;
         // Appends already under way finish their writes first, so that this fsync covers

@@ -50,7 +50,7 @@ use std::{
     fs::File,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -117,7 +117,12 @@ pub struct Log {
     log_end: AtomicI64,
     high_watermark: AtomicI64,
     first_unstable: AtomicI64,
+    /// Published with the HW and FUO by `publish_watermarks` (never recomputed by readers).
+    last_stable: AtomicI64,
     sync: Mutex<SyncState>,
+    /// Bumped (under the writer lock) before a truncation cuts anything: a read that meets
+    /// a cut batch while it changed reads again instead of reporting corruption.
+    truncations_started: AtomicU64,
     sync_cv: Condvar,
     poisoned: AtomicBool,
     /// Appends between their start and the end of their write; a group-commit leader waits
@@ -230,7 +235,7 @@ impl Log {
                     .map_or(0, |(_, _, ts)| now.saturating_sub(ts)),
             )
         };
-        let hw = self.high_watermark.load(Ordering::Acquire);
+        let (lso, hw) = self.stable_bounds();
         LogStats {
             appends: c.appends.load(Relaxed),
             appended_bytes: c.appended_bytes.load(Relaxed),
@@ -248,13 +253,14 @@ impl Log {
             producers_expired: expired,
             open_transactions: open,
             oldest_open_transaction_age_ms: oldest,
-            lso_lag: hw - self.lso_given(hw),
+            lso_lag: hw - lso,
             aborted_transactions: self.aborted.read().len() as u64,
             forced_aborts: c.forced_aborts.load(Relaxed),
             rolls: c.rolls.load(Relaxed),
             recoveries: c.recoveries.load(Relaxed),
             truncated_bytes_on_recovery: c.truncated_bytes_on_recovery.load(Relaxed),
             fsyncs: c.fsyncs.load(Relaxed),
+            durable_waiters: self.sync.lock().waiting,
         }
     }
 

@@ -15,7 +15,7 @@ use std::{
     fs::File,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -35,6 +35,7 @@ use super::checkpoint::{read_checkpoint, Checkpoint};
 use super::group_commit::SyncState;
 use super::recovery::{replay, segment_next_offset, Rebuild};
 use super::snapshots::load_producer_state;
+use super::watermarks::stable_offset;
 use super::{fs_remove, io_err, Log, Writer, CLEAN_SHUTDOWN_FILE, LOCK_FILE, NO_OFFSET};
 
 /// The file system and clock a log uses.
@@ -398,9 +399,7 @@ impl Log {
             _ => log_end,
         };
         psm.on_high_watermark(high_watermark);
-        let fuo = psm
-            .first_unstable_offset()
-            .map_or(NO_OFFSET, |f| f.max(log_start));
+        let fuo = psm.first_unstable_offset().unwrap_or(NO_OFFSET);
         let txn_started_ms = psm
             .ongoing
             .values()
@@ -436,11 +435,14 @@ impl Log {
             log_end: AtomicI64::new(log_end),
             high_watermark: AtomicI64::new(high_watermark),
             first_unstable: AtomicI64::new(fuo),
+            last_stable: AtomicI64::new(stable_offset(fuo, log_start, high_watermark)),
             sync: Mutex::new(SyncState {
                 durable: recovery_point,
                 in_progress: false,
                 truncations: 0,
+                waiting: 0,
             }),
+            truncations_started: AtomicU64::new(0),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
             appending: AtomicUsize::new(0),

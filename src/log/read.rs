@@ -136,9 +136,39 @@ impl Log {
         max_bytes: usize,
         isolation: Isolation,
     ) -> Result<FetchResult, ReadError> {
-        // Read the high watermark once (KAFKA-9807): every bound below derives from it.
-        let hw = self.high_watermark.load(Ordering::Acquire);
-        let lso = self.lso_given(hw);
+        self.racing_truncations(|| self.read_once(from, max_bytes, isolation))
+    }
+
+    /// Runs a read, again when it met damage while a truncation ([`Log::truncate_to`],
+    /// [`Log::truncate_fully_and_start_at`]) ran: a batch cut from under a read is not
+    /// corruption, and the read run again answers from what still exists (or with
+    /// `OFFSET_OUT_OF_RANGE`). Damage without a truncation meanwhile is reported. Each retry
+    /// follows a truncation by another thread, so the loop always ends.
+    pub(super) fn racing_truncations<T>(
+        &self,
+        read: impl Fn() -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
+        loop {
+            let before = self.truncations_started.load(Ordering::Acquire);
+            match read() {
+                Err(ReadError::Storage(StorageError::Corrupt(c)))
+                    if self.truncations_started.load(Ordering::Acquire) != before =>
+                {
+                    tracing::debug!(error = %c, "a read met data a truncation removed; reading again");
+                }
+                result => return result,
+            }
+        }
+    }
+
+    pub(super) fn read_once(
+        &self,
+        from: Offset,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<FetchResult, ReadError> {
+        // Read the bounds once (KAFKA-9807): every bound below derives from this pair.
+        let (lso, hw) = self.stable_bounds();
         let log_end = self.log_end.load(Ordering::Acquire);
         let log_start = self.log_start.load(Ordering::Acquire);
         let bound = match isolation {
@@ -254,9 +284,17 @@ impl Log {
         timestamp: i64,
         isolation: Isolation,
     ) -> Result<Option<(Offset, i64)>, ReadError> {
-        let hw = self.high_watermark.load(Ordering::Acquire);
+        self.racing_truncations(|| self.offset_for_timestamp_once(timestamp, isolation))
+    }
+
+    fn offset_for_timestamp_once(
+        &self,
+        timestamp: i64,
+        isolation: Isolation,
+    ) -> Result<Option<(Offset, i64)>, ReadError> {
+        let (lso, hw) = self.stable_bounds();
         let bound = match isolation {
-            Isolation::ReadCommitted => self.lso_given(hw),
+            Isolation::ReadCommitted => lso,
             Isolation::ReadUncommitted => hw,
             Isolation::Replica => self.log_end.load(Ordering::Acquire),
         };

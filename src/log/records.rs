@@ -93,13 +93,24 @@ impl Log {
         let mut next = from;
         let mut budget = max_bytes;
         loop {
-            let fetch = self.read(next, budget, isolation)?;
-            let bytes = fetch.bytes()?;
-            if bytes.is_empty() {
+            // One fetch, its bytes and their records, again as a whole if a truncation cut
+            // the bytes between the fetch and their read.
+            let (fetched, mut records, after) = self.racing_truncations(|| {
+                let fetch = self.read_once(next, budget, isolation)?;
+                let bytes = fetch.bytes()?;
+                let mut records = Vec::new();
+                let after = match bytes.is_empty() {
+                    true => next,
+                    false => filter_fetch(&fetch, &bytes, next, isolation, &mut records)?,
+                };
+                Ok((bytes.len(), records, after))
+            })?;
+            if fetched == 0 {
                 break;
             }
-            budget = budget.saturating_sub(bytes.len());
-            next = filter_fetch(&fetch, &bytes, next, isolation, &mut out)?;
+            out.append(&mut records);
+            budget = budget.saturating_sub(fetched);
+            next = after;
             if budget == 0 {
                 break;
             }

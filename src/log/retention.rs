@@ -7,6 +7,8 @@ use crate::error::{AppendError, ReadError, StorageError};
 use crate::segment::{file_name, Segment};
 use crate::types::{Offset, ProducerId};
 
+use super::txn::Fence;
+use super::watermarks::HwMove;
 use super::{fs_remove, io_err, AppendOutcome, Log, Writer};
 
 /// What maintenance did.
@@ -32,16 +34,18 @@ impl Log {
         let deleted_segments = self.apply_retention()?;
         let mut aborted_transactions = 0;
         if self.config.transaction_timeout_ms > 0 {
-            let timed_out: Vec<i64> = {
+            // Which transactions timed out, by producer and first offset: each abort checks
+            // again under its own lock hold that the transaction is still the open one.
+            let timed_out: Vec<(i64, i64)> = {
                 let w = self.writer.lock();
                 w.txn_started_ms
                     .iter()
                     .filter(|(_, &t)| now - t > self.config.transaction_timeout_ms)
-                    .map(|(&p, _)| p)
+                    .filter_map(|(&p, _)| Some((p, w.psm.producers.get(p)?.txn_first_offset)))
                     .collect()
             };
-            for pid in timed_out {
-                match self.abort_transaction(ProducerId(pid)) {
+            for (pid, first) in timed_out {
+                match self.abort_open(ProducerId(pid), Offset(first), Fence::Bump) {
                     Ok(Some(AppendOutcome::Appended(_))) => aborted_transactions += 1,
                     Ok(_) => {}
                     Err(AppendError::Storage(e)) => return Err(e),
@@ -108,6 +112,7 @@ impl Log {
             .max(log_start);
         *self.segments.write() = Arc::new(w.segments.clone());
         self.log_start.store(new_start, Ordering::Release);
+        self.publish_watermarks(w, HwMove::Keep);
         for s in &deleted {
             s.delete(&*self.fs)?;
             tracing::info!(dir = %self.dir.display(), base = s.base_offset, "segment deleted by retention");
@@ -149,7 +154,7 @@ impl Log {
         }
         if offset.0 > start {
             self.log_start.store(offset.0, Ordering::Release);
-            w.psm.on_high_watermark(hw);
+            self.publish_watermarks(&mut w, HwMove::Keep);
             self.write_checkpoint(&w).map_err(|e| self.poison(e))?;
             self.retention_locked(&mut w).map_err(|e| self.poison(e))?;
         }

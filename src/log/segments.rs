@@ -7,6 +7,7 @@ use crate::error::StorageError;
 
 use crate::segment::Segment;
 
+use super::watermarks::HwMove;
 use super::{io_err, Log, Writer, CLEAN_SHUTDOWN_FILE};
 
 impl Log {
@@ -21,7 +22,7 @@ impl Log {
         self.flush_locked(&mut w).map_err(|e| self.poison(e))?;
         if self.config.high_watermark == HighWatermarkMode::Durable {
             let end = self.log_end.load(Ordering::Acquire);
-            self.set_hw_locked(w, end);
+            self.publish_watermarks(&mut w, HwMove::Advance(end));
         }
         Ok(())
     }

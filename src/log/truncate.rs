@@ -9,7 +9,8 @@ use crate::types::Offset;
 
 use super::recovery::segment_next_offset;
 use super::snapshots::load_producer_state;
-use super::{fs_remove, io_err, Log, Writer, NO_OFFSET};
+use super::watermarks::HwMove;
+use super::{fs_remove, io_err, Log, Writer};
 
 impl Log {
     /// Truncates the log to end at `offset` (replica divergence). A batch straddling `offset`
@@ -35,6 +36,7 @@ impl Log {
             return self.truncate_fully_locked(w, target);
         }
         tracing::info!(dir = %self.dir.display(), target, log_end, "truncating");
+        self.truncations_started.fetch_add(1, Ordering::AcqRel);
         let keep = w.segments.partition_point(|s| s.base_offset <= target);
         let removed: Vec<Arc<Segment>> = w.segments.drain(keep..).collect();
         *self.segments.write() = Arc::new(w.segments.clone());
@@ -87,9 +89,7 @@ impl Log {
             st.truncated(durable);
         }
         let hw = self.high_watermark.load(Ordering::Acquire).min(target);
-        w.psm.on_high_watermark(hw);
-        self.publish_fuo(w);
-        self.high_watermark.store(hw, Ordering::Release);
+        self.publish_watermarks(w, HwMove::Reset(hw));
         w.bytes_since_snapshot = w.bytes_since_snapshot.max(1);
         self.take_snapshot(w, target)?;
         self.write_checkpoint(w)
@@ -112,6 +112,7 @@ impl Log {
 
     pub(super) fn truncate_fully_locked(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
         tracing::info!(dir = %self.dir.display(), offset, "truncating fully");
+        self.truncations_started.fetch_add(1, Ordering::AcqRel);
         let now = self.clock.now_ms();
         for s in w.segments.drain(..) {
             s.delete(&*self.fs)?;
@@ -131,8 +132,7 @@ impl Log {
         self.aborted.write().clear();
         self.log_start.store(offset, Ordering::Release);
         self.log_end.store(offset, Ordering::Release);
-        self.first_unstable.store(NO_OFFSET, Ordering::Release);
-        self.high_watermark.store(offset, Ordering::Release);
+        self.publish_watermarks(w, HwMove::Reset(offset));
         w.recovery_point = offset;
         w.recovery_position = Some((offset, 0));
         w.bytes_since_snapshot = 0;

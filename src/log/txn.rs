@@ -9,7 +9,7 @@ use crate::producer_state::{AppendOrigin, CompletedTxn};
 use crate::txn_index::AbortedTxn;
 use crate::types::{CoordinatorEpoch, Offset, ProducerEpoch, ProducerId};
 
-use super::{AppendOutcome, Log};
+use super::{AppendOptions, AppendOutcome, Log};
 
 /// Kafka's `LATE_TRANSACTION_BUFFER_MS`.
 pub(super) const LATE_TRANSACTION_BUFFER_MS: i64 = 5 * 60 * 1000;
@@ -110,33 +110,78 @@ impl Log {
         self.append(&bytes, AppendOrigin::Coordinator)
     }
 
-    /// Aborts a producer's open transaction at its current epoch and coordinator epoch (what
-    /// `kafka-transactions.sh abort` does for a hanging transaction). `Ok(None)` when the
-    /// producer has no open transaction.
+    /// Aborts the open transaction of `producer_id` that began at `first_offset`, at the
+    /// producer's current epoch and coordinator epoch: what `kafka-transactions.sh abort`
+    /// does for a hanging transaction. The check and the marker happen under one hold of the
+    /// writer lock, so if the producer completed that transaction meanwhile (and perhaps
+    /// began another), nothing is written: `Ok(None)`.
     ///
     /// # Errors
     /// Storage failures.
-    pub fn abort_transaction(&self, producer_id: ProducerId) -> Result<Option<AppendOutcome>, AppendError> {
-        let (epoch, coordinator_epoch) = {
-            let w = self.writer.lock();
-            match w.psm.producers.get(producer_id.0) {
-                Some(e) if e.txn_first_offset >= 0 => (e.epoch, e.coordinator_epoch.max(0)),
-                _ => return Ok(None),
-            }
+    pub fn abort_transaction(
+        &self,
+        producer_id: ProducerId,
+        first_offset: Offset,
+    ) -> Result<Option<AppendOutcome>, AppendError> {
+        self.abort_open(producer_id, first_offset, Fence::No)
+    }
+
+    /// Writes an ABORT marker for the transaction `(producer_id, first_offset)` if it is
+    /// still open, checked under the same lock hold as the write. With [`Fence::Bump`] the
+    /// marker carries the next producer epoch, fencing the producer: a zombie that
+    /// continues the transaction gets `INVALID_PRODUCER_EPOCH` (Kafka's coordinator aborts a
+    /// timed-out transaction the same way). At epoch `i16::MAX` there is no next epoch (Kafka
+    /// moves such a producer to a new id first) and the marker keeps the current one.
+    pub(super) fn abort_open(
+        &self,
+        producer_id: ProducerId,
+        first_offset: Offset,
+        fence: Fence,
+    ) -> Result<Option<AppendOutcome>, AppendError> {
+        let w = self.writer.lock();
+        let Some(e) = w
+            .psm
+            .producers
+            .get(producer_id.0)
+            .filter(|e| e.txn_first_offset >= 0 && e.txn_first_offset == first_offset.0)
+        else {
+            return Ok(None);
         };
-        let outcome = self.write_marker(&TxnMarker {
+        let epoch = match fence {
+            Fence::No => e.epoch,
+            Fence::Bump => e.epoch.checked_add(1).unwrap_or(e.epoch),
+        };
+        let bytes = batch::build_marker(
+            ControlType::Abort,
             producer_id,
-            producer_epoch: ProducerEpoch(epoch),
-            coordinator_epoch: CoordinatorEpoch(coordinator_epoch),
-            marker: MarkerType::Abort,
-            timestamp: None,
-        })?;
+            ProducerEpoch(epoch),
+            e.coordinator_epoch.max(0),
+            self.clock.now_ms(),
+        );
+        self.appending.fetch_add(1, Ordering::AcqRel);
+        let options = AppendOptions::new(AppendOrigin::Coordinator);
+        let outcome = self.append_holding(w, &options, |w| self.append_locked(w, &bytes, &options))?;
         if matches!(outcome, AppendOutcome::Appended(_)) {
             self.stats.forced_aborts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(producer_id = producer_id.0, epoch, "transaction aborted by force");
+            tracing::warn!(
+                producer_id = producer_id.0,
+                first_offset = first_offset.0,
+                epoch,
+                ?fence,
+                "transaction aborted by force"
+            );
         }
         Ok(Some(outcome))
     }
+}
+
+/// Whether a forced abort fences the producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fence {
+    /// The marker carries the producer's epoch.
+    No,
+    /// The marker carries the next epoch.
+    Bump,
 }
 
 pub(super) fn aborted_entry(c: &CompletedTxn, lso: i64) -> AbortedTxn {

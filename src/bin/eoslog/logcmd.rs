@@ -487,6 +487,7 @@ fn stats_json(s: &LogStats) -> Value {
         "recoveries": s.recoveries,
         "truncated_bytes_on_recovery": s.truncated_bytes_on_recovery,
         "fsyncs": s.fsyncs,
+        "durable_waiters": s.durable_waiters,
     })
 }
 
