@@ -24,6 +24,7 @@
 
 use std::{io, marker::PhantomData, path::PathBuf, sync::Arc};
 
+use crate::batch::crc32c;
 use crate::codec::{be_i32, be_i64};
 use crate::error::CorruptionDetail;
 use crate::fs::StorageFile;
@@ -167,6 +168,9 @@ pub(crate) struct Index<E: Entry> {
     /// The last entry in use.
     last: Option<E>,
     store: Store,
+    /// CRC-32C of the file's entries, once read-only (the checkpoint records it, and the next
+    /// load of the file must find the same).
+    crc: Option<u32>,
     _entry: PhantomData<E>,
 }
 
@@ -221,6 +225,7 @@ impl<E: Entry> Index<E> {
                 map: None,
                 capacity: 0,
             },
+            crc: None,
             _entry: PhantomData,
         };
         index.map(max_bytes)?;
@@ -229,16 +234,28 @@ impl<E: Entry> Index<E> {
     }
 
     /// Opens the file read-only, checking every entry against the ordering rules and the
-    /// segment (`log_size` bytes of log): an index that fails is reported as corrupt.
+    /// segment (`log_size` bytes of log), and the entries' CRC-32C against `expected_crc`
+    /// when one was recorded: an index that fails is reported as corrupt.
     pub(crate) fn open_read(
         path: PathBuf,
         file: Arc<dyn StorageFile>,
         base_offset: i64,
         log_size: u64,
+        expected_crc: Option<u32>,
     ) -> Result<Self, IndexError> {
         let len = Self::whole_entries(&*file)?;
         let mut bytes = vec![0u8; len * E::SIZE];
         read_exact_at(&*file, &mut bytes, 0)?;
+        let crc = crc32c(&bytes);
+        if let Some(stored) = expected_crc.filter(|&c| c != crc) {
+            return Err(IndexError::Corrupt(
+                0,
+                CorruptionDetail::Checksum {
+                    stored,
+                    computed: crc,
+                },
+            ));
+        }
         check_entries::<E>(&bytes, base_offset, log_size).map_err(|(at, d)| IndexError::Corrupt(at, d))?;
         let summary = summarize::<E>(&bytes);
         let last = len
@@ -251,6 +268,7 @@ impl<E: Entry> Index<E> {
             len,
             last,
             store: Store::Read { summary },
+            crc: Some(crc),
             _entry: PhantomData,
         })
     }
@@ -301,20 +319,28 @@ impl<E: Entry> Index<E> {
 
     /// Makes the index writable again (a segment becoming active): capacity `max_bytes`.
     pub(crate) fn make_writable(&mut self, max_bytes: usize) -> Result<(), IndexError> {
+        self.crc = None;
         self.map(max_bytes)
+    }
+
+    /// CRC-32C of a read-only index's entries (`None` while writable).
+    pub(crate) fn crc(&self) -> Option<u32> {
+        self.crc
     }
 
     /// Trims the file to its entries and switches to `pread` (a segment becoming inactive).
     pub(crate) fn make_read_only(&mut self) -> Result<(), IndexError> {
-        let summary = match &self.store {
+        let (summary, crc) = match &self.store {
             Store::Read { .. } => return Ok(()),
             Store::Mapped { map, .. } => {
                 let bytes = map.as_ref().map_or(&[][..], |m| m.as_slice());
-                summarize::<E>(bytes.get(..self.len * E::SIZE).unwrap_or(&[]))
+                let entries = bytes.get(..self.len * E::SIZE).unwrap_or(&[]);
+                (summarize::<E>(entries), crc32c(entries))
             }
         };
         // IMPORTANT: unmap before shrinking the file.
         self.store = Store::Read { summary };
+        self.crc = Some(crc);
         self.file.set_len((self.len * E::SIZE) as u64).map_err(io("trim"))
     }
 
@@ -450,6 +476,15 @@ impl<E: Entry> Index<E> {
                 log_size,
             ),
             Store::Read { .. } => {
+                // The file as it is now: the same length, entries and checksum as when it
+                // became read-only.
+                let len = self.file.len().unwrap_or(0);
+                if len != (self.len * E::SIZE) as u64 {
+                    return Err((
+                        len.min((self.len * E::SIZE) as u64),
+                        CorruptionDetail::Invalid("index file length changed while in use"),
+                    ));
+                }
                 let mut bytes = vec![0u8; self.len * E::SIZE];
                 read_exact_at(&*self.file, &mut bytes, 0).map_err(|_| {
                     (
@@ -457,6 +492,10 @@ impl<E: Entry> Index<E> {
                         CorruptionDetail::Invalid("index file shorter than its entries"),
                     )
                 })?;
+                let computed = crc32c(&bytes);
+                if let Some(stored) = self.crc.filter(|&c| c != computed) {
+                    return Err((0, CorruptionDetail::Checksum { stored, computed }));
+                }
                 check_entries::<E>(&bytes, self.base_offset, log_size)
             }
         }
@@ -634,7 +673,7 @@ mod tests {
     fn reopen_read(dir: &std::path::Path, base: i64, log_size: u64) -> Result<OffsetIndex, IndexError> {
         let p = dir.join("x.index");
         let f = StdFileSystem.open(&p, false).expect("open");
-        OffsetIndex::open_read(p, f, base, log_size)
+        OffsetIndex::open_read(p, f, base, log_size, None)
     }
 
     #[test]
@@ -762,7 +801,18 @@ mod tests {
             Err(IndexError::Corrupt(..))
         ));
         std::fs::write(&p, [0, 0, 0, 3, 0, 0, 0, 100, 0, 0, 0, 9, 0, 0, 0, 200]).expect("write");
-        assert!(reopen_read(dir.path(), 0, 1000).is_ok());
+        let crc = reopen_read(dir.path(), 0, 1000)
+            .expect("sane")
+            .crc()
+            .expect("read-only crc");
+        // Plausible entries that are not the ones whose checksum was recorded: corrupt.
+        std::fs::write(&p, [0, 0, 0, 3, 0, 0, 0, 100, 0, 0, 0, 8, 0, 0, 0, 200]).expect("write");
+        let f = StdFileSystem.open(&p, false).expect("open");
+        assert!(matches!(
+            OffsetIndex::open_read(p.clone(), f, 0, 1000, Some(crc)),
+            Err(IndexError::Corrupt(0, CorruptionDetail::Checksum { .. }))
+        ));
+        std::fs::write(&p, [0, 0, 0, 3, 0, 0, 0, 100, 0, 0, 0, 9, 0, 0, 0, 200]).expect("write");
         assert!(
             matches!(reopen_read(dir.path(), 0, 150), Err(IndexError::Corrupt(8, _))),
             "a position beyond the log is corrupt"

@@ -182,6 +182,14 @@ impl TxnIndexFile {
         Ok(())
     }
 
+    /// How many entries have their marker below `offset`, and the CRC-32C of their bytes in
+    /// the file.
+    pub(crate) fn summary_below(&self, offset: i64) -> (usize, u32) {
+        let n = self.entries.partition_point(|e| e.last_offset < offset);
+        let bytes: Vec<u8> = self.entries[..n].iter().flat_map(AbortedTxn::encode).collect();
+        (n, crate::batch::crc32c(&bytes))
+    }
+
     /// Cuts at the first entry with `last_offset >= offset`.
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
         let keep = self.entries.partition_point(|e| e.last_offset < offset);

@@ -196,3 +196,70 @@ fn an_index_damaged_while_the_log_is_open_is_reported_by_verify() {
     let log = t.open();
     log.verify(|_, _| {}).expect("rebuilt");
 }
+
+#[test]
+fn an_altered_but_plausible_transaction_index_is_detected_by_its_checksum() {
+    let t = TestLog::new();
+    let (aborted, committed) = build(&t);
+    // Same length, same order: only the producer id of the first entry differs. Kafka would
+    // use it; eoslog's checkpoint recorded the entries' checksum.
+    let path = t.path().join(eoslog::file_name(0, "txnindex"));
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[9] ^= 0x10;
+    std::fs::write(&path, bytes).expect("write");
+    let log = t.open();
+    assert_eq!(log.stats().recoveries, 1);
+    assert_intact(&log, &aborted, &committed);
+}
+
+#[test]
+fn an_altered_but_plausible_offset_index_is_never_used() {
+    // One record per batch, all the same size; an index entry every other batch.
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "100")]));
+    let log = t.open();
+    for i in 0..40 {
+        appended(client(&log, &plain(&[&format!("v{i:03}")])));
+    }
+    let size = log.segments()[0].size / 40;
+    log.roll_segment().expect("roll");
+    log.close().expect("close");
+    // Move an entry's position one batch later: still ordered and inside the file, but it
+    // now names a batch that starts after the entry's offset.
+    let path = t.path().join(eoslog::file_name(0, "index"));
+    let mut bytes = std::fs::read(&path).expect("read index");
+    assert!(bytes.len() >= 3 * 8);
+    let at = 8; // the second entry
+    let rel = i64::from(i32::from_be_bytes(bytes[at..at + 4].try_into().expect("4")));
+    let pos = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+    let next_pos = u32::from_be_bytes(bytes[at + 12..at + 16].try_into().expect("4"));
+    let moved = pos + size as u32;
+    assert!(moved < next_pos, "the moved entry stays below the next one");
+    bytes[at + 4..at + 8].copy_from_slice(&moved.to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write index");
+    let check = |log: &Log| {
+        let (records, _) = log
+            .read_records(eoslog::Offset(rel), 1 << 10, Isolation::ReadUncommitted)
+            .expect("read");
+        assert_eq!(
+            records[0].offset.0, rel,
+            "the read starts at the offset asked for"
+        );
+        assert_eq!(records[0].value.as_deref(), Some(format!("v{rel:03}").as_bytes()));
+    };
+    // The checkpoint's checksum rejects the file at its first load: it is rebuilt.
+    let log = t.open();
+    check(&log);
+    log.verify(|_, _| {}).expect("rebuilt");
+    log.close().expect("close");
+    // Without a recorded checksum (a version-0 checkpoint, as earlier eoslog versions wrote),
+    // the read checks the header the entry leads to, and walks the segment instead.
+    std::fs::write(&path, &bytes).expect("write index");
+    let end = 41;
+    std::fs::write(
+        t.path().join(eoslog::CHECKPOINT_FILE),
+        format!("eoslog-checkpoint 0\nrecovery_point {end}\nlog_start_offset 0\n"),
+    )
+    .expect("write checkpoint");
+    let log = t.open();
+    check(&log);
+}

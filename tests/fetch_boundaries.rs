@@ -330,10 +330,26 @@ fn an_inflated_stable_offset_in_a_transaction_index_does_not_hide_an_aborted_tra
     assert_eq!(bytes.len(), 2 * 34);
     bytes[26..34].copy_from_slice(&1_000i64.to_be_bytes());
     std::fs::write(&path, bytes).expect("write txnindex");
+    // As an earlier eoslog left it: a version-0 checkpoint, which records no checksum of the
+    // transaction index (the current one would, and the altered file would be rebuilt).
+    let end = log_end_from_checkpoint(&t);
+    std::fs::write(
+        t.path().join(eoslog::CHECKPOINT_FILE),
+        format!("eoslog-checkpoint 0\nrecovery_point {end}\nlog_start_offset 0\n"),
+    )
+    .expect("write checkpoint");
     let log = t.open();
     assert_eq!(log.aborted_transactions()[0].last_stable_offset, 1_000);
     assert!(second.last_offset.0 < 1_000);
     assert_eq!(listed(&log), want, "both aborted transactions overlap the fetch");
+}
+
+fn log_end_from_checkpoint(t: &TestLog) -> i64 {
+    let text = std::fs::read_to_string(t.path().join(eoslog::CHECKPOINT_FILE)).expect("checkpoint");
+    text.lines()
+        .find_map(|l| l.strip_prefix("recovery_point "))
+        .and_then(|v| v.parse().ok())
+        .expect("recovery point")
 }
 
 #[test]

@@ -1,25 +1,41 @@
-//! `eoslog.checkpoint`: the recovery point, the log start offset, and how many aborted
-//! transactions each segment's `.txnindex` holds below the recovery point.
+//! `eoslog.checkpoint`: the recovery point, the log start offset, and what each segment's
+//! derived files held when it was written, so that the next open can tell a lost or altered
+//! file from an intact one.
 //!
 //! ```text
 //! eoslog-checkpoint 1
 //! recovery_point <offset>
 //! log_start_offset <offset>
-//! recovery_position <segment base> <byte position>      (optional)
-//! aborted <segment base> <entries>                      (one line per segment with entries)
+//! recovery_position <segment base> <byte position>          (optional)
+//! segment <base> <txn entries> <txn crc> <index crc> <timeindex crc>
+//!                                       (one line per segment with anything to record)
+//! crc <CRC-32C of every byte above>
 //! ```
-//! The `aborted` lines are what lets eoslog tell a lost `.txnindex` from a segment without
-//! aborted transactions (Kafka cannot): at open, a segment whose transaction index holds a
-//! different number of entries below the recovery point than recorded is recovered. A file
-//! written before version 1 (no `aborted` lines) is read as "counts unknown"; a missing file
-//! means nothing is known and every segment is recovered.
+//! `txn entries` and `txn crc` describe the segment's `.txnindex` entries whose marker lies
+//! below the recovery point (count and CRC-32C of their bytes); a segment without a line
+//! holds none. `index crc` and `timeindex crc` are the CRC-32C of the inactive segment's
+//! `.index` and `.timeindex` as they were trimmed (`-` when unknown, for the active
+//! segment). Kafka cannot tell a lost `.txnindex` from a segment without aborted
+//! transactions; eoslog can. A file written before version 1 (no `segment` lines, no `crc`)
+//! is read with nothing recorded; a missing file means nothing is known and every segment is
+//! recovered; a file whose CRC does not match is corrupt.
 
-use std::{collections::BTreeMap, path::Path, sync::atomic::Ordering};
+use std::{collections::BTreeMap, fmt::Write as _, path::Path, sync::atomic::Ordering};
 
+use crate::batch::crc32c;
 use crate::error::{Corruption, CorruptionDetail, FileKind, StorageError};
 use crate::fs::{read_all, write_atomic, FileSystem};
 
 use super::{io_err, Log, Writer, CHECKPOINT_FILE};
+
+/// What the checkpoint recorded of one segment's derived files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct SegmentRecord {
+    /// `.txnindex` entries below the recovery point, and the CRC-32C of their bytes.
+    pub(super) txn: (usize, u32),
+    /// CRC-32C of the `.index` and `.timeindex` files, when recorded.
+    pub(super) index_crcs: Option<(u32, u32)>,
+}
 
 /// The contents of `eoslog.checkpoint`.
 #[derive(Debug, Clone, Default)]
@@ -30,18 +46,23 @@ pub(super) struct Checkpoint {
     pub(super) log_start_offset: i64,
     /// Segment base and byte position of the recovery point, when recorded.
     pub(super) recovery_position: Option<(i64, u64)>,
-    /// Per segment base, the transaction-index entries whose marker lies below the
-    /// recovery point (segments without entries are absent); `None` when not recorded.
-    pub(super) aborted_below_recovery_point: Option<BTreeMap<i64, usize>>,
+    /// Per segment base, what was recorded; `None` for a file of version 0.
+    pub(super) segments: Option<BTreeMap<i64, SegmentRecord>>,
 }
 
 impl Checkpoint {
-    /// Whether segment `base`'s transaction index holds what the checkpoint recorded:
-    /// `entries_below` entries below the recovery point. Unknown counts agree with anything.
-    pub(super) fn txn_index_agrees(&self, base: i64, entries_below: usize) -> bool {
-        self.aborted_below_recovery_point
+    /// Whether segment `base`'s transaction index holds what the checkpoint recorded below
+    /// the recovery point. Without a record (version 0) anything agrees.
+    pub(super) fn txn_index_agrees(&self, base: i64, below: (usize, u32)) -> bool {
+        let empty = (0, crc32c(&[]));
+        self.segments
             .as_ref()
-            .is_none_or(|counts| counts.get(&base).copied().unwrap_or(0) == entries_below)
+            .is_none_or(|s| s.get(&base).map_or(empty, |r| r.txn) == below)
+    }
+
+    /// The recorded checksums of segment `base`'s offset and time indexes.
+    pub(super) fn index_crcs(&self, base: i64) -> Option<(u32, u32)> {
+        self.segments.as_ref()?.get(&base)?.index_crcs
     }
 }
 
@@ -53,53 +74,85 @@ pub(super) fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpo
     }
     let f = fs.open(&path, false).map_err(io_err("open", &path))?;
     let bytes = read_all(&*f).map_err(io_err("read", &path))?;
-    let corrupt = |detail: &'static str| -> StorageError {
+    let corrupt = |position: usize, detail: &'static str| -> StorageError {
         Corruption {
             path: path.clone(),
             kind: FileKind::Checkpoint,
-            position: 0,
+            position: position as u64,
             detail: CorruptionDetail::Invalid(detail),
         }
         .into()
     };
-    let text = String::from_utf8(bytes).map_err(|_| corrupt("eoslog checkpoint is not UTF-8"))?;
-    let mut lines = text.lines();
-    let version = match lines.next() {
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| corrupt(e.valid_up_to(), "eoslog checkpoint is not UTF-8"))?;
+    let version = match text.lines().next() {
         Some("eoslog-checkpoint 0") => 0,
         Some("eoslog-checkpoint 1") => 1,
-        _ => return Err(corrupt("unknown eoslog checkpoint version")),
+        _ => return Err(corrupt(0, "unknown eoslog checkpoint version")),
     };
+    let body = if version >= 1 {
+        // The last line is the checksum of everything before it.
+        let end = text.trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+        let stored = text[end..]
+            .trim_end()
+            .strip_prefix("crc ")
+            .and_then(|c| c.parse::<u32>().ok())
+            .ok_or_else(|| corrupt(end, "eoslog checkpoint has no checksum line"))?;
+        let computed = crc32c(&bytes[..end]);
+        if stored != computed {
+            return Err(Corruption {
+                path: path.clone(),
+                kind: FileKind::Checkpoint,
+                position: end as u64,
+                detail: CorruptionDetail::Checksum { stored, computed },
+            }
+            .into());
+        }
+        &text[..end]
+    } else {
+        text
+    };
+    let mut lines = body.lines().skip(1);
     let mut field = |name: &str| -> Result<i64, StorageError> {
         lines
             .next()
             .and_then(|l| l.strip_prefix(name))
             .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| corrupt("unreadable eoslog checkpoint field"))
+            .ok_or_else(|| corrupt(0, "unreadable eoslog checkpoint field"))
     };
     let mut checkpoint = Checkpoint {
         present: true,
         recovery_point: field("recovery_point ")?,
         log_start_offset: field("log_start_offset ")?,
         recovery_position: None,
-        aborted_below_recovery_point: (version >= 1).then(BTreeMap::new),
+        segments: (version >= 1).then(BTreeMap::new),
     };
     for line in lines {
-        let mut words = line.split(' ');
-        let (key, a, b) = (words.next(), words.next(), words.next());
-        let numbers = a
-            .and_then(|a| a.parse::<i64>().ok())
-            .zip(b.and_then(|b| b.parse::<u64>().ok()));
-        match (key, numbers) {
-            (Some("recovery_position"), Some((base, pos))) => {
-                checkpoint.recovery_position = Some((base, pos))
+        let words: Vec<&str> = line.split(' ').collect();
+        match (words.as_slice(), checkpoint.segments.as_mut()) {
+            (["recovery_position", base, pos], _) => {
+                checkpoint.recovery_position = base.parse().ok().zip(pos.parse().ok());
             }
-            (Some("aborted"), Some((base, n))) if version >= 1 => {
-                let n = usize::try_from(n).map_err(|_| corrupt("aborted count out of range"))?;
-                if let Some(counts) = checkpoint.aborted_below_recovery_point.as_mut() {
-                    counts.insert(base, n);
-                }
+            (["segment", base, n, txn_crc, index_crc, time_crc], Some(segments)) => {
+                let crc = |w: &str| (w != "-").then(|| w.parse::<u32>().ok()).flatten();
+                let record = base
+                    .parse::<i64>()
+                    .ok()
+                    .zip(n.parse::<usize>().ok())
+                    .zip(txn_crc.parse::<u32>().ok())
+                    .map(|((base, n), txn_crc)| {
+                        (
+                            base,
+                            SegmentRecord {
+                                txn: (n, txn_crc),
+                                index_crcs: crc(index_crc).zip(crc(time_crc)),
+                            },
+                        )
+                    })
+                    .ok_or_else(|| corrupt(0, "unreadable eoslog checkpoint segment line"))?;
+                segments.insert(record.0, record.1);
             }
-            _ => return Err(corrupt("unreadable eoslog checkpoint line")),
+            _ => return Err(corrupt(0, "unreadable eoslog checkpoint line")),
         }
     }
     Ok(checkpoint)
@@ -108,21 +161,71 @@ pub(super) fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpo
 impl Log {
     /// Writes the checkpoint atomically (temp file, fsync, rename, directory fsync).
     pub(super) fn write_checkpoint(&self, w: &Writer) -> Result<(), StorageError> {
+        let rp = w.recovery_point;
         let mut text = format!(
-            "eoslog-checkpoint 1\nrecovery_point {}\nlog_start_offset {}\n",
-            w.recovery_point,
+            "eoslog-checkpoint 1\nrecovery_point {rp}\nlog_start_offset {}\n",
             self.log_start.load(Ordering::Acquire)
         );
         if let Some((base, pos)) = w.recovery_position {
-            text.push_str(&format!("recovery_position {base} {pos}\n"));
+            let _ = writeln!(text, "recovery_position {base} {pos}");
         }
-        for s in w.segments.iter().take_while(|s| s.base_offset < w.recovery_point) {
-            let n = s.aborted_count_below(w.recovery_point);
-            if n > 0 {
-                text.push_str(&format!("aborted {} {n}\n", s.base_offset));
+        for s in &w.segments {
+            let txn = if s.base_offset < rp {
+                s.txn_summary_below(rp)
+            } else {
+                (0, crc32c(&[]))
+            };
+            let crcs = s.index_crcs();
+            if txn.0 == 0 && crcs.is_none() {
+                continue;
             }
+            let (index, time) = crcs.map_or(("-".to_owned(), "-".to_owned()), |(i, t)| {
+                (i.to_string(), t.to_string())
+            });
+            let _ = writeln!(
+                text,
+                "segment {} {} {} {index} {time}",
+                s.base_offset, txn.0, txn.1
+            );
         }
+        let crc = crc32c(text.as_bytes());
+        let _ = writeln!(text, "crc {crc}");
         let path = self.dir.join(CHECKPOINT_FILE);
         write_atomic(&*self.fs, &path, text.as_bytes()).map_err(|(op, p, e)| StorageError::io(op, p, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::StdFileSystem;
+
+    #[test]
+    fn a_changed_byte_or_a_missing_checksum_is_corrupt() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join(CHECKPOINT_FILE);
+        let mut body = String::from("eoslog-checkpoint 1\nrecovery_point 7\nlog_start_offset 2\n");
+        body.push_str("segment 0 1 99 5 6\nsegment 4 0 0 - -\n");
+        let text = format!("{body}crc {}\n", crc32c(body.as_bytes()));
+        std::fs::write(&path, &text).expect("write");
+        let c = read_checkpoint(&StdFileSystem, dir.path()).expect("read");
+        assert_eq!((c.recovery_point, c.log_start_offset), (7, 2));
+        assert_eq!(c.index_crcs(0), Some((5, 6)));
+        assert_eq!(c.index_crcs(4), None);
+        assert!(c.txn_index_agrees(0, (1, 99)));
+        assert!(!c.txn_index_agrees(0, (1, 98)));
+        assert!(c.txn_index_agrees(9, (0, crc32c(&[]))));
+        std::fs::write(&path, text.replace("recovery_point 7", "recovery_point 8")).expect("write");
+        assert!(read_checkpoint(&StdFileSystem, dir.path()).is_err());
+        std::fs::write(&path, &body).expect("write");
+        assert!(read_checkpoint(&StdFileSystem, dir.path()).is_err());
+        // Version 0 (no checksum, nothing recorded per segment) is still read.
+        std::fs::write(
+            &path,
+            "eoslog-checkpoint 0\nrecovery_point 3\nlog_start_offset 0\n",
+        )
+        .expect("write");
+        let c = read_checkpoint(&StdFileSystem, dir.path()).expect("v0");
+        assert!(c.segments.is_none() && c.txn_index_agrees(0, (5, 5)));
     }
 }

@@ -185,7 +185,15 @@ fn open_segments(
         }
     };
     for &base in &inv.bases {
-        let (seg, damage) = Segment::open(fs, dir, base, limits, now, inv.indexed.contains(&base))?;
+        let (seg, damage) = Segment::open(
+            fs,
+            dir,
+            base,
+            limits,
+            now,
+            inv.indexed.contains(&base),
+            checkpoint.index_crcs(base),
+        )?;
         // A transaction index naming markers at or past the next segment's base is damaged
         // too (its entries must lie in its own segment).
         if let Some(prev) = segments.last() {
@@ -205,11 +213,11 @@ fn open_segments(
             damaged(segments.len(), base, why);
         }
         let rp = checkpoint.recovery_point;
-        if base < rp && !checkpoint.txn_index_agrees(base, seg.aborted_count_below(rp)) {
+        if base < rp && !checkpoint.txn_index_agrees(base, seg.txn_summary_below(rp)) {
             damaged(
                 segments.len(),
                 base,
-                "transaction index entries differ from the checkpoint's count",
+                "transaction index differs from what the checkpoint recorded",
             );
         }
         segments.push(Arc::new(seg));

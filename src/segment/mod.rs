@@ -105,6 +105,9 @@ pub(crate) enum IndexState {
 #[derive(Debug)]
 struct State {
     indexes: IndexState,
+    /// CRC-32C of the offset and time index files as last made read-only, when known: from
+    /// the checkpoint until the files are loaded (the load must find them), then the files'.
+    index_crcs: Option<(u32, u32)>,
     txn: TxnIndexFile,
     bytes_since_last_index: u64,
     max_timestamp: i64,
@@ -181,6 +184,7 @@ impl Segment {
             reserved: AtomicU64::new(0),
             state: RwLock::new(State {
                 indexes: IndexState::NotLoaded,
+                index_crcs: None,
                 txn,
                 bytes_since_last_index: 0,
                 max_timestamp: -1,
@@ -221,7 +225,7 @@ impl Segment {
         {
             let mut st = seg.state.write();
             st.active = true;
-            st.indexes = IndexState::Loaded(seg.open_indexes(fs, Some(limits.index_bytes))?);
+            st.indexes = IndexState::Loaded(seg.open_indexes(fs, Some(limits.index_bytes), None)?);
         }
         Ok(seg)
     }
@@ -230,7 +234,8 @@ impl Segment {
     /// segment and, when a file derived from it is missing or damaged, why: the segment must
     /// then be recovered (its transaction index and producer state rebuilt from the log). A
     /// damaged transaction index is removed here; recovery rewrites it. `has_index_files`
-    /// tells whether both the `.index` and the `.timeindex` exist.
+    /// tells whether both the `.index` and the `.timeindex` exist; `index_crcs` are their
+    /// checksums as the checkpoint recorded them, which their first load must match.
     pub(crate) fn open(
         fs: &dyn FileSystem,
         dir: &Path,
@@ -238,6 +243,7 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
         has_index_files: bool,
+        index_crcs: Option<(u32, u32)>,
     ) -> Result<(Segment, Option<&'static str>), StorageError> {
         let (log_path, _, _, txn_path) = Self::paths(dir, base);
         let mut damage = None;
@@ -262,12 +268,18 @@ impl Segment {
         }
         let seg = Segment::new(dir, base, log, size, txn, limits, now_ms);
         seg.reserved.store(1, Ordering::Relaxed);
+        seg.state.write().index_crcs = index_crcs;
         Ok((seg, damage))
     }
 
     /// Opens both index files: writable with `max_bytes` of capacity each, or read-only and
-    /// checked against the log.
-    fn open_indexes(&self, fs: &dyn FileSystem, writable: Option<usize>) -> Result<Indexes, StorageError> {
+    /// checked against the log and against `crcs` (their recorded checksums), when given.
+    fn open_indexes(
+        &self,
+        fs: &dyn FileSystem,
+        writable: Option<usize>,
+        crcs: Option<(u32, u32)>,
+    ) -> Result<Indexes, StorageError> {
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
         let open = |p: &Path| {
             fs.open(p, writable.is_some())
@@ -280,9 +292,22 @@ impl Segment {
             ),
             None => {
                 let size = self.size();
+                let (offset_crc, time_crc) = (crcs.map(|c| c.0), crcs.map(|c| c.1));
                 (
-                    OffsetIndex::open_read(idx_path.clone(), open(&idx_path)?, self.base_offset, size),
-                    TimeIndex::open_read(time_path.clone(), open(&time_path)?, self.base_offset, size),
+                    OffsetIndex::open_read(
+                        idx_path.clone(),
+                        open(&idx_path)?,
+                        self.base_offset,
+                        size,
+                        offset_crc,
+                    ),
+                    TimeIndex::open_read(
+                        time_path.clone(),
+                        open(&time_path)?,
+                        self.base_offset,
+                        size,
+                        time_crc,
+                    ),
                 )
             }
         };
@@ -302,7 +327,7 @@ impl Segment {
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
         remove_if_present(fs, &idx_path)?;
         remove_if_present(fs, &time_path)?;
-        st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(self.limits.index_bytes))?);
+        st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(self.limits.index_bytes), None)?);
         Ok(())
     }
 
@@ -315,7 +340,7 @@ impl Segment {
     ) -> Result<&'s mut Indexes, StorageError> {
         let max = self.limits.index_bytes;
         if matches!(st.indexes, IndexState::NotLoaded) {
-            st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(max))?);
+            st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(max), None)?);
         }
         match &mut st.indexes {
             IndexState::Loaded(ix) => {
@@ -351,7 +376,7 @@ impl Segment {
         }
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
         let present = fs.exists(&idx_path) && fs.exists(&time_path);
-        match present.then(|| self.open_indexes(fs, None)) {
+        match present.then(|| self.open_indexes(fs, None, st.index_crcs)) {
             Some(Ok(ix)) => {
                 // A trimmed time index ends with the segment's max timestamp (the final entry
                 // written when it became inactive).
@@ -544,13 +569,21 @@ impl Segment {
         Ok(Some((path, entries)))
     }
 
-    /// How many transaction-index entries have their marker below `offset`.
-    pub(crate) fn aborted_count_below(&self, offset: i64) -> usize {
-        self.state
-            .read()
-            .txn
-            .entries
-            .partition_point(|e| e.last_offset < offset)
+    /// How many transaction-index entries have their marker below `offset`, and the CRC-32C
+    /// of their bytes (what the checkpoint records, and what the next open must find).
+    pub(crate) fn txn_summary_below(&self, offset: i64) -> (usize, u32) {
+        self.state.read().txn.summary_below(offset)
+    }
+
+    /// The checksums of the offset and time index files while the segment is inactive (as
+    /// loaded, or as recorded and not loaded yet); `None` while writable or unknown.
+    pub(crate) fn index_crcs(&self) -> Option<(u32, u32)> {
+        let st = self.state.read();
+        match &st.indexes {
+            IndexState::Loaded(ix) => ix.offset.crc().zip(ix.time.crc()),
+            IndexState::NotLoaded => st.index_crcs,
+            IndexState::Deleted => None,
+        }
     }
 
     /// Roll conditions from the indexes' side.
@@ -619,13 +652,20 @@ impl Segment {
         limit: u64,
     ) -> Result<Option<BatchInfo>, StorageError> {
         self.ensure_indexes(fs)?;
-        let hint = self
+        // The floor entry names the append that starts at its position and ends at its
+        // offset: the batch found there must begin at or before that offset.
+        let (hint_offset, hint) = self
             .lookup("offset index", |ix| ix.offset.lookup(offset))
-            .map_or(0, |(_, p)| u64::from(p));
+            .map_or((self.base_offset, 0), |(o, p)| (o, u64::from(p)));
         let hint = if hint >= limit { 0 } else { hint };
-        let search = |from: u64| -> Result<(Option<BatchInfo>, ScanEnd), StorageError> {
+        let search = |from: u64| -> Result<(Option<BatchInfo>, ScanEnd, bool), StorageError> {
             let mut found = None;
+            let mut agrees = true;
             let end = self.scan_headers(from, limit, |b| {
+                if from != 0 && b.position == from && b.base_offset > hint_offset {
+                    agrees = false;
+                    return ControlFlow::Break(());
+                }
                 if b.last_offset >= offset {
                     found = Some(*b);
                     ControlFlow::Break(())
@@ -633,12 +673,12 @@ impl Segment {
                     ControlFlow::Continue(())
                 }
             })?;
-            Ok((found, end))
+            Ok((found, end, agrees))
         };
-        let (mut found, mut end) = search(hint)?;
-        if hint != 0 && matches!(end, ScanEnd::Invalid { .. }) {
+        let (mut found, mut end, agrees) = search(hint)?;
+        if hint != 0 && (!agrees || matches!(end, ScanEnd::Invalid { .. })) {
             // The hint pointed somewhere wrong: never trust an index, rescan from 0.
-            (found, end) = search(0)?;
+            (found, end, _) = search(0)?;
         }
         if let ScanEnd::Invalid { position, error } = end {
             return Err(self.corrupt(position, error.into()));
@@ -845,7 +885,7 @@ impl Segment {
                 if size == 0 {
                     return Ok(());
                 }
-                self.open_indexes(fs, None)?;
+                self.open_indexes(fs, None, st.index_crcs)?;
                 return Ok(());
             }
         };
