@@ -9,7 +9,13 @@
 //!   whole log; against a raw sequential `read_at` of the same segment file(s) in 1 MiB
 //!   chunks, in the same page-cache state.
 //!
-//! Both run warm (files in the page cache) and cold (`sync` then
+//! * `recovery/many_producers/<n>`: `Log::open` after a clean `close` of a log written by
+//!   `n` idempotent producers (100k and 1M; `EOSLOG_BENCH_PRODUCERS=100000,...` to choose),
+//!   each with a full dedup window (5 batches): the open decodes the snapshot's window
+//!   trailer and rebuilds every producer. Against a raw `read_at` of the same snapshot file.
+//!   Goal: at most 1 s per million producers, linear in the count. Warm only.
+//!
+//! The first two run warm (files in the page cache) and cold (`sync` then
 //! `echo 3 > /proc/sys/vm/drop_caches` before every timed open, outside the timed region)
 //! when the cache can be dropped; cold runs are skipped otherwise, with a message.
 #![allow(missing_docs)]
@@ -228,6 +234,83 @@ fn bench_recovery(c: &mut Criterion) {
     }
 }
 
+fn producer_counts() -> Vec<u64> {
+    std::env::var("EOSLOG_BENCH_PRODUCERS")
+        .ok()
+        .map(|s| {
+            s.split(',')
+                .map(|v| v.trim().parse().expect("producer count"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![100_000, 1_000_000])
+}
+
+/// Writes `n` producers' five one-record idempotent batches each, then closes cleanly.
+fn fill_producers(dir: &Path, n: u64) {
+    let log = Log::open(dir, LogConfig::default()).expect("open");
+    for pid in 0..n as i64 {
+        for seq in 0..5 {
+            let b = BatchBuilder::idempotent(ProducerId(pid), ProducerEpoch(0), Sequence(seq))
+                .build(&[NewRecord::value(T0 + i64::from(seq), b"v")])
+                .expect("build");
+            match log.append(&b, AppendOrigin::Client) {
+                Ok(AppendOutcome::Appended(_)) => {}
+                other => panic!("append not written: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(log.stats().producers, n);
+    log.close().expect("close");
+}
+
+fn newest_snapshot(dir: &Path) -> PathBuf {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("list")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "snapshot"))
+        .collect();
+    v.sort();
+    v.pop().expect("a snapshot")
+}
+
+fn bench_many_producers(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut g = c.benchmark_group("recovery/many_producers");
+    g.sampling_mode(SamplingMode::Flat);
+    let mut buf = vec![0u8; 1 << 20];
+    for n in producer_counts() {
+        let dir = tmp.path().join(format!("producers{n}-0"));
+        let t = Instant::now();
+        fill_producers(&dir, n);
+        let snapshot = newest_snapshot(&dir);
+        let bytes = std::fs::metadata(&snapshot).expect("snapshot").len();
+        eprintln!(
+            "recovery: {n} producers with full windows written and closed in {:.2?}; snapshot {bytes} bytes",
+            t.elapsed()
+        );
+        g.throughput(Throughput::Elements(n));
+        g.bench_function(BenchmarkId::new("baseline_raw_read_snapshot", n), |b| {
+            b.iter(|| assert_eq!(raw_read_all(std::slice::from_ref(&snapshot), &mut buf), bytes));
+        });
+        g.bench_function(BenchmarkId::new("log_open", n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let log = Log::open(&dir, LogConfig::default()).expect("open");
+                    total += start.elapsed();
+                    assert_eq!(log.stats().producers, n, "every producer restored");
+                    assert_eq!(log.stats().recoveries, 0, "clean open ran recovery");
+                    log.close().expect("close");
+                }
+                total
+            });
+        });
+        std::fs::remove_dir_all(&dir).expect("remove log");
+    }
+    g.finish();
+}
+
 fn config_criterion() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -238,6 +321,6 @@ fn config_criterion() -> Criterion {
 criterion_group! {
     name = benches;
     config = config_criterion();
-    targets = bench_recovery
+    targets = bench_recovery, bench_many_producers
 }
 criterion_main!(benches);

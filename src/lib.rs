@@ -64,6 +64,19 @@
 //! recovery point, rebuilds the indexes and the transaction index, and truncates at the first
 //! torn or corrupt batch; damage below the recovery point is reported, never truncated.
 //!
+//! **Derived files.** Indexes, transaction indexes and snapshots are derived from the
+//! segments and never trusted blindly: one that is missing, short or inconsistent (checked
+//! against checksums the log's checkpoint records) is rebuilt from the segment it derives
+//! from on, and [`Log::verify`] reports it.
+//!
+//! **Other processes.** A `Log` holds an advisory lock on its directory; the contract is that
+//! nothing else writes, truncates or deletes its files while it is open. Only the active
+//! segment's `.index` and `.timeindex` are memory-mapped; if another process truncates one of
+//! those two files anyway, the kernel kills the embedding process with SIGBUS (as with every
+//! memory-mapped index, Kafka's included). Every other file is read with positional reads, so
+//! damage there is an error the log reports or survives (a shortened inactive index makes its
+//! lookups walk the segment instead), never a fault.
+//!
 //! **Cargo features.** `cli` (the `eoslog` binary), `gzip`, `snappy`, `lz4`, `zstd` (codecs
 //! used when records must be decoded), all on by default; `internals` (test seams).
 //!

@@ -1,5 +1,8 @@
 //! The one module allowed to use `unsafe`: memory maps of index files.
 //!
+//! Only the active segment's `.index` and `.timeindex` are mapped (inactive indexes are read
+//! with `pread`, `index.rs`), so at most two maps per partition exist.
+//!
 //! Contract (why mapping is sound here):
 //! - the partition directory is held under an exclusive lock (`Log::open`), so no other
 //!   cooperating process writes, truncates or deletes an index while it is mapped;

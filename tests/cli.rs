@@ -286,6 +286,63 @@ fn append_reports_invalid_batches_and_origins() {
     );
 }
 
+/// The result lines are buffered while more input is waiting, and flushed whenever the next
+/// read of stdin would block: a caller that feeds one batch and waits sees its result
+/// without closing stdin (#13).
+#[test]
+fn append_answers_each_batch_while_stdin_stays_open() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eoslog"))
+        .args(["append", p(&dir)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            tx.send(line.unwrap()).unwrap();
+        }
+    });
+    for (seq, value) in [(0, "a"), (1, "b"), (2, "c")] {
+        input.write_all(&idempotent(5, 0, seq, &[value])).unwrap();
+        input.flush().unwrap();
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the result arrives while stdin stays open");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["status"], "appended");
+        assert_eq!(v["base_offset"], seq);
+    }
+    drop(input);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}
+
+/// Batches larger than the CLI's 1 MiB read buffer are split off whole (the buffer grows as
+/// their bytes arrive), between small ones on either side.
+#[test]
+fn append_reads_batches_larger_than_its_buffer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    let big_value = "x".repeat(3 << 20);
+    let mut input = idempotent(1, 0, 0, &["small"]);
+    input.extend_from_slice(&idempotent(1, 0, 1, &[&big_value]));
+    input.extend_from_slice(&idempotent(1, 0, 2, &["small again"]));
+    let lines = ok_json(&eoslog(
+        &["append", p(&dir), "--config", "max.message.bytes=8388608"],
+        &input,
+    ));
+    let statuses: Vec<&Value> = lines.iter().map(|l| &l["status"]).collect();
+    assert_eq!(statuses, ["appended", "appended", "appended"]);
+    assert_eq!(lines[2]["base_offset"], 2);
+}
+
 #[test]
 fn append_stops_at_unsplittable_input_and_names_the_position() {
     let tmp = tempfile::tempdir().unwrap();

@@ -89,52 +89,116 @@ fn set_high_watermark(log: &Log, hw: Option<i64>) {
 
 // ----- append ----------------------------------------------------------------------------
 
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
+/// Batches read from stdin in large chunks: one `read` brings many batches, and each batch is
+/// handed to the log as a slice of the buffer, never copied.
+struct BatchInput<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// The unconsumed bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    eof: bool,
+    /// Byte position in the input of `buf[start]`.
+    position: u64,
 }
 
-/// Splits the next batch off the input by its length field. `Ok(None)` at the end.
-fn next_input_batch(input: &mut impl Read, position: u64) -> Result<Option<Vec<u8>>, Failure> {
-    let unreadable = |what: String| {
+/// Bytes the input buffer starts with (and reads at a time while batches are smaller).
+const INPUT_CHUNK: usize = 1 << 20;
+
+impl<R: Read> BatchInput<R> {
+    fn new(input: R) -> Self {
+        BatchInput {
+            input,
+            buf: vec![0; INPUT_CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            position: 0,
+        }
+    }
+
+    /// The next batch, split off by its length field, and its byte position in the input;
+    /// `Ok(None)` at the end. `before_blocking` runs whenever the next read could block (the
+    /// caller flushes its output there, so that whoever feeds stdin sees every result line
+    /// before eoslog waits for more input).
+    fn next(
+        &mut self,
+        mut before_blocking: impl FnMut() -> Result<(), Failure>,
+    ) -> Result<Option<(&[u8], u64)>, Failure> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            let need = match avail.get(..LOG_OVERHEAD) {
+                Some(head) => {
+                    let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
+                    let Ok(length) = usize::try_from(length) else {
+                        return Err(self.unreadable(format!("negative batch length {length}")));
+                    };
+                    LOG_OVERHEAD + length
+                }
+                None => LOG_OVERHEAD,
+            };
+            if avail.len() >= need && avail.len() >= LOG_OVERHEAD {
+                let (at, position) = (self.start, self.position);
+                self.start += need;
+                self.position += need as u64;
+                return Ok(Some((&self.buf[at..at + need], position)));
+            }
+            if self.eof {
+                return match avail.len() {
+                    0 => Ok(None),
+                    n if n < LOG_OVERHEAD => Err(self.unreadable(format!("{n} stray bytes"))),
+                    n => {
+                        Err(self
+                            .unreadable(format!("truncated batch ({need} bytes declared, {n} available)")))
+                    }
+                };
+            }
+            self.make_room(need);
+            if !stdin_ready() {
+                before_blocking()?;
+            }
+            let n = loop {
+                match self.input.read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Failure::failed(format!("cannot read stdin: {e}"))),
+                }
+            };
+            self.eof = n == 0;
+            self.end += n;
+        }
+    }
+
+    /// Moves the unconsumed bytes to the front and, for a batch larger than the buffer, grows
+    /// it: at most doubling, and only once the buffer is full of input, so a garbage length
+    /// field never makes eoslog allocate more than twice what it was sent.
+    fn make_room(&mut self, need: usize) {
+        if self.start > 0 && (self.end == self.buf.len() || self.buf.len() - self.start < need) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = self.buf.len().saturating_mul(2).min(need.max(self.buf.len() + 1));
+            self.buf.resize(grown, 0);
+        }
+    }
+
+    fn unreadable(&self, what: String) -> Failure {
         Failure::failed(format!(
-            "stdin is not a sequence of record batches: {what} at byte {position}; earlier batches were processed"
+            "stdin is not a sequence of record batches: {what} at byte {}; earlier batches were processed",
+            self.position
         ))
-    };
-    let io_fail = |e: io::Error| Failure::failed(format!("cannot read stdin: {e}"));
-    let mut head = [0u8; LOG_OVERHEAD];
-    let got = read_full(input, &mut head).map_err(io_fail)?;
-    if got == 0 {
-        return Ok(None);
     }
-    if got < LOG_OVERHEAD {
-        return Err(unreadable(format!("{got} stray bytes")));
-    }
-    let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-    let Ok(length) = u64::try_from(length) else {
-        return Err(unreadable(format!("negative batch length {length}")));
-    };
-    let mut batch = head.to_vec();
-    // `take` grows the buffer only as bytes arrive, so a garbage length cannot make us
-    // allocate gigabytes up front.
-    let body = input.take(length).read_to_end(&mut batch).map_err(io_fail)? as u64;
-    if body < length {
-        return Err(unreadable(format!(
-            "truncated batch ({} bytes declared, {} available)",
-            length + LOG_OVERHEAD as u64,
-            body + LOG_OVERHEAD as u64
-        )));
-    }
-    Ok(Some(batch))
+}
+
+/// Whether a read of stdin would return at once (data or end of input waiting). Where that
+/// cannot be told, it is assumed not: the caller then flushes before every read.
+fn stdin_ready() -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = io::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
 }
 
 /// Prints the `{"status": ...}` line of an append. A storage failure is printed and then
@@ -142,7 +206,7 @@ fn next_input_batch(input: &mut impl Read, position: u64) -> Result<Option<Vec<u
 fn print_outcome(
     out: &mut Out,
     result: Result<AppendOutcome, AppendError>,
-    context: &str,
+    context: impl FnOnce() -> String,
 ) -> Result<bool, Failure> {
     match result {
         Ok(AppendOutcome::Appended(info)) => {
@@ -163,19 +227,20 @@ fn print_outcome(
         }
         Ok(AppendOutcome::Rejected(r)) => {
             out.json(&json!({ "status": "error", "error": r.kafka_error().name() }))?;
-            eprintln!("eoslog: {context} rejected: {r:?}");
+            eprintln!("eoslog: {} rejected: {r:?}", context());
             Ok(true)
         }
         Err(AppendError::Storage(e)) => {
             out.json(&json!({ "status": "error", "error": e.kafka_error().name() }))?;
             Err(Failure::failed(format!(
-                "{context}: storage failure: {}",
+                "{}: storage failure: {}",
+                context(),
                 chain(&e)
             )))
         }
         Err(e) => {
             out.json(&json!({ "status": "error", "error": e.kafka_error().name() }))?;
-            eprintln!("eoslog: {context} refused: {}", chain(&e));
+            eprintln!("eoslog: {} refused: {}", context(), chain(&e));
             Ok(true)
         }
     }
@@ -196,17 +261,22 @@ pub fn append(
             leader_epoch,
             durability: sync.then_some(Durability::SyncEachAppend),
         };
-        let mut input = io::stdin().lock();
-        let mut position = 0u64;
+        // Result lines are flushed only when the next read of stdin would block: a pipe fed
+        // interactively (or a producer killed mid-stream) still sees every result at once,
+        // while a stream of batches costs one read per chunk and one write per page of results.
+        let mut input = BatchInput::new(io::stdin().lock());
         let mut index = 0usize;
-        while let Some(batch) = next_input_batch(&mut input, position)? {
-            let context = format!("batch {index} (at byte {position} of stdin)");
-            print_outcome(out, log.append_with(&batch, &options), &context)?;
-            out.flush()?;
-            position += batch.len() as u64;
+        loop {
+            let next = input.next(|| out.flush())?;
+            let Some((batch, position)) = next else {
+                return Ok(());
+            };
+            let result = log.append_with(batch, &options);
+            print_outcome(out, result, || {
+                format!("batch {index} (at byte {position} of stdin)")
+            })?;
             index += 1;
         }
-        Ok(())
     })
 }
 
@@ -651,7 +721,7 @@ pub fn abort(
             marker: MarkerType::Abort,
             timestamp: None,
         });
-        if print_outcome(out, result, "the ABORT marker")? {
+        if print_outcome(out, result, || "the ABORT marker".to_owned())? {
             return Err(Failure::silent(1));
         }
         Ok(())
