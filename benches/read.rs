@@ -3,7 +3,8 @@
 //! * `read/1MiB_fetch`: `Log::read` (zero-copy: only the `FileSlice` list) and
 //!   `Log::read(..).bytes()` against a raw `FileExt::read_at` of the same byte ranges from
 //!   the segment file, into a reused buffer (`baseline_raw_read_at`) and into a freshly
-//!   allocated one (`baseline_raw_read_at_fresh_vec`).
+//!   allocated one (`baseline_raw_read_at_fresh_vec`); then the same fetches after the
+//!   segment rolled (`*_inactive_segment`: its indexes read with `pread`, not mapped).
 //! * `read/1MiB_fetch_txn_1pct_aborted`: a 64 MiB log of transactions (one 16 KiB batch +
 //!   COMMIT marker each, every 100th transaction ABORTed): read_committed and
 //!   read_uncommitted fetches, against the raw read of the same ranges.
@@ -192,6 +193,28 @@ fn bench_read(c: &mut Criterion) {
         });
     });
     g.bench_function("log_read_bytes", |b| {
+        b.iter(|| {
+            let f = cycle(&plain_fetches, &mut i);
+            let r = plain
+                .read(f.from, FETCH, Isolation::ReadUncommitted)
+                .expect("read");
+            black_box(r.bytes().expect("bytes"))
+        });
+    });
+    // The same fetches once the segment is inactive: its indexes are read with pread through
+    // the per-block summary instead of a memory map.
+    plain.roll_segment().expect("roll");
+    g.bench_function("log_read_zero_copy_inactive_segment", |b| {
+        b.iter(|| {
+            let f = cycle(&plain_fetches, &mut i);
+            black_box(
+                plain
+                    .read(f.from, FETCH, Isolation::ReadUncommitted)
+                    .expect("read"),
+            )
+        });
+    });
+    g.bench_function("log_read_bytes_inactive_segment", |b| {
         b.iter(|| {
             let f = cycle(&plain_fetches, &mut i);
             let r = plain

@@ -67,6 +67,36 @@ pub fn crc32c(data: &[u8]) -> u32 {
     crc
 }
 
+/// CRC-32C over several pieces, equal to [`crc32c`] of their concatenation.
+#[derive(Clone)]
+pub(crate) struct Crc32cDigest(crc_fast::Digest);
+
+impl Crc32cDigest {
+    pub(crate) fn new() -> Self {
+        Crc32cDigest(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
+    }
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+    pub(crate) fn value(&self) -> u32 {
+        #[expect(clippy::cast_possible_truncation, reason = "CRC-32 results fit in 32 bits")]
+        let crc = self.0.finalize() as u32;
+        crc
+    }
+}
+
+/// The CRC-32C of `a ‖ b` from the CRC-32C of `a`, that of `b` and `b`'s length.
+pub(crate) fn crc32c_combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    #[expect(clippy::cast_possible_truncation, reason = "CRC-32 results fit in 32 bits")]
+    let crc = crc_fast::checksum_combine(
+        crc_fast::CrcAlgorithm::Crc32Iscsi,
+        u64::from(crc_a),
+        u64::from(crc_b),
+        len_b,
+    ) as u32;
+    crc
+}
+
 /// Timestamp type of a batch (attribute bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
@@ -966,6 +996,20 @@ impl<'a> Iterator for BatchIter<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crc32c_pieces_and_combination_match_the_whole() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let whole = crc32c(&data);
+        let mut d = Crc32cDigest::new();
+        for piece in data.chunks(77) {
+            d.update(piece);
+        }
+        assert_eq!(d.value(), whole);
+        let (a, b) = data.split_at(333);
+        assert_eq!(crc32c_combine(crc32c(a), crc32c(b), b.len() as u64), whole);
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+
     use super::*;
 
     #[test]

@@ -244,23 +244,17 @@ impl<E: Entry> Index<E> {
         expected_crc: Option<u32>,
     ) -> Result<Self, IndexError> {
         let len = Self::whole_entries(&*file)?;
-        let mut bytes = vec![0u8; len * E::SIZE];
-        read_exact_at(&*file, &mut bytes, 0)?;
-        let crc = crc32c(&bytes);
-        if let Some(stored) = expected_crc.filter(|&c| c != crc) {
+        let scanned = scan_file::<E>(&*file, len, base_offset, log_size)?;
+        if let Some(stored) = expected_crc.filter(|&c| c != scanned.crc) {
             return Err(IndexError::Corrupt(
                 0,
                 CorruptionDetail::Checksum {
                     stored,
-                    computed: crc,
+                    computed: scanned.crc,
                 },
             ));
         }
-        check_entries::<E>(&bytes, base_offset, log_size).map_err(|(at, d)| IndexError::Corrupt(at, d))?;
-        let summary = summarize::<E>(&bytes);
-        let last = len
-            .checked_sub(1)
-            .map(|i| E::decode(&bytes[i * E::SIZE..], base_offset));
+        let Scanned { summary, last, crc } = scanned;
         Ok(Index {
             path,
             base_offset,
@@ -485,18 +479,25 @@ impl<E: Entry> Index<E> {
                         CorruptionDetail::Invalid("index file length changed while in use"),
                     ));
                 }
-                let mut bytes = vec![0u8; self.len * E::SIZE];
-                read_exact_at(&*self.file, &mut bytes, 0).map_err(|_| {
-                    (
+                let scanned = scan_file::<E>(&*self.file, self.len, self.base_offset, log_size).map_err(
+                    |e| match e {
+                        IndexError::Corrupt(at, detail) => (at, detail),
+                        IndexError::Io(..) => (
+                            0,
+                            CorruptionDetail::Invalid("index file unreadable or shorter than its entries"),
+                        ),
+                    },
+                )?;
+                match self.crc.filter(|&c| c != scanned.crc) {
+                    Some(stored) => Err((
                         0,
-                        CorruptionDetail::Invalid("index file shorter than its entries"),
-                    )
-                })?;
-                let computed = crc32c(&bytes);
-                if let Some(stored) = self.crc.filter(|&c| c != computed) {
-                    return Err((0, CorruptionDetail::Checksum { stored, computed }));
+                        CorruptionDetail::Checksum {
+                            stored,
+                            computed: scanned.crc,
+                        },
+                    )),
+                    None => Ok(()),
                 }
-                check_entries::<E>(&bytes, self.base_offset, log_size)
             }
         }
     }
@@ -536,6 +537,14 @@ impl<E: Entry> Index<E> {
                 let mut buf = [0u8; BLOCK_BYTES];
                 let bytes = &mut buf[..count * E::SIZE];
                 read_exact_at(&*self.file, bytes, (first * E::SIZE) as u64)?;
+                // The block must still begin with the entry the summary was built from: a
+                // file rewritten underneath is an error, never a wrong answer.
+                if bytes[..E::SIZE] != summary[block * E::SIZE..(block + 1) * E::SIZE] {
+                    return Err(IndexError::Corrupt(
+                        (first * E::SIZE) as u64,
+                        CorruptionDetail::Invalid("index file changed while in use"),
+                    ));
+                }
                 let entry = |i: usize| E::decode(&bytes[i * E::SIZE..], self.base_offset);
                 let i = floor_between(0, count - 1, target, |i| key(&entry(i)));
                 Ok(Some((first + i, entry(i))))
@@ -580,6 +589,63 @@ fn check_entries<E: Entry>(bytes: &[u8], base: i64, log_size: u64) -> Result<(),
         prev = Some(e);
     }
     Ok(())
+}
+
+/// What one pass over an index file finds.
+struct Scanned<E> {
+    /// The first entry of every block.
+    summary: Vec<u8>,
+    last: Option<E>,
+    crc: u32,
+}
+
+/// Reads the `len` entries of an index file in chunks (never the whole file at once),
+/// checking each entry (in range and ordered), and returns the block summary, the last entry
+/// and the checksum. A file with more entries than its segment can have (every entry names
+/// a distinct batch position inside the `.log`, plus a final time entry) is refused before
+/// anything is read, so a huge or sparse file costs neither memory nor reading.
+fn scan_file<E: Entry>(
+    file: &dyn StorageFile,
+    len: usize,
+    base: i64,
+    log_size: u64,
+) -> Result<Scanned<E>, IndexError> {
+    if len as u64 > log_size.saturating_add(1) {
+        return Err(IndexError::Corrupt(
+            0,
+            CorruptionDetail::Invalid("index has more entries than its segment has bytes"),
+        ));
+    }
+    const CHUNK_BLOCKS: usize = 16;
+    let per_block = BLOCK_BYTES / E::SIZE;
+    let mut buf = vec![0u8; CHUNK_BLOCKS * per_block * E::SIZE];
+    let mut digest = crate::batch::Crc32cDigest::new();
+    let mut summary = Vec::with_capacity(len.div_ceil(per_block) * E::SIZE);
+    let mut prev_chunk_last: Option<E> = None;
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK_BLOCKS * per_block);
+        let bytes = &mut buf[..n * E::SIZE];
+        read_exact_at(file, bytes, (done * E::SIZE) as u64)?;
+        digest.update(bytes);
+        let first = E::decode(bytes, base);
+        if prev_chunk_last.is_some_and(|p| !first.follows(&p)) {
+            return Err(IndexError::Corrupt(
+                (done * E::SIZE) as u64,
+                CorruptionDetail::Invalid("index entries out of order or out of range"),
+            ));
+        }
+        check_entries::<E>(bytes, base, log_size)
+            .map_err(|(at, d)| IndexError::Corrupt(at + (done * E::SIZE) as u64, d))?;
+        summary.extend(summarize::<E>(bytes));
+        prev_chunk_last = Some(E::decode(&bytes[(n - 1) * E::SIZE..], base));
+        done += n;
+    }
+    Ok(Scanned {
+        summary,
+        last: prev_chunk_last,
+        crc: digest.value(),
+    })
 }
 
 impl Index<OffsetEntry> {

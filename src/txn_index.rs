@@ -63,14 +63,22 @@ impl AbortedTxn {
     }
 }
 
-/// Reads and checks every entry of a `.txnindex` file, changing nothing. A partial entry at
-/// the end makes the file damaged (Kafka ignores it; eoslog cannot tell what was lost, so the
-/// segment is recovered), and so do entries out of order or outside the segment.
+/// What a `.txnindex` file holds: its whole entries, checked, and whether a partial entry
+/// follows them (a write torn by a crash).
+#[derive(Debug)]
+pub(crate) struct TxnEntries {
+    pub(crate) entries: Vec<AbortedTxn>,
+    pub(crate) torn_tail: bool,
+}
+
+/// Reads and checks every entry of a `.txnindex` file, changing nothing. Entries out of
+/// order or outside the segment make the file damaged; a partial entry at the end is
+/// reported as `torn_tail` (the caller decides whether a crash explains it).
 pub(crate) fn read_entries(
     file: &dyn StorageFile,
     path: &Path,
     base_offset: i64,
-) -> Result<Vec<AbortedTxn>, StorageError> {
+) -> Result<TxnEntries, StorageError> {
     let bytes = read_all(file).map_err(|e| StorageError::io("read", path, e))?;
     let corrupt = |position: usize, detail| -> StorageError {
         Corruption {
@@ -81,15 +89,6 @@ pub(crate) fn read_entries(
         }
         .into()
     };
-    if bytes.len() % ENTRY_SIZE != 0 {
-        return Err(corrupt(
-            bytes.len() - bytes.len() % ENTRY_SIZE,
-            CorruptionDetail::Length {
-                len: bytes.len() as u64,
-                entry: ENTRY_SIZE as u64,
-            },
-        ));
-    }
     let mut entries: Vec<AbortedTxn> = Vec::with_capacity(bytes.len() / ENTRY_SIZE);
     for (i, chunk) in bytes.chunks_exact(ENTRY_SIZE).enumerate() {
         let at = i * ENTRY_SIZE;
@@ -113,7 +112,10 @@ pub(crate) fn read_entries(
         }
         entries.push(e);
     }
-    Ok(entries)
+    Ok(TxnEntries {
+        entries,
+        torn_tail: bytes.len() % ENTRY_SIZE != 0,
+    })
 }
 
 /// The `.txnindex` file of one segment (created lazily).
@@ -123,12 +125,18 @@ pub(crate) struct TxnIndexFile {
     file: Option<Arc<dyn StorageFile>>,
     /// Entries in the file (mirrors its content).
     pub(crate) entries: Vec<AbortedTxn>,
+    /// `prefix_crcs[i]`: CRC-32C of the bytes of `entries[..=i]` (what the checkpoint
+    /// records), kept as entries come and go so that a checkpoint costs no re-encoding.
+    prefix_crcs: Vec<u32>,
+    /// A partial entry follows the entries in the file; the next cut removes it.
+    pub(crate) torn_tail: bool,
     base_offset: i64,
 }
 
 impl TxnIndexFile {
-    /// Opens an existing index, or remembers the path for lazy creation. A damaged file is
-    /// reported (see [`read_entries`]).
+    /// Opens an existing index, or remembers the path for lazy creation. Damaged entries are
+    /// reported (see [`read_entries`]); a partial last entry is kept in the file until the
+    /// next cut, and reported in `torn_tail`.
     pub(crate) fn open(fs: &dyn FileSystem, path: PathBuf, base_offset: i64) -> Result<Self, StorageError> {
         let file = if fs.exists(&path) {
             Some(
@@ -138,16 +146,35 @@ impl TxnIndexFile {
         } else {
             None
         };
-        let entries = match &file {
+        let read = match &file {
             Some(f) => read_entries(&**f, &path, base_offset)?,
-            None => Vec::new(),
+            None => TxnEntries {
+                entries: Vec::new(),
+                torn_tail: false,
+            },
         };
-        Ok(TxnIndexFile {
+        let mut me = TxnIndexFile {
             path,
             file,
-            entries,
+            entries: Vec::with_capacity(read.entries.len()),
+            prefix_crcs: Vec::with_capacity(read.entries.len()),
+            torn_tail: read.torn_tail,
             base_offset,
-        })
+        };
+        for e in read.entries {
+            me.push(e);
+        }
+        Ok(me)
+    }
+
+    fn push(&mut self, e: AbortedTxn) {
+        let crc = crate::batch::crc32c(&e.encode());
+        let prefix = match self.prefix_crcs.last() {
+            Some(&before) => crate::batch::crc32c_combine(before, crc, ENTRY_SIZE as u64),
+            None => crc,
+        };
+        self.entries.push(e);
+        self.prefix_crcs.push(prefix);
     }
 
     /// Appends an entry; its `last_offset` must exceed the previous one.
@@ -178,23 +205,24 @@ impl TxnIndexFile {
         };
         file.write_all_at(&e.encode(), (self.entries.len() * ENTRY_SIZE) as u64)
             .map_err(|err| StorageError::io("write", &self.path, err))?;
-        self.entries.push(e);
+        self.push(e);
         Ok(())
     }
 
     /// How many entries have their marker below `offset`, and the CRC-32C of their bytes in
-    /// the file.
+    /// the file (0 for none, the CRC of no bytes).
     pub(crate) fn summary_below(&self, offset: i64) -> (usize, u32) {
         let n = self.entries.partition_point(|e| e.last_offset < offset);
-        let bytes: Vec<u8> = self.entries[..n].iter().flat_map(AbortedTxn::encode).collect();
-        (n, crate::batch::crc32c(&bytes))
+        (n, n.checked_sub(1).map_or(0, |i| self.prefix_crcs[i]))
     }
 
-    /// Cuts at the first entry with `last_offset >= offset`.
+    /// Cuts at the first entry with `last_offset >= offset` (and removes a torn tail).
     pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), StorageError> {
         let keep = self.entries.partition_point(|e| e.last_offset < offset);
-        if keep < self.entries.len() {
+        if keep < self.entries.len() || self.torn_tail {
             self.entries.truncate(keep);
+            self.prefix_crcs.truncate(keep);
+            self.torn_tail = false;
             if let Some(f) = &self.file {
                 f.set_len((keep * ENTRY_SIZE) as u64)
                     .map_err(|e| StorageError::io("truncate", &self.path, e))?;
@@ -351,6 +379,20 @@ mod tests {
         assert_eq!(idx.entries, vec![txn(0, 0, 10, 11)]);
         idx.append(&fs, txn(3, 20, 60, 61)).expect("append after reopen");
         assert_eq!(std::fs::metadata(&path).expect("m").len(), 68);
+        let whole = std::fs::read(&path).expect("read");
+        assert_eq!(idx.summary_below(i64::MAX), (2, crate::batch::crc32c(&whole)));
+        assert_eq!(idx.summary_below(20), (1, crate::batch::crc32c(&whole[..34])));
+        assert_eq!(idx.summary_below(0), (0, 0));
+        drop(idx);
+        // A torn last entry is reported, kept until the next cut, then removed.
+        std::fs::write(&path, &whole[..34 + 10]).expect("tear");
+        let mut idx = TxnIndexFile::open(&fs, path.clone(), 0).expect("torn");
+        assert!(idx.torn_tail);
+        assert_eq!(idx.entries.len(), 1);
+        idx.truncate_to(i64::MAX).expect("cut");
+        assert_eq!(std::fs::metadata(&path).expect("m").len(), 34);
+        drop(idx);
+        std::fs::write(&path, &whole).expect("restore");
         // An index whose entries lie below its segment base is corrupt.
         assert!(TxnIndexFile::open(&fs, path, 100).is_err());
     }

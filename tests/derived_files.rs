@@ -263,3 +263,70 @@ fn an_altered_but_plausible_offset_index_is_never_used() {
     let log = t.open();
     check(&log);
 }
+
+#[test]
+fn recovery_started_by_a_lost_index_reports_damage_below_the_recovery_point_and_cuts_nothing() {
+    // Rebuilding derived files never discards data known durable: a damaged batch below the
+    // recovery point is reported, as it would be without the lost index.
+    let t = TestLog::new();
+    let (aborted, committed) = build(&t);
+    let first_log = t.path().join(eoslog::file_name(0, "log"));
+    let pristine = std::fs::read(&first_log).expect("read");
+    let mut damaged = pristine.clone();
+    damaged[40] ^= 0x20; // inside the first batch's CRC-covered bytes
+    std::fs::write(&first_log, &damaged).expect("write");
+    assert!(remove(&t, ".index") > 0);
+    let before: Vec<u64> = files_with_suffix(&t.path(), ".log")
+        .iter()
+        .map(|n| std::fs::metadata(t.path().join(n)).expect("meta").len())
+        .collect();
+    let err = eoslog::Log::open_with(
+        t.path(),
+        t.config.clone(),
+        eoslog::LogOptions {
+            fs: std::sync::Arc::new(eoslog::StdFileSystem),
+            clock: std::sync::Arc::new(t.clock.clone()),
+        },
+    )
+    .expect_err("damage below the recovery point is reported");
+    assert!(err.to_string().contains("00000000000000000000.log"), "{err}");
+    let after: Vec<u64> = files_with_suffix(&t.path(), ".log")
+        .iter()
+        .map(|n| std::fs::metadata(t.path().join(n)).expect("meta").len())
+        .collect();
+    assert_eq!(after, before, "no segment was cut or deleted");
+    // Once the operator restores the batch, everything is there.
+    std::fs::write(&first_log, &pristine).expect("restore");
+    let log = t.open();
+    assert_intact(&log, &aborted, &committed);
+}
+
+#[test]
+fn an_altered_index_is_not_trusted_by_recovery_resuming_in_its_segment() {
+    // Closed cleanly (the checkpoint recorded the indexes' checksums), then the clean marker
+    // lost (a crash before it was durable) and an index entry altered: recovery resumes in
+    // that segment, finds the checksum wrong, and scans the whole segment instead of keeping
+    // the altered entries.
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "100")]));
+    let log = t.open();
+    for i in 0..40 {
+        appended(client(&log, &plain(&[&format!("v{i:03}")])));
+    }
+    log.close().expect("close");
+    std::fs::remove_file(t.path().join(eoslog::CLEAN_SHUTDOWN_FILE)).expect("unclean");
+    let path = t.path().join(eoslog::file_name(0, "index"));
+    let mut bytes = std::fs::read(&path).expect("read index");
+    let at = 8;
+    let pos = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+    bytes[at + 4..at + 8].copy_from_slice(&(pos + 1).to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write index");
+    let log = t.open();
+    assert_eq!(log.stats().recoveries, 1);
+    for from in [0, 2, 5, 17, 39] {
+        let (records, _) = log
+            .read_records(eoslog::Offset(from), 1 << 10, Isolation::ReadUncommitted)
+            .expect("read");
+        assert_eq!(records[0].offset.0, from);
+    }
+    log.verify(|_, _| {}).expect("verify");
+}

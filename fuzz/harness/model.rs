@@ -52,7 +52,7 @@ pub enum Op {
     Roll,
     Reopen,
     /// Drop the log without closing it and cut 1..=cut bytes (modulo its size) of the last
-    /// batch.
+    /// batch, when that batch was not fsynced.
     Crash {
         cut: u16,
     },
@@ -610,6 +610,9 @@ pub fn run(ops: &[Op]) {
                 log = Some(reopen(&path, &clock, &mut m, step));
             }
             Op::Crash { cut } => {
+                // A crash tears only what was not fsynced: data below the durable offset
+                // survives it (and damage there is reported by recovery, never cut away).
+                let durable = l.durable_offset().0;
                 drop(log.take());
                 // Tear the tail of the last segment inside its last batch.
                 let segs = log_files(&path);
@@ -625,7 +628,10 @@ pub fn run(ops: &[Op]) {
                     } else {
                         b.bytes.len() as u64
                     };
-                    if size <= len && m.batches.last().is_some_and(|b| b.last + 1 == m.leo) {
+                    if size <= len
+                        && b.first >= durable
+                        && m.batches.last().is_some_and(|b| b.last + 1 == m.leo)
+                    {
                         let cut = 1 + u64::from(cut) % size;
                         let f = std::fs::OpenOptions::new()
                             .write(true)

@@ -120,9 +120,9 @@ pub struct Log {
     /// Published with the HW and FUO by `publish_watermarks` (never recomputed by readers).
     last_stable: AtomicI64,
     sync: Mutex<SyncState>,
-    /// Bumped (under the writer lock) before a truncation cuts anything: a read that meets
-    /// a cut batch while it changed reads again instead of reporting corruption.
-    truncations_started: AtomicU64,
+    /// Odd while a truncation runs, bumped at its start and its end (under the writer
+    /// lock): a read that overlapped one reads again ([`Log::racing_truncations`]).
+    truncation_seq: AtomicU64,
     sync_cv: Condvar,
     poisoned: AtomicBool,
     /// Appends between their start and the end of their write; a group-commit leader waits

@@ -173,6 +173,7 @@ fn open_segments(
     dir: &Path,
     inv: &Inventory,
     checkpoint: &Checkpoint,
+    clean: bool,
     limits: SegmentLimits,
     now: i64,
 ) -> Result<(Vec<Arc<Segment>>, Option<usize>), StorageError> {
@@ -211,6 +212,16 @@ fn open_segments(
         }
         if let Some(why) = damage {
             damaged(segments.len(), base, why);
+        }
+        // A partial last entry is a write a crash tore, in the segment that was being
+        // written; anywhere else, or after a clean shutdown, it is damage.
+        let last = segments.len() + 1 == inv.bases.len();
+        if seg.txn_index_torn() && (clean || !last) {
+            damaged(
+                segments.len(),
+                base,
+                "transaction index ends with a partial entry",
+            );
         }
         let rp = checkpoint.recovery_point;
         if base < rp && !checkpoint.txn_index_agrees(base, seg.txn_summary_below(rp)) {
@@ -271,7 +282,7 @@ impl Log {
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
         let checkpoint = read_checkpoint(&*fs, &dir)?;
-        let (mut segments, first_damaged) = open_segments(&*fs, &dir, &inv, &checkpoint, limits, now)?;
+        let (mut segments, first_damaged) = open_segments(&*fs, &dir, &inv, &checkpoint, clean, limits, now)?;
         let Inventory {
             mut snapshots,
             mut removed_any,
@@ -348,7 +359,12 @@ impl Log {
                 aborted: &mut aborted,
                 stats: &stats,
             }
-            .recover(&mut segments, first_recover, resume)?;
+            .recover(
+                &mut segments,
+                first_recover,
+                resume,
+                checkpoint.present.then_some(recovery_point),
+            )?;
         }
 
         // 3. The log end offset, start offset and an active segment.
@@ -450,7 +466,7 @@ impl Log {
                 truncations: 0,
                 waiting: 0,
             }),
-            truncations_started: AtomicU64::new(0),
+            truncation_seq: AtomicU64::new(0),
             sync_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
             appending: AtomicUsize::new(0),

@@ -139,25 +139,24 @@ impl Log {
         self.racing_truncations(|| self.read_once(from, max_bytes, isolation))
     }
 
-    /// Runs a read, again when it met damage while a truncation ([`Log::truncate_to`],
-    /// [`Log::truncate_fully_and_start_at`]) ran: a batch cut from under a read is not
-    /// corruption, and the read run again answers from what still exists (or with
-    /// `OFFSET_OUT_OF_RANGE`). Damage without a truncation meanwhile is reported. Each retry
-    /// follows a truncation by another thread, so the loop always ends.
-    pub(super) fn racing_truncations<T>(
-        &self,
-        read: impl Fn() -> Result<T, ReadError>,
-    ) -> Result<T, ReadError> {
+    /// Runs a read, again if a truncation ([`Log::truncate_to`],
+    /// [`Log::truncate_fully_and_start_at`]) ran meanwhile: a batch cut from under a read is
+    /// not corruption, and bytes appended after a truncation must not be served against the
+    /// bounds read before it. The truncation sequence is odd while one runs; a read that
+    /// starts then first waits for it (by taking the writer lock it holds, then releasing
+    /// it). Each retry follows a truncation by another thread, so the loop ends.
+    pub(super) fn racing_truncations<T, E>(&self, read: impl Fn() -> Result<T, E>) -> Result<T, E> {
         loop {
-            let before = self.truncations_started.load(Ordering::Acquire);
-            match read() {
-                Err(ReadError::Storage(StorageError::Corrupt(c)))
-                    if self.truncations_started.load(Ordering::Acquire) != before =>
-                {
-                    tracing::debug!(error = %c, "a read met data a truncation removed; reading again");
-                }
-                result => return result,
+            let before = self.truncation_seq.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                drop(self.writer.lock());
+                continue;
             }
+            let result = read();
+            if self.truncation_seq.load(Ordering::Acquire) == before {
+                return result;
+            }
+            tracing::debug!("a read overlapped a truncation; reading again");
         }
     }
 

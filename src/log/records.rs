@@ -103,7 +103,7 @@ impl Log {
                     true => next,
                     false => filter_fetch(&fetch, &bytes, next, isolation, &mut records)?,
                 };
-                Ok((bytes.len(), records, after))
+                Ok::<_, ReadError>((bytes.len(), records, after))
             })?;
             if fetched == 0 {
                 break;

@@ -52,13 +52,16 @@ pub(super) struct Rebuild<'a> {
 impl Rebuild<'_> {
     /// Re-validates `segments[first..]`, the first from `resume` (byte position and offset of
     /// the recovery point) when given, rebuilding their indexes, transaction indexes, producer
-    /// state and leader epochs. At the first invalid batch the segment is cut there and every
-    /// later segment deleted.
+    /// state and leader epochs. At the first invalid batch at or above `durable_below` (the
+    /// recovery point; `None` when no checkpoint says, as in a directory Kafka wrote) the
+    /// segment is cut there and every later segment deleted, as Kafka recovers a torn tail;
+    /// an invalid batch below it is reported as `Corrupt` and nothing is cut.
     pub(super) fn recover(
         &mut self,
         segments: &mut Vec<Arc<Segment>>,
         first: usize,
         resume: Option<(u64, i64)>,
+        durable_below: Option<i64>,
     ) -> Result<(), StorageError> {
         let fs = self.fs;
         let mut i = first;
@@ -66,21 +69,11 @@ impl Rebuild<'_> {
             let seg = segments[i].clone();
             let before = seg.file().len().map_err(io_err("stat", &seg.log_path))?;
             let from = resume.filter(|_| i == first);
-            if let Some((_, recovery_point)) = from {
-                // Transaction-index entries below the recovery point are kept.
-                for e in seg.aborted_entries() {
-                    if e.last_offset < recovery_point {
-                        self.aborted.push(e);
-                    }
-                }
-            }
-            let (psm, epochs, aborted) = (&mut *self.psm, &mut *self.epochs, &mut *self.aborted);
-            let stopped = seg.recover(fs, from, |_, b| {
+            let (psm, epochs) = (&mut *self.psm, &mut *self.epochs);
+            let stopped = seg.recover(fs, from, durable_below.unwrap_or(i64::MIN), |_, b| {
                 for (c, lso) in apply_stored_batch(psm, b) {
                     if c.aborted {
-                        let e = aborted_entry(&c, lso);
-                        seg.append_aborted(fs, e)?;
-                        aborted.push(e);
+                        seg.append_aborted(fs, aborted_entry(&c, lso))?;
                     }
                 }
                 let epoch = b.partition_leader_epoch();
@@ -89,6 +82,11 @@ impl Rebuild<'_> {
                 }
                 Ok(())
             })?;
+            // The segment's transaction index now: the entries kept below the recovery point
+            // (when recovery resumed there) and those the scan rewrote.
+            for e in seg.aborted_entries() {
+                self.aborted.push(e);
+            }
             self.stats
                 .truncated_bytes_on_recovery
                 .fetch_add(before - seg.size(), Ordering::Relaxed);

@@ -1,6 +1,9 @@
 //! Replica truncation.
 
-use std::sync::{atomic::Ordering, Arc};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
 
 use crate::error::StorageError;
 
@@ -36,7 +39,7 @@ impl Log {
             return self.truncate_fully_locked(w, target);
         }
         tracing::info!(dir = %self.dir.display(), target, log_end, "truncating");
-        self.truncations_started.fetch_add(1, Ordering::AcqRel);
+        let _cutting = TruncationUnderWay::begin(&self.truncation_seq);
         let keep = w.segments.partition_point(|s| s.base_offset <= target);
         let removed: Vec<Arc<Segment>> = w.segments.drain(keep..).collect();
         *self.segments.write() = Arc::new(w.segments.clone());
@@ -83,11 +86,9 @@ impl Log {
         // recovery point is the new end.
         w.recovery_point = target;
         w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
-        {
-            let mut st = self.sync.lock();
-            let durable = st.durable.min(target);
-            st.truncated(durable);
-        }
+        // Everything below the new end was fsynced (the kept segment just now, the earlier
+        // ones when they rolled): that is the durable offset, up or down from before.
+        self.sync.lock().truncated(target);
         let hw = self.high_watermark.load(Ordering::Acquire).min(target);
         self.publish_watermarks(w, HwMove::Reset(hw));
         w.bytes_since_snapshot = w.bytes_since_snapshot.max(1);
@@ -112,7 +113,7 @@ impl Log {
 
     pub(super) fn truncate_fully_locked(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
         tracing::info!(dir = %self.dir.display(), offset, "truncating fully");
-        self.truncations_started.fetch_add(1, Ordering::AcqRel);
+        let _cutting = TruncationUnderWay::begin(&self.truncation_seq);
         let now = self.clock.now_ms();
         for s in w.segments.drain(..) {
             s.delete(&*self.fs)?;
@@ -138,5 +139,23 @@ impl Log {
         w.bytes_since_snapshot = 0;
         self.sync.lock().truncated(offset);
         self.write_checkpoint(w)
+    }
+}
+
+/// Makes the log's truncation sequence odd while a truncation runs and even again when it
+/// ends, however it ends: a reader that saw it odd, or saw it change, reads again
+/// ([`Log::racing_truncations`]).
+struct TruncationUnderWay<'a>(&'a AtomicU64);
+
+impl<'a> TruncationUnderWay<'a> {
+    fn begin(seq: &'a AtomicU64) -> Self {
+        seq.fetch_add(1, Ordering::AcqRel);
+        TruncationUnderWay(seq)
+    }
+}
+
+impl Drop for TruncationUnderWay<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -21,7 +21,12 @@ impl Log {
     ///
     /// # Errors
     /// The first damage found, naming file and byte position; storage failures.
-    pub fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, StorageError> {
+    pub fn verify(&self, progress: impl FnMut(u64, u64)) -> Result<u64, StorageError> {
+        let progress = std::cell::RefCell::new(progress);
+        self.racing_truncations(|| self.verify_once(&mut *progress.borrow_mut()))
+    }
+
+    fn verify_once(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64, StorageError> {
         let segs = self.segments.read().clone();
         let total: u64 = segs.iter().map(|s| s.size()).sum();
         for offset in self.writer.lock().snapshots.clone() {

@@ -4,9 +4,10 @@
 //! Guarantees (tested in `tests/watermarks.rs`):
 //! - the high watermark never moves backwards, except by a truncation
 //!   ([`Log::truncate_to`], [`Log::truncate_fully_and_start_at`]);
-//! - the last stable offset never moves backwards either, except by a truncation: a reader
-//!   that saw the LSO at `n` never later sees it below `n`, so read_committed consumers
-//!   never see a position they already passed become unstable again;
+//! - the last stable offset never moves backwards either, except by a truncation (it is
+//!   computed from the FUO, which no append can lower below the HW): a reader that saw the
+//!   LSO at `n` never later sees it below `n`, so read_committed consumers never see a
+//!   position they already passed become unstable again;
 //! - `LSO <= HW` in every read (a fetch's bounds derive from one pair of loads);
 //! - a poisoned log keeps both until it is reopened.
 
@@ -103,18 +104,15 @@ impl Log {
         w.psm.on_high_watermark(hw);
         let fuo = w.psm.first_unstable_offset().unwrap_or(NO_OFFSET);
         let lso = stable_offset(fuo, start, hw);
-        let lso = if reset {
-            lso
-        } else {
-            // Only a truncation lowers the LSO. Nothing else can (a transaction starts at the
-            // log end, at or above the HW); the max makes it a guarantee of the API.
-            debug_assert!(
-                lso >= self.last_stable.load(Ordering::Acquire),
-                "LSO would move back from {} to {lso}",
-                self.last_stable.load(Ordering::Acquire)
-            );
-            lso.max(self.last_stable.load(Ordering::Acquire)).min(hw)
-        };
+        let previous = self.last_stable.load(Ordering::Acquire);
+        if !reset && lso < previous {
+            // Only a truncation lowers the LSO: a transaction begins at the log end, at or
+            // above the HW, and a completed one keeps its first offset until its marker is
+            // below the HW. Were that ever broken, exposing undecided data would be worse
+            // than a step back, so the computed value is published, loudly.
+            tracing::error!(dir = %self.dir.display(), previous, lso, "the last stable offset moved back");
+            debug_assert!(false, "LSO would move back from {previous} to {lso}");
+        }
         // Order matters to readers ([`Log::stable_bounds`]): FUO, HW, then LSO.
         self.first_unstable.store(fuo, Ordering::Release);
         self.high_watermark.store(hw, Ordering::Release);

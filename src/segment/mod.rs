@@ -23,7 +23,7 @@ use std::{
     },
 };
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::error::{BatchError, Corruption, CorruptionDetail, FileKind, StorageError};
 use crate::fs::{FileSystem, StorageFile};
@@ -105,10 +105,6 @@ pub(crate) enum IndexState {
 #[derive(Debug)]
 struct State {
     indexes: IndexState,
-    /// CRC-32C of the offset and time index files as last made read-only, when known: from
-    /// the checkpoint until the files are loaded (the load must find them), then the files'.
-    index_crcs: Option<(u32, u32)>,
-    txn: TxnIndexFile,
     bytes_since_last_index: u64,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
@@ -131,6 +127,13 @@ pub(crate) struct Segment {
     /// skips the release), so it is released when the segment next rolls or closes.
     reserved: AtomicU64,
     state: RwLock<State>,
+    /// The transaction index: apart from `state`, so that a checkpoint (under the log's
+    /// writer lock) never waits for a reader's index rebuild.
+    txn: Mutex<TxnIndexFile>,
+    /// CRC-32C of the offset and time index files while the segment is inactive: recorded by
+    /// the checkpoint until the files are loaded (the load must find them), then the files'
+    /// own; `None` while writable or unknown. Apart from `state` for the same reason.
+    index_crcs: Mutex<Option<(u32, u32)>>,
     limits: SegmentLimits,
     pub created_ms: i64,
 }
@@ -184,14 +187,14 @@ impl Segment {
             reserved: AtomicU64::new(0),
             state: RwLock::new(State {
                 indexes: IndexState::NotLoaded,
-                index_crcs: None,
-                txn,
                 bytes_since_last_index: 0,
                 max_timestamp: -1,
                 offset_of_max_timestamp: base,
                 first_batch_timestamp: None,
                 active: false,
             }),
+            txn: Mutex::new(txn),
+            index_crcs: Mutex::new(None),
             limits,
             created_ms: now_ms,
         }
@@ -268,7 +271,7 @@ impl Segment {
         }
         let seg = Segment::new(dir, base, log, size, txn, limits, now_ms);
         seg.reserved.store(1, Ordering::Relaxed);
-        seg.state.write().index_crcs = index_crcs;
+        *seg.index_crcs.lock() = index_crcs;
         Ok((seg, damage))
     }
 
@@ -281,6 +284,17 @@ impl Segment {
         crcs: Option<(u32, u32)>,
     ) -> Result<Indexes, StorageError> {
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        self.open_index_files(fs, (idx_path, time_path), writable, crcs)
+    }
+
+    /// [`Segment::open_indexes`] on the files at `paths` (offset index, time index).
+    fn open_index_files(
+        &self,
+        fs: &dyn FileSystem,
+        (idx_path, time_path): (PathBuf, PathBuf),
+        writable: Option<usize>,
+        crcs: Option<(u32, u32)>,
+    ) -> Result<Indexes, StorageError> {
         let open = |p: &Path| {
             fs.open(p, writable.is_some())
                 .map_err(|e| StorageError::io("open", p, e))
@@ -324,6 +338,7 @@ impl Segment {
             "a deleted segment is never rebuilt"
         );
         st.indexes = IndexState::NotLoaded; // unmap before unlinking
+        *self.index_crcs.lock() = None;
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
         remove_if_present(fs, &idx_path)?;
         remove_if_present(fs, &time_path)?;
@@ -331,17 +346,32 @@ impl Segment {
         Ok(())
     }
 
-    /// The indexes, writable: loaded as they are (recovery keeps their plausible prefix) or
-    /// switched back from read-only.
+    /// The indexes, writable. Indexes not loaded yet are opened as they are (recovery keeps
+    /// their plausible prefix) if the checkpoint recorded no checksum for them, or if their
+    /// checksum matches; otherwise they are recreated empty. Returns them and whether the
+    /// entries they held were kept.
     fn writable_indexes<'s>(
         &self,
         fs: &dyn FileSystem,
         st: &'s mut State,
-    ) -> Result<&'s mut Indexes, StorageError> {
+    ) -> Result<(&'s mut Indexes, bool), StorageError> {
         let max = self.limits.index_bytes;
+        let mut kept = true;
         if matches!(st.indexes, IndexState::NotLoaded) {
-            st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(max), None)?);
+            let recorded = *self.index_crcs.lock();
+            match recorded.map(|crcs| self.open_indexes(fs, None, Some(crcs))) {
+                None => st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(max), None)?),
+                Some(Ok(ix)) => st.indexes = IndexState::Loaded(ix),
+                Some(Err(StorageError::Corrupt(c))) => {
+                    tracing::warn!(error = %c, "index differs from its recorded checksum; recreated");
+                    self.recreate_indexes(fs, st)?;
+                    kept = false;
+                }
+                Some(Err(e)) => return Err(e),
+            }
         }
+        // The files are about to change: whatever checksum was recorded no longer holds.
+        *self.index_crcs.lock() = None;
         match &mut st.indexes {
             IndexState::Loaded(ix) => {
                 if !ix.offset.is_writable() {
@@ -354,7 +384,7 @@ impl Segment {
                         .make_writable(max)
                         .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
                 }
-                Ok(ix)
+                Ok((ix, kept))
             }
             _ => {
                 debug_assert!(false, "the writer never writes a deleted segment");
@@ -376,8 +406,10 @@ impl Segment {
         }
         let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
         let present = fs.exists(&idx_path) && fs.exists(&time_path);
-        match present.then(|| self.open_indexes(fs, None, st.index_crcs)) {
+        let recorded = *self.index_crcs.lock();
+        match present.then(|| self.open_indexes(fs, None, recorded)) {
             Some(Ok(ix)) => {
+                *self.index_crcs.lock() = ix.offset.crc().zip(ix.time.crc());
                 // A trimmed time index ends with the segment's max timestamp (the final entry
                 // written when it became inactive).
                 if let Some(e) = ix.time.last() {
@@ -393,18 +425,59 @@ impl Segment {
                 if self.size() > 0 || failed.is_some() {
                     tracing::warn!(segment = %self.log_path.display(), "index missing or failed its check; rebuilding from the log");
                 }
-                self.recreate_indexes(fs, &mut st)?;
-                self.rebuild_indexes_locked(&mut st)?;
-                if let IndexState::Loaded(ix) = &mut st.indexes {
-                    ix.offset
-                        .make_read_only()
-                        .map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
-                    ix.time
-                        .make_read_only()
-                        .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
-                }
+                self.rebuild_indexes(fs, &mut st)?;
             }
         }
+        Ok(())
+    }
+
+    /// Rebuilds both indexes of an inactive segment from its log into temporary files that
+    /// are trimmed, fsynced and renamed over the old ones, then the directory fsynced: a crash
+    /// at any step leaves the old files or the new ones, never no file (which the next open
+    /// would take for a lost index and answer with recovery of every later segment).
+    fn rebuild_indexes(&self, fs: &dyn FileSystem, st: &mut State) -> Result<(), StorageError> {
+        debug_assert!(
+            !matches!(st.indexes, IndexState::Deleted),
+            "a deleted segment is never rebuilt"
+        );
+        st.indexes = IndexState::NotLoaded;
+        *self.index_crcs.lock() = None;
+        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let tmp = |p: &Path| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".tmp");
+            PathBuf::from(name)
+        };
+        let (idx_tmp, time_tmp) = (tmp(&idx_path), tmp(&time_path));
+        remove_if_present(fs, &idx_tmp)?;
+        remove_if_present(fs, &time_tmp)?;
+        let ix = self.open_index_files(
+            fs,
+            (idx_tmp.clone(), time_tmp.clone()),
+            Some(self.limits.index_bytes),
+            None,
+        )?;
+        st.indexes = IndexState::Loaded(ix);
+        self.rebuild_indexes_locked(st)?;
+        let IndexState::Loaded(ix) = &mut st.indexes else {
+            return Ok(());
+        };
+        self.make_read_only(ix)?;
+        ix.offset
+            .flush()
+            .map_err(|e| index_err(&idx_tmp, FileKind::OffsetIndex, e))?;
+        ix.time
+            .flush()
+            .map_err(|e| index_err(&time_tmp, FileKind::TimeIndex, e))?;
+        for (from, to) in [(&idx_tmp, &idx_path), (&time_tmp, &time_path)] {
+            fs.rename(from, to)
+                .map_err(|e| StorageError::io("rename", to.as_path(), e))?;
+        }
+        // IMPORTANT: the renames are durable once the directory is.
+        fs.sync_dir(&self.dir)
+            .map_err(|e| StorageError::io("fsync directory", self.dir.as_path(), e))?;
+        ix.offset.path = idx_path;
+        ix.time.path = time_path;
         Ok(())
     }
 
@@ -540,11 +613,11 @@ impl Segment {
     }
 
     pub(crate) fn append_aborted(&self, fs: &dyn FileSystem, e: AbortedTxn) -> Result<(), StorageError> {
-        self.state.write().txn.append(fs, e)
+        self.txn.lock().append(fs, e)
     }
 
     pub(crate) fn aborted_entries(&self) -> Vec<AbortedTxn> {
-        self.state.read().txn.entries.clone()
+        self.txn.lock().entries.clone()
     }
 
     /// The transaction index as its file holds it now (empty when there is none), read
@@ -558,32 +631,41 @@ impl Segment {
         if matches!(st.indexes, IndexState::Deleted) {
             return Ok(None);
         }
-        let path = st.txn.path.clone();
+        let path = self.txn.lock().path.clone();
         if !fs.exists(&path) {
             return Ok(Some((path, Vec::new())));
         }
         let f = fs
             .open(&path, false)
             .map_err(|e| StorageError::io("open", &path, e))?;
-        let entries = read_entries(&*f, &path, self.base_offset)?;
-        Ok(Some((path, entries)))
+        let read = read_entries(&*f, &path, self.base_offset)?;
+        if read.torn_tail {
+            return Err(Corruption {
+                path,
+                kind: FileKind::TxnIndex,
+                position: (read.entries.len() * crate::txn_index::ENTRY_SIZE) as u64,
+                detail: CorruptionDetail::Invalid("partial entry at the end of the transaction index"),
+            }
+            .into());
+        }
+        Ok(Some((path, read.entries)))
     }
 
     /// How many transaction-index entries have their marker below `offset`, and the CRC-32C
     /// of their bytes (what the checkpoint records, and what the next open must find).
     pub(crate) fn txn_summary_below(&self, offset: i64) -> (usize, u32) {
-        self.state.read().txn.summary_below(offset)
+        self.txn.lock().summary_below(offset)
     }
 
     /// The checksums of the offset and time index files while the segment is inactive (as
     /// loaded, or as recorded and not loaded yet); `None` while writable or unknown.
     pub(crate) fn index_crcs(&self) -> Option<(u32, u32)> {
-        let st = self.state.read();
-        match &st.indexes {
-            IndexState::Loaded(ix) => ix.offset.crc().zip(ix.time.crc()),
-            IndexState::NotLoaded => st.index_crcs,
-            IndexState::Deleted => None,
-        }
+        *self.index_crcs.lock()
+    }
+
+    /// Whether the transaction index ends with a partial entry (a write torn by a crash).
+    pub(crate) fn txn_index_torn(&self) -> bool {
+        self.txn.lock().torn_tail
     }
 
     /// Roll conditions from the indexes' side.
@@ -657,7 +739,11 @@ impl Segment {
         let (hint_offset, hint) = self
             .lookup("offset index", |ix| ix.offset.lookup(offset))
             .map_or((self.base_offset, 0), |(o, p)| (o, u64::from(p)));
-        let hint = if hint >= limit { 0 } else { hint };
+        let hint = if hint >= limit || hint_offset > offset {
+            0
+        } else {
+            hint
+        };
         let search = |from: u64| -> Result<(Option<BatchInfo>, ScanEnd, bool), StorageError> {
             let mut found = None;
             let mut agrees = true;
@@ -749,7 +835,7 @@ impl Segment {
         let size = self.size();
         let cut = self.find_batch(fs, offset, size)?.map_or(size, |b| b.position);
         let mut st = self.state.write();
-        let ix = self.writable_indexes(fs, &mut st)?;
+        let (ix, _) = self.writable_indexes(fs, &mut st)?;
         ix.offset
             .truncate_to(offset)
             .map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
@@ -757,7 +843,7 @@ impl Segment {
             .truncate_to(offset)
             .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
         let last = ix.time.last().map(|e| (e.timestamp, e.offset));
-        st.txn.truncate_to(offset)?;
+        self.txn.lock().truncate_to(offset)?;
         if cut < size {
             self.size.store(cut, Ordering::Release);
             // The truncate releases any reserved space too.
@@ -807,13 +893,20 @@ impl Segment {
             if ts >= 0 {
                 ix.time.maybe_append(ts, off, true);
             }
-            ix.offset
-                .make_read_only()
-                .map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
-            ix.time
-                .make_read_only()
-                .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
+            self.make_read_only(ix)?;
         }
+        Ok(())
+    }
+
+    /// Trims both indexes, switches them to `pread`, and records their checksums.
+    fn make_read_only(&self, ix: &mut Indexes) -> Result<(), StorageError> {
+        ix.offset
+            .make_read_only()
+            .map_err(|e| index_err(&ix.offset.path, FileKind::OffsetIndex, e))?;
+        ix.time
+            .make_read_only()
+            .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
+        *self.index_crcs.lock() = ix.offset.crc().zip(ix.time.crc());
         Ok(())
     }
 
@@ -831,7 +924,7 @@ impl Segment {
                 .flush()
                 .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
         }
-        st.txn.flush()
+        self.txn.lock().flush()
     }
 
     /// fsyncs only the log file (the durable-append path; indexes are rebuilt by recovery).
@@ -885,7 +978,7 @@ impl Segment {
                 if size == 0 {
                     return Ok(());
                 }
-                self.open_indexes(fs, None, st.index_crcs)?;
+                self.open_indexes(fs, None, *self.index_crcs.lock())?;
                 return Ok(());
             }
         };

@@ -13,54 +13,64 @@ impl Segment {
     /// Recovery: validates every batch from `resume` (a byte position and the offset there,
     /// known durable: the recovery point) or from the segment start, rebuilding the indexes
     /// and the transaction index for what it scans; the callback sees each valid batch.
-    /// Returns where validation stopped, if it did. The segment's indexes are left writable
-    /// (mapped); the caller makes an earlier segment inactive afterwards.
+    /// Returns where validation stopped, if it did: the `.log` is cut there (a torn tail).
+    /// Batches below `durable_below` were fsynced before the shutdown, so an invalid one
+    /// there is damage, reported as `Corrupt` with nothing cut (recovery rebuilds what is
+    /// derived from the data; it never discards data known durable). The segment's indexes
+    /// are left writable (mapped); the caller makes an earlier segment inactive afterwards.
     pub(crate) fn recover(
         &self,
         fs: &dyn FileSystem,
         resume: Option<(u64, i64)>,
+        durable_below: i64,
         mut on_batch: impl FnMut(u64, &RecordBatch<'_>) -> Result<(), StorageError>,
     ) -> Result<Option<(u64, CorruptionDetail)>, StorageError> {
         let file_len = self
             .log
             .len()
             .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
-        let resume = resume.filter(|&(pos, _)| pos > 0 && pos <= file_len);
+        let mut resume = resume.filter(|&(pos, _)| pos > 0 && pos <= file_len);
         if let Some((pos, offset)) = resume {
             // Everything below the recovery point was flushed with its index entries: keep
-            // the plausible ones, and resume validation there.
+            // the plausible ones, and resume validation there. Indexes that fail their
+            // recorded checksum were recreated empty: then the whole segment is scanned.
             let mut st = self.state.write();
-            let ix = self.writable_indexes(fs, &mut st)?;
-            ix.offset.keep_valid_prefix(offset, pos);
-            ix.time.keep_valid_prefix(offset);
-            // The batches after the last offset-index entry are not in the time index: take
-            // their timestamps from their headers (at most one index interval of bytes).
-            let indexed_upto = ix.offset.last().map_or(0, |e| u64::from(e.position));
-            let last = ix.time.last().map(|e| (e.timestamp, e.offset));
-            st.txn.truncate_to(offset)?;
-            st.bytes_since_last_index = 0;
-            (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
-            drop(st);
-            self.size.store(pos, Ordering::Release);
-            let mut max = (-1i64, self.base_offset);
-            self.scan_headers(indexed_upto, pos, |b| {
-                if b.max_timestamp > max.0 {
-                    max = (b.max_timestamp, b.last_offset);
+            let (ix, kept) = self.writable_indexes(fs, &mut st)?;
+            if kept {
+                ix.offset.keep_valid_prefix(offset, pos);
+                ix.time.keep_valid_prefix(offset);
+                // The batches after the last offset-index entry are not in the time index:
+                // take their timestamps from their headers (at most one index interval).
+                let indexed_upto = ix.offset.last().map_or(0, |e| u64::from(e.position));
+                let last = ix.time.last().map(|e| (e.timestamp, e.offset));
+                self.txn.lock().truncate_to(offset)?;
+                st.bytes_since_last_index = 0;
+                (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
+                drop(st);
+                self.size.store(pos, Ordering::Release);
+                let mut max = (-1i64, self.base_offset);
+                self.scan_headers(indexed_upto, pos, |b| {
+                    if b.max_timestamp > max.0 {
+                        max = (b.max_timestamp, b.last_offset);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                {
+                    let mut st = self.state.write();
+                    if max.0 > st.max_timestamp {
+                        (st.max_timestamp, st.offset_of_max_timestamp) = max;
+                    }
                 }
-                ControlFlow::Continue(())
-            })?;
-            {
-                let mut st = self.state.write();
-                if max.0 > st.max_timestamp {
-                    (st.max_timestamp, st.offset_of_max_timestamp) = max;
-                }
+                self.load_first_batch_timestamp()?;
+            } else {
+                resume = None;
             }
-            self.load_first_batch_timestamp()?;
-        } else {
+        }
+        if resume.is_none() {
             let mut st = self.state.write();
             // Recovery never trusts existing index files: recreate them empty.
             self.recreate_indexes(fs, &mut st)?;
-            st.txn.reset()?;
+            self.txn.lock().reset()?;
             st.bytes_since_last_index = 0;
             st.max_timestamp = -1;
             st.offset_of_max_timestamp = self.base_offset;
@@ -114,6 +124,10 @@ impl Segment {
             ScanEnd::Invalid { position, error } => Some((position, error.into())),
             ScanEnd::Stopped => order_error,
         };
+        if let Some((position, detail)) = stopped.as_ref().filter(|_| prev_next < durable_below) {
+            tracing::error!(segment = %self.log_path.display(), position, %detail, durable_below, "invalid batch below the recovery point: reported, not truncated");
+            return Err(self.corrupt(*position, detail.clone()));
+        }
         if valid < file_len {
             tracing::warn!(segment = %self.log_path.display(), valid, file_len, "recovery truncated a torn or corrupt tail");
             self.truncate_bytes(valid)?;
