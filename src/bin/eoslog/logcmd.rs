@@ -261,23 +261,69 @@ pub fn append(
             leader_epoch,
             durability: sync.then_some(Durability::SyncEachAppend),
         };
-        // Result lines are flushed only when the next read of stdin would block: a pipe fed
-        // interactively (or a producer killed mid-stream) still sees every result at once,
-        // while a stream of batches costs one read per chunk and one write per page of results.
-        let mut input = BatchInput::new(io::stdin().lock());
-        let mut index = 0usize;
-        loop {
-            let next = input.next(|| out.flush())?;
-            let Some((batch, position)) = next else {
-                return Ok(());
-            };
-            let result = log.append_with(batch, &options);
-            print_outcome(out, result, || {
-                format!("batch {index} (at byte {position} of stdin)")
-            })?;
-            index += 1;
-        }
+        // Buffered appends become durable at close; meanwhile a second thread makes them
+        // durable every WRITEBACK_BYTES through `Log::wait_durable`, whose fsync runs outside
+        // the appender's lock: the disk writes back while stdin is still being appended,
+        // instead of all at the end (and the log's own interval flushes find little to do).
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Offset>(1);
+        std::thread::scope(|scope| {
+            let writeback = (!sync).then(|| {
+                scope.spawn(move || -> Result<(), Failure> {
+                    while let Ok(end) = rx.recv() {
+                        log.wait_durable(end)
+                            .map_err(|e| Failure::failed(format!("fsync failed: {}", chain(&e))))?;
+                    }
+                    Ok(())
+                })
+            });
+            let appended = append_stdin(log, &options, out, |bytes_since| {
+                if writeback.is_some() && bytes_since >= WRITEBACK_BYTES {
+                    // Never waits: a writeback still running takes the next one later.
+                    return tx.try_send(log.log_end_offset()).is_ok();
+                }
+                false
+            });
+            drop(tx);
+            let written_back = writeback.map_or(Ok(()), |h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Failure::failed("the writeback thread panicked")))
+            });
+            appended.and(written_back)
+        })
     })
+}
+
+/// Bytes appended between two writebacks of `eoslog append`.
+const WRITEBACK_BYTES: u64 = 8 << 20;
+
+/// Appends every batch of stdin, printing one result line each; `kick` is told how many bytes
+/// were appended since it last returned `true`.
+fn append_stdin(
+    log: &Log,
+    options: &AppendOptions,
+    out: &mut Out,
+    mut kick: impl FnMut(u64) -> bool,
+) -> Result<(), Failure> {
+    // Result lines are flushed only when the next read of stdin would block: a pipe fed
+    // interactively (or a producer killed mid-stream) still sees every result at once, while a
+    // stream of batches costs one read per chunk and one write per page of results.
+    let mut input = BatchInput::new(io::stdin().lock());
+    let (mut index, mut since) = (0usize, 0u64);
+    loop {
+        let next = input.next(|| out.flush())?;
+        let Some((batch, position)) = next else {
+            return Ok(());
+        };
+        let result = log.append_with(batch, options);
+        print_outcome(out, result, || {
+            format!("batch {index} (at byte {position} of stdin)")
+        })?;
+        index += 1;
+        since += batch.len() as u64;
+        if kick(since) {
+            since = 0;
+        }
+    }
 }
 
 // ----- reads -------------------------------------------------------------------------------
