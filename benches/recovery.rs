@@ -245,13 +245,19 @@ fn producer_counts() -> Vec<u64> {
         .unwrap_or_else(|| vec![100_000, 1_000_000])
 }
 
-/// Writes `n` producers' five one-record idempotent batches each, then closes cleanly.
+/// Writes `n` producers' five one-record idempotent batches each, then closes cleanly. The
+/// batches carry the current time: producers older than `producer.id.expiration.ms` would be
+/// expired by the open being measured.
 fn fill_producers(dir: &Path, n: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     let log = Log::open(dir, LogConfig::default()).expect("open");
     for pid in 0..n as i64 {
         for seq in 0..5 {
             let b = BatchBuilder::idempotent(ProducerId(pid), ProducerEpoch(0), Sequence(seq))
-                .build(&[NewRecord::value(T0 + i64::from(seq), b"v")])
+                .build(&[NewRecord::value(now + i64::from(seq), b"v")])
                 .expect("build");
             match log.append(&b, AppendOrigin::Client) {
                 Ok(AppendOutcome::Appended(_)) => {}

@@ -615,6 +615,57 @@ fn verify_checks_indexes_against_the_log() {
     );
 }
 
+/// A transaction index that lost or changed an entry is reported (the aborted transactions
+/// are replayed from the batches), and so is a missing index of a segment with data (#13).
+#[test]
+fn verify_reports_a_lost_or_altered_transaction_index_and_a_missing_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t-0");
+    mixed_log(&dir);
+    assert!(run(&["verify", p(&dir)]).status.success());
+    let txn = log_files(&dir)[0].with_extension("txnindex");
+    let original = std::fs::read(&txn).unwrap();
+    assert_eq!(original.len(), 34);
+
+    std::fs::remove_file(&txn).unwrap();
+    let lines = json_lines(&run(&["verify", p(&dir), "--json"]));
+    assert_eq!(lines[0]["status"], "corrupt");
+    assert_eq!(lines[0]["file"], p(&txn));
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing the aborted transaction of producer 9"),
+        "{}",
+        lines[0]
+    );
+
+    let mut altered = original.clone();
+    altered[10..18].copy_from_slice(&3i64.to_be_bytes()); // first offset 3, not 2
+    std::fs::write(&txn, &altered).unwrap();
+    let lines = json_lines(&run(&["verify", p(&dir), "--json"]));
+    assert_eq!(lines[0]["file"], p(&txn));
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("disagrees with the log"),
+        "{}",
+        lines[0]
+    );
+
+    std::fs::write(&txn, &original).unwrap();
+    let index = log_files(&dir)[0].with_extension("index");
+    std::fs::remove_file(&index).unwrap();
+    let lines = json_lines(&run(&["verify", p(&dir), "--json"]));
+    assert_eq!(lines[0]["file"], p(&index));
+    assert!(
+        lines[0]["error"].as_str().unwrap().starts_with("missing"),
+        "{}",
+        lines[0]
+    );
+}
+
 #[test]
 fn verify_detects_offsets_going_backwards() {
     let tmp = tempfile::tempdir().unwrap();

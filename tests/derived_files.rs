@@ -330,3 +330,40 @@ fn an_altered_index_is_not_trusted_by_recovery_resuming_in_its_segment() {
     }
     log.verify(|_, _| {}).expect("verify");
 }
+
+#[test]
+fn recovery_never_resumes_over_indexes_that_changed_since_the_checkpoint() {
+    // Found by the SIGKILL test: a close records the active segment's trimmed indexes; the
+    // next open extends them (the segment is active again) and is killed before it writes its
+    // own checkpoint. Recovery must not resume in that segment with producer state loaded up to
+    // the recovery point while scanning the segment from its start (it did: the transaction
+    // open across the segment boundary was forgotten, and its data became visible).
+    let t = TestLog::with_config(config(&[("index.interval.bytes", "64")]));
+    let log = t.open();
+    appended(client(&log, &txn(1, 0, 0, 2))); // 0..1, open across the boundary
+    log.roll_segment().expect("roll");
+    for seq in 0..20 {
+        appended(client(&log, &idem(2, 0, seq, 1)));
+    }
+    appended(client(&log, &txn(1, 0, 2, 1)));
+    log.close().expect("close");
+    let checkpoint = std::fs::read(t.path().join(eoslog::CHECKPOINT_FILE)).expect("checkpoint");
+    drop(t.open()); // made the last segment active again, then "killed"
+    std::fs::write(t.path().join(eoslog::CHECKPOINT_FILE), &checkpoint).expect("the close's checkpoint");
+    let _ = std::fs::remove_file(t.path().join(eoslog::CLEAN_SHUTDOWN_FILE));
+    let log = t.open();
+    let open = log.open_transactions();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        open[0].first_offset.0, 0,
+        "the transaction still begins in the first segment"
+    );
+    abort(&log, 1, 0);
+    assert!(
+        values(&log, Isolation::ReadCommitted)
+            .iter()
+            .all(|v| !v.starts_with("t1-")),
+        "no aborted record visible"
+    );
+    log.verify(|_, _| {}).expect("verify");
+}

@@ -320,12 +320,17 @@ impl Log {
         // moved the recovery point): recovery then scans at most what was appended since.
         // The file must still reach that position: a truncation whose checkpoint rewrite
         // failed leaves a stale, higher recovery point behind.
+        // Its index entries below the position are kept, so they must be the ones the
+        // checkpoint recorded when it recorded them (a crash between a close and the next
+        // open's checkpoint leaves the checksums of a trimmed index the open has since
+        // extended): otherwise the whole segment is scanned, from producer state at its base.
         let resume = match (segments.get(first_recover), checkpoint.recovery_position) {
             (Some(s), Some((base, pos)))
                 if s.base_offset == base
                     && pos > 0
                     && pos <= s.file().len().map_err(io_err("stat", &s.log_path))?
-                    && first_damaged.is_none_or(|d| d > first_recover) =>
+                    && first_damaged.is_none_or(|d| d > first_recover)
+                    && s.recorded_indexes_intact(&*fs)? =>
             {
                 Some((pos, recovery_point))
             }
@@ -485,11 +490,13 @@ impl Log {
                 w.bytes_since_snapshot = 1;
                 log.take_snapshot(&mut w, log_end)?;
             }
+            // IMPORTANT: the checkpoint describing this open's files first, then the clean
+            // marker removed: a crash in between leaves a clean log with a current checkpoint.
+            log.write_checkpoint(&w)?;
             if clean {
                 fs_remove(&*log.fs, &clean_path)?;
                 log.fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
             }
-            log.write_checkpoint(&w)?;
         }
         Ok(log)
     }

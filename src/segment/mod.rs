@@ -663,6 +663,23 @@ impl Segment {
         *self.index_crcs.lock()
     }
 
+    /// Whether the index files of a segment not loaded yet still hold what the checkpoint
+    /// recorded (true when nothing was recorded): recovery may then keep their entries.
+    pub(crate) fn recorded_indexes_intact(&self, fs: &dyn FileSystem) -> Result<bool, StorageError> {
+        let recorded = *self.index_crcs.lock();
+        if recorded.is_none() || !matches!(self.state.read().indexes, IndexState::NotLoaded) {
+            return Ok(true);
+        }
+        match self.open_indexes(fs, None, recorded) {
+            Ok(_) => Ok(true),
+            Err(StorageError::Corrupt(_)) => Ok(false),
+            Err(e) if matches!(&e, StorageError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the transaction index ends with a partial entry (a write torn by a crash).
     pub(crate) fn txn_index_torn(&self) -> bool {
         self.txn.lock().torn_tail

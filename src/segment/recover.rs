@@ -29,42 +29,40 @@ impl Segment {
             .log
             .len()
             .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
-        let mut resume = resume.filter(|&(pos, _)| pos > 0 && pos <= file_len);
+        let resume = resume.filter(|&(pos, _)| pos > 0 && pos <= file_len);
         if let Some((pos, offset)) = resume {
             // Everything below the recovery point was flushed with its index entries: keep
-            // the plausible ones, and resume validation there. Indexes that fail their
-            // recorded checksum were recreated empty: then the whole segment is scanned.
+            // the plausible ones, and resume validation there. (The caller resumes only when
+            // the indexes match their recorded checksums; were they recreated here anyway,
+            // resuming with an empty index is still correct: lookups below P walk the log.)
             let mut st = self.state.write();
             let (ix, kept) = self.writable_indexes(fs, &mut st)?;
-            if kept {
-                ix.offset.keep_valid_prefix(offset, pos);
-                ix.time.keep_valid_prefix(offset);
-                // The batches after the last offset-index entry are not in the time index:
-                // take their timestamps from their headers (at most one index interval).
-                let indexed_upto = ix.offset.last().map_or(0, |e| u64::from(e.position));
-                let last = ix.time.last().map(|e| (e.timestamp, e.offset));
-                self.txn.lock().truncate_to(offset)?;
-                st.bytes_since_last_index = 0;
-                (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
-                drop(st);
-                self.size.store(pos, Ordering::Release);
-                let mut max = (-1i64, self.base_offset);
-                self.scan_headers(indexed_upto, pos, |b| {
-                    if b.max_timestamp > max.0 {
-                        max = (b.max_timestamp, b.last_offset);
-                    }
-                    ControlFlow::Continue(())
-                })?;
-                {
-                    let mut st = self.state.write();
-                    if max.0 > st.max_timestamp {
-                        (st.max_timestamp, st.offset_of_max_timestamp) = max;
-                    }
+            debug_assert!(kept, "resumed recovery over indexes that fail their checksum");
+            ix.offset.keep_valid_prefix(offset, pos);
+            ix.time.keep_valid_prefix(offset);
+            // The batches after the last offset-index entry are not in the time index: take
+            // their timestamps from their headers (at most one index interval).
+            let indexed_upto = ix.offset.last().map_or(0, |e| u64::from(e.position));
+            let last = ix.time.last().map(|e| (e.timestamp, e.offset));
+            self.txn.lock().truncate_to(offset)?;
+            st.bytes_since_last_index = 0;
+            (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
+            drop(st);
+            self.size.store(pos, Ordering::Release);
+            let mut max = (-1i64, self.base_offset);
+            self.scan_headers(indexed_upto, pos, |b| {
+                if b.max_timestamp > max.0 {
+                    max = (b.max_timestamp, b.last_offset);
                 }
-                self.load_first_batch_timestamp()?;
-            } else {
-                resume = None;
+                ControlFlow::Continue(())
+            })?;
+            {
+                let mut st = self.state.write();
+                if max.0 > st.max_timestamp {
+                    (st.max_timestamp, st.offset_of_max_timestamp) = max;
+                }
             }
+            self.load_first_batch_timestamp()?;
         }
         if resume.is_none() {
             let mut st = self.state.write();

@@ -3,13 +3,16 @@
 //! changes nothing and works on a locked directory.
 //!
 //! Checked, per `.log` file in offset order: every batch's length, magic and CRC, offsets
-//! increasing within and across segments. Per `.index`: whole entries, offsets and positions
-//! strictly increasing, each position the start of a batch whose base offset is at most the
-//! entry's offset, each offset below the next indexed batch and within the segment. Per
-//! `.timeindex`: whole entries, timestamps strictly and offsets weakly increasing, offsets
-//! within the segment. Per `.txnindex`: whole entries, version 0, marker offsets increasing and
-//! within the segment. A zero-filled tail of an index is the preallocation of an active
-//! segment and is accepted.
+//! increasing within and across segments. Per `.index`: present when the segment has data,
+//! whole entries, offsets and positions strictly increasing, each position the start of a
+//! batch whose base offset is at most the entry's offset, each offset below the next indexed
+//! batch and within the segment. Per `.timeindex`: present when the segment has data, whole
+//! entries, timestamps strictly and offsets weakly increasing, offsets within the segment.
+//! Per `.txnindex`: whole entries, version 0, marker offsets increasing and within the
+//! segment, and exactly the aborted transactions the segment's batches hold (a replay of
+//! the batches from the snapshot at the first segment's base: a lost or altered transaction
+//! index is reported, as `Log::verify` reports it). A zero-filled tail of an index is the
+//! preallocation of an active segment and is accepted.
 
 use std::{
     io,
@@ -117,9 +120,20 @@ pub fn run(path: &Path, opts: &VerifyOptions, out: &mut Out) -> Result<(), Failu
     };
     let mut summary = Summary::default();
     let mut carried = None;
+    // A lone `.log` file is checked alone; a directory's derived files are checked too.
+    let mut txns = path
+        .is_dir()
+        .then(|| Transactions::seeded(path, segments.first().map_or(0, |s| s.0)));
     for (base, log_path) in &segments {
-        let checked = verify_segment(*base, log_path, carried, &mut progress, &mut summary)
-            .map_err(|e| Failure::failed(format!("cannot read {}: {e}", log_path.display())))?;
+        let checked = verify_segment(
+            *base,
+            log_path,
+            carried,
+            txns.as_mut(),
+            &mut progress,
+            &mut summary,
+        )
+        .map_err(|e| Failure::failed(format!("cannot read {}: {e}", log_path.display())))?;
         match checked {
             Ok((next, size)) => {
                 carried = Some(next);
@@ -167,6 +181,7 @@ fn verify_segment(
     base: i64,
     log_path: &Path,
     carried: Option<i64>,
+    mut txns: Option<&mut Transactions>,
     progress: &mut Progress,
     summary: &mut Summary,
 ) -> Checked<(i64, u64)> {
@@ -185,11 +200,12 @@ fn verify_segment(
         base,
         scanner.len
     ));
+    let mut expected: Vec<ExpectedAbort> = Vec::new();
     let mut next = base;
     let mut last = None;
     let mut max_timestamp = i64::MIN;
     loop {
-        match scanner.next_batch(|_| false)? {
+        match scanner.next_batch(|h| h.is_control() && h.producer_id >= 0)? {
             Next::End => break,
             Next::Torn { position, reason } => {
                 return problem(log_path, position, format!("{reason}; valid data ends here"));
@@ -225,12 +241,26 @@ fn verify_segment(
                     );
                 }
                 check!(index.on_batch(b.position, h.base_offset));
+                if let Some(e) = txns.as_mut().and_then(|t| t.apply(&b)) {
+                    expected.push(e);
+                }
                 next = h.last_offset().saturating_add(1);
                 last = Some(h.last_offset());
                 max_timestamp = max_timestamp.max(h.max_timestamp);
                 summary.batches += 1;
                 progress.update(scanner.position);
             }
+        }
+    }
+    // Data damage first; then the files derived from the data.
+    for suffix in ["index", "timeindex"] {
+        let p = log_path.with_extension(suffix);
+        if scanner.len > 0 && !p.exists() && txns.is_some() {
+            return problem(
+                &p,
+                0,
+                format!("missing: the segment has {} bytes of data", scanner.len),
+            );
         }
     }
     check!(index.finish(last));
@@ -240,7 +270,11 @@ fn verify_segment(
         last,
         max_timestamp
     ));
-    check!(check_txn_index(&log_path.with_extension("txnindex"), base, last));
+    let txn_path = log_path.with_extension("txnindex");
+    let entries = check!(check_txn_index(&txn_path, base, last));
+    if let Some(t) = txns {
+        check!(t.compare(&txn_path, &entries, &expected));
+    }
     Ok(Ok((next, scanner.len)))
 }
 
@@ -457,11 +491,15 @@ fn check_time_index(path: &Path, base: i64, last: Option<i64>, max_timestamp: i6
     Ok(Ok(()))
 }
 
-fn check_txn_index(path: &Path, base: i64, last: Option<i64>) -> Checked<()> {
+/// One `.txnindex` entry: producer, first offset, marker offset, last stable offset.
+type TxnEntry = (i64, i64, i64, i64);
+
+fn check_txn_index(path: &Path, base: i64, last: Option<i64>) -> Checked<Vec<TxnEntry>> {
     const ENTRY: usize = 34;
     let Some(mut reader) = EntryReader::<ENTRY>::open(path)? else {
-        return Ok(Ok(()));
+        return Ok(Ok(Vec::new()));
     };
+    let mut entries = Vec::new();
     if !reader.is_whole() {
         return problem(
             path,
@@ -502,6 +540,126 @@ fn check_txn_index(path: &Path, base: i64, last: Option<i64>) -> Checked<()> {
             return problem(path, at, format!("marker offset {last_offset} does not increase"));
         }
         prev_last = Some(last_offset);
+        entries.push((i64_at(2), first_offset, last_offset, i64_at(26)));
     }
-    Ok(Ok(()))
+    Ok(Ok(entries))
+}
+
+/// An aborted transaction a replay of the batches finds: what the `.txnindex` must hold.
+#[derive(Debug, Clone, Copy)]
+struct ExpectedAbort {
+    producer_id: i64,
+    first_offset: i64,
+    marker_offset: i64,
+    /// The last stable offset at the marker: the first offset of the earliest transaction of
+    /// another producer open then, else marker + 1.
+    stable: i64,
+}
+
+/// The transactions open as the batches go by (Kafka's rule: a producer's transaction
+/// begins with its first transactional data batch and ends with its COMMIT or ABORT marker).
+struct Transactions {
+    open: std::collections::BTreeMap<i64, i64>,
+    /// Whether the state at the first segment's base is known (empty at offset 0, or from
+    /// the snapshot there). Without it, a transaction begun before the first segment is
+    /// unknown: its entry is checked for order only.
+    seeded: bool,
+    first_base: i64,
+}
+
+impl Transactions {
+    fn seeded(dir: &Path, first_base: i64) -> Transactions {
+        let mut me = Transactions {
+            open: std::collections::BTreeMap::new(),
+            seeded: first_base == 0,
+            first_base,
+        };
+        if first_base > 0 {
+            let snapshot = dir.join(eoslog::file_name(first_base, "snapshot"));
+            if let Some(s) = std::fs::read(snapshot)
+                .ok()
+                .and_then(|b| eoslog::decode::snapshot(&b).ok())
+            {
+                for e in s.entries.iter().filter(|e| e.txn_first_offset >= 0) {
+                    me.open.insert(e.producer_id, e.txn_first_offset);
+                }
+                me.seeded = true;
+            }
+        }
+        me
+    }
+
+    fn apply(&mut self, b: &scan::ScannedBatch) -> Option<ExpectedAbort> {
+        let h = &b.header;
+        if h.producer_id < 0 {
+            return None;
+        }
+        if !h.is_control() {
+            if h.is_transactional() {
+                self.open.entry(h.producer_id).or_insert(h.base_offset);
+            }
+            return None;
+        }
+        let marker = b
+            .bytes
+            .as_deref()
+            .and_then(|bytes| eoslog::RecordBatch::parse(bytes).ok())
+            .and_then(|(batch, _)| batch.marker().ok().flatten())?;
+        let first = self.open.remove(&h.producer_id)?;
+        (marker.control_type == eoslog::ControlType::Abort).then(|| ExpectedAbort {
+            producer_id: h.producer_id,
+            first_offset: first,
+            marker_offset: h.base_offset,
+            stable: self
+                .open
+                .values()
+                .min()
+                .map_or(h.base_offset + 1, |&f| f.min(h.base_offset + 1)),
+        })
+    }
+
+    fn compare(&self, path: &Path, entries: &[TxnEntry], expected: &[ExpectedAbort]) -> Checked<()> {
+        let capped = |l: i64, marker: i64| l.min(marker + 1);
+        let mut want = expected.iter().peekable();
+        for (i, &(pid, first, marker, l)) in entries.iter().enumerate() {
+            let at = (i * 34) as u64;
+            match want.peek() {
+                Some(w) if w.marker_offset == marker => {
+                    let same = w.producer_id == pid
+                        && w.first_offset == first
+                        && (!self.seeded || capped(w.stable, marker) == capped(l, marker));
+                    if !same {
+                        return problem(
+                            path,
+                            at,
+                            format!(
+                                "entry (producer {pid}, first offset {first}, marker {marker}, stable offset {l}) disagrees with the log: (producer {}, first offset {}, stable offset {})",
+                                w.producer_id, w.first_offset, w.stable
+                            ),
+                        );
+                    }
+                    want.next();
+                }
+                _ if !self.seeded && first < self.first_base => {}
+                _ => {
+                    return problem(
+                        path,
+                        at,
+                        format!("entry for marker {marker} names no aborted transaction of the log"),
+                    )
+                }
+            }
+        }
+        if let Some(w) = want.next() {
+            return problem(
+                path,
+                (entries.len() * 34) as u64,
+                format!(
+                    "missing the aborted transaction of producer {} (offsets {}..={})",
+                    w.producer_id, w.first_offset, w.marker_offset
+                ),
+            );
+        }
+        Ok(Ok(()))
+    }
 }
