@@ -182,47 +182,32 @@ fn bench_read(c: &mut Criterion) {
     g.bench_function("baseline_raw_read_at_fresh_vec", |b| {
         b.iter(|| black_box(raw_read_fresh(&plain_file, &cycle(&plain_fetches, &mut i))));
     });
-    g.bench_function("log_read_zero_copy", |b| {
-        b.iter(|| {
-            let f = cycle(&plain_fetches, &mut i);
-            black_box(
-                plain
+    // The same fetches while the segment is active (indexes mapped), then once it rolled
+    // (inactive: indexes read with pread through the per-block summary).
+    for suffix in ["", "_inactive_segment"] {
+        if !suffix.is_empty() {
+            plain.roll_segment().expect("roll");
+        }
+        g.bench_function(format!("log_read_zero_copy{suffix}"), |b| {
+            b.iter(|| {
+                let f = cycle(&plain_fetches, &mut i);
+                black_box(
+                    plain
+                        .read(f.from, FETCH, Isolation::ReadUncommitted)
+                        .expect("read"),
+                )
+            });
+        });
+        g.bench_function(format!("log_read_bytes{suffix}"), |b| {
+            b.iter(|| {
+                let f = cycle(&plain_fetches, &mut i);
+                let r = plain
                     .read(f.from, FETCH, Isolation::ReadUncommitted)
-                    .expect("read"),
-            )
+                    .expect("read");
+                black_box(r.bytes().expect("bytes"))
+            });
         });
-    });
-    g.bench_function("log_read_bytes", |b| {
-        b.iter(|| {
-            let f = cycle(&plain_fetches, &mut i);
-            let r = plain
-                .read(f.from, FETCH, Isolation::ReadUncommitted)
-                .expect("read");
-            black_box(r.bytes().expect("bytes"))
-        });
-    });
-    // The same fetches once the segment is inactive: its indexes are read with pread through
-    // the per-block summary instead of a memory map.
-    plain.roll_segment().expect("roll");
-    g.bench_function("log_read_zero_copy_inactive_segment", |b| {
-        b.iter(|| {
-            let f = cycle(&plain_fetches, &mut i);
-            black_box(
-                plain
-                    .read(f.from, FETCH, Isolation::ReadUncommitted)
-                    .expect("read"),
-            )
-        });
-    });
-    g.bench_function("log_read_bytes_inactive_segment", |b| {
-        b.iter(|| {
-            let f = cycle(&plain_fetches, &mut i);
-            let r = plain
-                .read(f.from, FETCH, Isolation::ReadUncommitted)
-                .expect("read");
-            black_box(r.bytes().expect("bytes"))
-        });
-    });
+    }
     g.finish();
     drop(plain_file);
     plain.close().expect("close");

@@ -38,15 +38,16 @@ const T0: i64 = 1_700_000_000_000;
 const RECORD_BYTES: usize = 1024;
 const RECORDS_PER_BATCH: usize = 16;
 
+/// The comma-separated numbers in environment variable `name`, else `default`.
+fn env_list(name: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(name).ok().map_or_else(
+        || default.to_vec(),
+        |s| s.split(',').map(|v| v.trim().parse().expect(name)).collect(),
+    )
+}
+
 fn sizes_mib() -> Vec<u64> {
-    std::env::var("EOSLOG_BENCH_SIZES_MIB")
-        .ok()
-        .map(|s| {
-            s.split(',')
-                .map(|v| v.trim().parse().expect("size in MiB"))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![64, 256, 1024])
+    env_list("EOSLOG_BENCH_SIZES_MIB", &[64, 256, 1024])
 }
 
 fn drop_caches() -> bool {
@@ -235,14 +236,7 @@ fn bench_recovery(c: &mut Criterion) {
 }
 
 fn producer_counts() -> Vec<u64> {
-    std::env::var("EOSLOG_BENCH_PRODUCERS")
-        .ok()
-        .map(|s| {
-            s.split(',')
-                .map(|v| v.trim().parse().expect("producer count"))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![100_000, 1_000_000])
+    env_list("EOSLOG_BENCH_PRODUCERS", &[100_000, 1_000_000])
 }
 
 /// Writes `n` producers' five one-record idempotent batches each, then closes cleanly. The

@@ -597,6 +597,15 @@ impl Producers {
     fn clear(&mut self) {
         *self = Producers::new();
     }
+    /// Room for `additional` more producers, allocated once (a snapshot load knows its count:
+    /// growing by an eighth at a time would copy the slab dozens of times).
+    fn reserve(&mut self, additional: usize) {
+        self.slots.reserve_exact(additional);
+        let Producers {
+            index, hasher, slots, ..
+        } = self;
+        index.reserve(additional, |&j| hasher.hash_one(slots[j as usize].pid));
+    }
 }
 
 /// Settings of the producer-state manager.
@@ -1020,6 +1029,7 @@ impl ProducerStateManager {
                 self.unreplicated_by_last.insert(t.last_offset, t.first_offset);
             }
         }
+        self.producers.reserve(snapshot.entries.len());
         for s in snapshot.entries {
             let window = self.config.window;
             let skip = s.batches.len().saturating_sub(window);

@@ -243,18 +243,12 @@ fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(),
             CorruptionDetail::Invalid("window trailer count out of range"),
         ));
     }
-    // Each window names its producer: find the entry through a map, not a search of the
-    // entries (a search made reopening a log with a million windowed producers quadratic).
-    let mut by_pid: hashbrown::HashMap<i64, usize, foldhash::fast::RandomState> =
-        hashbrown::HashMap::with_capacity_and_hasher(
-            if n > 0 { entries.len() } else { 0 },
-            Default::default(),
-        );
-    if n > 0 {
-        for (i, e) in entries.iter().enumerate() {
-            by_pid.entry(e.producer_id).or_insert(i);
-        }
-    }
+    // Each window names its producer. eoslog writes the windows in the order of the entries,
+    // so the next entry is found by looking a few entries ahead of the last one; a file in any
+    // other order (written by something else, or crafted) falls back to a map built once. A
+    // plain search of the entries per window made reopening a log with a million windowed
+    // producers quadratic.
+    let mut finder = EntryFinder::default();
     for _ in 0..n {
         let at = r.pos;
         let pid = r.i64().ok_or(short(at))?;
@@ -283,7 +277,7 @@ fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(),
             }
             window.push(b);
         }
-        let Some(entry) = by_pid.get(&pid).and_then(|&i| entries.get_mut(i)) else {
+        let Some(entry) = finder.find(entries, pid).and_then(|i| entries.get_mut(i)) else {
             return Err((
                 at as u64,
                 CorruptionDetail::Invalid("window for an unknown producer"),
@@ -306,6 +300,41 @@ fn read_windows(r: &mut Reader<'_>, entries: &mut [SnapshotEntry]) -> Result<(),
         entry.batches = window;
     }
     Ok(())
+}
+
+/// Finds a producer's entry by id: a short forward search from the last one found (the
+/// order eoslog writes), else a map of every entry, built the first time it is needed.
+#[derive(Default)]
+struct EntryFinder {
+    next: usize,
+    by_pid: Option<hashbrown::HashMap<i64, usize, foldhash::fast::RandomState>>,
+}
+
+impl EntryFinder {
+    /// How far ahead of the last entry found the forward search looks.
+    const LOOKAHEAD: usize = 8;
+
+    fn find(&mut self, entries: &[SnapshotEntry], pid: i64) -> Option<usize> {
+        if self.by_pid.is_none() {
+            let ahead = entries
+                .get(self.next..)
+                .unwrap_or(&[])
+                .iter()
+                .take(Self::LOOKAHEAD);
+            if let Some(k) = ahead.clone().position(|e| e.producer_id == pid) {
+                self.next += k + 1;
+                return Some(self.next - 1);
+            }
+        }
+        let map = self.by_pid.get_or_insert_with(|| {
+            let mut m = hashbrown::HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+            for (i, e) in entries.iter().enumerate() {
+                m.entry(e.producer_id).or_insert(i);
+            }
+            m
+        });
+        map.get(&pid).copied()
+    }
 }
 
 /// Reads the unreplicated-transactions section (after its magic).
