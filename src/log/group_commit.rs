@@ -57,13 +57,13 @@ impl Log {
     /// survived a truncation: records appended after one reuse offsets, and a log restarted
     /// at a higher offset is durable past them. A truncation is the embedder's act (a leader
     /// change), and Kafka fails the produce requests in flight when one happens; fail the
-    /// waits of appends made before it the same way ([`Durability::SyncEachAppend`] appends
-    /// do so themselves, with [`AppendError::TruncatedBeforeDurable`]).
+    /// waits of appends made before it the same way ([`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend) appends
+    /// do so themselves, with [`AppendError::TruncatedBeforeDurable`](crate::AppendError::TruncatedBeforeDurable)).
     ///
     /// This is the durable half of an append split in two, so that one producer can keep
-    /// several appends in flight: append with [`Durability::Buffered`], then acknowledge
+    /// several appends in flight: append with [`Durability::Buffered`](crate::Durability::Buffered), then acknowledge
     /// each once `wait_durable(info.last_offset.next())` returns. Waiters share fsyncs with
-    /// each other and with [`Durability::SyncEachAppend`] appends (group commit), so the
+    /// each other and with [`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend) appends (group commit), so the
     /// more appends are in flight, the more each fsync covers. A wait for data that is
     /// already durable takes one uncontended lock and no system call. With
     /// `eoslog.high.watermark=durable`, the HW has reached the returned offset.

@@ -93,8 +93,8 @@ impl Log {
     /// is written but completes nothing.
     ///
     /// # Errors
-    /// Storage failures; under [`Durability::SyncEachAppend`], a truncation before the
-    /// marker's fsync ([`AppendError::TruncatedBeforeDurable`]).
+    /// Storage failures; under [`Durability::SyncEachAppend`](crate::Durability::SyncEachAppend), a truncation before the
+    /// marker's fsync ([`AppendError::TruncatedBeforeDurable`](crate::AppendError::TruncatedBeforeDurable)).
     pub fn write_marker(&self, marker: &TxnMarker) -> Result<AppendOutcome, AppendError> {
         let control = match marker.marker {
             MarkerType::Commit => ControlType::Commit,
