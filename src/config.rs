@@ -26,6 +26,16 @@ pub enum HighWatermarkMode {
     Manual,
 }
 
+/// Kafka's `cleanup.policy`: what keeps a log bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `delete`: segments past `retention.ms` or `retention.bytes` are deleted.
+    pub delete: bool,
+    /// `compact`: only the latest record of each key is kept (compaction, not built yet; a
+    /// compacted-only topic is never deleted by retention).
+    pub compact: bool,
+}
+
 /// Configuration of one partition log. Defaults are Kafka's.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -44,6 +54,9 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `retention.ms`: -1 = unlimited (default 7 days).
     pub retention_ms: i64,
+    /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`. Retention by
+    /// time and size applies only with `delete`.
+    pub cleanup_policy: CleanupPolicy,
     /// `producer.id.expiration.ms` (default 1 day).
     pub producer_id_expiration_ms: i64,
     /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
@@ -67,6 +80,12 @@ pub struct LogConfig {
     /// aborts transactions open longer than this. Default -1 (off, as in Kafka where the
     /// coordinator does it).
     pub transaction_timeout_ms: i64,
+    /// `eoslog.transaction.verification`: a transactional batch that would open a
+    /// transaction at this partition must carry the guard of a coordinator check
+    /// ([`crate::Log::start_verification`], KIP-890), else it is refused with
+    /// `INVALID_TXN_STATE`. Default false for a bare log; a [`crate::Store`] sets it from
+    /// `transaction.partition.verification.enable` (Kafka's default: true).
+    pub transaction_verification: bool,
     /// `eoslog.validate.records`: decode every record of a client batch on append, as
     /// Kafka's leader does (default true).
     pub validate_records: bool,
@@ -92,6 +111,10 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             retention_bytes: -1,
             retention_ms: 7 * 24 * 3_600_000,
+            cleanup_policy: CleanupPolicy {
+                delete: true,
+                compact: false,
+            },
             producer_id_expiration_ms: 86_400_000,
             log_append_time: false,
             transaction_max_timeout_ms: 900_000,
@@ -101,9 +124,22 @@ impl Default for LogConfig {
             durability: Durability::Buffered,
             high_watermark: HighWatermarkMode::LogEnd,
             transaction_timeout_ms: -1,
+            transaction_verification: false,
             validate_records: true,
             preallocate_bytes: 8 << 20,
         }
+    }
+}
+
+/// `KEY=VALUE`, trimmed.
+pub(crate) fn split_pair(pair: &str) -> Result<(&str, &str), ConfigError> {
+    match pair.split_once('=') {
+        Some((k, v)) => Ok((k.trim(), v.trim())),
+        None => Err(ConfigError::InvalidValue {
+            key: pair.to_owned(),
+            value: String::new(),
+            reason: "expected KEY=VALUE",
+        }),
     }
 }
 
@@ -116,6 +152,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "max.message.bytes",
     "retention.bytes",
     "retention.ms",
+    "cleanup.policy",
     "producer.id.expiration.ms",
     "message.timestamp.type",
     "transaction.max.timeout.ms",
@@ -125,6 +162,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "eoslog.durability",
     "eoslog.high.watermark",
     "eoslog.transaction.timeout.ms",
+    "eoslog.transaction.verification",
     "eoslog.validate.records",
     "eoslog.preallocate.bytes",
 ];
@@ -159,6 +197,20 @@ impl LogConfig {
             "max.message.bytes" => self.max_message_bytes = at_least(0)? as u64,
             "retention.bytes" => self.retention_bytes = at_least(-1)?,
             "retention.ms" => self.retention_ms = at_least(-1)?,
+            "cleanup.policy" => {
+                let mut policy = CleanupPolicy {
+                    delete: false,
+                    compact: false,
+                };
+                for word in value.split(',').map(str::trim) {
+                    match word {
+                        "delete" => policy.delete = true,
+                        "compact" => policy.compact = true,
+                        _ => return Err(bad("expected delete, compact or compact,delete")),
+                    }
+                }
+                self.cleanup_policy = policy;
+            }
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = at_least(1)?,
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
             "message.timestamp.type" => {
@@ -195,6 +247,13 @@ impl LogConfig {
                 }
             }
             "eoslog.transaction.timeout.ms" => self.transaction_timeout_ms = at_least(-1)?,
+            "eoslog.transaction.verification" => {
+                self.transaction_verification = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                }
+            }
             "eoslog.validate.records" => {
                 self.validate_records = match value {
                     "true" => true,
@@ -213,14 +272,8 @@ impl LogConfig {
     /// # Errors
     /// As [`LogConfig::set`], or a missing `=`.
     pub fn set_pair(&mut self, pair: &str) -> Result<(), ConfigError> {
-        let Some((k, v)) = pair.split_once('=') else {
-            return Err(ConfigError::InvalidValue {
-                key: pair.to_owned(),
-                value: String::new(),
-                reason: "expected KEY=VALUE",
-            });
-        };
-        self.set(k.trim(), v.trim())
+        let (k, v) = split_pair(pair)?;
+        self.set(k, v)
     }
 }
 

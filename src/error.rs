@@ -5,99 +5,12 @@
 //! outcomes of an append (a duplicate, a fenced epoch, an out-of-order sequence) are *not*
 //! errors: they are [`crate::AppendOutcome`] and [`crate::Rejection`] values.
 
-use std::{fmt, io, path::PathBuf};
+use std::{io, path::PathBuf};
 
 use thiserror::Error;
 
+use crate::kafka::KafkaError;
 use crate::types::Offset;
-
-/// Kafka protocol error codes an embedding broker returns for eoslog's rejections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KafkaError {
-    /// `UNKNOWN_SERVER_ERROR` (-1).
-    UnknownServerError,
-    /// `OFFSET_OUT_OF_RANGE` (1).
-    OffsetOutOfRange,
-    /// `CORRUPT_MESSAGE` (2).
-    CorruptMessage,
-    /// `NOT_LEADER_OR_FOLLOWER` (6).
-    NotLeaderOrFollower,
-    /// `MESSAGE_TOO_LARGE` (10).
-    MessageTooLarge,
-    /// `RECORD_LIST_TOO_LARGE` (18).
-    RecordListTooLarge,
-    /// `INVALID_TIMESTAMP` (32).
-    InvalidTimestamp,
-    /// `OUT_OF_ORDER_SEQUENCE_NUMBER` (45).
-    OutOfOrderSequenceNumber,
-    /// `DUPLICATE_SEQUENCE_NUMBER` (46).
-    DuplicateSequenceNumber,
-    /// `INVALID_PRODUCER_EPOCH` (47).
-    InvalidProducerEpoch,
-    /// `INVALID_TXN_STATE` (48).
-    InvalidTxnState,
-    /// `TRANSACTION_COORDINATOR_FENCED` (52).
-    TransactionCoordinatorFenced,
-    /// `KAFKA_STORAGE_ERROR` (56).
-    KafkaStorageError,
-    /// `UNSUPPORTED_COMPRESSION_TYPE` (76).
-    UnsupportedCompressionType,
-    /// `INVALID_RECORD` (87).
-    InvalidRecord,
-}
-
-impl KafkaError {
-    /// The numeric code on the wire.
-    #[must_use]
-    pub const fn code(self) -> i16 {
-        match self {
-            KafkaError::UnknownServerError => -1,
-            KafkaError::OffsetOutOfRange => 1,
-            KafkaError::CorruptMessage => 2,
-            KafkaError::NotLeaderOrFollower => 6,
-            KafkaError::MessageTooLarge => 10,
-            KafkaError::RecordListTooLarge => 18,
-            KafkaError::InvalidTimestamp => 32,
-            KafkaError::OutOfOrderSequenceNumber => 45,
-            KafkaError::DuplicateSequenceNumber => 46,
-            KafkaError::InvalidProducerEpoch => 47,
-            KafkaError::InvalidTxnState => 48,
-            KafkaError::TransactionCoordinatorFenced => 52,
-            KafkaError::KafkaStorageError => 56,
-            KafkaError::UnsupportedCompressionType => 76,
-            KafkaError::InvalidRecord => 87,
-        }
-    }
-
-    /// The name Kafka uses (`Errors.java`), e.g. `"OUT_OF_ORDER_SEQUENCE_NUMBER"`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            KafkaError::UnknownServerError => "UNKNOWN_SERVER_ERROR",
-            KafkaError::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
-            KafkaError::CorruptMessage => "CORRUPT_MESSAGE",
-            KafkaError::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
-            KafkaError::MessageTooLarge => "MESSAGE_TOO_LARGE",
-            KafkaError::RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
-            KafkaError::InvalidTimestamp => "INVALID_TIMESTAMP",
-            KafkaError::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
-            KafkaError::DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
-            KafkaError::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
-            KafkaError::InvalidTxnState => "INVALID_TXN_STATE",
-            KafkaError::TransactionCoordinatorFenced => "TRANSACTION_COORDINATOR_FENCED",
-            KafkaError::KafkaStorageError => "KAFKA_STORAGE_ERROR",
-            KafkaError::UnsupportedCompressionType => "UNSUPPORTED_COMPRESSION_TYPE",
-            KafkaError::InvalidRecord => "INVALID_RECORD",
-        }
-    }
-}
-
-impl fmt::Display for KafkaError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Why bytes are not a valid v2 record batch. Positions are relative to the batch start.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

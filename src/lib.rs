@@ -94,16 +94,19 @@ mod batch;
 mod codec;
 mod compression;
 mod config;
+mod coordinator;
 mod epoch_cache;
 mod error;
 mod fs;
 mod index;
+mod kafka;
 mod log;
 mod mmap;
 mod producer_state;
 mod segment;
 mod snapshot;
 mod stats;
+mod store;
 mod txn_index;
 mod types;
 
@@ -112,21 +115,33 @@ pub use batch::{
     RecordIter, Records, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MARKER_BATCH_SIZE,
 };
 pub use compression::Compression;
-pub use config::{Durability, HighWatermarkMode, LogConfig, CONFIG_KEYS};
+pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, CONFIG_KEYS};
+pub use coordinator::{
+    decode_internal_record, partition_for, CommittedOffset, CoordinatorError, CoordinatorStats,
+    FetchedOffset, GroupMember, GroupMembership, GroupMetadataValue, HangingTransaction, InternalRecord,
+    InternalRecordError, ListFilter, OffsetCommit, Offsets, PartitionOffset, ProducerIdAndEpoch,
+    TopicPartition, TransactionDescription, TransactionListing, TransactionStateValue, Transactions, TxnApi,
+    TxnOffsetCommit, TxnState, TxnVersion,
+};
 pub use epoch_cache::EpochEntry;
 pub use error::{
     AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason,
-    KafkaError, OpenError, ReadError, RecordErrorKind, StorageError,
+    OpenError, ReadError, RecordErrorKind, StorageError,
 };
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
+pub use kafka::KafkaError;
 pub use log::{
     AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice, Isolation, Log,
     LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord, RecordStream, SegmentInfo,
-    TxnMarker, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
+    TxnMarker, Verification, VerificationGuard, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
 };
 pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
+pub use store::{
+    ProduceContext, ProduceError, Store, StoreConfig, StoreError, StoreMaintenanceReport, TopicInfo,
+    CONSUMER_OFFSETS_TOPIC, PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
+};
 pub use txn_index::AbortedTxn;
 pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};
 

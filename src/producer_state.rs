@@ -55,6 +55,15 @@ pub enum Rejection {
         /// The producer.
         producer_id: ProducerId,
     },
+    /// A transactional batch that would start a transaction at this partition without the
+    /// guard its producer's coordinator check handed out, or with a guard a marker has since
+    /// cleared (KIP-890's verification: `INVALID_TXN_STATE`, "record was not part of an
+    /// ongoing transaction"). Refusing it is what keeps a late or zombie batch from opening
+    /// a transaction no coordinator will ever end.
+    NotVerified {
+        /// The producer.
+        producer_id: ProducerId,
+    },
     /// A marker from a coordinator older than the last one seen
     /// (`TRANSACTION_COORDINATOR_FENCED`).
     CoordinatorFenced {
@@ -75,7 +84,7 @@ impl Rejection {
         match self {
             Rejection::InvalidProducerEpoch { .. } => K::InvalidProducerEpoch,
             Rejection::OutOfOrderSequence { .. } => K::OutOfOrderSequenceNumber,
-            Rejection::InvalidTxnState { .. } => K::InvalidTxnState,
+            Rejection::InvalidTxnState { .. } | Rejection::NotVerified { .. } => K::InvalidTxnState,
             Rejection::CoordinatorFenced { .. } => K::TransactionCoordinatorFenced,
         }
     }
@@ -364,6 +373,9 @@ struct Delta {
 /// Reused across appends so the hot path allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct PendingAppend {
+    /// The append's verification guard when the log verifies transactions (`Some(0)`: the
+    /// append carries none), `None` when it does not.
+    pub verify: Option<u64>,
     deltas: Vec<Delta>,
     /// New batch metadata, tagged with the index of its producer's delta.
     batches: Vec<(usize, BatchMeta)>,
@@ -373,6 +385,7 @@ pub(crate) struct PendingAppend {
 
 impl PendingAppend {
     pub(crate) fn clear(&mut self) {
+        self.verify = None;
         self.deltas.clear();
         self.batches.clear();
         self.new_txns.clear();
@@ -428,6 +441,15 @@ impl PendingAppend {
     fn has_batches(&self, i: usize) -> bool {
         self.batches.iter().any(|(j, _)| *j == i)
     }
+}
+
+/// A producer's pending KIP-890 verification: the guard its coordinator check was started
+/// with, the epoch it was started for, and when (guards expire with their producer).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Verifying {
+    pub guard: u64,
+    pub epoch: i16,
+    pub started_ms: i64,
 }
 
 const NIL: u32 = u32::MAX;
@@ -656,11 +678,27 @@ pub(crate) struct ProducerStateManager {
     pub config: ProducerConfig,
     pub evictions: u64,
     pub expired: u64,
+    /// Producers with a verification in progress (memory only; Kafka's
+    /// `VerificationStateEntry`).
+    verifications: std::collections::HashMap<i64, Verifying>,
+    /// The last guard handed out (guards are unique within this log).
+    last_guard: u64,
+}
+
+/// What [`ProducerStateManager::start_verification`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartVerification {
+    /// The producer already has a transaction open here at that epoch: nothing to verify.
+    Ongoing,
+    /// Verify with the coordinator, then append with this guard.
+    Guard(u64),
 }
 
 impl ProducerStateManager {
     pub(crate) fn new(config: ProducerConfig) -> Self {
         ProducerStateManager {
+            verifications: std::collections::HashMap::new(),
+            last_guard: 0,
             producers: Producers::new(),
             ongoing: BTreeMap::new(),
             unreplicated_by_first: BTreeMap::new(),
@@ -672,8 +710,44 @@ impl ProducerStateManager {
         }
     }
 
+    /// Starts (or joins) a KIP-890 verification for `producer_id` at `epoch`: the guard an
+    /// append must carry to open a transaction here. An entry already started is reused, so
+    /// concurrent requests of one producer share a guard (Kafka's rule); a newer epoch takes
+    /// the entry over.
+    pub(crate) fn start_verification(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        now_ms: i64,
+    ) -> StartVerification {
+        if self
+            .producers
+            .get(producer_id)
+            .is_some_and(|e| e.txn_first_offset >= 0 && e.epoch == epoch)
+        {
+            return StartVerification::Ongoing;
+        }
+        if let Some(v) = self.verifications.get_mut(&producer_id) {
+            v.epoch = v.epoch.max(epoch);
+            v.started_ms = now_ms;
+            return StartVerification::Guard(v.guard);
+        }
+        self.last_guard += 1;
+        let guard = self.last_guard;
+        self.verifications.insert(
+            producer_id,
+            Verifying {
+                guard,
+                epoch,
+                started_ms: now_ms,
+            },
+        );
+        StartVerification::Guard(guard)
+    }
+
     /// Forgets everything (before a reload or a full truncation).
     pub(crate) fn clear(&mut self, map_end_offset: i64) {
+        self.verifications.clear();
         self.producers.clear();
         self.ongoing.clear();
         self.unreplicated_by_first.clear();
@@ -744,6 +818,19 @@ impl ProducerStateManager {
         }
         if u.txn_first_offset >= 0 && !b.is_transactional && origin != AppendOrigin::Replication {
             return Err(Rejection::InvalidTxnState { producer_id: pid });
+        }
+        // KIP-890: a batch that would open a transaction here needs the guard handed out
+        // for this producer since the last batch or marker it applied.
+        if let Some(guard) = pending.verify {
+            let opens = b.is_transactional && !(u.txn_first_offset >= 0 && u.epoch == b.epoch);
+            let verified = guard != 0
+                && self
+                    .verifications
+                    .get(&b.producer_id)
+                    .is_some_and(|v| v.guard == guard);
+            if opens && origin != AppendOrigin::Replication && !verified {
+                return Err(Rejection::NotVerified { producer_id: pid });
+            }
         }
         let d = &mut pending.deltas[i];
         if b.epoch != d.epoch {
@@ -849,6 +936,9 @@ impl ProducerStateManager {
     pub(crate) fn apply(&mut self, pending: &mut PendingAppend, end_offset: i64) -> Vec<(CompletedTxn, i64)> {
         let window = self.config.window;
         for (i, d) in pending.deltas.iter().enumerate() {
+            // Any batch or marker applied for the producer ends its verification: a guard
+            // handed out before a marker cannot open the next transaction (the ABA case).
+            self.verifications.remove(&d.pid);
             let entry = match self.producers.get_mut_touch(d.pid) {
                 Some(e) => e,
                 None => {
@@ -958,6 +1048,7 @@ impl ProducerStateManager {
             tracing::debug!(producer_id = pid, "producer expired");
         }
         self.expired += victims.len() as u64;
+        self.verifications.retain(|_, v| now_ms - v.started_ms < exp);
         victims.len()
     }
 

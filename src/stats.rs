@@ -2,35 +2,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::error::KafkaError;
-
-/// Every Kafka error eoslog can return, in a fixed order (used for per-error counters).
-pub(crate) const ERRORS: [KafkaError; 15] = [
-    KafkaError::UnknownServerError,
-    KafkaError::OffsetOutOfRange,
-    KafkaError::CorruptMessage,
-    KafkaError::NotLeaderOrFollower,
-    KafkaError::MessageTooLarge,
-    KafkaError::RecordListTooLarge,
-    KafkaError::InvalidTimestamp,
-    KafkaError::OutOfOrderSequenceNumber,
-    KafkaError::DuplicateSequenceNumber,
-    KafkaError::InvalidProducerEpoch,
-    KafkaError::InvalidTxnState,
-    KafkaError::TransactionCoordinatorFenced,
-    KafkaError::KafkaStorageError,
-    KafkaError::UnsupportedCompressionType,
-    KafkaError::InvalidRecord,
-];
+use crate::kafka::KafkaError;
 
 /// Counters updated with relaxed atomics (statistics only; never used for control flow).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     pub appends: AtomicU64,
     pub appended_bytes: AtomicU64,
     pub appended_records: AtomicU64,
     pub duplicates: AtomicU64,
-    pub rejections: [AtomicU64; ERRORS.len()],
+    pub rejections: [AtomicU64; KafkaError::ALL.len()],
     pub markers: AtomicU64,
     pub aborted_transactions: AtomicU64,
     pub rolls: AtomicU64,
@@ -40,11 +21,29 @@ pub(crate) struct Counters {
     pub forced_aborts: AtomicU64,
 }
 
+impl Default for Counters {
+    fn default() -> Self {
+        let zero = AtomicU64::default;
+        Counters {
+            appends: zero(),
+            appended_bytes: zero(),
+            appended_records: zero(),
+            duplicates: zero(),
+            rejections: std::array::from_fn(|_| zero()),
+            markers: zero(),
+            aborted_transactions: zero(),
+            rolls: zero(),
+            recoveries: zero(),
+            truncated_bytes_on_recovery: zero(),
+            fsyncs: zero(),
+            forced_aborts: zero(),
+        }
+    }
+}
+
 impl Counters {
     pub(crate) fn reject(&self, e: KafkaError) {
-        if let Some(i) = ERRORS.iter().position(|x| *x == e) {
-            self.rejections[i].fetch_add(1, Relaxed);
-        }
+        self.rejections[e as usize].fetch_add(1, Relaxed);
     }
 }
 

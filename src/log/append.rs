@@ -10,9 +10,9 @@ use crate::config::{Durability, HighWatermarkMode};
 use crate::error::{AppendError, InvalidRecordReason, StorageError};
 
 use crate::producer_state::{
-    AppendOrigin, Duplicate, PendingAppend, ProducerBatch, ProducerStateManager, Rejection,
+    AppendOrigin, Duplicate, PendingAppend, ProducerBatch, ProducerStateManager, Rejection, StartVerification,
 };
-use crate::types::Offset;
+use crate::types::{Offset, ProducerEpoch, ProducerId};
 
 use super::txn::aborted_entry;
 use super::watermarks::HwMove;
@@ -27,6 +27,9 @@ pub struct AppendOptions {
     pub leader_epoch: Option<i32>,
     /// Overrides the configured durability for this append.
     pub durability: Option<Durability>,
+    /// The guard [`Log::start_verification`] handed out, for a transactional batch that
+    /// opens a transaction on a log with `eoslog.transaction.verification` on.
+    pub verification_guard: Option<VerificationGuard>,
 }
 
 impl AppendOptions {
@@ -37,8 +40,26 @@ impl AppendOptions {
             origin,
             leader_epoch: None,
             durability: None,
+            verification_guard: None,
         }
     }
+}
+
+/// A KIP-890 verification guard: proof that a coordinator check of a producer's
+/// transaction started at this log before the append that carries it, with no batch or
+/// marker of that producer applied in between. Only the log that handed it out accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VerificationGuard(u64);
+
+/// What [`Log::start_verification`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The producer has a transaction open at this partition at that epoch: its batches
+    /// need no check.
+    AlreadyOngoing,
+    /// Ask the transaction coordinator whether this partition is part of the producer's
+    /// transaction; if it is, append with this guard.
+    Required(VerificationGuard),
 }
 
 /// Where an append landed (or, for a duplicate, where the original landed).
@@ -170,6 +191,26 @@ impl Log {
     /// [`AppendError::TruncatedBeforeDurable`] if a truncation ran before an fsync covered it.
     pub fn append(&self, records: &[u8], origin: AppendOrigin) -> Result<AppendOutcome, AppendError> {
         self.append_with(records, &AppendOptions::new(origin))
+    }
+
+    /// Starts the KIP-890 check of a transactional batch from `producer_id` at `epoch`
+    /// before it is appended: unless the producer has a transaction open here, the caller
+    /// asks the coordinator and then appends with the returned guard. Any batch or marker of
+    /// the producer applied meanwhile clears the guard, so an append whose check raced with
+    /// the end of the transaction is refused ([`Rejection::NotVerified`]) instead of opening
+    /// a transaction nobody will end. Guards live in memory and expire with
+    /// `producer.id.expiration.ms`.
+    pub fn start_verification(&self, producer_id: ProducerId, epoch: ProducerEpoch) -> Verification {
+        let now = self.clock.now_ms();
+        match self
+            .writer
+            .lock()
+            .psm
+            .start_verification(producer_id.0, epoch.0, now)
+        {
+            StartVerification::Ongoing => Verification::AlreadyOngoing,
+            StartVerification::Guard(g) => Verification::Required(VerificationGuard(g)),
+        }
     }
 
     /// Appends with explicit options.
@@ -414,6 +455,9 @@ impl Log {
         // Producer checks against the current state; nothing is written on a rejection.
         let mut pending = std::mem::take(&mut w.pending);
         pending.clear();
+        if self.config.transaction_verification {
+            pending.verify = Some(options.verification_guard.map_or(0, |g| g.0));
+        }
         let mut refused = None;
         for (item, p) in BatchIter::new(data).zip(&placed) {
             let Ok((position, b)) = item else { break };

@@ -35,7 +35,8 @@ mod txn;
 mod verify;
 mod watermarks;
 
-pub use append::{AppendInfo, AppendOptions, AppendOutcome};
+pub use append::{AppendInfo, AppendOptions, AppendOutcome, Verification, VerificationGuard};
+pub(crate) use open::lock_dir;
 pub use open::LogOptions;
 pub use read::{AbortedTransaction, FetchResult, FileSlice, Isolation};
 pub use records::{OwnedRecord, RecordStream};
@@ -61,9 +62,10 @@ use crate::config::LogConfig;
 use crate::epoch_cache::{EpochEntry, LeaderEpochCache};
 use crate::error::StorageError;
 use crate::fs::{Clock, FileSystem};
+use crate::kafka::KafkaError;
 use crate::producer_state::{PendingAppend, ProducerInfo, ProducerStateManager};
 use crate::segment::{Segment, SegmentLimits};
-use crate::stats::{Counters, LogStats, ERRORS};
+use crate::stats::{Counters, LogStats};
 use crate::txn_index::AbortedIndex;
 use crate::types::Offset;
 
@@ -241,7 +243,7 @@ impl Log {
             appended_bytes: c.appended_bytes.load(Relaxed),
             appended_records: c.appended_records.load(Relaxed),
             duplicates: c.duplicates.load(Relaxed),
-            rejections: ERRORS
+            rejections: KafkaError::ALL
                 .iter()
                 .zip(c.rejections.iter())
                 .map(|(e, n)| (e.name(), n.load(Relaxed)))
@@ -262,6 +264,12 @@ impl Log {
             fsyncs: c.fsyncs.load(Relaxed),
             durable_waiters: self.sync.lock().waiting,
         }
+    }
+
+    /// Whether an earlier write or fsync failed: the log refuses writes until it is reopened.
+    #[must_use]
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {

@@ -69,7 +69,7 @@ struct Inventory {
 }
 
 /// Creates the directory if needed and takes its lock.
-fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<File, StorageError> {
+pub(crate) fn lock_dir(fs: &dyn FileSystem, dir: &Path) -> Result<File, StorageError> {
     let existed = fs.exists(dir);
     fs.create_dir_all(dir).map_err(io_err("create directory", dir))?;
     if !existed {

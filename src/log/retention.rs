@@ -85,9 +85,11 @@ impl Log {
                 break;
             }
             let by_start = upper <= log_start;
-            let by_size = self.config.retention_bytes >= 0
+            let deletes = self.config.cleanup_policy.delete;
+            let by_size = deletes
+                && self.config.retention_bytes >= 0
                 && total.saturating_sub(s.size()) >= self.config.retention_bytes as u64;
-            let by_time = self.config.retention_ms >= 0 && {
+            let by_time = deletes && self.config.retention_ms >= 0 && {
                 let ts = s.max_timestamp(&*self.fs)?;
                 ts >= 0 && now - ts > self.config.retention_ms
             };

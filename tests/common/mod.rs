@@ -335,3 +335,198 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::yield_now();
     }
 }
+
+/// A store in a temporary directory with a manual clock and small internal topics (4
+/// partitions each, so tests open quickly), reopened cleanly or after a crash on demand.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+    pub clock: Arc<ManualClock>,
+    pub config: eoslog::StoreConfig,
+    pub fs: Arc<dyn FileSystem>,
+    store: Option<eoslog::Store>,
+}
+
+impl TestStore {
+    pub fn new(pairs: &[(&str, &str)]) -> Self {
+        Self::with_fs(pairs, Arc::new(StdFileSystem))
+    }
+
+    pub fn with_fs(pairs: &[(&str, &str)], fs: Arc<dyn FileSystem>) -> Self {
+        let mut config = eoslog::StoreConfig::default();
+        config
+            .set("transaction.state.log.num.partitions", "4")
+            .expect("config");
+        config.set("offsets.topic.num.partitions", "4").expect("config");
+        for (k, v) in pairs {
+            config.set(k, v).expect("config");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(T0));
+        let mut t = TestStore {
+            dir,
+            clock,
+            config,
+            fs,
+            store: None,
+        };
+        t.open();
+        t
+    }
+
+    fn open(&mut self) {
+        let options = LogOptions {
+            clock: self.clock.clone(),
+            fs: self.fs.clone(),
+        };
+        self.store = Some(
+            eoslog::Store::open_with(self.dir.path(), self.config.clone(), options).expect("open store"),
+        );
+    }
+
+    pub fn s(&self) -> &eoslog::Store {
+        self.store.as_ref().expect("open")
+    }
+
+    /// Closes cleanly and opens again.
+    pub fn reopen(&mut self) {
+        self.store.take().expect("open").close().expect("close");
+        self.open();
+    }
+
+    /// Closes the store (tests that open the directory themselves).
+    pub fn close(&mut self) {
+        self.store.take().expect("open").close().expect("close");
+    }
+
+    /// Drops the store without closing it (a process crash, as far as the files can tell)
+    /// and opens it again.
+    pub fn crash(&mut self) {
+        drop(self.store.take());
+        self.open();
+    }
+
+    pub fn txns(&self) -> eoslog::Transactions<'_> {
+        self.s().transactions()
+    }
+
+    /// Produces a transactional batch of `values` for `(pid, epoch)` at `seq`.
+    pub fn produce_txn(
+        &self,
+        id: &str,
+        tp: &eoslog::TopicPartition,
+        p: eoslog::ProducerIdAndEpoch,
+        seq: i32,
+        values: &[&str],
+        tv: eoslog::TxnVersion,
+    ) -> Result<AppendOutcome, eoslog::ProduceError> {
+        let recs: Vec<NewRecord<'_>> = values
+            .iter()
+            .map(|v| NewRecord::value(T0, v.as_bytes()))
+            .collect();
+        let bytes = BatchBuilder::transactional(p.producer_id, p.producer_epoch, Sequence(seq))
+            .build(&recs)
+            .expect("batch");
+        self.s().produce(
+            &tp.topic,
+            tp.partition,
+            &bytes,
+            &eoslog::ProduceContext {
+                transactional_id: Some(id),
+                tv,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The values of a partition, read_committed or not.
+    pub fn values(&self, tp: &eoslog::TopicPartition, isolation: Isolation) -> Vec<String> {
+        values(
+            &self.s().partition(&tp.topic, tp.partition).expect("partition"),
+            isolation,
+        )
+    }
+}
+
+pub fn tp(topic: &str, partition: i32) -> eoslog::TopicPartition {
+    eoslog::TopicPartition::new(topic, partition)
+}
+
+pub fn pe(pid: i64, epoch: i16) -> eoslog::ProducerIdAndEpoch {
+    eoslog::ProducerIdAndEpoch::new(pid, epoch)
+}
+
+/// Makes writes and fsyncs fail, while switched on, for every file whose path contains
+/// one of the patterns set.
+#[derive(Debug, Default)]
+pub struct FailSwitch {
+    on: std::sync::atomic::AtomicBool,
+    patterns: std::sync::Mutex<Vec<String>>,
+}
+
+impl FailSwitch {
+    pub fn fail(&self, patterns: &[&str]) {
+        *self.patterns.lock().expect("lock") = patterns.iter().map(|p| (*p).to_owned()).collect();
+        self.on.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn heal(&self) {
+        self.on.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn check(&self, path: &Path) -> io::Result<()> {
+        if self.on.load(std::sync::atomic::Ordering::SeqCst) {
+            let p = path.to_string_lossy();
+            if self
+                .patterns
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|x| p.contains(x.as_str()))
+            {
+                return Err(io::Error::other(format!("injected failure on {p}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file system whose files fail as `switch` says.
+pub fn switched_fs(switch: Arc<FailSwitch>) -> Arc<dyn FileSystem> {
+    Arc::new(WrappedFs(
+        move |path: &Path, inner: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
+            Arc::new(SwitchedFile {
+                inner,
+                switch: switch.clone(),
+                path: path.to_path_buf(),
+            })
+        },
+    ))
+}
+
+#[derive(Debug)]
+struct SwitchedFile {
+    inner: Arc<dyn StorageFile>,
+    switch: Arc<FailSwitch>,
+    path: PathBuf,
+}
+
+impl StorageFile for SwitchedFile {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        self.inner.read_at(buf, pos)
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.switch.check(&self.path)?;
+        self.inner.write_all_at(buf, pos)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.switch.check(&self.path)?;
+        self.inner.sync_data()
+    }
+    fn as_file(&self) -> &std::fs::File {
+        self.inner.as_file()
+    }
+}

@@ -260,6 +260,7 @@ pub fn append(
             origin,
             leader_epoch,
             durability: sync.then_some(Durability::SyncEachAppend),
+            verification_guard: None,
         };
         // Buffered appends become durable at close; meanwhile a second thread makes them
         // durable every WRITEBACK_BYTES through `Log::wait_durable`, whose fsync runs outside

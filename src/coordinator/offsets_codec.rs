@@ -1,0 +1,259 @@
+//! Records of the `__consumer_offsets` topic, byte for byte Kafka's: `OffsetCommitKey`
+//! (versions 0 and 1), `OffsetCommitValue` (0 to 4; eoslog writes 3 as Kafka 4.x does) and,
+//! read only, `GroupMetadataKey`/`GroupMetadataValue` (version 2 keys). See
+//! `docs/FORMAT.md` §7.
+//!
+//! ```text
+//! offset key   : version i16 = 1 | group string | topic string | partition i32
+//! group key    : version i16 = 2 | group string
+//! offset value : version i16 = 3 | offset i64 | leader_epoch i32 | metadata string
+//!                | commit_timestamp i64
+//! ```
+
+use crate::codec::Reader;
+
+use super::wire::{KafkaRead, Out};
+
+/// The key version eoslog writes for offset commits (Kafka's `newOffsetCommitRecord`).
+pub(crate) const OFFSET_KEY_VERSION: i16 = 1;
+/// The value version eoslog writes (Kafka 4.x without an expire timestamp).
+pub(crate) const OFFSET_VALUE_VERSION: i16 = 3;
+
+/// A `__consumer_offsets` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OffsetsKey {
+    /// Versions 0 and 1: a committed offset.
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    /// Version 2: a group's metadata (membership, written by a group coordinator).
+    Group { group: String },
+    /// Versions 3 and up (KIP-848 and later record types): skipped.
+    Other(i16),
+}
+
+pub(crate) fn encode_offset_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut o = Out::default();
+    o.i16(OFFSET_KEY_VERSION)
+        .string(group)
+        .string(topic)
+        .i32(partition);
+    o.buf
+}
+
+/// `None` for bytes that are not a key (damage).
+pub(crate) fn decode_key(bytes: &[u8]) -> Option<OffsetsKey> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16()?;
+    Some(match version {
+        0 | 1 => OffsetsKey::Offset {
+            group: r.string()?,
+            topic: r.string()?,
+            partition: r.i32()?,
+        },
+        2 => OffsetsKey::Group { group: r.string()? },
+        v => OffsetsKey::Other(v),
+    })
+}
+
+/// A committed offset as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OffsetValue {
+    pub offset: i64,
+    /// -1 when the committer did not give one.
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+    /// Version 1 only: an explicit expiry.
+    pub expire_timestamp: i64,
+}
+
+pub(crate) fn encode_offset_value(v: &OffsetValue) -> Vec<u8> {
+    let mut o = Out::default();
+    o.i16(OFFSET_VALUE_VERSION)
+        .i64(v.offset)
+        .i32(v.leader_epoch)
+        .string(&v.metadata)
+        .i64(v.commit_timestamp);
+    o.buf
+}
+
+/// Decodes versions 0 to 4. `Err(Some(v))` for a newer version, `Err(None)` for damage.
+pub(crate) fn decode_offset_value(bytes: &[u8]) -> Result<OffsetValue, Option<i16>> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16().ok_or(None)?;
+    if !(0..=4).contains(&version) {
+        return Err(Some(version));
+    }
+    let offset = r.i64().ok_or(None)?;
+    let leader_epoch = if version >= 3 { r.i32().ok_or(None)? } else { -1 };
+    let metadata = if version >= 4 {
+        r.compact_string()
+    } else {
+        r.string()
+    }
+    .ok_or(None)?;
+    let commit_timestamp = r.i64().ok_or(None)?;
+    let expire_timestamp = if version == 1 { r.i64().ok_or(None)? } else { -1 };
+    if version >= 4 {
+        r.tagged().ok_or(None)?;
+    }
+    Ok(OffsetValue {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp,
+        expire_timestamp,
+    })
+}
+
+/// A group's metadata record, as far as tools show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct GroupValue {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub current_state_timestamp: i64,
+    /// Member ids with their static instance ids.
+    pub members: Vec<(String, Option<String>)>,
+}
+
+/// Decodes `GroupMetadataValue` versions 0 to 4. `Err(Some(v))` for a newer version.
+pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupValue, Option<i16>> {
+    let mut r = Reader::new(bytes);
+    let version = r.i16().ok_or(None)?;
+    if !(0..=4).contains(&version) {
+        return Err(Some(version));
+    }
+    let flex = version >= 4;
+    let string = |r: &mut Reader<'_>| if flex { r.compact_string() } else { r.string() };
+    let nullable = |r: &mut Reader<'_>| {
+        if flex {
+            r.compact_nullable_string()
+        } else {
+            r.nullable_string()
+        }
+    };
+    let skip_bytes = |r: &mut Reader<'_>| -> Option<()> {
+        let n = if flex {
+            usize::try_from(r.uvarint()?.checked_sub(1)?).ok()?
+        } else {
+            usize::try_from(r.i32()?).ok()?
+        };
+        r.bytes(n).map(|_| ())
+    };
+    let protocol_type = string(&mut r).ok_or(None)?;
+    let generation = r.i32().ok_or(None)?;
+    let protocol = nullable(&mut r).ok_or(None)?;
+    let leader = nullable(&mut r).ok_or(None)?;
+    let current_state_timestamp = if version >= 2 { r.i64().ok_or(None)? } else { -1 };
+    let count: i64 = if flex {
+        r.uvarint().ok_or(None)? as i64 - 1
+    } else {
+        i64::from(r.i32().ok_or(None)?)
+    };
+    let mut members = Vec::new();
+    for _ in 0..count.max(0) {
+        let member = string(&mut r).ok_or(None)?;
+        let instance = if version >= 3 {
+            nullable(&mut r).ok_or(None)?
+        } else {
+            None
+        };
+        string(&mut r).ok_or(None)?; // client id
+        string(&mut r).ok_or(None)?; // client host
+        if version >= 1 {
+            r.i32().ok_or(None)?; // rebalance timeout
+        }
+        r.i32().ok_or(None)?; // session timeout
+        skip_bytes(&mut r).ok_or(None)?; // subscription
+        skip_bytes(&mut r).ok_or(None)?; // assignment
+        if flex {
+            r.tagged().ok_or(None)?;
+        }
+        members.push((member, instance));
+    }
+    Ok(GroupValue {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp,
+        members,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn offset_records_are_kafkas() {
+        let key = encode_offset_key("grp", "in", 3);
+        assert_eq!(hex(&key), "00010003677270000269 6e00000003".replace(' ', ""));
+        assert_eq!(
+            decode_key(&key),
+            Some(OffsetsKey::Offset {
+                group: "grp".into(),
+                topic: "in".into(),
+                partition: 3
+            })
+        );
+        assert_eq!(
+            decode_key(&[0, 2, 0, 3, b'g', b'r', b'p']),
+            Some(OffsetsKey::Group { group: "grp".into() })
+        );
+        assert_eq!(decode_key(&[0, 5]), Some(OffsetsKey::Other(5)));
+        let v = OffsetValue {
+            offset: 42,
+            leader_epoch: 7,
+            metadata: String::new(),
+            commit_timestamp: 1_700_000_000_000,
+            expire_timestamp: -1,
+        };
+        let bytes = encode_offset_value(&v);
+        assert_eq!(hex(&bytes), "0003000000000000002a0000000700000000018bcfe56800");
+        assert_eq!(decode_offset_value(&bytes), Ok(v));
+        assert_eq!(decode_offset_value(&[0, 9]), Err(Some(9)));
+        assert_eq!(decode_offset_value(&[0, 3, 1]), Err(None));
+    }
+
+    #[test]
+    fn older_offset_values_decode() {
+        // Version 1: offset, metadata, commit timestamp, expire timestamp.
+        let mut o = Out::default();
+        o.i16(1).i64(5).string("m").i64(10).i64(20);
+        let v = decode_offset_value(&o.buf).expect("v1");
+        assert_eq!(
+            (v.offset, v.leader_epoch, v.metadata.as_str(), v.expire_timestamp),
+            (5, -1, "m", 20)
+        );
+        // Version 4: compact metadata and a tagged section.
+        let mut o = Out::default();
+        o.i16(4).i64(6).i32(2).compact_string("x").i64(11).uvarint(0);
+        let v = decode_offset_value(&o.buf).expect("v4");
+        assert_eq!((v.offset, v.leader_epoch, v.metadata.as_str()), (6, 2, "x"));
+    }
+
+    #[test]
+    fn group_metadata_v3_decodes() {
+        // An empty consumer group at generation 1 (Kafka 4.x writes version 3).
+        let bytes = [
+            0x00, 0x03, 0x00, 0x08, b'c', b'o', b'n', b's', b'u', b'm', b'e', b'r', 0x00, 0x00, 0x00, 0x01,
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        let g = decode_group_value(&bytes).expect("group");
+        assert_eq!(g.protocol_type, "consumer");
+        assert_eq!(g.generation, 1);
+        assert_eq!((g.protocol, g.leader), (None, None));
+        assert_eq!(g.current_state_timestamp, 1_700_000_000_000);
+        assert!(g.members.is_empty());
+    }
+}

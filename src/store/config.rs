@@ -1,0 +1,185 @@
+//! Store configuration, by Kafka's broker config names: what a topic gets by default (the
+//! `log.*` names map to topic configs, as in Kafka), the internal topics, the transaction
+//! coordinator and the consumer-offsets rules.
+
+use crate::config::LogConfig;
+use crate::error::ConfigError;
+
+/// Configuration of a [`crate::Store`]. Defaults are Kafka's.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// What every topic starts from; a topic's own configs override it.
+    pub log_defaults: LogConfig,
+    /// `num.partitions`: partitions of a topic created without a count (default 1).
+    pub num_partitions: u32,
+    /// `auto.create.topics.enable` (default true): for an embedding broker to consult.
+    pub auto_create_topics: bool,
+    /// `offsets.topic.num.partitions` (default 50), fixed when the store is created.
+    pub offsets_partitions: u32,
+    /// `transaction.state.log.num.partitions` (default 50), fixed when the store is created.
+    pub txn_state_partitions: u32,
+    /// `offsets.topic.segment.bytes` (default 100 MiB).
+    pub offsets_segment_bytes: u64,
+    /// `transaction.state.log.segment.bytes` (default 100 MiB).
+    pub txn_state_segment_bytes: u64,
+    /// `transaction.max.timeout.ms` (default 15 minutes): the longest transaction timeout a
+    /// producer may ask for.
+    pub transaction_max_timeout_ms: i64,
+    /// `transactional.id.expiration.ms` (default 7 days).
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` (default 10 s).
+    pub transaction_timeout_check_interval_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms` (default 1 hour).
+    pub transactional_id_expiry_interval_ms: i64,
+    /// `transaction.partition.verification.enable` (default true): a transactional batch
+    /// for a partition outside its producer's ongoing transaction is refused (KIP-890).
+    pub transaction_verification: bool,
+    /// `transaction.version` (Kafka's feature level, default 2): from 1 on,
+    /// `__transaction_state` values are written in their flexible version 1; the version
+    /// the coordinator's own aborts (timeouts, fencing) run with. Clients' requests carry
+    /// their own version.
+    pub transaction_version: i16,
+    /// `offset.metadata.max.bytes` (default 4096).
+    pub offset_metadata_max_bytes: usize,
+    /// `eoslog.producer.id.block.size` (default 1000): producer ids reserved on disk at a
+    /// time; ids of a block not handed out before a restart are never handed out.
+    pub producer_id_block_size: i64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            log_defaults: LogConfig::default(),
+            num_partitions: 1,
+            auto_create_topics: true,
+            offsets_partitions: 50,
+            txn_state_partitions: 50,
+            offsets_segment_bytes: 100 << 20,
+            txn_state_segment_bytes: 100 << 20,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 7 * 24 * 3_600_000,
+            transaction_timeout_check_interval_ms: 10_000,
+            transactional_id_expiry_interval_ms: 3_600_000,
+            transaction_verification: true,
+            transaction_version: 2,
+            offset_metadata_max_bytes: 4096,
+            producer_id_block_size: 1000,
+        }
+    }
+}
+
+/// Kafka broker names of topic defaults, and the topic config each sets.
+const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
+    ("log.segment.bytes", "segment.bytes"),
+    ("log.roll.ms", "segment.ms"),
+    ("log.index.interval.bytes", "index.interval.bytes"),
+    ("log.index.size.max.bytes", "segment.index.bytes"),
+    ("message.max.bytes", "max.message.bytes"),
+    ("log.retention.bytes", "retention.bytes"),
+    ("log.retention.ms", "retention.ms"),
+    ("log.message.timestamp.type", "message.timestamp.type"),
+    ("log.cleanup.policy", "cleanup.policy"),
+    ("producer.id.expiration.ms", "producer.id.expiration.ms"),
+];
+
+impl StoreConfig {
+    /// Sets one key by its Kafka broker name (or an `eoslog.` name; an `eoslog.` log key sets
+    /// the default of every topic).
+    ///
+    /// # Errors
+    /// An unknown key, or a value that does not parse or is out of range.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |reason| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        let int = |min: i64| -> Result<i64, ConfigError> {
+            let v = value.trim().parse::<i64>().map_err(|_| bad("not an integer"))?;
+            if v < min {
+                return Err(bad("below the minimum"));
+            }
+            Ok(v)
+        };
+        let count = || -> Result<u32, ConfigError> { u32::try_from(int(1)?).map_err(|_| bad("too large")) };
+        let flag = || match value.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(bad("expected true or false")),
+        };
+        match key {
+            "num.partitions" => self.num_partitions = count()?,
+            "auto.create.topics.enable" => self.auto_create_topics = flag()?,
+            "offsets.topic.num.partitions" => self.offsets_partitions = count()?,
+            "transaction.state.log.num.partitions" => self.txn_state_partitions = count()?,
+            "offsets.topic.segment.bytes" => self.offsets_segment_bytes = int(61)? as u64,
+            "transaction.state.log.segment.bytes" => self.txn_state_segment_bytes = int(61)? as u64,
+            "transaction.max.timeout.ms" => {
+                self.transaction_max_timeout_ms = int(1)?;
+                self.log_defaults.set(key, value)?;
+            }
+            "transactional.id.expiration.ms" => self.transactional_id_expiration_ms = int(1)?,
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_timeout_check_interval_ms = int(1)?;
+            }
+            "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                self.transactional_id_expiry_interval_ms = int(1)?;
+            }
+            "transaction.partition.verification.enable" => self.transaction_verification = flag()?,
+            "offset.metadata.max.bytes" => {
+                self.offset_metadata_max_bytes = usize::try_from(int(0)?).map_err(|_| bad("too large"))?;
+            }
+            "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
+            "transaction.version" => {
+                let v = int(0)?;
+                if v > 2 {
+                    return Err(bad("transaction versions are 0, 1 and 2"));
+                }
+                self.transaction_version = v as i16;
+            }
+            _ => {
+                if let Some(&(_, topic_key)) = LOG_DEFAULT_KEYS.iter().find(|(k, _)| *k == key) {
+                    return self.log_defaults.set(topic_key, value);
+                }
+                if key.starts_with("eoslog.") {
+                    return self.log_defaults.set(key, value);
+                }
+                return Err(ConfigError::UnknownKey { key: key.to_owned() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses `KEY=VALUE` and sets it.
+    ///
+    /// # Errors
+    /// As [`StoreConfig::set`], or a missing `=`.
+    pub fn set_pair(&mut self, pair: &str) -> Result<(), ConfigError> {
+        let (k, v) = crate::config::split_pair(pair)?;
+        self.set(k, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_names_set_store_and_topic_defaults() {
+        let mut c = StoreConfig::default();
+        c.set("num.partitions", "3").expect("ok");
+        c.set("log.segment.bytes", "1048576").expect("ok");
+        c.set_pair("transaction.state.log.num.partitions=4").expect("ok");
+        c.set("eoslog.durability", "sync").expect("ok");
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.log_defaults.segment_bytes, 1 << 20);
+        assert_eq!(c.txn_state_partitions, 4);
+        assert!(matches!(
+            c.set("num.partition", "1"),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+        assert!(c.set("num.partitions", "0").is_err());
+        assert!(c.set("auto.create.topics.enable", "yes").is_err());
+    }
+}

@@ -1,0 +1,754 @@
+//! A store: one directory of many partition logs in Kafka's layout (`<topic>-<partition>`
+//! directories), opened together, with what is per store rather than per partition: the
+//! topics and their configs, the clock and file system, producer-id allocation, and the
+//! maintenance of every log.
+//!
+//! ```text
+//! <dir>/
+//! ├── .lock                      flock'ed while a Store is open
+//! ├── eoslog.store               store version and internal topic partition counts
+//! ├── eoslog.producer-ids        producer-id blocks reserved (producer_ids.rs)
+//! ├── eoslog.topics/<topic>.topic   one file per topic: partitions, configs (topics.rs)
+//! └── <topic>-<partition>/       one partition log each (created at its first use)
+//! ```
+//!
+//! Opening reads the topic files and nothing of any partition: a partition's log opens the
+//! first time [`Store::partition`] asks for it, so a store of 10,000 idle partitions opens
+//! in milliseconds and holds a few hundred bytes per idle partition.
+
+mod config;
+mod produce;
+mod producer_ids;
+mod sealed;
+mod topics;
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    path::{Path, PathBuf},
+    sync::{atomic::Ordering, Arc},
+};
+
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+
+use crate::config::LogConfig;
+use crate::coordinator::{
+    CoordinatorState, CoordinatorStats, Offsets, OffsetsState, TopicPartition, Transactions,
+};
+use crate::error::{ConfigError, OpenError, StorageError};
+use crate::fs::FileSystem;
+use crate::kafka::KafkaError;
+use crate::log::{Log, LogOptions, MaintenanceReport};
+use crate::types::ProducerId;
+
+pub use config::StoreConfig;
+pub use produce::{ProduceContext, ProduceError};
+pub use producer_ids::PRODUCER_IDS_FILE;
+pub use topics::TOPICS_DIR;
+
+use producer_ids::ProducerIds;
+use topics::TopicRecord;
+
+/// The file naming the store's version and internal topic partition counts.
+pub const STORE_FILE: &str = "eoslog.store";
+/// Kafka's topic of transaction state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+/// Kafka's topic of consumer offsets.
+pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Storage failed or is damaged.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A configuration key or value is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// No such topic.
+    #[error("unknown topic {topic}")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The topic has no such partition.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
+    /// The topic exists already.
+    #[error("topic {topic} already exists")]
+    TopicExists {
+        /// The topic.
+        topic: String,
+    },
+    /// The topic name breaks Kafka's rules, or names an internal topic.
+    #[error("invalid topic name {topic:?}: {reason}")]
+    InvalidTopic {
+        /// The name.
+        topic: String,
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// A partition count of zero (or too many).
+    #[error("invalid partition count {partitions} for topic {topic}")]
+    InvalidPartitions {
+        /// The topic.
+        topic: String,
+        /// The count asked for.
+        partitions: u32,
+    },
+    /// A record of an internal topic cannot be read: the coordinator refuses to guess
+    /// what state it held.
+    #[error("{topic}-{partition} at offset {offset}: {reason}")]
+    InternalRecord {
+        /// The internal topic.
+        topic: &'static str,
+        /// Its partition.
+        partition: i32,
+        /// The batch or record.
+        offset: i64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store was created with other internal topic partition counts: they decide which
+    /// partition holds each transactional id and group, so they never change.
+    #[error("{topic} has {stored} partitions in this store, the config asks for {configured}")]
+    PartitionCountChanged {
+        /// The internal topic.
+        topic: &'static str,
+        /// The count the store was created with.
+        stored: u32,
+        /// The count configured now.
+        configured: u32,
+    },
+}
+
+impl From<OpenError> for StoreError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Storage(s) => StoreError::Storage(s),
+            OpenError::Config(c) => StoreError::Config(c),
+        }
+    }
+}
+
+impl StoreError {
+    /// The Kafka error code a broker returns.
+    #[must_use]
+    pub fn kafka_error(&self) -> KafkaError {
+        match self {
+            StoreError::Storage(e) => e.kafka_error(),
+            StoreError::Config(_) => KafkaError::InvalidConfig,
+            StoreError::UnknownTopic { .. } | StoreError::UnknownPartition { .. } => {
+                KafkaError::UnknownTopicOrPartition
+            }
+            StoreError::TopicExists { .. } => KafkaError::TopicAlreadyExists,
+            StoreError::InvalidTopic { .. } => KafkaError::InvalidTopicException,
+            StoreError::InvalidPartitions { .. } => KafkaError::InvalidPartitions,
+            StoreError::PartitionCountChanged { .. } | StoreError::InternalRecord { .. } => {
+                KafkaError::UnknownServerError
+            }
+        }
+    }
+}
+
+/// A topic as [`Store::topics`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// The name.
+    pub name: String,
+    /// Its partition count.
+    pub partitions: u32,
+    /// Its own configs (Kafka's names), on top of the store's defaults.
+    pub configs: Vec<(String, String)>,
+    /// `__transaction_state` or `__consumer_offsets`.
+    pub internal: bool,
+}
+
+/// One partition of a topic: its log, opened at first use.
+#[derive(Debug)]
+struct Slot {
+    log: Mutex<Option<Arc<Log>>>,
+}
+
+#[derive(Debug)]
+struct Topic {
+    record: TopicRecord,
+    config: LogConfig,
+    internal: bool,
+    slots: Vec<Slot>,
+}
+
+/// What [`Store::run_maintenance`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreMaintenanceReport {
+    /// Partition logs maintained (the open ones).
+    pub logs: usize,
+    /// What they did, summed.
+    pub logs_report: MaintenanceReport,
+    /// Logs reopened (recovered) after a failed write or fsync.
+    pub reopened: usize,
+    /// Transactions aborted for outliving their timeout.
+    pub timed_out_transactions: usize,
+    /// Transactional ids expired.
+    pub expired_transactional_ids: usize,
+    /// Transactions whose markers were completed now.
+    pub completed_transactions: usize,
+}
+
+/// Many partition logs in one directory. All methods take `&self`.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    options: LogOptions,
+    config: StoreConfig,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    producer_ids: ProducerIds,
+    pub(crate) txn: CoordinatorState,
+    pub(crate) offsets_state: OffsetsState,
+    _lock: File,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StorageError + 'a {
+    move |e| StorageError::io(op, path, e)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with the real file system and clock.
+    ///
+    /// # Errors
+    /// Storage failures, a damaged store file, a locked directory, internal topic partition
+    /// counts that differ from the ones the store was created with.
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Store, StoreError> {
+        Self::open_with(dir, config, LogOptions::default())
+    }
+
+    /// Opens (or creates) the store with an injected file system and clock, which every
+    /// partition log shares.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        config: StoreConfig,
+        options: LogOptions,
+    ) -> Result<Store, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let fs = &*options.fs;
+        let existed = fs.exists(&dir);
+        fs.create_dir_all(&dir.join(TOPICS_DIR))
+            .map_err(io_err("create directory", &dir))?;
+        if !existed {
+            // IMPORTANT: the new directories' entries durable in their parents.
+            fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs.sync_dir(parent).map_err(io_err("fsync directory", parent))?;
+            }
+        }
+        let lock = crate::log::lock_dir(fs, &dir)?;
+        check_store_file(fs, &dir, &config)?;
+        let producer_ids = ProducerIds::open(fs, &dir, config.producer_id_block_size)?;
+        let store = Store {
+            dir,
+            options,
+            txn: CoordinatorState::new(config.txn_state_partitions),
+            offsets_state: OffsetsState::new(config.offsets_partitions),
+            config,
+            topics: RwLock::new(BTreeMap::new()),
+            producer_ids,
+            _lock: lock,
+        };
+        store.load_topics()?;
+        for (name, partitions) in [
+            (TRANSACTION_STATE_TOPIC, store.config.txn_state_partitions),
+            (CONSUMER_OFFSETS_TOPIC, store.config.offsets_partitions),
+        ] {
+            if !store.topics.read().contains_key(name) {
+                store.create_topic_record(name, partitions, &internal_configs(&store.config, name))?;
+            }
+        }
+        // Offsets first: completing a decided transaction writes markers into them.
+        for k in 0..store.config.offsets_partitions {
+            store.offsets().load_partition(k as i32)?;
+        }
+        for p in 0..store.config.txn_state_partitions {
+            store.transactions().load_partition(p as i32)?;
+        }
+        // Transactions that outlived their timeout while the store was closed end now.
+        store.transactions().abort_timed_out_transactions();
+        store.schedule_sweeps(store.now_ms());
+        Ok(store)
+    }
+
+    /// The store's clock, in milliseconds.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.options.clock.now_ms()
+    }
+
+    fn schedule_sweeps(&self, now: i64) {
+        self.txn.next_timeout_sweep_ms.store(
+            now + self.config.transaction_timeout_check_interval_ms,
+            Ordering::Relaxed,
+        );
+        self.txn.next_expiry_sweep_ms.store(
+            now + self.config.transactional_id_expiry_interval_ms,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The transaction coordinator.
+    #[must_use]
+    pub fn transactions(&self) -> Transactions<'_> {
+        Transactions { store: self }
+    }
+
+    /// The consumer offsets.
+    #[must_use]
+    pub fn offsets(&self) -> Offsets<'_> {
+        Offsets { store: self }
+    }
+
+    /// The coordinator's counters.
+    #[must_use]
+    pub fn coordinator_stats(&self) -> CoordinatorStats {
+        self.txn.stats.snapshot()
+    }
+
+    /// Whether `topic` has partition `partition`.
+    #[must_use]
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.topics
+            .read()
+            .get(topic)
+            .is_some_and(|t| partition >= 0 && (partition as usize) < t.slots.len())
+    }
+
+    /// Every partition of every topic (internal ones only when asked), in name order.
+    #[must_use]
+    pub fn all_partitions(&self, internal: bool) -> Vec<TopicPartition> {
+        self.topics
+            .read()
+            .iter()
+            .filter(|(_, t)| internal || !t.internal)
+            .flat_map(|(name, t)| (0..t.slots.len()).map(move |p| TopicPartition::new(name, p as i32)))
+            .collect()
+    }
+
+    pub(crate) fn raise_producer_id_floor(&self, seen: i64) {
+        self.producer_ids.raise_floor(seen);
+    }
+
+    /// Drops a partition's log and opens it again (recovery runs): after a failed write
+    /// or fsync, the log refuses writes until this. Fails with `Locked` while someone else
+    /// still holds the old log.
+    pub(crate) fn reopen_partition(&self, topic: &str, partition: i32) -> Result<Arc<Log>, StoreError> {
+        self.open_slot(topic, partition, true)
+    }
+
+    /// Reads every topic file (never a partition).
+    fn load_topics(&self) -> Result<(), StoreError> {
+        let fs = &*self.options.fs;
+        let topics_dir = self.dir.join(TOPICS_DIR);
+        let mut map = BTreeMap::new();
+        for file in fs.list_dir(&topics_dir).map_err(io_err("list", &topics_dir))? {
+            let path = topics_dir.join(&file);
+            if file.ends_with(".tmp") {
+                fs.remove_file(&path).map_err(io_err("remove", &path))?;
+                continue;
+            }
+            let Some(name) = topics::name_of(&file) else {
+                continue;
+            };
+            let record = topics::read(fs, &path)?;
+            map.insert(name.to_owned(), Arc::new(self.topic(name, record)?));
+        }
+        *self.topics.write() = map;
+        Ok(())
+    }
+
+    fn topic(&self, name: &str, record: TopicRecord) -> Result<Topic, StoreError> {
+        let mut config = self.config.log_defaults.clone();
+        for (k, v) in &record.configs {
+            config.set(k, v)?;
+        }
+        if config.transaction_timeout_ms > 0 {
+            // A partition that aborted on its own would split a transaction its coordinator
+            // commits elsewhere.
+            return Err(ConfigError::InvalidValue {
+                key: "eoslog.transaction.timeout.ms".into(),
+                value: config.transaction_timeout_ms.to_string(),
+                reason: "in a store, the transaction coordinator times transactions out",
+            }
+            .into());
+        }
+        config.transaction_verification = self.config.transaction_verification;
+        let slots = (0..record.partitions)
+            .map(|_| Slot {
+                log: Mutex::new(None),
+            })
+            .collect();
+        Ok(Topic {
+            internal: name == TRANSACTION_STATE_TOPIC || name == CONSUMER_OFFSETS_TOPIC,
+            record,
+            config,
+            slots,
+        })
+    }
+
+    fn create_topic_record(
+        &self,
+        name: &str,
+        partitions: u32,
+        configs: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let record = TopicRecord {
+            partitions,
+            configs: configs.to_vec(),
+        };
+        let topic = Arc::new(self.topic(name, record.clone())?);
+        let mut topics = self.topics.write();
+        if topics.contains_key(name) {
+            return Err(StoreError::TopicExists {
+                topic: name.to_owned(),
+            });
+        }
+        topics::write(&*self.options.fs, &self.dir, name, &record)?;
+        topics.insert(name.to_owned(), topic);
+        Ok(())
+    }
+
+    /// Creates a topic with `partitions` partitions and its own configs (Kafka's topic config
+    /// names, checked now). Its partition directories appear at their first use.
+    ///
+    /// # Errors
+    /// An invalid or internal name, an existing topic, a zero count, an invalid config,
+    /// storage failures.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        configs: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        topics::valid_name(name).map_err(|reason| StoreError::InvalidTopic {
+            topic: name.to_owned(),
+            reason,
+        })?;
+        if name.starts_with("__") {
+            return Err(StoreError::InvalidTopic {
+                topic: name.to_owned(),
+                reason: "names starting with \"__\" are Kafka's internal topics",
+            });
+        }
+        if partitions == 0 || partitions > 1 << 20 {
+            return Err(StoreError::InvalidPartitions {
+                topic: name.to_owned(),
+                partitions,
+            });
+        }
+        let configs: Vec<(String, String)> = configs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        self.create_topic_record(name, partitions, &configs)
+    }
+
+    /// Deletes a topic: its file first (it is gone from then on), then every partition
+    /// directory (open logs are closed first).
+    ///
+    /// # Errors
+    /// An unknown or internal topic, storage failures.
+    pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
+        let fs = &*self.options.fs;
+        let topic = {
+            let mut topics = self.topics.write();
+            let Some(topic) = topics.get(name).cloned() else {
+                return Err(StoreError::UnknownTopic {
+                    topic: name.to_owned(),
+                });
+            };
+            if topic.internal {
+                return Err(StoreError::InvalidTopic {
+                    topic: name.to_owned(),
+                    reason: "an internal topic cannot be deleted",
+                });
+            }
+            let path = topics::topic_path(&self.dir, name);
+            fs.remove_file(&path).map_err(io_err("remove", &path))?;
+            let topics_dir = self.dir.join(TOPICS_DIR);
+            // IMPORTANT: the topic is gone once its file's removal is durable.
+            fs.sync_dir(&topics_dir)
+                .map_err(io_err("fsync directory", &topics_dir))?;
+            topics.remove(name);
+            topic
+        };
+        for (p, slot) in topic.slots.iter().enumerate() {
+            if let Some(log) = slot.log.lock().take() {
+                match Arc::try_unwrap(log) {
+                    Ok(log) => drop(log),
+                    Err(shared) => drop(shared), // a reader holds it; its files go anyway
+                }
+            }
+            let pdir = self.partition_dir(name, p as i32);
+            if fs.exists(&pdir) {
+                fs.remove_dir_all(&pdir).map_err(io_err("remove", &pdir))?;
+            }
+        }
+        fs.sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
+        Ok(())
+    }
+
+    /// Every topic, by name.
+    #[must_use]
+    pub fn topics(&self) -> Vec<TopicInfo> {
+        self.topics
+            .read()
+            .iter()
+            .map(|(name, t)| TopicInfo {
+                name: name.clone(),
+                partitions: t.record.partitions,
+                configs: t.record.configs.clone(),
+                internal: t.internal,
+            })
+            .collect()
+    }
+
+    /// The directory of partition `partition` of `topic` (Kafka's `<topic>-<partition>`).
+    #[must_use]
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.dir.join(format!("{topic}-{partition}"))
+    }
+
+    /// The log of partition `partition` of `topic`, opened (and recovered) at its first use.
+    ///
+    /// # Errors
+    /// An unknown topic or partition; the log's open failed.
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Log>, StoreError> {
+        self.open_slot(topic, partition, false)
+    }
+
+    /// The slot's log, opened if it is not (or, with `reopen`, opened again).
+    fn open_slot(&self, topic: &str, partition: i32, reopen: bool) -> Result<Arc<Log>, StoreError> {
+        let (t, i) = self.slot_of(topic, partition)?;
+        let mut log = t.slots[i].log.lock();
+        if reopen {
+            drop(log.take());
+        }
+        if let Some(log) = log.as_ref() {
+            return Ok(log.clone());
+        }
+        let opened = Arc::new(Log::open_with(
+            self.partition_dir(topic, partition),
+            t.config.clone(),
+            self.options.clone(),
+        )?);
+        *log = Some(opened.clone());
+        Ok(opened)
+    }
+
+    fn slot_of(&self, topic: &str, partition: i32) -> Result<(Arc<Topic>, usize), StoreError> {
+        let t = self
+            .topics
+            .read()
+            .get(topic)
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownTopic {
+                topic: topic.to_owned(),
+            })?;
+        let i = usize::try_from(partition)
+            .ok()
+            .filter(|&p| p < t.slots.len())
+            .ok_or_else(|| StoreError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            })?;
+        Ok((t, i))
+    }
+
+    /// The partition logs opened so far, with their topic and partition.
+    fn open_logs(&self) -> Vec<(String, i32, Arc<Log>)> {
+        let topics = self.topics.read();
+        let mut out = Vec::new();
+        for (name, t) in topics.iter() {
+            for (p, slot) in t.slots.iter().enumerate() {
+                if let Some(log) = slot.log.lock().as_ref() {
+                    out.push((name.clone(), p as i32, log.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A new producer id for an idempotent producer (never one handed out before, across
+    /// restarts).
+    ///
+    /// # Errors
+    /// Storage failures while reserving a block of ids.
+    pub fn allocate_producer_id(&self) -> Result<ProducerId, StoreError> {
+        Ok(self.producer_ids.allocate(&*self.options.fs)?)
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The store directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs what is due: every open log's maintenance (producer expiry, retention), the
+    /// reopening of logs that failed a write, the completion of transactions whose markers
+    /// could not all be written, and, on their intervals, the coordinator's transaction
+    /// timeouts and transactional-id expiry. An embedder calls it periodically (every
+    /// second or so).
+    ///
+    /// # Errors
+    /// The first storage failure.
+    pub fn run_maintenance(&self) -> Result<StoreMaintenanceReport, StoreError> {
+        let mut report = StoreMaintenanceReport::default();
+        let now = self.now_ms();
+        let txns = self.transactions();
+        for (topic, p, log) in self.open_logs() {
+            if log.is_poisoned() {
+                drop(log);
+                let reopened = match topic.as_str() {
+                    TRANSACTION_STATE_TOPIC => {
+                        txns.state().partitions[p as usize]
+                            .needs_reload
+                            .store(true, Ordering::Release);
+                        continue;
+                    }
+                    CONSUMER_OFFSETS_TOPIC => self.offsets().reload_partition(p),
+                    _ => self.reopen_partition(&topic, p).map(drop),
+                };
+                match reopened {
+                    Ok(()) => report.reopened += 1,
+                    Err(e) => tracing::warn!(topic, partition = p, error = %e, "reopening a failed log"),
+                }
+                continue;
+            }
+            let r = log.run_maintenance()?;
+            report.logs += 1;
+            report.logs_report.expired_producers += r.expired_producers;
+            report.logs_report.deleted_segments += r.deleted_segments;
+            report.logs_report.aborted_transactions += r.aborted_transactions;
+        }
+        report.reopened += txns.reload_failed()?;
+        report.completed_transactions = txns.complete_pending();
+        if now >= self.txn.next_timeout_sweep_ms.load(Ordering::Relaxed) {
+            self.txn.next_timeout_sweep_ms.store(
+                now + self.config.transaction_timeout_check_interval_ms,
+                Ordering::Relaxed,
+            );
+            report.timed_out_transactions = txns.abort_timed_out_transactions();
+        }
+        if now >= self.txn.next_expiry_sweep_ms.load(Ordering::Relaxed) {
+            self.txn.next_expiry_sweep_ms.store(
+                now + self.config.transactional_id_expiry_interval_ms,
+                Ordering::Relaxed,
+            );
+            report.expired_transactional_ids = txns.expire_transactional_ids();
+        }
+        Ok(report)
+    }
+
+    /// fsyncs every open log.
+    ///
+    /// # Errors
+    /// The first storage failure.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for (_, _, log) in self.open_logs() {
+            log.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Closes every open log cleanly (the next open skips their recovery). A log still held
+    /// elsewhere is flushed instead, and recovered at the next open.
+    ///
+    /// # Errors
+    /// The first storage failure; every log is tried.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.txn.closing.store(true, Ordering::Release);
+        for part in &self.txn.partitions {
+            part.slot.write().take();
+        }
+        self.offsets_state.unload();
+        let mut first = None;
+        let topics = std::mem::take(&mut *self.topics.write());
+        for t in topics.into_values() {
+            for slot in &t.slots {
+                let Some(log) = slot.log.lock().take() else {
+                    continue;
+                };
+                let result = match Arc::try_unwrap(log) {
+                    Ok(log) => log.close(),
+                    Err(shared) => shared.flush(),
+                };
+                if let Err(e) = result {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), |e| Err(e.into()))
+    }
+}
+
+/// The configs every internal topic is created with (Kafka's: compacted, never deleted by
+/// retention, synchronous appends here since the coordinator's decisions must survive a
+/// power loss).
+fn internal_configs(config: &StoreConfig, topic: &str) -> Vec<(String, String)> {
+    let segment = if topic == TRANSACTION_STATE_TOPIC {
+        config.txn_state_segment_bytes
+    } else {
+        config.offsets_segment_bytes
+    };
+    vec![
+        ("cleanup.policy".into(), "compact".into()),
+        ("segment.bytes".into(), segment.to_string()),
+        ("eoslog.durability".into(), "sync".into()),
+    ]
+}
+
+/// Creates `eoslog.store` in a new store, or checks that the internal topic partition counts
+/// are the ones the store was created with.
+fn check_store_file(fs: &dyn FileSystem, dir: &Path, config: &StoreConfig) -> Result<(), StoreError> {
+    const HEADER: &str = "eoslog-store 1";
+    let path = dir.join(STORE_FILE);
+    let counts = [
+        (TRANSACTION_STATE_TOPIC, config.txn_state_partitions),
+        (CONSUMER_OFFSETS_TOPIC, config.offsets_partitions),
+    ];
+    if !fs.exists(&path) {
+        let body: String = counts.iter().map(|(t, n)| format!("{t} {n}\n")).collect();
+        sealed::write(fs, &path, HEADER, &body)?;
+        return Ok(());
+    }
+    let stored: Vec<u32> = sealed::read(fs, &path, HEADER, "unreadable store file", |lines| {
+        lines
+            .zip(counts)
+            .map(|(line, (topic, _))| line.strip_prefix(topic)?.trim().parse().ok())
+            .collect::<Option<Vec<u32>>>()
+            .filter(|v| v.len() == counts.len())
+    })?;
+    for ((topic, configured), stored) in counts.into_iter().zip(stored) {
+        if stored != configured {
+            return Err(StoreError::PartitionCountChanged {
+                topic,
+                stored,
+                configured,
+            });
+        }
+    }
+    Ok(())
+}
