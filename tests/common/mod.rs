@@ -530,3 +530,59 @@ impl StorageFile for SwitchedFile {
         self.inner.as_file()
     }
 }
+
+/// A `__transaction_state` key, encoded by hand from Kafka's schema (version 0).
+pub fn txn_key(id: &str) -> Vec<u8> {
+    let mut k = vec![0, 0];
+    k.extend_from_slice(&(id.len() as i16).to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// A `__transaction_state` value of version 0, encoded by hand from Kafka's schema.
+pub fn txn_value_v0(
+    pid: i64,
+    epoch: i16,
+    timeout_ms: i32,
+    state: i8,
+    partitions: Option<&[(&str, &[i32])]>,
+    last_update_ms: i64,
+    start_ms: i64,
+) -> Vec<u8> {
+    let mut v = vec![0, 0];
+    v.extend_from_slice(&pid.to_be_bytes());
+    v.extend_from_slice(&epoch.to_be_bytes());
+    v.extend_from_slice(&timeout_ms.to_be_bytes());
+    v.push(state as u8);
+    match partitions {
+        None => v.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(topics) => {
+            v.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+            for (topic, ps) in topics {
+                v.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+                v.extend_from_slice(topic.as_bytes());
+                v.extend_from_slice(&(ps.len() as i32).to_be_bytes());
+                for p in *ps {
+                    v.extend_from_slice(&p.to_be_bytes());
+                }
+            }
+        }
+    }
+    v.extend_from_slice(&last_update_ms.to_be_bytes());
+    v.extend_from_slice(&start_ms.to_be_bytes());
+    v
+}
+
+/// Appends one keyed record (value or tombstone) as a coordinator would, in its own batch.
+pub fn append_keyed(log: &Log, key: &[u8], value: Option<&[u8]>) {
+    let bytes = BatchBuilder::new()
+        .build(&[NewRecord {
+            timestamp: T0,
+            key: Some(key),
+            value,
+            headers: Vec::new(),
+        }])
+        .expect("batch");
+    let out = log.append(&bytes, AppendOrigin::Coordinator).expect("append");
+    assert!(matches!(out, AppendOutcome::Appended(_)), "{out:?}");
+}
