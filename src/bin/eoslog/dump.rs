@@ -12,6 +12,8 @@ use crate::{Failure, Out};
 pub struct DumpOptions {
     pub json: bool,
     pub records: bool,
+    /// The internal topic whose record schemas decode keys and values.
+    pub decode: Option<&'static str>,
 }
 
 /// What went wrong while dumping, for the exit status.
@@ -168,6 +170,59 @@ fn decode(path: &Path, batch: &ScannedBatch, want_records: bool, damage: &mut Da
     decoded
 }
 
+/// A record of an internal topic as JSON: its key and its value (`null` for a tombstone,
+/// `{"unknown_version": v}` for a schema version eoslog does not know, `{"error": ..}` for
+/// bytes that do not follow the schema).
+fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
+    use eoslog::InternalRecord as R;
+    match eoslog::decode_internal_record(topic, r.key.as_deref(), r.value.as_deref()) {
+        Ok(R::TransactionState { transactional_id, value }) => (
+            json!({"type": "transaction_state", "transactional_id": transactional_id}),
+            value.map_or(Value::Null, |v| {
+                json!({
+                    "producer_id": v.producer_id,
+                    "producer_epoch": v.producer_epoch,
+                    "timeout_ms": v.timeout_ms,
+                    "state": v.state.name(),
+                    "partitions": v.partitions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "last_update_ms": v.last_update_ms,
+                    "start_ms": v.start_ms,
+                    "previous_producer_id": v.previous_producer_id,
+                    "next_producer_id": v.next_producer_id,
+                    "client_transaction_version": v.client_transaction_version,
+                })
+            }),
+        ),
+        Ok(R::Offset { group, partition, value }) => (
+            json!({"type": "offset_commit", "group": group, "topic": &*partition.topic, "partition": partition.partition}),
+            value.map_or(Value::Null, |v| {
+                json!({
+                    "offset": v.offset,
+                    "leader_epoch": v.leader_epoch,
+                    "metadata": v.metadata,
+                    "commit_timestamp": v.commit_timestamp,
+                })
+            }),
+        ),
+        Ok(R::GroupMetadata { group, value }) => (
+            json!({"type": "group_metadata", "group": group}),
+            value.map_or(Value::Null, |v| {
+                json!({
+                    "protocol_type": v.protocol_type,
+                    "generation": v.generation,
+                    "protocol": v.protocol,
+                    "leader": v.leader,
+                    "current_state_timestamp": v.current_state_timestamp,
+                    "members": v.members.iter().map(|m| json!({"member_id": m.member_id, "instance_id": m.instance_id})).collect::<Vec<_>>(),
+                })
+            }),
+        ),
+        Ok(R::Unknown { version }) => (json!({"unknown_version": version}), Value::Null),
+        Ok(other) => (json!({"unknown": format!("{other:?}")}), Value::Null),
+        Err(e) => (json!({"error": e.to_string()}), Value::Null),
+    }
+}
+
 fn lossy(b: Option<&Vec<u8>>) -> Value {
     b.map_or(Value::Null, |b| {
         Value::String(String::from_utf8_lossy(b).into_owned())
@@ -215,11 +270,15 @@ fn print_batch(
             let records = decoded.records.as_ref().map_or(Value::Null, |list| {
                 list.iter()
                     .map(|r| {
+                        let (key, value) = match opts.decode.filter(|_| !h.is_control()) {
+                            Some(topic) => decoded_json(topic, r),
+                            None => (lossy(r.key.as_ref()), lossy(r.value.as_ref())),
+                        };
                         json!({
                             "offset": r.offset,
                             "timestamp": r.timestamp,
-                            "key": lossy(r.key.as_ref()),
-                            "value": lossy(r.value.as_ref()),
+                            "key": key,
+                            "value": value,
                         })
                     })
                     .collect()
@@ -290,15 +349,20 @@ fn print_batch(
                 ))?;
                 continue;
             }
+            let (key, payload) = match opts.decode {
+                Some(topic) => {
+                    let (k, v) = decoded_json(topic, r);
+                    (k.to_string(), v.to_string())
+                }
+                None => (text(&r.key), text(&r.value)),
+            };
             out.line(&format!(
-                "| offset: {} {ts_type}: {} keySize: {} valueSize: {} headerKeys: [{}] key: {} payload: {}",
+                "| offset: {} {ts_type}: {} keySize: {} valueSize: {} headerKeys: [{}] key: {key} payload: {payload}",
                 r.offset,
                 r.timestamp,
                 size(&r.key),
                 size(&r.value),
                 r.headers.join(","),
-                text(&r.key),
-                text(&r.value),
             ))?;
         }
     }

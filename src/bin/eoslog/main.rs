@@ -11,6 +11,7 @@
 mod dump;
 mod logcmd;
 mod scan;
+mod storecmd;
 mod verify;
 
 use std::{
@@ -153,6 +154,103 @@ enum Command {
     ///
     /// Prints the outcome as `append` does; exits 1 when the marker is refused (fenced).
     Abort(AbortArgs),
+    /// The transactions of a store (what kafka-transactions.sh does): list, describe,
+    /// find-hanging, abort. Opens the store, which completes transactions decided before a
+    /// crash and aborts timed-out ones, as every open does.
+    Transactions(TransactionsArgs),
+    /// The consumer groups of a store: `offsets --group G` prints the committed offsets and
+    /// the producers whose transactions hold pending ones.
+    Groups(GroupsArgs),
+}
+
+/// The store directory and configuration of a store command.
+#[derive(Args)]
+struct StoreArgs {
+    /// The store directory.
+    #[arg(long, global = true, default_value = ".")]
+    store: PathBuf,
+    /// Set a store configuration key (Kafka broker names, or `eoslog.*`); repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE", global = true)]
+    config: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TransactionsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: TxnCommand,
+}
+
+#[derive(Subcommand)]
+enum TxnCommand {
+    /// List transactional ids with their producer id and state.
+    List {
+        /// Only this state (Empty, Ongoing, PrepareCommit, ...); repeatable.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only this producer id; repeatable.
+        #[arg(long = "producer-id")]
+        producer_ids: Vec<i64>,
+        /// Only transactions running at least this long.
+        #[arg(long)]
+        min_duration_ms: Option<i64>,
+    },
+    /// Describe one transactional id.
+    Describe {
+        #[arg(long)]
+        transactional_id: String,
+    },
+    /// Open transactions at partitions that their coordinator will not end: older than
+    /// transaction.max.timeout.ms, or not part of their producer's ongoing transaction.
+    FindHanging {
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        partition: Option<i32>,
+    },
+    /// Abort a hanging transaction at one partition, at its producer's epoch.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["start_offset", "producer_id"])))]
+    Abort {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        partition: i32,
+        /// The transaction's first offset.
+        #[arg(long)]
+        start_offset: Option<i64>,
+        /// The transaction's producer id.
+        #[arg(long)]
+        producer_id: Option<i64>,
+    },
+}
+
+#[derive(Args)]
+struct GroupsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(subcommand)]
+    command: GroupCommand,
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// A group's committed offsets, and the producers with offsets pending.
+    Offsets {
+        #[arg(long)]
+        group: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DecodeArg {
+    /// `__transaction_state` records.
+    TransactionLog,
+    /// `__consumer_offsets` records.
+    Offsets,
 }
 
 #[derive(Args)]
@@ -165,6 +263,10 @@ struct DumpArgs {
     /// Also print each batch's records.
     #[arg(long)]
     records: bool,
+    /// Decode the records of an internal topic (implies --records), as kafka-dump-log's
+    /// --transaction-log-decoder and --offsets-decoder do.
+    #[arg(long, value_enum)]
+    decode: Option<DecodeArg>,
 }
 
 #[derive(Args)]
@@ -350,7 +452,11 @@ fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
             &a.path,
             &dump::DumpOptions {
                 json: a.json,
-                records: a.records,
+                records: a.records || a.decode.is_some(),
+                decode: a.decode.map(|d| match d {
+                    DecodeArg::TransactionLog => eoslog::TRANSACTION_STATE_TOPIC,
+                    DecodeArg::Offsets => eoslog::CONSUMER_OFFSETS_TOPIC,
+                }),
             },
             out,
         ),
@@ -414,6 +520,40 @@ fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
             a.coordinator_epoch,
             out,
         ),
+        Command::Transactions(a) => {
+            let (dir, cfg, json) = (&a.store.store, &a.store.config, a.store.json);
+            match a.command {
+                TxnCommand::List {
+                    states,
+                    producer_ids,
+                    min_duration_ms,
+                } => storecmd::list(dir, cfg, &states, &producer_ids, min_duration_ms, json, out),
+                TxnCommand::Describe { transactional_id } => {
+                    storecmd::describe(dir, cfg, &transactional_id, json, out)
+                }
+                TxnCommand::FindHanging { topic, partition } => {
+                    storecmd::find_hanging(dir, cfg, topic.as_deref(), partition, json, out)
+                }
+                TxnCommand::Abort {
+                    topic,
+                    partition,
+                    start_offset,
+                    producer_id,
+                } => storecmd::abort(
+                    dir,
+                    cfg,
+                    &eoslog::TopicPartition::new(&topic, partition),
+                    start_offset,
+                    producer_id,
+                    out,
+                ),
+            }
+        }
+        Command::Groups(a) => match a.command {
+            GroupCommand::Offsets { group } => {
+                storecmd::group_offsets(&a.store.store, &a.store.config, &group, a.store.json, out)
+            }
+        },
     }
 }
 
