@@ -143,6 +143,7 @@ impl Transactions<'_> {
                 "completing a transaction decided before the last shutdown"
             );
             self.complete(&loaded, id, &mut m);
+            self.state().stats.recovered.fetch_add(1, Ordering::Relaxed);
         }
         tracing::debug!(
             target: "eoslog::coordinator",

@@ -16,6 +16,7 @@ pub(crate) struct Counters {
     pub(crate) markers_abandoned: AtomicU64,
     pub(crate) txn_log_appends: AtomicU64,
     pub(crate) completions: AtomicU64,
+    pub(crate) recovered: AtomicU64,
     pub(crate) completion_us_sum: AtomicU64,
     pub(crate) completion_us_max: AtomicU64,
 }
@@ -41,6 +42,7 @@ impl Counters {
             markers_abandoned: get(&self.markers_abandoned),
             txn_log_appends: get(&self.txn_log_appends),
             completions: get(&self.completions),
+            transactions_recovered: get(&self.recovered),
             completion_us_sum: get(&self.completion_us_sum),
             completion_us_max: get(&self.completion_us_max),
         }
@@ -72,6 +74,9 @@ pub struct CoordinatorStats {
     pub txn_log_appends: u64,
     /// Transactions whose markers were all written (the count behind the two timings).
     pub completions: u64,
+    /// Transactions found decided but not completed when the store opened (a crash came
+    /// between the decision and the last marker), completed by the open.
+    pub transactions_recovered: u64,
     /// Sum, in microseconds, of the time from EndTxn's decision being durable to its last
     /// marker being durable.
     pub completion_us_sum: u64,
