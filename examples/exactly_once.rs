@@ -31,9 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eoslog::{
-    AppendOutcome, BatchBuilder, CoordinatorError, FileSystem, Isolation, LogOptions, NewRecord, OffsetCommit,
-    Offset, PartitionOffset, ProduceContext, ProducerIdAndEpoch, Sequence, StdFileSystem, StorageFile, Store,
-    StoreConfig, TopicPartition, TxnOffsetCommit, TxnVersion,
+    AppendOutcome, BatchBuilder, CoordinatorError, FileSystem, Isolation, LogOptions, NewRecord, Offset,
+    OffsetCommit, PartitionOffset, ProduceContext, ProducerIdAndEpoch, Sequence, StdFileSystem, StorageFile,
+    Store, StoreConfig, TopicPartition, TxnOffsetCommit, TxnVersion,
 };
 
 const IN_PARTITIONS: i32 = 4;
@@ -119,7 +119,7 @@ impl CrashFs {
         x ^= x >> 7;
         x ^= x << 17;
         self.state.store(x, Ordering::Relaxed);
-        if x % self.one_in == 0 {
+        if x.is_multiple_of(self.one_in) {
             eprintln!("exactly_once: crashing at {op} of {}", path.display());
             std::process::abort();
         }
@@ -264,7 +264,9 @@ impl<'s> Producer<'s> {
             .iter()
             .map(|(k, v)| NewRecord::key_value(ts, k.as_bytes(), v.as_bytes()))
             .collect();
-        let bytes = BatchBuilder::transactional(self.pid.producer_id, self.pid.producer_epoch, Sequence(*seq)).build(&recs)?;
+        let bytes =
+            BatchBuilder::transactional(self.pid.producer_id, self.pid.producer_epoch, Sequence(*seq))
+                .build(&recs)?;
         let ctx = ProduceContext {
             transactional_id: Some(&self.id),
             tv: TxnVersion::TV2,
@@ -274,7 +276,9 @@ impl<'s> Producer<'s> {
             match self.store.produce(&tp.topic, tp.partition, &bytes, &ctx) {
                 Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_)) => break,
                 Ok(AppendOutcome::Rejected(r)) => return Err(format!("{tp}: produce rejected: {r:?}").into()),
-                Err(eoslog::ProduceError::Coordinator(e)) if e.is_retriable() => std::thread::sleep(Duration::from_millis(2)),
+                Err(eoslog::ProduceError::Coordinator(e)) if e.is_retriable() => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -310,7 +314,11 @@ impl<'s> Producer<'s> {
     }
 
     fn end(&mut self, commit: bool) -> Res<()> {
-        self.pid = retry(|| self.store.transactions().end_txn(&self.id, self.pid, commit, TxnVersion::TV2))?;
+        self.pid = retry(|| {
+            self.store
+                .transactions()
+                .end_txn(&self.id, self.pid, commit, TxnVersion::TV2)
+        })?;
         self.seqs.clear(); // a new epoch starts every sequence at 0
         Ok(())
     }
@@ -407,14 +415,20 @@ fn work(store: &Store, worker: i32, workers: i32, commit_every: usize) -> Res<()
         txn_count += 1;
         // Abort every seventh transaction on purpose: its output and offsets vanish and
         // the next transaction redoes its records.
-        producer.end(txn_count % 7 != 0)?;
+        producer.end(!txn_count.is_multiple_of(7))?;
     }
 }
 
-fn retry_fetch(store: &Store, tps: &[TopicPartition]) -> Res<Vec<(TopicPartition, Option<eoslog::CommittedOffset>)>> {
+fn retry_fetch(
+    store: &Store,
+    tps: &[TopicPartition],
+) -> Res<Vec<(TopicPartition, Option<eoslog::CommittedOffset>)>> {
     loop {
         let answers = store.offsets().fetch(GROUP, Some(tps), true)?;
-        if answers.iter().any(|(_, a)| matches!(a, Err(CoordinatorError::UnstableOffsetCommit))) {
+        if answers
+            .iter()
+            .any(|(_, a)| matches!(a, Err(CoordinatorError::UnstableOffsetCommit)))
+        {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         }
@@ -485,9 +499,12 @@ fn check(dir: &Path, complete: bool, records: u64, lso_seen: &mut HashMap<i32, i
             ..Default::default()
         };
         for t in store.transactions().list(&open) {
-            let fenced = store.transactions().init_producer_id(Some(&t.transactional_id), 60_000, None);
+            let fenced = store
+                .transactions()
+                .init_producer_id(Some(&t.transactional_id), 60_000, None);
             if !matches!(fenced, Err(CoordinatorError::ConcurrentTransactions)) {
-                r.violations.push(format!("fencing {}: {fenced:?}", t.transactional_id));
+                r.violations
+                    .push(format!("fencing {}: {fenced:?}", t.transactional_id));
             }
         }
     }
@@ -510,7 +527,8 @@ fn check(dir: &Path, complete: bool, records: u64, lso_seen: &mut HashMap<i32, i
         let lso = log.last_stable_offset().0;
         if let Some(&before) = lso_seen.get(&p) {
             if lso < before {
-                r.violations.push(format!("out-{p}: LSO moved back from {before} to {lso}"));
+                r.violations
+                    .push(format!("out-{p}: LSO moved back from {before} to {lso}"));
             }
         }
         lso_seen.insert(p, lso);
@@ -524,18 +542,22 @@ fn check(dir: &Path, complete: bool, records: u64, lso_seen: &mut HashMap<i32, i
                 .and_then(|k| k.split_once('@'))
                 .and_then(|(a, b)| Some((a.parse::<i32>().ok()?, b.parse::<i64>().ok()?)))
             else {
-                r.violations.push(format!("out-{p}@{}: unreadable key {key}", x.offset));
+                r.violations
+                    .push(format!("out-{p}@{}: unreadable key {key}", x.offset));
                 continue;
             };
             match input.get(&(ip, io)) {
                 Some(id) if *id == value => *seen.entry((ip, io)).or_default() += 1,
-                _ => r.violations.push(format!("out-{p}@{}: {value} is not input in-{ip}@{io}", x.offset)),
+                _ => r
+                    .violations
+                    .push(format!("out-{p}@{}: {value} is not input in-{ip}@{io}", x.offset)),
             }
         }
     }
     for ((ip, io), n) in &seen {
         if *n > 1 {
-            r.violations.push(format!("in-{ip}@{io} appears {n} times in the output"));
+            r.violations
+                .push(format!("in-{ip}@{io} appears {n} times in the output"));
         }
     }
     // Committed offsets cover exactly the processed input.
@@ -553,18 +575,25 @@ fn check(dir: &Path, complete: bool, records: u64, lso_seen: &mut HashMap<i32, i
             }
         }
         if complete && committed != ends[&p] {
-            r.violations.push(format!("{tp}: committed offset {committed}, input ends at {}", ends[&p]));
+            r.violations.push(format!(
+                "{tp}: committed offset {committed}, input ends at {}",
+                ends[&p]
+            ));
         }
     }
     if complete && r.inputs as u64 != records {
-        r.violations.push(format!("{} input records, expected {records}", r.inputs));
+        r.violations
+            .push(format!("{} input records, expected {records}", r.inputs));
     }
     // Nothing left undecided at a partition by a finished run.
     if complete {
         for tp in store.all_partitions(true) {
             let log = store.partition(&tp.topic, tp.partition)?;
             if let Some(t) = log.open_transactions().first() {
-                r.violations.push(format!("{tp}: transaction of producer {} still open", t.producer_id.0));
+                r.violations.push(format!(
+                    "{tp}: transaction of producer {} still open",
+                    t.producer_id.0
+                ));
             }
         }
     }
@@ -593,7 +622,8 @@ fn supervise(args: &Args, dir: &Path) -> Res<bool> {
             .args(["--commit-every", &args.commit_every.to_string()])
             .args(["--seed", &seed.to_string()]);
         let mut child = cmd.spawn()?;
-        let deadline = (args.kill_after_ms > 0).then(|| Instant::now() + Duration::from_millis(rng.next() % args.kill_after_ms + 1));
+        let deadline = (args.kill_after_ms > 0)
+            .then(|| Instant::now() + Duration::from_millis(rng.next() % args.kill_after_ms + 1));
         let status = loop {
             if let Some(s) = child.try_wait()? {
                 break s;

@@ -10,13 +10,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use eoslog::{
-    AppendOrigin, AppendOutcome, BatchBuilder, NewRecord, OffsetCommit, PartitionOffset, ProducerEpoch, ProducerId,
-    ProduceContext, Sequence, Store, StoreConfig, TopicPartition, TxnOffsetCommit, TxnVersion,
+    AppendOrigin, AppendOutcome, BatchBuilder, NewRecord, OffsetCommit, PartitionOffset, ProduceContext,
+    ProducerEpoch, ProducerId, Sequence, Store, StoreConfig, TopicPartition, TxnOffsetCommit, TxnVersion,
 };
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eoslog")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_eoslog"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn json_lines(o: &Output) -> Vec<Value> {
@@ -82,11 +85,18 @@ fn build(dir: &Path) {
     };
     for (id, commit) in [("done", true), ("open", false)] {
         let p = txns.init_producer_id(Some(id), 60_000, None).unwrap();
-        txns.add_partitions(id, p, std::slice::from_ref(&out0), TxnVersion::TV0).unwrap();
+        txns.add_partitions(id, p, std::slice::from_ref(&out0), TxnVersion::TV0)
+            .unwrap();
         txns.add_offsets(id, p, "grp", TxnVersion::TV0).unwrap();
         let b = txn_batch(p.producer_id, p.producer_epoch, 0, id);
-        assert!(matches!(store.produce("out", 0, &b, &ctx(id)).unwrap(), AppendOutcome::Appended(_)));
-        for r in store.offsets().txn_commit(&offsets(p, id, if commit { 5 } else { 6 })) {
+        assert!(matches!(
+            store.produce("out", 0, &b, &ctx(id)).unwrap(),
+            AppendOutcome::Appended(_)
+        ));
+        for r in store
+            .offsets()
+            .txn_commit(&offsets(p, id, if commit { 5 } else { 6 }))
+        {
             r.unwrap();
         }
         if commit {
@@ -99,7 +109,10 @@ fn build(dir: &Path) {
     // it, so it is written with the log alone.
     let log = eoslog::Log::open(&out1, eoslog::LogConfig::default()).unwrap();
     let stray = txn_batch(ProducerId(9999), ProducerEpoch(0), 0, "stray");
-    assert!(matches!(log.append(&stray, AppendOrigin::Client).unwrap(), AppendOutcome::Appended(_)));
+    assert!(matches!(
+        log.append(&stray, AppendOrigin::Client).unwrap(),
+        AppendOutcome::Appended(_)
+    ));
     log.close().unwrap();
 }
 
@@ -111,16 +124,52 @@ fn transactions_list_and_describe_show_the_coordinators_state() {
     let list = json_lines(&run(&["transactions", "--store", d, "--json", "list"]));
     let states: Vec<(&str, &str)> = list
         .iter()
-        .map(|v| (v["transactional_id"].as_str().unwrap(), v["state"].as_str().unwrap()))
+        .map(|v| {
+            (
+                v["transactional_id"].as_str().unwrap(),
+                v["state"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(states, vec![("done", "CompleteCommit"), ("open", "Ongoing")]);
-    let only = json_lines(&run(&["transactions", "--store", d, "--json", "list", "--state", "Ongoing"]));
+    let only = json_lines(&run(&[
+        "transactions",
+        "--store",
+        d,
+        "--json",
+        "list",
+        "--state",
+        "Ongoing",
+    ]));
     assert_eq!(only.len(), 1);
-    let desc = json_lines(&run(&["transactions", "--store", d, "--json", "describe", "--transactional-id", "open"]));
+    let desc = json_lines(&run(&[
+        "transactions",
+        "--store",
+        d,
+        "--json",
+        "describe",
+        "--transactional-id",
+        "open",
+    ]));
     assert_eq!(desc[0]["state"], "Ongoing");
-    let parts: Vec<&str> = desc[0]["partitions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-    assert!(parts.contains(&"out-0") && parts.iter().any(|p| p.starts_with("__consumer_offsets-")), "{parts:?}");
-    let missing = run(&["transactions", "--store", d, "describe", "--transactional-id", "nobody"]);
+    let parts: Vec<&str> = desc[0]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        parts.contains(&"out-0") && parts.iter().any(|p| p.starts_with("__consumer_offsets-")),
+        "{parts:?}"
+    );
+    let missing = run(&[
+        "transactions",
+        "--store",
+        d,
+        "describe",
+        "--transactional-id",
+        "nobody",
+    ]);
     assert_eq!(missing.status.code(), Some(1));
 }
 
@@ -129,12 +178,35 @@ fn find_hanging_names_the_stray_transaction_and_abort_ends_it() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let d = dir.path().to_str().unwrap();
-    let hanging = json_lines(&run(&["transactions", "--store", d, "--json", "find-hanging", "--topic", "out"]));
+    let hanging = json_lines(&run(&[
+        "transactions",
+        "--store",
+        d,
+        "--json",
+        "find-hanging",
+        "--topic",
+        "out",
+    ]));
     assert_eq!(hanging.len(), 1, "{hanging:?}");
-    assert_eq!((hanging[0]["partition"].as_i64(), hanging[0]["producer_id"].as_i64()), (Some(1), Some(9999)));
+    assert_eq!(
+        (
+            hanging[0]["partition"].as_i64(),
+            hanging[0]["producer_id"].as_i64()
+        ),
+        (Some(1), Some(9999))
+    );
     let start = hanging[0]["start_offset"].as_i64().unwrap().to_string();
     let aborted = json_lines(&run(&[
-        "transactions", "--store", d, "abort", "--topic", "out", "--partition", "1", "--start-offset", &start,
+        "transactions",
+        "--store",
+        d,
+        "abort",
+        "--topic",
+        "out",
+        "--partition",
+        "1",
+        "--start-offset",
+        &start,
     ]));
     assert_eq!(aborted[0]["status"], "aborted");
     let after = json_lines(&run(&["transactions", "--store", d, "--json", "find-hanging"]));
@@ -146,7 +218,9 @@ fn groups_offsets_shows_committed_and_pending() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let d = dir.path().to_str().unwrap();
-    let lines = json_lines(&run(&["groups", "--store", d, "--json", "offsets", "--group", "grp"]));
+    let lines = json_lines(&run(&[
+        "groups", "--store", d, "--json", "offsets", "--group", "grp",
+    ]));
     assert_eq!(lines[0]["offset"], 5, "{lines:?}");
     assert_eq!(lines[0]["metadata"], "m");
     assert!(lines[1]["pending_producer_id"].is_i64(), "{lines:?}");
@@ -161,15 +235,30 @@ fn dump_decodes_the_internal_topics() {
     let txn_dir = store.partition_dir("__transaction_state", store.transactions().partition_for("done"));
     let offsets_dir = store.partition_dir("__consumer_offsets", store.offsets().partition_for("grp"));
     store.close().unwrap();
-    let batches = json_lines(&run(&["dump", txn_dir.to_str().unwrap(), "--json", "--decode", "transaction-log"]));
+    let batches = json_lines(&run(&[
+        "dump",
+        txn_dir.to_str().unwrap(),
+        "--json",
+        "--decode",
+        "transaction-log",
+    ]));
     let states: Vec<&str> = batches
         .iter()
         .flat_map(|b| b["records"].as_array().unwrap().iter())
         .filter(|r| r["key"]["transactional_id"] == "done")
         .map(|r| r["value"]["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, vec!["Empty", "Ongoing", "Ongoing", "PrepareCommit", "CompleteCommit"]);
-    let batches = json_lines(&run(&["dump", offsets_dir.to_str().unwrap(), "--json", "--decode", "offsets"]));
+    assert_eq!(
+        states,
+        vec!["Empty", "Ongoing", "Ongoing", "PrepareCommit", "CompleteCommit"]
+    );
+    let batches = json_lines(&run(&[
+        "dump",
+        offsets_dir.to_str().unwrap(),
+        "--json",
+        "--decode",
+        "offsets",
+    ]));
     let offsets: Vec<i64> = batches
         .iter()
         .filter(|b| b["is_control"] == false)

@@ -135,8 +135,8 @@ fn test_init_producer_id_with_no_last_producer_data() {
 }
 
 /// A store whose transactional id `a` was left (by Kafka's own record format) at `epoch`.
-fn store_at_epoch(epoch: i16, state: i8) -> TestStore {
-    let mut t = TestStore::new(&[]);
+fn store_at_epoch(config: &[(&str, &str)], epoch: i16, state: i8) -> TestStore {
+    let mut t = TestStore::new(config);
     let p = t.txns().init_producer_id(Some("a"), TIMEOUT, None).expect("init");
     t.s().create_topic("out", 1, &[]).expect("topic");
     let partition = t.txns().partition_for("a");
@@ -152,7 +152,7 @@ fn store_at_epoch(epoch: i16, state: i8) -> TestStore {
 
 #[test]
 fn test_retry_init_producer_id_after_producer_id_rotation() {
-    let t = store_at_epoch(32766, 0);
+    let t = store_at_epoch(&[], 32766, 0);
     let old = t.txns().describe("a").expect("describe");
     let expected = pe(old.producer_id.0, 32766);
     let rotated = t
@@ -177,8 +177,9 @@ fn test_retry_init_producer_id_after_producer_id_rotation() {
 
 #[test]
 fn should_use_last_epoch_to_fence_when_epochs_are_exhausted() {
-    // An ongoing transaction at 32766: the fence aborts at 32767, the retry rotates.
-    let t = store_at_epoch(32766, 1);
+    // transaction.version 0: an ongoing transaction at 32766 is aborted at 32767 (the
+    // last epoch, fencing only), and the retry moves to a new producer id.
+    let t = store_at_epoch(&[("transaction.version", "0")], 32766, 1);
     let old = t.txns().describe("a").expect("describe");
     assert_eq!(old.state, TxnState::Ongoing);
     let err = t
@@ -194,6 +195,37 @@ fn should_use_last_epoch_to_fence_when_epochs_are_exhausted() {
         .expect("rotate");
     assert_ne!(fresh.producer_id, old.producer_id);
     assert_eq!(fresh.producer_epoch.0, 0);
+}
+
+#[test]
+fn a_tv2_fence_at_the_last_epoch_moves_to_a_new_producer_id_at_completion() {
+    // KAFKA-20090: under transaction.version 2 the abort's completion already moves the id
+    // to a new producer id, so 32767 is never an identity anyone holds.
+    let t = store_at_epoch(&[], 32766, 1);
+    let old = t.txns().describe("a").expect("describe");
+    let err = t
+        .txns()
+        .init_producer_id(Some("a"), TIMEOUT, None)
+        .expect_err("fence");
+    assert!(matches!(err, CoordinatorError::ConcurrentTransactions));
+    let d = t.txns().describe("a").expect("describe");
+    assert_eq!(d.state, TxnState::CompleteAbort);
+    assert_ne!(d.producer_id, old.producer_id);
+    assert_eq!(d.producer_epoch, 0);
+    // The fenced producer's TV2 retry of an abort is told the new identity.
+    let answer = t
+        .txns()
+        .end_txn("a", pe(old.producer_id.0, 32766), false, TxnVersion::TV2)
+        .expect("retry");
+    assert_eq!(answer, pe(d.producer_id.0, 0));
+    // A TV2 request to a store at transaction.version 0 is refused.
+    let t0 = store_at_epoch(&[("transaction.version", "0")], 5, 0);
+    let p = t0.txns().describe("a").expect("describe");
+    let err = t0
+        .txns()
+        .end_txn("a", pe(p.producer_id.0, 5), false, TxnVersion::TV2)
+        .expect_err("tv2 on a tv0 store");
+    assert_eq!(err.kafka_error(), KafkaError::InvalidRequest);
 }
 
 #[test]
@@ -217,7 +249,7 @@ fn should_not_repeatedly_bump_epoch_due_to_init_pid_during_ongoing_txn_if_append
         .expect_err("reloading");
     assert_eq!(err.kafka_error(), KafkaError::NotCoordinator);
     switch.heal();
-    let report = t.s().run_maintenance().expect("maintenance");
+    let report = t.s().run_maintenance();
     assert!(report.reopened >= 1, "{report:?}");
     // The fence retried: aborts at e+1 (not e+2), and the new instance gets e+2.
     let err = t

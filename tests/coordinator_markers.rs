@@ -92,7 +92,8 @@ fn a_partition_that_fails_gets_its_marker_from_maintenance() {
         .expect_err("busy");
     assert!(matches!(err, CoordinatorError::ConcurrentTransactions), "{err:?}");
     switch.heal();
-    let report = t.s().run_maintenance().expect("maintenance");
+    let out0_end = t.s().partition("out", 0).expect("log").log_end_offset();
+    let report = t.s().run_maintenance();
     assert_eq!(
         (report.reopened, report.completed_transactions),
         (1, 1),
@@ -103,6 +104,11 @@ fn a_partition_that_fails_gets_its_marker_from_maintenance() {
         TxnState::CompleteCommit
     );
     assert_eq!(t.values(&tp("out", 1), Isolation::ReadCommitted), vec!["v1"]);
+    assert_eq!(
+        t.s().partition("out", 0).expect("log").log_end_offset(),
+        out0_end,
+        "only the partition that lacked its marker gets one"
+    );
 }
 
 #[test]
@@ -184,7 +190,7 @@ fn a_failed_transaction_log_write_reloads_at_a_higher_coordinator_epoch() {
         .expect_err("not written");
     assert_eq!(err.kafka_error(), KafkaError::NotCoordinator);
     switch.heal();
-    t.s().run_maintenance().expect("maintenance");
+    t.s().run_maintenance();
     // Nothing was decided: the transaction is still open, and commits now.
     assert_eq!(
         t.txns().describe("txn").expect("describe").state,

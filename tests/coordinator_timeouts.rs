@@ -35,14 +35,14 @@ fn test_fencing_on_transaction_expiration() {
     t.s().create_topic("out", 1, &[]).expect("topic");
     let p = begin(&t, "txn", 100);
     t.clock.advance(50);
-    t.s().run_maintenance().expect("maintenance");
+    t.s().run_maintenance();
     assert_eq!(
         t.txns().describe("txn").expect("describe").state,
         TxnState::Ongoing,
         "not yet"
     );
     t.clock.advance(600);
-    let report = t.s().run_maintenance().expect("maintenance");
+    let report = t.s().run_maintenance();
     assert_eq!(report.timed_out_transactions, 1);
     let d = t.txns().describe("txn").expect("describe");
     assert_eq!(
@@ -135,7 +135,7 @@ fn test_bump_transactional_epoch_after_invalid_producer_id_mapping() {
         .init_producer_id(Some("txn"), 60_000, None)
         .expect("init");
     t.clock.advance(2_000);
-    let report = t.s().run_maintenance().expect("maintenance");
+    let report = t.s().run_maintenance();
     assert_eq!(report.expired_transactional_ids, 1);
     let err = t.txns().describe("txn").expect_err("gone");
     assert_eq!(err.kafka_error(), KafkaError::TransactionalIdNotFound);

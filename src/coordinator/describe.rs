@@ -150,7 +150,9 @@ impl Transactions<'_> {
         let mut coordinated = std::collections::HashMap::new();
         for index in 0..self.state().partitions.len() {
             if let Ok(loaded) = self.loaded_index(index as i32) {
-                for entry in loaded.ids.lock().values() {
+                // Entries copied out first: no entry is locked while the map is.
+                let entries: Vec<_> = loaded.ids.lock().values().cloned().collect();
+                for entry in entries {
                     let m = entry.lock();
                     coordinated.insert(m.producer_id, (m.state, m.partitions.clone()));
                 }

@@ -28,11 +28,7 @@ impl Transactions<'_> {
         partitions: &[TopicPartition],
         tv: TxnVersion,
     ) -> Result<(), CoordinatorError> {
-        if transactional_id.is_empty() {
-            return Err(CoordinatorError::InvalidRequest {
-                reason: "empty transactional id",
-            });
-        }
+        self.check_request(transactional_id, tv)?;
         for tp in partitions {
             if !self.store.has_partition(&tp.topic, tp.partition) {
                 return Err(CoordinatorError::UnknownTopicOrPartition {
@@ -68,7 +64,7 @@ impl Transactions<'_> {
         group_id: &str,
         tv: TxnVersion,
     ) -> Result<(), CoordinatorError> {
-        if group_id.is_empty() {
+        if group_id.is_empty() || group_id.len() > super::init_pid::MAX_STRING {
             return Err(CoordinatorError::InvalidGroupId);
         }
         let tp = TopicPartition::new(
@@ -123,11 +119,7 @@ impl Transactions<'_> {
         commit: bool,
         tv: TxnVersion,
     ) -> Result<ProducerIdAndEpoch, CoordinatorError> {
-        if transactional_id.is_empty() {
-            return Err(CoordinatorError::InvalidRequest {
-                reason: "empty transactional id",
-            });
-        }
+        self.check_request(transactional_id, tv)?;
         let loaded = self.loaded(transactional_id)?;
         let now = self.now();
         self.with_id(&loaded, transactional_id, None, |m| {

@@ -145,6 +145,15 @@ pub enum CoordinatorError {
     /// Storage failed underneath the coordinator.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A failure that several partitions of one request share (a storage failure or an
+    /// append refusal, repeated for each), with its Kafka error.
+    #[error("{reason}")]
+    Shared {
+        /// Kafka's error.
+        error: KafkaError,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// The request a coordinator answer is for, to rewrite codes as each version expects.
@@ -196,6 +205,7 @@ impl CoordinatorError {
             E::InvalidProducerEpoch => K::InvalidProducerEpoch,
             E::InvalidTopic { .. } => K::InvalidTopicException,
             E::Storage(e) => e.kafka_error(),
+            E::Shared { error, .. } => *error,
         }
     }
 
@@ -288,8 +298,13 @@ impl CoordinatorError {
             E::UnstableOffsetCommit => E::UnstableOffsetCommit,
             E::InvalidProducerEpoch => E::InvalidProducerEpoch,
             E::InvalidTopic { topic } => E::InvalidTopic { topic: topic.clone() },
-            E::Storage(e) => E::UnknownServerError {
-                reason: format!("storage failure: {e}"),
+            E::Storage(e) => E::Shared {
+                error: e.kafka_error(),
+                reason: e.to_string(),
+            },
+            E::Shared { error, reason } => E::Shared {
+                error: *error,
+                reason: reason.clone(),
             },
         }
     }

@@ -6,7 +6,10 @@ use std::sync::atomic::Ordering;
 use super::error::CoordinatorError;
 use super::metadata::{InitStep, TxnMetadata};
 use super::state::{Loaded, Transactions};
-use super::{ProducerIdAndEpoch, TxnState};
+use super::{ProducerIdAndEpoch, TxnState, TxnVersion};
+
+/// The longest string a Kafka message field holds (an `int16` length).
+pub(crate) const MAX_STRING: usize = i16::MAX as usize;
 
 impl Transactions<'_> {
     /// Kafka's InitProducerId.
@@ -48,11 +51,7 @@ impl Transactions<'_> {
         let Some(id) = transactional_id else {
             return Ok(ProducerIdAndEpoch::new(self.allocate_producer_id()?, 0));
         };
-        if id.is_empty() {
-            return Err(CoordinatorError::InvalidRequest {
-                reason: "empty transactional id",
-            });
-        }
+        self.check_request(id, TxnVersion::TV0)?;
         let max = self.store.config().transaction_max_timeout_ms;
         if timeout_ms <= 0 || i64::from(timeout_ms) > max {
             return Err(CoordinatorError::InvalidTransactionTimeout {
@@ -89,17 +88,40 @@ impl Transactions<'_> {
         })
     }
 
-    /// A new producer id from the store's allocator.
+    /// A new producer id from the store's allocator. Its failure (the block reservation
+    /// could not be written) is `COORDINATOR_LOAD_IN_PROGRESS`, which clients retry, as in
+    /// Kafka.
     pub(crate) fn allocate_producer_id(&self) -> Result<i64, CoordinatorError> {
-        self.store
-            .allocate_producer_id()
-            .map(|p| p.0)
-            .map_err(|e| match e {
-                crate::StoreError::Storage(s) => CoordinatorError::Storage(s),
-                other => CoordinatorError::UnknownServerError {
-                    reason: other.to_string(),
-                },
-            })
+        self.store.allocate_producer_id().map(|p| p.0).map_err(|e| {
+            tracing::warn!(target: "eoslog::coordinator", error = %e, "producer id allocation failed");
+            CoordinatorError::CoordinatorLoadInProgress
+        })
+    }
+
+    /// Refuses a request whose transaction version is newer than the store's
+    /// `transaction.version` (Kafka's clients only send what the cluster finalized) or
+    /// whose transactional id cannot be stored (longer than a Kafka string).
+    pub(crate) fn check_request(
+        &self,
+        transactional_id: &str,
+        tv: TxnVersion,
+    ) -> Result<(), CoordinatorError> {
+        if transactional_id.is_empty() {
+            return Err(CoordinatorError::InvalidRequest {
+                reason: "empty transactional id",
+            });
+        }
+        if transactional_id.len() > MAX_STRING {
+            return Err(CoordinatorError::InvalidRequest {
+                reason: "transactional id longer than 32767 bytes",
+            });
+        }
+        if tv.0 > self.store.config().transaction_version {
+            return Err(CoordinatorError::InvalidRequest {
+                reason: "the request's transaction version is above the store's transaction.version",
+            });
+        }
+        Ok(())
     }
 
     /// Fences the producer of `m`'s ongoing transaction and aborts it: PrepareAbort at the
@@ -116,11 +138,11 @@ impl Transactions<'_> {
         debug_assert_eq!(m.state, TxnState::Ongoing);
         let before = m.producer_epoch;
         m.fence();
-        let t = m.prepare_forced_abort(
-            crate::coordinator::TxnVersion(self.store.config().transaction_version),
-            self.now(),
-        );
-        if let Err(e) = self.persist(loaded, id, m, &t) {
+        let server_tv = TxnVersion(self.store.config().transaction_version);
+        let persisted = m
+            .prepare_forced_abort(server_tv, self.now(), || self.allocate_producer_id())
+            .and_then(|t| self.persist(loaded, id, m, &t));
+        if let Err(e) = persisted {
             m.has_failed_epoch_fence = true;
             return Err(e);
         }

@@ -127,6 +127,9 @@ impl Transactions<'_> {
             ),
             incomplete: AtomicBool::new(false),
         };
+        let part = &self.state().partitions[index as usize];
+        // Cleared before completing: a completion that fails now sets it again.
+        part.needs_reload.store(false, Ordering::Release);
         let decided: Vec<_> = loaded
             .ids
             .lock()
@@ -153,28 +156,37 @@ impl Transactions<'_> {
             completed = decided.len(),
             "transaction state loaded"
         );
-        let part = &self.state().partitions[index as usize];
         *part.slot.write() = Some(loaded);
-        part.needs_reload.store(false, Ordering::Release);
         Ok(())
     }
 
     /// Reloads every partition whose log failed a write: the log is reopened (recovery runs)
-    /// and its state replayed at the next coordinator epoch. Returns how many reloaded.
-    pub(crate) fn reload_failed(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
+    /// and its state replayed at the next coordinator epoch. A partition that cannot reload
+    /// now stays flagged for the next call. Returns how many reloaded, and how many failed.
+    pub(crate) fn reload_failed(&self) -> (usize, usize) {
+        let (mut done, mut failed) = (0, 0);
         for (index, part) in self.state().partitions.iter().enumerate() {
             if !part.needs_reload.load(Ordering::Acquire) {
                 continue;
             }
             let mut slot = part.slot.write();
             slot.take();
-            self.store
-                .reopen_partition(TRANSACTION_STATE_TOPIC, index as i32)?;
+            let reopened = self.store.reopen_partition(TRANSACTION_STATE_TOPIC, index as i32);
             drop(slot);
-            self.load_partition(index as i32)?;
-            n += 1;
+            match reopened.and_then(|_| self.load_partition(index as i32)) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    part.needs_reload.store(true, Ordering::Release);
+                    tracing::error!(
+                        target: "eoslog::coordinator",
+                        partition = index,
+                        error = %e,
+                        "reloading the transaction log failed; retried at the next maintenance"
+                    );
+                    failed += 1;
+                }
+            }
         }
-        Ok(n)
+        (done, failed)
     }
 }

@@ -22,7 +22,7 @@ use crate::types::{Offset, ProducerEpoch, ProducerId};
 
 use super::metadata::TxnMetadata;
 use super::state::{Loaded, Transactions};
-use super::TxnState;
+use super::{TopicPartition, TxnState};
 
 /// At most this many partitions' fsyncs are awaited in parallel.
 const PARALLEL_SYNCS: usize = 8;
@@ -43,6 +43,9 @@ impl Transactions<'_> {
     /// tries again.
     pub(crate) fn complete(&self, loaded: &Loaded, id: &str, m: &mut TxnMetadata) {
         debug_assert!(m.state.is_prepare(), "complete() of {:?}", m.state);
+        if m.abandoned {
+            return; // until the coordinator loads again
+        }
         let started = Instant::now();
         match self.write_markers(loaded, m) {
             Ok(()) => {}
@@ -52,9 +55,13 @@ impl Transactions<'_> {
                     transactional_id = id,
                     state = %m.state,
                     outcome = ?p,
-                    "transaction markers not all written; completion retried later"
+                    remaining = m.pending_markers.as_ref().map_or(0, |s| s.len()),
+                    "transaction markers not all written"
                 );
-                loaded.incomplete.store(true, Ordering::Release);
+                match p {
+                    Pending::Retry => loaded.incomplete.store(true, Ordering::Release),
+                    Pending::Abandoned => m.abandoned = true,
+                }
                 return;
             }
         }
@@ -86,9 +93,9 @@ impl Transactions<'_> {
         );
     }
 
-    /// Appends the marker to every partition of the transaction, then waits until each is
-    /// durable.
-    fn write_markers(&self, loaded: &Loaded, m: &TxnMetadata) -> Result<(), Pending> {
+    /// Appends the marker to every partition of the transaction that lacks it, then waits
+    /// until each is durable; the partitions that failed stay in `m.pending_markers`.
+    fn write_markers(&self, loaded: &Loaded, m: &mut TxnMetadata) -> Result<(), Pending> {
         let marker = TxnMarker {
             producer_id: ProducerId(m.producer_id),
             producer_epoch: ProducerEpoch(m.producer_epoch),
@@ -100,9 +107,11 @@ impl Transactions<'_> {
             },
             timestamp: Some(self.now()),
         };
-        let mut written: Vec<(Arc<Log>, Offset)> = Vec::with_capacity(m.partitions.len());
+        let targets = m.pending_markers.take().unwrap_or_else(|| m.partitions.clone());
+        let mut remaining = std::collections::BTreeSet::new();
+        let mut written: Vec<(TopicPartition, Arc<Log>, Offset)> = Vec::with_capacity(targets.len());
         let mut failed = None;
-        for tp in &m.partitions {
+        for tp in targets {
             let outcome = if &*tp.topic == CONSUMER_OFFSETS_TOPIC {
                 self.store.offsets().complete_transaction(tp.partition, &marker)
             } else {
@@ -121,7 +130,7 @@ impl Transactions<'_> {
             match outcome {
                 Ok((log, AppendOutcome::Appended(info) | AppendOutcome::Duplicate(info))) => {
                     self.state().stats.markers_written.fetch_add(1, Ordering::Relaxed);
-                    written.push((log, info.last_offset.next()));
+                    written.push((tp, log, info.last_offset.next()));
                 }
                 Ok((_, AppendOutcome::Rejected(r))) => {
                     self.state()
@@ -135,18 +144,27 @@ impl Transactions<'_> {
                         "a partition refused a transaction marker; the transaction stays undecided there until the store reopens"
                     );
                     failed = Some(Pending::Abandoned);
+                    remaining.insert(tp);
                 }
                 Err(e) => {
                     tracing::warn!(target: "eoslog::coordinator", partition = %tp, error = %e, "marker write failed");
                     failed.get_or_insert(Pending::Retry);
+                    remaining.insert(tp);
                 }
             }
         }
-        let durable_failed = wait_all_durable(&written);
-        match (failed, durable_failed) {
-            (Some(p), _) => Err(p),
-            (None, true) => Err(Pending::Retry),
-            (None, false) => Ok(()),
+        for (tp, not_durable) in written.iter().map(|(tp, ..)| tp).zip(wait_all_durable(&written)) {
+            if not_durable {
+                failed.get_or_insert(Pending::Retry);
+                remaining.insert(tp.clone());
+            }
+        }
+        match failed {
+            Some(p) => {
+                m.pending_markers = Some(remaining);
+                Err(p)
+            }
+            None => Ok(()),
         }
     }
 
@@ -180,10 +198,10 @@ impl Transactions<'_> {
     }
 }
 
-/// Waits until every `(log, end)` is durable, several logs at a time. Returns whether any
-/// wait failed.
-fn wait_all_durable(written: &[(Arc<Log>, Offset)]) -> bool {
-    let wait = |(log, end): &(Arc<Log>, Offset)| match log.wait_durable(*end) {
+/// Waits until every `(partition, log, end)` is durable, several logs at a time. Returns,
+/// for each, whether its wait failed.
+fn wait_all_durable(written: &[(TopicPartition, Arc<Log>, Offset)]) -> Vec<bool> {
+    let wait = |(_, log, end): &(TopicPartition, Arc<Log>, Offset)| match log.wait_durable(*end) {
         Ok(durable) => durable < *end,
         Err(e) => {
             tracing::warn!(target: "eoslog::coordinator", dir = %log.dir().display(), error = %e, "marker fsync failed");
@@ -191,16 +209,22 @@ fn wait_all_durable(written: &[(Arc<Log>, Offset)]) -> bool {
         }
     };
     if written.len() <= 1 {
-        return written.iter().any(wait);
+        return written.iter().map(wait).collect();
     }
     let chunk = written.len().div_ceil(PARALLEL_SYNCS);
     std::thread::scope(|s| {
         let handles: Vec<_> = written
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(wait).fold(false, |a, b| a | b)))
+            .map(|part| {
+                (
+                    part.len(),
+                    s.spawn(move || part.iter().map(wait).collect::<Vec<bool>>()),
+                )
+            })
             .collect();
         handles
             .into_iter()
-            .fold(false, |failed, h| failed | h.join().unwrap_or(true))
+            .flat_map(|(n, h)| h.join().unwrap_or_else(|_| vec![true; n]))
+            .collect()
     })
 }

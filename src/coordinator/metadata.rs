@@ -31,6 +31,12 @@ pub(crate) struct TxnMetadata {
     /// Removed from its partition's map (expired): a request that found it before retries
     /// its lookup.
     pub removed: bool,
+    /// In a Prepare state, the partitions whose marker is not durable yet (`None`: all of
+    /// them, as after a load). Memory only.
+    pub pending_markers: Option<BTreeSet<TopicPartition>>,
+    /// A partition refused this transaction's marker (its producer or coordinator epoch is
+    /// newer): the completion waits for the next load of the coordinator, as in Kafka.
+    pub abandoned: bool,
 }
 
 /// A state to persist, and the memory-only field that goes with it.
@@ -84,6 +90,8 @@ impl TxnMetadata {
             client_tv: 0,
             has_failed_epoch_fence: false,
             removed: false,
+            pending_markers: None,
+            abandoned: false,
         }
     }
 
@@ -103,6 +111,8 @@ impl TxnMetadata {
             client_tv: v.client_tv,
             has_failed_epoch_fence: false,
             removed: false,
+            pending_markers: None,
+            abandoned: false,
         }
     }
 
@@ -148,6 +158,8 @@ impl TxnMetadata {
         self.client_tv = v.client_tv;
         self.last_producer_epoch = t.last_producer_epoch;
         self.has_failed_epoch_fence = false;
+        self.pending_markers = None;
+        self.abandoned = false;
     }
 
     /// InitProducerId for an existing id (Kafka's `handleInitProducerId` after the
@@ -293,12 +305,22 @@ impl TxnMetadata {
     }
 
     /// The abort a fence or a timeout runs after [`TxnMetadata::fence`]: PrepareAbort at
-    /// the fenced epoch, with the server's transaction version.
-    pub(crate) fn prepare_forced_abort(&self, server_tv: TxnVersion, now: i64) -> Transit {
+    /// the fenced epoch, with the server's transaction version. Under TV2 a fence that
+    /// reached the last epoch also names the producer id the id moves to at completion
+    /// (`allocate`), so the fenced epoch is never handed out for use (KAFKA-20090).
+    pub(crate) fn prepare_forced_abort(
+        &self,
+        server_tv: TxnVersion,
+        now: i64,
+        allocate: impl FnOnce() -> Result<i64, CoordinatorError>,
+    ) -> Result<Transit, CoordinatorError> {
         let mut t = self.transit(TxnState::PrepareAbort, now);
         t.value.client_tv = server_tv.0;
         t.last_producer_epoch = -1;
-        t
+        if server_tv.bumps_epoch() && self.producer_epoch >= EXHAUSTED_EPOCH && self.next_producer_id < 0 {
+            t.value.next_producer_id = allocate()?;
+        }
+        Ok(t)
     }
 
     /// EndTxn from a client, by the request's transaction version (Kafka 4.1's dispatch).
@@ -361,6 +383,10 @@ impl TxnMetadata {
         match (self.state, commit, is_retry) {
             (TxnState::Ongoing, _, _) => {}
             (TxnState::CompleteCommit, true, true) | (TxnState::CompleteAbort, false, true) => {
+                // The last epoch only ever fences; it is never an identity to use.
+                if self.producer_epoch == i16::MAX {
+                    return Err(fenced(self.producer_epoch, epoch));
+                }
                 return Ok(EndStep::AlreadyDone(self.identity()));
             }
             // An abort with nothing open still bumps the epoch (KIP-890's empty abort).
@@ -461,11 +487,23 @@ mod tests {
         m.fence();
         assert_eq!(m.producer_epoch, i16::MAX);
         assert_eq!(m.last_producer_epoch, -1);
-        let t = m.prepare_forced_abort(TxnVersion::TV2, 7);
+        let t = m
+            .prepare_forced_abort(TxnVersion::TV0, 7, no_alloc)
+            .expect("abort");
         assert_eq!(
             (t.value.state, t.value.producer_epoch),
             (TxnState::PrepareAbort, i16::MAX)
         );
+        // TV2 (KAFKA-20090): the fence names the next producer id, which completion moves to,
+        // so the last epoch is never handed out.
+        let t = m
+            .prepare_forced_abort(TxnVersion::TV2, 7, || Ok(5))
+            .expect("abort");
+        assert_eq!(t.value.next_producer_id, 5);
+        let mut done = m.clone();
+        done.apply(&t);
+        let c = done.prepare_complete(8);
+        assert_eq!((c.value.producer_id, c.value.producer_epoch), (5, 0));
     }
 
     #[test]

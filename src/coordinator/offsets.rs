@@ -21,6 +21,7 @@ use crate::types::{Offset, ProducerEpoch, ProducerId, Sequence};
 
 use super::error::CoordinatorError;
 use super::groups::{validate, Committer, GroupMembership};
+use super::init_pid::MAX_STRING;
 use super::load::scan_batches;
 use super::offsets_codec::{self as codec, OffsetValue, OffsetsKey};
 use super::wire::partition_for;
@@ -100,19 +101,25 @@ struct PartState {
     committed: HashMap<String, GroupOffsets>,
     pending: HashMap<i64, HashMap<String, GroupOffsets>>,
     open_by_group: HashMap<String, HashSet<i64>>,
-    groups: HashMap<String, GroupMembership>,
 }
 
 /// Every offsets partition of a store.
 #[derive(Debug)]
 pub(crate) struct OffsetsState {
     partitions: Vec<Mutex<Option<PartState>>>,
+    /// A partition whose log failed: maintenance reopens and loads it.
+    needs_reload: Vec<std::sync::atomic::AtomicBool>,
+    /// Group membership, as the embedding broker reports it (not from the log, so a reload
+    /// keeps it). Locked after a partition's mutex, never before.
+    members: Mutex<HashMap<String, GroupMembership>>,
 }
 
 impl OffsetsState {
     pub(crate) fn new(partitions: u32) -> Self {
         OffsetsState {
             partitions: (0..partitions).map(|_| Mutex::new(None)).collect(),
+            needs_reload: (0..partitions).map(|_| Default::default()).collect(),
+            members: Mutex::new(HashMap::new()),
         }
     }
 
@@ -294,7 +301,6 @@ impl<'a> Offsets<'a> {
             committed: HashMap::new(),
             pending: HashMap::new(),
             open_by_group: HashMap::new(),
-            groups: HashMap::new(),
         };
         scan_batches(&log, CONSUMER_OFFSETS_TOPIC, k, |b| s.replay_batch(b))?;
         *self.state().partitions[k as usize].lock() = Some(s);
@@ -302,16 +308,35 @@ impl<'a> Offsets<'a> {
     }
 
     /// Reopens offsets partition `k`'s log after a failed write (recovery runs) and loads
-    /// it again; requests meanwhile answer `COORDINATOR_LOAD_IN_PROGRESS`.
+    /// it again; requests meanwhile answer `COORDINATOR_LOAD_IN_PROGRESS`. A partition that
+    /// cannot reload now is retried by the next maintenance.
     pub(crate) fn reload_partition(&self, k: i32) -> Result<(), StoreError> {
-        let old = self.state().partitions[k as usize].lock().take();
-        let groups = old.map(|s| s.groups).unwrap_or_default();
+        let flag = &self.state().needs_reload[k as usize];
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        drop(self.state().partitions[k as usize].lock().take());
         self.store.reopen_partition(CONSUMER_OFFSETS_TOPIC, k)?;
         self.load_partition(k)?;
-        if let Some(s) = self.state().partitions[k as usize].lock().as_mut() {
-            s.groups = groups; // membership is the broker's, not the log's
-        }
+        flag.store(false, std::sync::atomic::Ordering::Release);
         Ok(())
+    }
+
+    /// Retries the reload of every partition flagged by a failed one. Returns how many
+    /// reloaded and how many failed again.
+    pub(crate) fn reload_failed(&self) -> (usize, usize) {
+        let (mut done, mut failed) = (0, 0);
+        for (k, flag) in self.state().needs_reload.iter().enumerate() {
+            if !flag.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
+            match self.reload_partition(k as i32) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(target: "eoslog::coordinator", partition = k, error = %e, "reloading an offsets partition failed; retried at the next maintenance");
+                }
+            }
+        }
+        (done, failed)
     }
 
     /// Tells the store a group's generation and members (the embedding broker's group
@@ -321,10 +346,14 @@ impl<'a> Offsets<'a> {
         group_id: &str,
         membership: GroupMembership,
     ) -> Result<(), CoordinatorError> {
-        self.with_group(group_id, |s| {
-            s.groups.insert(group_id.to_owned(), membership);
-            Ok(())
-        })
+        if group_id.is_empty() {
+            return Err(CoordinatorError::InvalidGroupId);
+        }
+        self.state()
+            .members
+            .lock()
+            .insert(group_id.to_owned(), membership);
+        Ok(())
     }
 
     /// OffsetCommit: validates the committer against the group, then writes one record
@@ -347,19 +376,54 @@ impl<'a> Offsets<'a> {
         self.commit_inner(&req.commit, Some(req))
     }
 
+    /// Kafka's order: the group id; unknown partitions (answered alone, and nothing else
+    /// happens when no partition is left); the transaction's verification; the committer
+    /// against the group (for every remaining partition); each partition's metadata size;
+    /// then one batch, replayed under the partition's mutex, made durable outside it.
     fn commit_inner(
         &self,
         req: &OffsetCommit<'_>,
         txn: Option<&TxnOffsetCommit<'_>>,
     ) -> Vec<Result<(), CoordinatorError>> {
         let all = |e: CoordinatorError| req.offsets.iter().map(|_| Err(e.replicate())).collect();
-        if req.group_id.is_empty() {
+        if req.group_id.is_empty() || req.group_id.len() > MAX_STRING {
             return all(CoordinatorError::InvalidGroupId);
+        }
+        if let Some(t) = txn {
+            if let Err(e) = self.store.transactions().check_request(t.transactional_id, t.tv) {
+                return all(e);
+            }
         }
         let k = self.partition_for(req.group_id);
         let log = match self.state().partitions[k as usize].lock().as_ref() {
             Some(s) => s.log.clone(),
             None => return all(CoordinatorError::CoordinatorLoadInProgress),
+        };
+        let mut answers: Vec<Result<(), CoordinatorError>> = req
+            .offsets
+            .iter()
+            .map(|o| {
+                if self
+                    .store
+                    .has_partition(&o.partition.topic, o.partition.partition)
+                {
+                    Ok(())
+                } else {
+                    Err(CoordinatorError::UnknownTopicOrPartition {
+                        topic: o.partition.topic.to_string(),
+                        partition: o.partition.partition,
+                    })
+                }
+            })
+            .collect();
+        let known: Vec<usize> = (0..answers.len()).filter(|&i| answers[i].is_ok()).collect();
+        if known.is_empty() {
+            return answers;
+        }
+        let fail_known = |answers: &mut Vec<Result<(), CoordinatorError>>, e: &CoordinatorError| {
+            for &i in &known {
+                answers[i] = Err(e.replicate());
+            }
         };
         // KIP-890: the offsets partition must be in the producer's transaction; the guard
         // makes a marker that lands meanwhile void the check.
@@ -367,47 +431,14 @@ impl<'a> Offsets<'a> {
         if let Some(t) = txn {
             match self.verify(t, &log, k) {
                 Ok(g) => guard = g,
-                Err(e) => return all(e),
+                Err(e) => {
+                    fail_known(&mut answers, &e);
+                    return answers;
+                }
             }
         }
         let now = self.store.now_ms();
         let max = self.store.config().offset_metadata_max_bytes;
-        let mut answers: Vec<Result<(), CoordinatorError>> = Vec::with_capacity(req.offsets.len());
-        let mut records: Vec<(Vec<u8>, Vec<u8>, usize)> = Vec::new();
-        for (i, o) in req.offsets.iter().enumerate() {
-            let metadata = o.metadata.unwrap_or("");
-            if !self
-                .store
-                .has_partition(&o.partition.topic, o.partition.partition)
-            {
-                answers.push(Err(CoordinatorError::UnknownTopicOrPartition {
-                    topic: o.partition.topic.to_string(),
-                    partition: o.partition.partition,
-                }));
-            } else if metadata.len() > max {
-                answers.push(Err(CoordinatorError::OffsetMetadataTooLarge {
-                    len: metadata.len(),
-                    max,
-                }));
-            } else {
-                answers.push(Ok(()));
-                let value = OffsetValue {
-                    offset: o.offset,
-                    leader_epoch: o.leader_epoch,
-                    metadata: metadata.to_owned(),
-                    commit_timestamp: now,
-                    expire_timestamp: -1,
-                };
-                records.push((
-                    codec::encode_offset_key(req.group_id, &o.partition.topic, o.partition.partition),
-                    codec::encode_offset_value(&value),
-                    i,
-                ));
-            }
-        }
-        if records.is_empty() {
-            return answers;
-        }
         let written = self.with_group(req.group_id, |s| {
             let committer = Committer {
                 generation: req.generation_id,
@@ -415,44 +446,59 @@ impl<'a> Offsets<'a> {
                 instance_id: req.group_instance_id,
                 transactional: txn.is_some(),
             };
-            validate(s.groups.get(req.group_id), &committer)?;
-            let end = append_offsets(s, &records, now, txn, guard)?;
-            let first = end.0 - records.len() as i64;
-            for (n, (_, _, i)) in records.iter().enumerate() {
-                let o = &req.offsets[*i];
+            validate(self.state().members.lock().get(req.group_id), &committer)?;
+            let mut records = Vec::with_capacity(known.len());
+            for &i in &known {
+                let o = &req.offsets[i];
+                let metadata = o.metadata.unwrap_or("");
+                if metadata.len() > max {
+                    answers[i] = Err(CoordinatorError::OffsetMetadataTooLarge {
+                        len: metadata.len(),
+                        max,
+                    });
+                    continue;
+                }
                 let value = OffsetValue {
                     offset: o.offset,
                     leader_epoch: o.leader_epoch,
-                    metadata: o.metadata.unwrap_or("").to_owned(),
+                    metadata: metadata.to_owned(),
                     commit_timestamp: now,
                     expire_timestamp: -1,
                 };
+                let key = codec::encode_offset_key(req.group_id, &o.partition.topic, o.partition.partition);
+                records.push((key, value, i));
+            }
+            if records.is_empty() {
+                return Ok(None);
+            }
+            let end = append_offsets(s, &records, now, txn, guard)?;
+            let first = end.0 - records.len() as i64;
+            for (n, (_, value, i)) in records.into_iter().enumerate() {
+                let tp = req.offsets[i].partition.clone();
+                let group = req.group_id.to_owned();
                 let at = first + n as i64;
                 match txn {
-                    Some(t) => s.replay_pending(
-                        t.producer.producer_id.0,
-                        req.group_id.to_owned(),
-                        o.partition.clone(),
-                        at,
-                        Some(value),
-                    ),
-                    None => s.replay_committed(req.group_id.to_owned(), o.partition.clone(), at, Some(value)),
+                    Some(t) => s.replay_pending(t.producer.producer_id.0, group, tp, at, Some(value)),
+                    None => s.replay_committed(group, tp, at, Some(value)),
                 }
             }
-            Ok(end)
+            Ok(Some(end))
         });
         // Durable before answering; the fsync runs outside the partition's mutex, shared
         // with other commits.
-        let result = written.and_then(|end| match log.wait_durable(end) {
-            Ok(d) if d >= end => Ok(()),
-            Ok(_) => Err(CoordinatorError::NotCoordinator {
+        let result = written.and_then(|end| match end.map(|end| (end, log.wait_durable(end))) {
+            None => Ok(()),
+            Some((end, Ok(d))) if d >= end => Ok(()),
+            Some((_, Ok(_))) => Err(CoordinatorError::NotCoordinator {
                 reason: "the offsets log was truncated",
             }),
-            Err(e) => Err(CoordinatorError::Storage(e)),
+            Some((_, Err(e))) => Err(CoordinatorError::Storage(e)),
         });
         if let Err(e) = result {
-            for (_, _, i) in &records {
-                answers[*i] = Err(e.replicate());
+            for &i in &known {
+                if answers[i].is_ok() {
+                    answers[i] = Err(e.replicate());
+                }
             }
         }
         answers
@@ -598,7 +644,24 @@ impl<'a> Offsets<'a> {
             .ok_or_else(|| format!("no offsets partition {k}"))?
             .lock();
         let s = slot.as_mut().ok_or("offsets partition not loaded")?;
-        let outcome = s.log.write_marker(marker).map_err(|e| e.to_string())?;
+        // Buffered under the partition's mutex; the caller waits for durability with the
+        // transaction's other markers.
+        let control = match marker.marker {
+            MarkerType::Commit => ControlType::Commit,
+            MarkerType::Abort => ControlType::Abort,
+        };
+        let bytes = crate::batch::build_marker(
+            control,
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch.0,
+            marker.timestamp.unwrap_or_else(|| self.store.now_ms()),
+        );
+        let options = AppendOptions {
+            durability: Some(Durability::Buffered),
+            ..AppendOptions::new(AppendOrigin::Coordinator)
+        };
+        let outcome = s.log.append_with(&bytes, &options).map_err(|e| e.to_string())?;
         if matches!(outcome, AppendOutcome::Appended(_)) {
             s.replay_marker(marker.producer_id.0, marker.marker == MarkerType::Commit);
         }
@@ -610,14 +673,19 @@ impl<'a> Offsets<'a> {
 /// partition's mutex; durability is awaited by the caller. Returns the offset after it.
 fn append_offsets(
     s: &PartState,
-    records: &[(Vec<u8>, Vec<u8>, usize)],
+    records: &[(Vec<u8>, OffsetValue, usize)],
     now: i64,
     txn: Option<&TxnOffsetCommit<'_>>,
     guard: Option<crate::log::VerificationGuard>,
 ) -> Result<Offset, CoordinatorError> {
+    let values: Vec<Vec<u8>> = records
+        .iter()
+        .map(|(_, v, _)| codec::encode_offset_value(v))
+        .collect();
     let recs: Vec<NewRecord<'_>> = records
         .iter()
-        .map(|(k, v, _)| NewRecord {
+        .zip(&values)
+        .map(|((k, _, _), v)| NewRecord {
             timestamp: now,
             key: Some(k),
             value: Some(v),

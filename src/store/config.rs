@@ -128,7 +128,11 @@ impl StoreConfig {
             }
             "transaction.partition.verification.enable" => self.transaction_verification = flag()?,
             "offset.metadata.max.bytes" => {
-                self.offset_metadata_max_bytes = usize::try_from(int(0)?).map_err(|_| bad("too large"))?;
+                let v = int(0)?;
+                if v > i64::from(i16::MAX) {
+                    return Err(bad("at most 32767 (a Kafka string)"));
+                }
+                self.offset_metadata_max_bytes = v as usize;
             }
             "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
             "transaction.version" => {

@@ -200,6 +200,8 @@ pub struct StoreMaintenanceReport {
     pub expired_transactional_ids: usize,
     /// Transactions whose markers were completed now.
     pub completed_transactions: usize,
+    /// Logs whose maintenance or reopening failed (each logged; retried next time).
+    pub failures: usize,
 }
 
 /// Many partition logs in one directory. All methods take `&self`.
@@ -612,9 +614,10 @@ impl Store {
     /// timeouts and transactional-id expiry. An embedder calls it periodically (every
     /// second or so).
     ///
-    /// # Errors
-    /// The first storage failure.
-    pub fn run_maintenance(&self) -> Result<StoreMaintenanceReport, StoreError> {
+    /// A log whose maintenance or reopening fails is logged and counted in the report
+    /// ([`StoreMaintenanceReport::failures`]), and the rest still runs: one failing
+    /// partition never holds up the others' transaction timeouts.
+    pub fn run_maintenance(&self) -> StoreMaintenanceReport {
         let mut report = StoreMaintenanceReport::default();
         let now = self.now_ms();
         let txns = self.transactions();
@@ -633,17 +636,30 @@ impl Store {
                 };
                 match reopened {
                     Ok(()) => report.reopened += 1,
-                    Err(e) => tracing::warn!(topic, partition = p, error = %e, "reopening a failed log"),
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::warn!(topic, partition = p, error = %e, "reopening a failed log");
+                    }
                 }
                 continue;
             }
-            let r = log.run_maintenance()?;
-            report.logs += 1;
-            report.logs_report.expired_producers += r.expired_producers;
-            report.logs_report.deleted_segments += r.deleted_segments;
-            report.logs_report.aborted_transactions += r.aborted_transactions;
+            match log.run_maintenance() {
+                Ok(r) => {
+                    report.logs += 1;
+                    report.logs_report.expired_producers += r.expired_producers;
+                    report.logs_report.deleted_segments += r.deleted_segments;
+                    report.logs_report.aborted_transactions += r.aborted_transactions;
+                }
+                Err(e) => {
+                    report.failures += 1;
+                    tracing::warn!(topic, partition = p, error = %e, "log maintenance failed");
+                }
+            }
         }
-        report.reopened += txns.reload_failed()?;
+        for (done, failed) in [self.offsets().reload_failed(), txns.reload_failed()] {
+            report.reopened += done;
+            report.failures += failed;
+        }
         report.completed_transactions = txns.complete_pending();
         if now >= self.txn.next_timeout_sweep_ms.load(Ordering::Relaxed) {
             self.txn.next_timeout_sweep_ms.store(
@@ -659,7 +675,7 @@ impl Store {
             );
             report.expired_transactional_ids = txns.expire_transactional_ids();
         }
-        Ok(report)
+        report
     }
 
     /// fsyncs every open log.

@@ -113,6 +113,7 @@ impl Store {
                 }
                 .into());
             };
+            self.transactions().check_request(id, ctx.tv)?;
             let verify = log.config().transaction_verification;
             if verify || ctx.tv.bumps_epoch() {
                 if let Verification::Required(guard) =

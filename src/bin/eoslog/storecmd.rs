@@ -18,7 +18,10 @@ use crate::{chain, Failure, Out};
 /// the store was created with.
 fn open(dir: &Path, pairs: &[String]) -> Result<Store, Failure> {
     if !dir.join(eoslog::STORE_FILE).exists() {
-        return Err(Failure::failed(format!("{} is not a store directory", dir.display())));
+        return Err(Failure::failed(format!(
+            "{} is not a store directory",
+            dir.display()
+        )));
     }
     let mut config = StoreConfig::default();
     for p in pairs {
@@ -37,13 +40,23 @@ fn open(dir: &Path, pairs: &[String]) -> Result<Store, Failure> {
                     .set(key, &stored.to_string())
                     .map_err(|e| Failure::usage(e.to_string()))?;
             }
-            Err(e) => return Err(Failure::failed(format!("cannot open store {}: {}", dir.display(), chain(&e)))),
+            Err(e) => {
+                return Err(Failure::failed(format!(
+                    "cannot open store {}: {}",
+                    dir.display(),
+                    chain(&e)
+                )))
+            }
         }
     }
 }
 
 /// Runs `f` on the open store, then closes it (reporting a close failure too).
-fn with_store(dir: &Path, pairs: &[String], f: impl FnOnce(&Store) -> Result<(), Failure>) -> Result<(), Failure> {
+fn with_store(
+    dir: &Path,
+    pairs: &[String],
+    f: impl FnOnce(&Store) -> Result<(), Failure>,
+) -> Result<(), Failure> {
     let store = open(dir, pairs)?;
     let result = f(&store);
     let closed = store
@@ -98,7 +111,10 @@ pub fn list(
                     "state": t.state.name(),
                 }))?;
             } else {
-                out.line(&format!("{}\t{}\t{}", t.transactional_id, t.producer_id.0, t.state))?;
+                out.line(&format!(
+                    "{}\t{}\t{}",
+                    t.transactional_id, t.producer_id.0, t.state
+                ))?;
             }
         }
         Ok(())
@@ -131,12 +147,20 @@ pub fn describe(dir: &Path, pairs: &[String], id: &str, as_json: bool, out: &mut
 }
 
 /// The partitions a command names: one, every partition of a topic, or all.
-fn selected(store: &Store, topic: Option<&str>, partition: Option<i32>) -> Result<Option<Vec<TopicPartition>>, Failure> {
+fn selected(
+    store: &Store,
+    topic: Option<&str>,
+    partition: Option<i32>,
+) -> Result<Option<Vec<TopicPartition>>, Failure> {
     match (topic, partition) {
         (None, None) => Ok(None),
         (Some(t), Some(p)) => Ok(Some(vec![TopicPartition::new(t, p)])),
         (Some(t), None) => {
-            let all: Vec<_> = store.all_partitions(false).into_iter().filter(|tp| &*tp.topic == t).collect();
+            let all: Vec<_> = store
+                .all_partitions(false)
+                .into_iter()
+                .filter(|tp| &*tp.topic == t)
+                .collect();
             if all.is_empty() {
                 return Err(Failure::failed(format!("unknown topic {t}")));
             }
@@ -201,7 +225,8 @@ pub fn abort(
             .map_err(|e| Failure::failed(chain(&e)))?;
         let open = log.open_transactions();
         let found = open.iter().find(|t| {
-            start_offset.is_none_or(|o| t.first_offset.0 == o) && producer_id.is_none_or(|p| t.producer_id.0 == p)
+            start_offset.is_none_or(|o| t.first_offset.0 == o)
+                && producer_id.is_none_or(|p| t.producer_id.0 == p)
         });
         let Some(t) = found else {
             return Err(Failure::failed(format!("{tp}: no such open transaction")));
@@ -223,10 +248,18 @@ pub fn abort(
 }
 
 /// `groups offsets`: a group's committed offsets and the producers holding pending ones.
-pub fn group_offsets(dir: &Path, pairs: &[String], group: &str, as_json: bool, out: &mut Out) -> Result<(), Failure> {
+pub fn group_offsets(
+    dir: &Path,
+    pairs: &[String],
+    group: &str,
+    as_json: bool,
+    out: &mut Out,
+) -> Result<(), Failure> {
     with_store(dir, pairs, |store| {
         let offsets = store.offsets();
-        let committed = offsets.fetch(group, None, false).map_err(|e| Failure::failed(e.to_string()))?;
+        let committed = offsets
+            .fetch(group, None, false)
+            .map_err(|e| Failure::failed(e.to_string()))?;
         for (tp, answer) in committed {
             let Ok(Some(c)) = answer else { continue };
             if as_json {
@@ -240,14 +273,24 @@ pub fn group_offsets(dir: &Path, pairs: &[String], group: &str, as_json: bool, o
                     "commit_timestamp": c.commit_timestamp,
                 }))?;
             } else {
-                out.line(&format!("{tp}\toffset: {} leaderEpoch: {} metadata: {:?}", c.offset, c.leader_epoch, c.metadata))?;
+                out.line(&format!(
+                    "{tp}\toffset: {} leaderEpoch: {} metadata: {:?}",
+                    c.offset, c.leader_epoch, c.metadata
+                ))?;
             }
         }
-        for (pid, tps) in offsets.pending(group).map_err(|e| Failure::failed(e.to_string()))? {
+        for (pid, tps) in offsets
+            .pending(group)
+            .map_err(|e| Failure::failed(e.to_string()))?
+        {
             if as_json {
                 out.json(&json!({"group": group, "pending_producer_id": pid.0, "partitions": parts(&tps)}))?;
             } else {
-                out.line(&format!("pending producerId: {} partitions: [{}]", pid.0, parts(&tps).join(",")))?;
+                out.line(&format!(
+                    "pending producerId: {} partitions: [{}]",
+                    pid.0,
+                    parts(&tps).join(",")
+                ))?;
             }
         }
         Ok(())
