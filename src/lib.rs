@@ -83,8 +83,55 @@
 //! **Format.** Byte-compatible with Kafka; see `docs/FORMAT.md` for every file and where
 //! eoslog does better than Kafka while staying readable by it.
 //!
-//! **Limitations.** Magic v0/v1 batches are refused. Compaction, tiered storage and KIP-890
-//! verification guards are not implemented yet. The LRU bound on producer ids evicts only
+//! **A store and its transaction coordinator.** A [`Store`] holds many partition logs in
+//! Kafka's `topic-partition` layout and embeds Kafka's transaction coordinator
+//! ([`Store::transactions`]) and consumer-offset manager ([`Store::offsets`]): a transaction
+//! over several partitions commits or aborts as one, a restarted producer fences its
+//! predecessor, a hung transaction times out, and consumer offsets commit with the
+//! transaction. The coordinator's state lives in the internal topics `__transaction_state`
+//! and `__consumer_offsets`, in Kafka's record schemas.
+//!
+//! ```
+//! use eoslog::{
+//!     BatchBuilder, Isolation, NewRecord, OffsetCommit, PartitionOffset, ProduceContext, Sequence, Store,
+//!     StoreConfig, TopicPartition, TxnOffsetCommit, TxnVersion,
+//! };
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path(), StoreConfig::default())?;
+//! store.create_topic("out", 2, &[])?;
+//! let txns = store.transactions();
+//!
+//! // A consume-transform-produce step: output to two partitions and the consumed offset,
+//! // in one transaction (TV2: partitions join the transaction as they are written).
+//! let p = txns.init_producer_id(Some("worker-1"), 60_000, None)?;
+//! let ctx = ProduceContext { transactional_id: Some("worker-1"), tv: TxnVersion::TV2, ..Default::default() };
+//! for partition in 0..2 {
+//!     let batch = BatchBuilder::transactional(p.producer_id, p.producer_epoch, Sequence(0))
+//!         .build(&[NewRecord::value(1_700_000_000_000, b"result")])?;
+//!     store.produce("out", partition, &batch, &ctx)?;
+//! }
+//! let consumed = PartitionOffset { partition: TopicPartition::new("out", 0), offset: 42, leader_epoch: -1, metadata: None };
+//! let commit = OffsetCommit { group_id: "app", generation_id: -1, member_id: "", group_instance_id: None, offsets: vec![consumed] };
+//! for answer in store.offsets().txn_commit(&TxnOffsetCommit { transactional_id: "worker-1", producer: p, tv: TxnVersion::TV2, commit }) {
+//!     answer?;
+//! }
+//! // Nothing is visible until the commit; then everything is.
+//! let out0 = store.partition("out", 0)?;
+//! assert!(out0.read_records(out0.log_start_offset(), 1 << 20, Isolation::ReadCommitted)?.0.is_empty());
+//! let next = txns.end_txn("worker-1", p, true, TxnVersion::TV2)?; // the next epoch to use
+//! assert_eq!(next.producer_epoch.0, p.producer_epoch.0 + 1);
+//! assert_eq!(out0.read_records(out0.log_start_offset(), 1 << 20, Isolation::ReadCommitted)?.0.len(), 1);
+//! let fetched = store.offsets().fetch("app", None, true)?;
+//! assert_eq!(fetched[0].1.as_ref().map(|o| o.as_ref().map(|o| o.offset)).ok().flatten(), Some(42));
+//! drop(out0);
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Limitations.** Magic v0/v1 batches are refused. Compaction and tiered storage are not
+//! implemented yet; until compaction, the internal topics grow with every transaction
+//! (`docs/FORMAT.md` §7.1 says how fast). The LRU bound on producer ids evicts only
 //! producers without an open transaction.
 
 #![deny(unsafe_code)]

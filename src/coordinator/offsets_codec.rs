@@ -1,7 +1,7 @@
 //! Records of the `__consumer_offsets` topic, byte for byte Kafka's: `OffsetCommitKey`
 //! (versions 0 and 1), `OffsetCommitValue` (0 to 4; eoslog writes 3 as Kafka 4.x does) and,
 //! read only, `GroupMetadataKey`/`GroupMetadataValue` (version 2 keys). See
-//! `docs/FORMAT.md` §7.
+//! `docs/FORMAT.md` §7.2.
 //!
 //! ```text
 //! offset key   : version i16 = 1 | group string | topic string | partition i32

@@ -1,6 +1,6 @@
 //! Records of the `__transaction_state` topic, byte for byte Kafka's
 //! (`TransactionLogKey` v0 and `TransactionLogValue` v0/v1), so Kafka's own decoders read
-//! what eoslog writes. See `docs/FORMAT.md` §6.
+//! what eoslog writes. See `docs/FORMAT.md` §7.1.
 //!
 //! ```text
 //! key   : version i16 = 0 | transactional_id string
