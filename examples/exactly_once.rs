@@ -478,6 +478,8 @@ fn child(args: &Args, dir: &Path) -> Res<()> {
 /// What the check found.
 #[derive(Debug, Default)]
 struct Report {
+    /// Transactions found decided but not completed when the check opened the store.
+    recovered: u64,
     inputs: usize,
     outputs: usize,
     violations: Vec<String>,
@@ -486,8 +488,16 @@ struct Report {
 /// Checks the committed state of the store; with `complete`, also that all work is done.
 fn check(dir: &Path, complete: bool, records: u64, lso_seen: &mut HashMap<i32, i64>) -> Res<Report> {
     let store = open_store(dir, None)?;
-    let mut r = Report::default();
-    if !store.has_partition("in", 0) {
+    let mut r = Report {
+        recovered: store.coordinator_stats().transactions_recovered,
+        ..Report::default()
+    };
+    if !(store.has_partition("in", 0) && store.has_partition("out", 0)) {
+        // Killed before the topics were both created: nothing to check yet.
+        if complete {
+            r.violations
+                .push("the pipeline finished without its topics".into());
+        }
         store.close()?;
         return Ok(r);
     }
@@ -608,7 +618,7 @@ fn supervise(args: &Args, dir: &Path) -> Res<bool> {
     let started = Instant::now();
     let mut rng = Rng(args.seed ^ 0x9E37_79B9_7F4A_7C15 ^ u64::from(std::process::id()));
     let mut lso_seen = HashMap::new();
-    let (mut crashes, mut kills, mut runs) = (0u64, 0u64, 0u64);
+    let (mut crashes, mut kills, mut runs, mut recovered) = (0u64, 0u64, 0u64, 0u64);
     loop {
         runs += 1;
         let seed = rng.next();
@@ -643,6 +653,7 @@ fn supervise(args: &Args, dir: &Path) -> Res<bool> {
         }
         crashes += 1;
         let report = check(dir, false, args.records, &mut lso_seen)?;
+        recovered += report.recovered;
         if !report.violations.is_empty() {
             for v in &report.violations {
                 eprintln!("VIOLATION after crash {crashes}: {v}");
@@ -652,12 +663,13 @@ fn supervise(args: &Args, dir: &Path) -> Res<bool> {
     }
     let report = check(dir, true, args.records, &mut lso_seen)?;
     println!(
-        "exactly_once: {} input records, {} committed outputs, {} runs, {} self-crashes, {} SIGKILLs, {} violations, {:.1} s",
+        "exactly_once: {} input records, {} committed outputs, {} runs, {} self-crashes, {} SIGKILLs, {} decided transactions completed at a restart, {} violations, {:.1} s",
         report.inputs,
         report.outputs,
         runs,
         crashes - kills,
         kills,
+        recovered,
         report.violations.len(),
         started.elapsed().as_secs_f64()
     );

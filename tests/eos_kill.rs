@@ -34,7 +34,7 @@ fn main() {
         "{} not built (cargo test builds the examples)",
         exe.display()
     );
-    let (mut kills, mut rounds) = (0u64, 0u64);
+    let (mut kills, mut rounds, mut decided) = (0u64, 0u64, 0u64);
     while kills < want {
         rounds += 1;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -77,8 +77,11 @@ fn main() {
                 .expect("count in the summary")
         };
         kills += number_before("self-crashes") + number_before("SIGKILLs");
+        decided += number_before("decided");
         assert_eq!(number_before("violations"), 0, "{summary}");
         println!("round {rounds}: {summary}");
     }
-    println!("eos_kill: {rounds} pipelines, {kills} kills, 0 violations");
+    println!(
+        "eos_kill: {rounds} pipelines, {kills} kills, {decided} of them between a transaction's decision and its completion, 0 violations"
+    );
 }
