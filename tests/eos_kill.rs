@@ -82,6 +82,6 @@ fn main() {
         println!("round {rounds}: {summary}");
     }
     println!(
-        "eos_kill: {rounds} pipelines, {kills} kills, {decided} of them between a transaction's decision and its completion, 0 violations"
+        "eos_kill: {rounds} pipelines, {kills} kills, {decided} decided transactions completed at a restart, 0 violations"
     );
 }

@@ -171,3 +171,39 @@ fn clients_cannot_write_internal_topics_and_topics_cannot_time_out_transactions(
         vec!["x"]
     );
 }
+
+#[test]
+fn idle_partitions_beyond_the_open_limit_are_closed_and_reopen_on_use() {
+    let t = TestStore::new(&[("eoslog.max.open.partitions", "3")]);
+    t.s().create_topic("many", 10, &[]).expect("create");
+    for p in 0..10 {
+        let bytes = common::plain(&[&format!("v{p}")]);
+        let out = t
+            .s()
+            .produce("many", p, &bytes, &eoslog::ProduceContext::default())
+            .expect("produce");
+        assert!(out.info().is_some());
+        assert!(
+            t.s().open_partition_count() <= 3,
+            "{} open",
+            t.s().open_partition_count()
+        );
+    }
+    // A held log is never closed under its holder.
+    let held = t.s().partition("many", 0).expect("open");
+    for p in 1..10 {
+        drop(t.s().partition("many", p).expect("open"));
+    }
+    assert_eq!(held.log_end_offset().0, 1);
+    assert!(!held.is_poisoned());
+    drop(held);
+    // Every partition reopens with its data (closed cleanly: no recovery needed).
+    for p in 0..10 {
+        assert_eq!(
+            t.values(&tp("many", p), eoslog::Isolation::ReadCommitted),
+            vec![format!("v{p}")]
+        );
+        let log = t.s().partition("many", p).expect("open");
+        assert_eq!(log.stats().recoveries, 0, "partition {p} was closed cleanly");
+    }
+}

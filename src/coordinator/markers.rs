@@ -10,7 +10,9 @@
 //! A crash before 3 leaves the id in its Prepare state; the next open writes every marker
 //! again (a marker for a transaction already ended completes nothing at a partition) and
 //! then step 3. A marker is durable before step 3 so that a power loss cannot leave a
-//! partition without the marker of a transaction the coordinator considers complete.
+//! partition without the marker of a transaction the coordinator considers complete. With
+//! `eoslog.internal.durability=buffered` (one Kafka broker's durability) no step waits for
+//! an fsync and the order guards against process crashes only.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -153,7 +155,13 @@ impl Transactions<'_> {
                 }
             }
         }
-        for (tp, not_durable) in written.iter().map(|(tp, ..)| tp).zip(wait_all_durable(&written)) {
+        let sync = self.store.config().internal_durability == crate::config::Durability::SyncEachAppend;
+        let waited = if sync {
+            wait_all_durable(&written)
+        } else {
+            vec![false; written.len()] // `buffered`: Kafka's single-broker durability
+        };
+        for (tp, not_durable) in written.iter().map(|(tp, ..)| tp).zip(waited) {
             if not_durable {
                 failed.get_or_insert(Pending::Retry);
                 remaining.insert(tp.clone());

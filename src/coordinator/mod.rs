@@ -135,7 +135,7 @@ impl TxnState {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    fn is_complete(self) -> bool {
+    pub(crate) fn is_complete(self) -> bool {
         matches!(self, TxnState::CompleteCommit | TxnState::CompleteAbort)
     }
 

@@ -486,14 +486,18 @@ impl<'a> Offsets<'a> {
         });
         // Durable before answering; the fsync runs outside the partition's mutex, shared
         // with other commits.
-        let result = written.and_then(|end| match end.map(|end| (end, log.wait_durable(end))) {
-            None => Ok(()),
-            Some((end, Ok(d))) if d >= end => Ok(()),
-            Some((_, Ok(_))) => Err(CoordinatorError::NotCoordinator {
-                reason: "the offsets log was truncated",
-            }),
-            Some((_, Err(e))) => Err(CoordinatorError::Storage(e)),
-        });
+        let sync = self.store.config().internal_durability == Durability::SyncEachAppend;
+        let result =
+            written.and_then(
+                |end| match end.filter(|_| sync).map(|end| (end, log.wait_durable(end))) {
+                    None => Ok(()),
+                    Some((end, Ok(d))) if d >= end => Ok(()),
+                    Some((_, Ok(_))) => Err(CoordinatorError::NotCoordinator {
+                        reason: "the offsets log was truncated",
+                    }),
+                    Some((_, Err(e))) => Err(CoordinatorError::Storage(e)),
+                },
+            );
         if let Err(e) = result {
             for &i in &known {
                 if answers[i].is_ok() {

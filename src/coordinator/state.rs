@@ -19,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::{MappedRwLockReadGuard, Mutex, RwLock, RwLockReadGuard};
 
 use crate::batch::{BatchBuilder, NewRecord};
+use crate::config::Durability;
 use crate::error::AppendError;
 use crate::log::{AppendOptions, AppendOutcome, Log};
 use crate::producer_state::AppendOrigin;
@@ -174,7 +175,20 @@ impl<'a> Transactions<'a> {
                 reason: format!("transaction state of {transactional_id} cannot be written: {e:?}"),
             }
         })?;
-        self.append_records(loaded, &[(txn_log::encode_key(transactional_id), Some(value))])?;
+        // A Complete state need not be durable before the answer: if it is lost, the next
+        // load finds the Prepare state and writes the markers again, which complete nothing
+        // where they already landed. It is durable before anything can depend on it: the
+        // id's next record (fsynced) is written after it in the same file.
+        let durability = if t.value.state.is_complete() {
+            Some(Durability::Buffered)
+        } else {
+            None
+        };
+        self.append_records(
+            loaded,
+            &[(txn_log::encode_key(transactional_id), Some(value))],
+            durability,
+        )?;
         meta.apply(t);
         Ok(())
     }
@@ -184,6 +198,7 @@ impl<'a> Transactions<'a> {
         &self,
         loaded: &Loaded,
         records: &[(Vec<u8>, Option<Vec<u8>>)],
+        durability: Option<Durability>,
     ) -> Result<(), CoordinatorError> {
         let now = self.now();
         let recs: Vec<NewRecord<'_>> = records
@@ -202,6 +217,7 @@ impl<'a> Transactions<'a> {
             })?;
         let options = AppendOptions {
             leader_epoch: Some(loaded.epoch.0),
+            durability,
             ..AppendOptions::new(AppendOrigin::Coordinator)
         };
         self.state().stats.txn_log_appends.fetch_add(1, Ordering::Relaxed);

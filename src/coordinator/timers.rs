@@ -116,7 +116,7 @@ impl Transactions<'_> {
         if records.is_empty() {
             return 0;
         }
-        if let Err(e) = self.append_records(loaded, &records) {
+        if let Err(e) = self.append_records(loaded, &records, None) {
             tracing::warn!(target: "eoslog::coordinator", error = %e, "transactional id expiry failed; retried next time");
             return 0;
         }

@@ -35,6 +35,17 @@ pub struct StoreConfig {
     /// `transaction.partition.verification.enable` (default true): a transactional batch
     /// for a partition outside its producer's ongoing transaction is refused (KIP-890).
     pub transaction_verification: bool,
+    /// `eoslog.internal.durability`: `sync` (default) makes every coordinator decision,
+    /// transactional offset commit and marker durable (fsynced) before it is relied on, so
+    /// exactly-once holds across a power loss on one machine. `buffered` is what a
+    /// single Kafka broker does (it never fsyncs; replication is its durability): exactly-once
+    /// across process crashes only, with fewer fsyncs per transaction.
+    pub internal_durability: crate::config::Durability,
+    /// `eoslog.max.open.partitions` (default 1000): partition logs kept open; beyond it the
+    /// least recently used idle one is closed cleanly and reopens at its next use. Each
+    /// open partition holds four files (five with a transaction index), so the process's
+    /// open-file limit must allow four times this (Kafka keeps every partition open).
+    pub max_open_partitions: usize,
     /// `transaction.version` (Kafka's feature level, default 2): from 1 on,
     /// `__transaction_state` values are written in their flexible version 1; the version
     /// the coordinator's own aborts (timeouts, fencing) run with. Clients' requests carry
@@ -63,6 +74,8 @@ impl Default for StoreConfig {
             transactional_id_expiry_interval_ms: 3_600_000,
             transaction_verification: true,
             transaction_version: 2,
+            max_open_partitions: 1000,
+            internal_durability: crate::config::Durability::SyncEachAppend,
             offset_metadata_max_bytes: 4096,
             producer_id_block_size: 1000,
         }
@@ -135,6 +148,16 @@ impl StoreConfig {
                 self.offset_metadata_max_bytes = v as usize;
             }
             "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
+            "eoslog.internal.durability" => {
+                self.internal_durability = match value.trim() {
+                    "sync" => crate::config::Durability::SyncEachAppend,
+                    "buffered" => crate::config::Durability::Buffered,
+                    _ => return Err(bad("expected sync or buffered")),
+                }
+            }
+            "eoslog.max.open.partitions" => {
+                self.max_open_partitions = usize::try_from(int(1)?).map_err(|_| bad("too large"))?;
+            }
             "transaction.version" => {
                 let v = int(0)?;
                 if v > 2 {

@@ -20,6 +20,7 @@ mod config;
 mod produce;
 mod producer_ids;
 mod sealed;
+mod slots;
 mod topics;
 
 use std::{
@@ -48,7 +49,11 @@ pub use producer_ids::PRODUCER_IDS_FILE;
 pub use topics::TOPICS_DIR;
 
 use producer_ids::ProducerIds;
+use slots::{OpenLogs, Slot};
 use topics::TopicRecord;
+
+/// Partitions not open that one `run_maintenance` call opens for their retention.
+const SWEEP_PER_RUN: usize = 64;
 
 /// The file naming the store's version and internal topic partition counts.
 pub const STORE_FILE: &str = "eoslog.store";
@@ -171,12 +176,6 @@ pub struct TopicInfo {
     pub internal: bool,
 }
 
-/// One partition of a topic: its log, opened at first use.
-#[derive(Debug)]
-struct Slot {
-    log: Mutex<Option<Arc<Log>>>,
-}
-
 #[derive(Debug)]
 struct Topic {
     record: TopicRecord,
@@ -212,6 +211,9 @@ pub struct Store {
     config: StoreConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     producer_ids: ProducerIds,
+    opened: OpenLogs,
+    /// Where the round-robin maintenance of partitions not open resumes.
+    sweep_cursor: Mutex<usize>,
     pub(crate) txn: CoordinatorState,
     pub(crate) offsets_state: OffsetsState,
     _lock: File,
@@ -264,6 +266,8 @@ impl Store {
             config,
             topics: RwLock::new(BTreeMap::new()),
             producer_ids,
+            opened: OpenLogs::default(),
+            sweep_cursor: Mutex::new(0),
             _lock: lock,
         };
         store.load_topics()?;
@@ -390,13 +394,13 @@ impl Store {
             .into());
         }
         config.transaction_verification = self.config.transaction_verification;
-        let slots = (0..record.partitions)
-            .map(|_| Slot {
-                log: Mutex::new(None),
-            })
-            .collect();
+        let internal = name == TRANSACTION_STATE_TOPIC || name == CONSUMER_OFFSETS_TOPIC;
+        if internal {
+            config.durability = self.config.internal_durability;
+        }
+        let slots = (0..record.partitions).map(|_| Slot::default()).collect();
         Ok(Topic {
-            internal: name == TRANSACTION_STATE_TOPIC || name == CONSUMER_OFFSETS_TOPIC,
+            internal,
             record,
             config,
             slots,
@@ -489,13 +493,9 @@ impl Store {
             topics.remove(name);
             topic
         };
-        for (p, slot) in topic.slots.iter().enumerate() {
-            if let Some(log) = slot.log.lock().take() {
-                match Arc::try_unwrap(log) {
-                    Ok(log) => drop(log),
-                    Err(shared) => drop(shared), // a reader holds it; its files go anyway
-                }
-            }
+        // A reader still holding a log keeps its open files; the directory goes anyway.
+        self.drop_logs(&topic);
+        for p in 0..topic.slots.len() {
             let pdir = self.partition_dir(name, p as i32);
             if fs.exists(&pdir) {
                 fs.remove_dir_all(&pdir).map_err(io_err("remove", &pdir))?;
@@ -533,58 +533,6 @@ impl Store {
     /// An unknown topic or partition; the log's open failed.
     pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Log>, StoreError> {
         self.open_slot(topic, partition, false)
-    }
-
-    /// The slot's log, opened if it is not (or, with `reopen`, opened again).
-    fn open_slot(&self, topic: &str, partition: i32, reopen: bool) -> Result<Arc<Log>, StoreError> {
-        let (t, i) = self.slot_of(topic, partition)?;
-        let mut log = t.slots[i].log.lock();
-        if reopen {
-            drop(log.take());
-        }
-        if let Some(log) = log.as_ref() {
-            return Ok(log.clone());
-        }
-        let opened = Arc::new(Log::open_with(
-            self.partition_dir(topic, partition),
-            t.config.clone(),
-            self.options.clone(),
-        )?);
-        *log = Some(opened.clone());
-        Ok(opened)
-    }
-
-    fn slot_of(&self, topic: &str, partition: i32) -> Result<(Arc<Topic>, usize), StoreError> {
-        let t = self
-            .topics
-            .read()
-            .get(topic)
-            .cloned()
-            .ok_or_else(|| StoreError::UnknownTopic {
-                topic: topic.to_owned(),
-            })?;
-        let i = usize::try_from(partition)
-            .ok()
-            .filter(|&p| p < t.slots.len())
-            .ok_or_else(|| StoreError::UnknownPartition {
-                topic: topic.to_owned(),
-                partition,
-            })?;
-        Ok((t, i))
-    }
-
-    /// The partition logs opened so far, with their topic and partition.
-    fn open_logs(&self) -> Vec<(String, i32, Arc<Log>)> {
-        let topics = self.topics.read();
-        let mut out = Vec::new();
-        for (name, t) in topics.iter() {
-            for (p, slot) in t.slots.iter().enumerate() {
-                if let Some(log) = slot.log.lock().as_ref() {
-                    out.push((name.clone(), p as i32, log.clone()));
-                }
-            }
-        }
-        out
     }
 
     /// A new producer id for an idempotent producer (never one handed out before, across
@@ -656,6 +604,32 @@ impl Store {
                 }
             }
         }
+        // Partitions not open get their maintenance (retention) too, a few per call, in turn.
+        let all = self.all_partitions(false);
+        if !all.is_empty() {
+            let mut cursor = self.sweep_cursor.lock();
+            for _ in 0..SWEEP_PER_RUN.min(all.len()) {
+                *cursor = (*cursor + 1) % all.len();
+                let tp = &all[*cursor];
+                if self.is_open(&tp.topic, tp.partition) {
+                    continue;
+                }
+                let swept = self
+                    .partition(&tp.topic, tp.partition)
+                    .and_then(|log| Ok(log.run_maintenance()?));
+                match swept {
+                    Ok(r) => {
+                        report.logs += 1;
+                        report.logs_report.deleted_segments += r.deleted_segments;
+                        report.logs_report.expired_producers += r.expired_producers;
+                    }
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::warn!(partition = %tp, error = %e, "maintenance of a partition not open failed");
+                    }
+                }
+            }
+        }
         for (done, failed) in [self.offsets().reload_failed(), txns.reload_failed()] {
             report.reopened += done;
             report.failures += failed;
@@ -701,19 +675,13 @@ impl Store {
         }
         self.offsets_state.unload();
         let mut first = None;
-        let topics = std::mem::take(&mut *self.topics.write());
-        for t in topics.into_values() {
-            for slot in &t.slots {
-                let Some(log) = slot.log.lock().take() else {
-                    continue;
-                };
-                let result = match Arc::try_unwrap(log) {
-                    Ok(log) => log.close(),
-                    Err(shared) => shared.flush(),
-                };
-                if let Err(e) = result {
-                    first.get_or_insert(e);
-                }
+        for log in self.take_all_logs() {
+            let result = match Arc::try_unwrap(log) {
+                Ok(log) => log.close(),
+                Err(shared) => shared.flush(),
+            };
+            if let Err(e) = result {
+                first.get_or_insert(e);
             }
         }
         first.map_or(Ok(()), |e| Err(e.into()))
@@ -721,8 +689,8 @@ impl Store {
 }
 
 /// The configs every internal topic is created with (Kafka's: compacted, never deleted by
-/// retention, synchronous appends here since the coordinator's decisions must survive a
-/// power loss).
+/// retention). Their durability is the store's `eoslog.internal.durability`, applied at each
+/// open.
 fn internal_configs(config: &StoreConfig, topic: &str) -> Vec<(String, String)> {
     let segment = if topic == TRANSACTION_STATE_TOPIC {
         config.txn_state_segment_bytes
@@ -732,7 +700,6 @@ fn internal_configs(config: &StoreConfig, topic: &str) -> Vec<(String, String)> 
     vec![
         ("cleanup.policy".into(), "compact".into()),
         ("segment.bytes".into(), segment.to_string()),
-        ("eoslog.durability".into(), "sync".into()),
     ]
 }
 
