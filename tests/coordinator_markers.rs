@@ -207,3 +207,29 @@ fn a_failed_transaction_log_write_reloads_at_a_higher_coordinator_epoch() {
     assert!(epoch_after > epoch_before, "{epoch_before:?} -> {epoch_after:?}");
     assert_eq!(t.values(&tp("out", 0), Isolation::ReadCommitted), vec!["v0"]);
 }
+
+#[test]
+fn test_append_fail_to_unknown_error() {
+    // A transition whose record exceeds the transaction log's max.message.bytes is not
+    // written: UNKNOWN_SERVER_ERROR, and the id's state is unchanged.
+    let t = TestStore::new(&[("message.max.bytes", "300")]);
+    t.s()
+        .create_topic("wide-topic-with-a-long-name", 40, &[])
+        .expect("topic");
+    let p = t
+        .txns()
+        .init_producer_id(Some("txn"), TIMEOUT, None)
+        .expect("init");
+    let parts: Vec<_> = (0..40).map(|i| tp("wide-topic-with-a-long-name", i)).collect();
+    let err = t
+        .txns()
+        .add_partitions("txn", p, &parts, TxnVersion::TV0)
+        .expect_err("too large");
+    assert_eq!(err.kafka_error(), KafkaError::UnknownServerError);
+    let d = t.txns().describe("txn").expect("describe");
+    assert_eq!((d.state, d.partitions.len()), (TxnState::Empty, 0));
+    // A smaller transaction still works.
+    t.txns()
+        .add_partitions("txn", p, &parts[..2], TxnVersion::TV0)
+        .expect("add");
+}
