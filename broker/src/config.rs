@@ -1,0 +1,133 @@
+//! The broker's configuration: Kafka's broker config names. Keys the store understands
+//! (`num.partitions`, `log.segment.bytes`, `transaction.max.timeout.ms`, ...) go to
+//! [`eoslog::StoreConfig::set`]; the broker's own (groups, sockets) are kept here. An unknown
+//! key is an error, as a Kafka operator expects from a typo.
+
+use eoslog::{ConfigError, StoreConfig};
+
+/// Everything the broker is configured with.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// The store's configuration (topic defaults, internal topics, the coordinator).
+    pub store: StoreConfig,
+    /// `node.id`: the broker id it reports in Metadata and FindCoordinator.
+    pub node_id: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first join of an empty group waits
+    /// for more members (Kafka's default 3000).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms` (Kafka's default 6000).
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms` (Kafka's default 1800000).
+    pub group_max_session_timeout_ms: i32,
+    /// `socket.request.max.bytes`: the largest request frame accepted (Kafka's default
+    /// 100 MiB); a larger size field closes the connection before anything is read.
+    pub socket_request_max_bytes: usize,
+    /// `max.connections`: connections beyond it are closed at accept.
+    pub max_connections: usize,
+    /// `connections.max.idle.ms`: an idle connection is closed after it (Kafka's default
+    /// 600000).
+    pub connections_max_idle_ms: u64,
+    /// `eoslog.maintenance.interval.ms`: how often the store's maintenance runs (flush,
+    /// retention, transaction timeouts, marker retries). Defaults to
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` when that is set,
+    /// else 1000.
+    pub maintenance_interval_ms: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            store: StoreConfig::default(),
+            node_id: 0,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            max_connections: 100_000,
+            connections_max_idle_ms: 600_000,
+            maintenance_interval_ms: 1000,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Sets one key by its Kafka broker name.
+    ///
+    /// # Errors
+    /// An unknown key, or a value that does not parse or is out of range.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let bad = |reason| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        let int = |min: i64, max: i64| -> Result<i64, ConfigError> {
+            let v = value.trim().parse::<i64>().map_err(|_| bad("not an integer"))?;
+            if v < min {
+                return Err(bad("below the minimum"));
+            }
+            if v > max {
+                return Err(bad("above the maximum"));
+            }
+            Ok(v)
+        };
+        let i32_max = i64::from(i32::MAX);
+        match key {
+            "node.id" | "broker.id" => self.node_id = int(0, i32_max)? as i32,
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = int(0, i32_max)? as u64
+            }
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = int(1, i32_max)? as i32,
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = int(1, i32_max)? as i32,
+            "socket.request.max.bytes" => self.socket_request_max_bytes = int(1024, i32_max)? as usize,
+            "max.connections" => self.max_connections = int(1, i32_max)? as usize,
+            "connections.max.idle.ms" => self.connections_max_idle_ms = int(1, i64::MAX)? as u64,
+            "eoslog.maintenance.interval.ms" => self.maintenance_interval_ms = int(1, i32_max)? as u64,
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.store.set(key, value)?;
+                self.maintenance_interval_ms = self.maintenance_interval_ms.min(int(1, i32_max)? as u64);
+            }
+            _ => self.store.set(key, value)?,
+        }
+        Ok(())
+    }
+
+    /// Parses `KEY=VALUE` and sets it.
+    ///
+    /// # Errors
+    /// As [`BrokerConfig::set`], or a missing `=`.
+    pub fn set_pair(&mut self, pair: &str) -> Result<(), ConfigError> {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(ConfigError::InvalidValue {
+                key: pair.to_owned(),
+                value: String::new(),
+                reason: "expected KEY=VALUE",
+            });
+        };
+        self.set(k.trim(), v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_and_store_keys_are_taken_and_unknown_keys_refused() {
+        let mut c = BrokerConfig::default();
+        c.set_pair("group.initial.rebalance.delay.ms=0")
+            .expect("broker key");
+        c.set_pair("num.partitions=3").expect("store key");
+        c.set_pair("transaction.abort.timed.out.transaction.cleanup.interval.ms=200")
+            .expect("sweep");
+        assert_eq!(c.group_initial_rebalance_delay_ms, 0);
+        assert_eq!(c.store.num_partitions, 3);
+        assert_eq!(c.maintenance_interval_ms, 200);
+        assert!(matches!(
+            c.set_pair("no.such.key=1"),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+        assert!(c.set_pair("socket.request.max.bytes=-5").is_err());
+        assert!(c.set_pair("num.partitions").is_err());
+    }
+}

@@ -1,0 +1,750 @@
+//! Consumer-group membership, Kafka's classic protocol: JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups and ListGroups. The assignors run in the clients; the broker
+//! chooses a protocol every member supports, elects a leader, collects the assignment
+//! from it, and tells the store each group's generation and members so that offset
+//! commits (plain and transactional, KIP-447) are checked against them.
+//!
+//! States: Empty → PreparingRebalance (a join, a leave, an expired session) →
+//! CompletingRebalance (every known member rejoined, or the rebalance timeout passed:
+//! generation + 1, the join answers go out) → Stable (the leader's SyncGroup). A join that
+//! arrives during CompletingRebalance restarts the rebalance and pending syncs get
+//! `REBALANCE_IN_PROGRESS`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eoslog::{GroupMember, GroupMembership, KafkaError};
+use indexmap::IndexMap;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
+    ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
+};
+use kafka_protocol::ResponseError;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::handlers::{s, Ctx};
+use crate::{BrokerConfig, Shared};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Empty,
+    PreparingRebalance,
+    CompletingRebalance,
+    Stable,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
+/// What a JoinGroup waits for.
+#[derive(Debug, Default)]
+struct JoinAnswer {
+    error: i16,
+    generation: i32,
+    protocol_type: String,
+    protocol: String,
+    leader: String,
+    member_id: String,
+    /// For the leader: every member and its subscription.
+    members: Vec<(String, Option<String>, Bytes)>,
+}
+
+/// What a SyncGroup waits for.
+#[derive(Debug, Default)]
+struct SyncAnswer {
+    error: i16,
+    assignment: Bytes,
+}
+
+struct Member {
+    instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocol_type: String,
+    protocols: Vec<(String, Bytes)>,
+    last_seen: Instant,
+    join_waiter: Option<oneshot::Sender<JoinAnswer>>,
+    sync_waiter: Option<oneshot::Sender<SyncAnswer>>,
+    assignment: Bytes,
+}
+
+struct Group {
+    state: State,
+    generation: i32,
+    protocol_type: String,
+    protocol: String,
+    leader: Option<String>,
+    members: IndexMap<String, Member>,
+    /// PreparingRebalance completes by then at the latest.
+    rebalance_deadline: Instant,
+    /// The first join of an empty group waits until then for others
+    /// (`group.initial.rebalance.delay.ms`).
+    initial_until: Instant,
+}
+
+impl Group {
+    fn new(now: Instant) -> Group {
+        Group {
+            state: State::Empty,
+            generation: 0,
+            protocol_type: String::new(),
+            protocol: String::new(),
+            leader: None,
+            members: IndexMap::new(),
+            rebalance_deadline: now,
+            initial_until: now,
+        }
+    }
+
+    fn max_rebalance_timeout(&self) -> Duration {
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Starts a rebalance: pending syncs are told to rejoin.
+    fn prepare_rebalance(&mut self, now: Instant) {
+        if self.state == State::CompletingRebalance {
+            for m in self.members.values_mut() {
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncAnswer {
+                        error: KafkaError::RebalanceInProgress.code(),
+                        ..SyncAnswer::default()
+                    });
+                }
+            }
+        }
+        if self.state != State::PreparingRebalance {
+            self.rebalance_deadline = now + self.max_rebalance_timeout();
+        }
+        self.state = State::PreparingRebalance;
+    }
+
+    /// The protocol every member supports, in the first member's order of preference.
+    fn common_protocol(&self) -> Option<String> {
+        let first = self.members.values().next()?;
+        first
+            .protocols
+            .iter()
+            .map(|(name, _)| name)
+            .find(|name| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
+            })
+            .cloned()
+    }
+
+    /// Ends PreparingRebalance when every member rejoined (after the initial delay), or
+    /// when the deadline passed (members that did not rejoin are removed).
+    fn try_complete_join(&mut self, now: Instant) -> bool {
+        if self.state != State::PreparingRebalance {
+            return false;
+        }
+        let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
+        let delayed = now < self.initial_until;
+        if (delayed || !all_joined) && now < self.rebalance_deadline {
+            return false;
+        }
+        self.members.retain(|_, m| m.join_waiter.is_some());
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.protocol.clear();
+            self.protocol_type.clear();
+            self.leader = None;
+            return true;
+        }
+        self.protocol = self.common_protocol().unwrap_or_default();
+        self.protocol_type = self
+            .members
+            .values()
+            .next()
+            .map(|m| m.protocol_type.clone())
+            .unwrap_or_default();
+        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.state = State::CompletingRebalance;
+        let leader = self.leader.clone().unwrap_or_default();
+        let roster: Vec<(String, Option<String>, Bytes)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == self.protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect();
+        for (id, m) in &mut self.members {
+            m.last_seen = now;
+            m.assignment = Bytes::new();
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinAnswer {
+                    error: 0,
+                    generation: self.generation,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    leader: leader.clone(),
+                    member_id: id.clone(),
+                    members: if *id == leader { roster.clone() } else { Vec::new() },
+                });
+            }
+        }
+        true
+    }
+
+    fn membership(&self) -> GroupMembership {
+        GroupMembership {
+            generation: if self.generation == 0 && self.members.is_empty() {
+                -1
+            } else {
+                self.generation
+            },
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| GroupMember {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                })
+                .collect(),
+            rebalancing: self.state == State::CompletingRebalance,
+        }
+    }
+}
+
+/// Every group of the broker.
+pub(crate) struct Groups {
+    groups: Mutex<HashMap<String, Group>>,
+    initial_delay: Duration,
+    min_session_ms: i32,
+    max_session_ms: i32,
+    next_member: AtomicU64,
+}
+
+impl Groups {
+    pub(crate) fn new(config: &BrokerConfig) -> Groups {
+        Groups {
+            groups: Mutex::new(HashMap::new()),
+            initial_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
+            min_session_ms: config.group_min_session_timeout_ms,
+            max_session_ms: config.group_max_session_timeout_ms,
+            next_member: AtomicU64::new(1),
+        }
+    }
+}
+
+/// Tells the store the group's generation and members (offset commits are checked
+/// against them).
+fn publish(shared: &Shared, group_id: &str, g: &Group) {
+    if let Err(e) = shared
+        .store
+        .offsets()
+        .set_group_membership(group_id, g.membership())
+    {
+        tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
+    }
+}
+
+pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
+    let version = ctx.version;
+    let shared = &ctx.shared;
+    let group_id = r.group_id.0.to_string();
+    let error = |code: i16, member_id: String| {
+        let mut out = JoinGroupResponse::default();
+        out.error_code = code;
+        out.generation_id = -1;
+        out.member_id = s(member_id);
+        if version >= 7 {
+            out.protocol_name = None;
+        } else {
+            out.protocol_name = Some(s(""));
+        }
+        out
+    };
+    if group_id.is_empty() {
+        return error(KafkaError::InvalidGroupId.code(), r.member_id.to_string());
+    }
+    let groups = &shared.groups;
+    if r.session_timeout_ms < groups.min_session_ms || r.session_timeout_ms > groups.max_session_ms {
+        return error(
+            ResponseError::InvalidSessionTimeout.code(),
+            r.member_id.to_string(),
+        );
+    }
+    if r.protocol_type.is_empty() || r.protocols.is_empty() {
+        return error(
+            ResponseError::InconsistentGroupProtocol.code(),
+            r.member_id.to_string(),
+        );
+    }
+    // Before v1 the rebalance timeout is the session timeout.
+    let rebalance_ms = if version >= 1 {
+        r.rebalance_timeout_ms
+    } else {
+        r.session_timeout_ms
+    };
+    let instance_id = r.group_instance_id.as_ref().map(|i| i.to_string());
+    let now = Instant::now();
+    let (rx, member_id) = {
+        let mut all = groups.groups.lock();
+        if !r.member_id.is_empty() && !all.contains_key(&group_id) {
+            return error(KafkaError::UnknownMemberId.code(), r.member_id.to_string());
+        }
+        let g = all.entry(group_id.clone()).or_insert_with(|| Group::new(now));
+        let protocols: Vec<(String, Bytes)> = r
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect();
+        if !g.members.is_empty() {
+            let same_type = g
+                .members
+                .values()
+                .all(|m| m.protocol_type == r.protocol_type.as_str());
+            let shared_protocol = protocols.iter().any(|(n, _)| {
+                g.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(x, _)| x == n))
+            });
+            let alone = g.members.len() == 1 && g.members.contains_key(r.member_id.as_str());
+            if !alone && (!same_type || !shared_protocol) {
+                return error(
+                    ResponseError::InconsistentGroupProtocol.code(),
+                    r.member_id.to_string(),
+                );
+            }
+        }
+        let member_id = if r.member_id.is_empty() {
+            // A static member that restarts takes its old place; the old id is fenced.
+            let previous = instance_id.as_ref().and_then(|i| {
+                g.members
+                    .iter()
+                    .find(|(_, m)| m.instance_id.as_ref() == Some(i))
+                    .map(|(id, _)| id.clone())
+            });
+            if let Some(old) = previous {
+                if let Some(m) = g.members.shift_remove(&old) {
+                    if let Some(w) = m.join_waiter {
+                        let _ = w.send(JoinAnswer {
+                            error: ResponseError::FencedInstanceId.code(),
+                            ..JoinAnswer::default()
+                        });
+                    }
+                }
+            }
+            let client = if ctx.client_id.is_empty() {
+                "member"
+            } else {
+                &ctx.client_id
+            };
+            format!(
+                "{client}-{:016x}",
+                groups.next_member.fetch_add(1, Ordering::Relaxed)
+            )
+        } else {
+            let id = r.member_id.to_string();
+            match g.members.get(&id) {
+                None => return error(KafkaError::UnknownMemberId.code(), id),
+                Some(m) if instance_id.is_some() && m.instance_id != instance_id => {
+                    return error(ResponseError::FencedInstanceId.code(), id);
+                }
+                Some(_) => id,
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        let was_empty = g.state == State::Empty;
+        let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
+            instance_id: instance_id.clone(),
+            client_id: ctx.client_id.clone(),
+            client_host: ctx.client_host.clone(),
+            session_timeout: Duration::ZERO,
+            rebalance_timeout: Duration::ZERO,
+            protocol_type: String::new(),
+            protocols: Vec::new(),
+            last_seen: now,
+            join_waiter: None,
+            sync_waiter: None,
+            assignment: Bytes::new(),
+        });
+        member.session_timeout = Duration::from_millis(u64::try_from(r.session_timeout_ms).unwrap_or(0));
+        member.rebalance_timeout = Duration::from_millis(u64::try_from(rebalance_ms).unwrap_or(0));
+        member.protocol_type = r.protocol_type.to_string();
+        member.protocols = protocols;
+        member.last_seen = now;
+        if let Some(old) = member.join_waiter.replace(tx) {
+            let _ = old.send(JoinAnswer {
+                error: KafkaError::RebalanceInProgress.code(),
+                ..JoinAnswer::default()
+            });
+        }
+        if was_empty {
+            g.initial_until = now + groups.initial_delay;
+        }
+        g.prepare_rebalance(now);
+        if was_empty {
+            g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
+        }
+        if g.try_complete_join(now) {
+            publish(shared, &group_id, g);
+        }
+        (rx, member_id)
+    };
+    let answer = match rx.await {
+        Ok(a) => a,
+        // The member was removed (its group was reset) before its join completed.
+        Err(_) => JoinAnswer {
+            error: KafkaError::UnknownMemberId.code(),
+            member_id: member_id.clone(),
+            ..JoinAnswer::default()
+        },
+    };
+    let mut out = JoinGroupResponse::default();
+    out.error_code = answer.error;
+    out.generation_id = if answer.error == 0 { answer.generation } else { -1 };
+    out.member_id = s(if answer.member_id.is_empty() {
+        member_id
+    } else {
+        answer.member_id
+    });
+    out.leader = s(answer.leader);
+    if version >= 7 {
+        out.protocol_type = (answer.error == 0).then(|| s(answer.protocol_type));
+        out.protocol_name = (answer.error == 0).then(|| s(answer.protocol.clone()));
+    } else {
+        out.protocol_name = Some(s(answer.protocol));
+    }
+    out.members = answer
+        .members
+        .into_iter()
+        .map(|(id, instance, meta)| {
+            let mut m = JoinGroupResponseMember::default();
+            m.member_id = s(id);
+            if version >= 5 {
+                m.group_instance_id = instance.map(s);
+            }
+            m.metadata = meta;
+            m
+        })
+        .collect();
+    out
+}
+
+pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
+    let version = ctx.version;
+    let shared = &ctx.shared;
+    let group_id = r.group_id.0.to_string();
+    let member_id = r.member_id.to_string();
+    let respond = |error: i16, assignment: Bytes, g: Option<(&str, &str)>| {
+        let mut out = SyncGroupResponse::default();
+        out.error_code = error;
+        out.assignment = assignment;
+        if version >= 5 {
+            if let Some((t, p)) = g {
+                out.protocol_type = Some(s(t));
+                out.protocol_name = Some(s(p));
+            }
+        }
+        out
+    };
+    let (rx, protocol_type, protocol) = {
+        let mut all = shared.groups.groups.lock();
+        let Some(g) = all.get_mut(&group_id) else {
+            return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
+        };
+        if !g.members.contains_key(&member_id) {
+            return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
+        }
+        if r.generation_id != g.generation {
+            return respond(KafkaError::IllegalGeneration.code(), Bytes::new(), None);
+        }
+        let type_differs = r
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| t.as_str() != g.protocol_type);
+        let name_differs = r.protocol_name.as_ref().is_some_and(|p| p.as_str() != g.protocol);
+        if type_differs || name_differs {
+            return respond(
+                ResponseError::InconsistentGroupProtocol.code(),
+                Bytes::new(),
+                None,
+            );
+        }
+        let names = (g.protocol_type.clone(), g.protocol.clone());
+        match g.state {
+            State::Empty => return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None),
+            State::PreparingRebalance => {
+                return respond(KafkaError::RebalanceInProgress.code(), Bytes::new(), None)
+            }
+            State::Stable => {
+                let a = g
+                    .members
+                    .get(&member_id)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default();
+                return respond(0, a, Some((&names.0, &names.1)));
+            }
+            State::CompletingRebalance => {}
+        }
+        let (tx, rx) = oneshot::channel();
+        if let Some(m) = g.members.get_mut(&member_id) {
+            m.last_seen = Instant::now();
+            m.sync_waiter = Some(tx);
+        }
+        if g.leader.as_deref() == Some(member_id.as_str()) {
+            for a in &r.assignments {
+                if let Some(m) = g.members.get_mut(a.member_id.as_str()) {
+                    m.assignment = a.assignment.clone();
+                }
+            }
+            g.state = State::Stable;
+            for m in g.members.values_mut() {
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncAnswer {
+                        error: 0,
+                        assignment: m.assignment.clone(),
+                    });
+                }
+            }
+            publish(shared, &group_id, g);
+        }
+        (rx, names.0, names.1)
+    };
+    match rx.await {
+        Ok(a) if a.error == 0 => respond(0, a.assignment, Some((&protocol_type, &protocol))),
+        Ok(a) => respond(a.error, Bytes::new(), None),
+        Err(_) => respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None),
+    }
+}
+
+pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
+    let mut out = HeartbeatResponse::default();
+    let mut all = ctx.shared.groups.groups.lock();
+    let Some(g) = all.get_mut(r.group_id.0.as_str()) else {
+        out.error_code = KafkaError::UnknownMemberId.code();
+        return out;
+    };
+    let state = g.state;
+    let generation = g.generation;
+    let Some(m) = g.members.get_mut(r.member_id.as_str()) else {
+        out.error_code = KafkaError::UnknownMemberId.code();
+        return out;
+    };
+    if r.group_instance_id.is_some()
+        && m.instance_id.as_deref() != r.group_instance_id.as_ref().map(|i| i.as_str())
+    {
+        out.error_code = ResponseError::FencedInstanceId.code();
+        return out;
+    }
+    m.last_seen = Instant::now();
+    out.error_code = if r.generation_id != generation {
+        KafkaError::IllegalGeneration.code()
+    } else if state == State::PreparingRebalance {
+        KafkaError::RebalanceInProgress.code()
+    } else {
+        0
+    };
+    out
+}
+
+pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
+    let version = ctx.version;
+    let shared = &ctx.shared;
+    let group_id = r.group_id.0.to_string();
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+        r.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(r.member_id.to_string(), None)]
+    };
+    let mut out = LeaveGroupResponse::default();
+    let mut all = shared.groups.groups.lock();
+    let Some(g) = all.get_mut(&group_id) else {
+        out.error_code = KafkaError::UnknownMemberId.code();
+        return out;
+    };
+    let now = Instant::now();
+    let mut removed = false;
+    for (member_id, instance) in leaving {
+        // A static member may leave by its instance id alone.
+        let id = if member_id.is_empty() {
+            instance.as_ref().and_then(|i| {
+                g.members
+                    .iter()
+                    .find(|(_, m)| m.instance_id.as_ref() == Some(i))
+                    .map(|(id, _)| id.clone())
+            })
+        } else {
+            Some(member_id.clone())
+        };
+        let code = match id.and_then(|id| g.members.shift_remove(&id)) {
+            Some(m) => {
+                if let Some(w) = m.join_waiter {
+                    let _ = w.send(JoinAnswer {
+                        error: KafkaError::UnknownMemberId.code(),
+                        ..JoinAnswer::default()
+                    });
+                }
+                removed = true;
+                0
+            }
+            None => KafkaError::UnknownMemberId.code(),
+        };
+        if version >= 3 {
+            let mut mr = MemberResponse::default();
+            mr.member_id = s(member_id);
+            mr.group_instance_id = instance.map(s);
+            mr.error_code = code;
+            out.members.push(mr);
+        } else {
+            out.error_code = code;
+        }
+    }
+    if removed {
+        g.prepare_rebalance(now);
+        g.try_complete_join(now);
+        publish(shared, &group_id, g);
+    }
+    out
+}
+
+pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
+    let all = ctx.shared.groups.groups.lock();
+    let mut out = DescribeGroupsResponse::default();
+    out.groups = r
+        .groups
+        .iter()
+        .map(|id| {
+            let mut d = DescribedGroup::default();
+            d.group_id = id.clone();
+            match all.get(id.0.as_str()) {
+                None => d.group_state = s("Dead"),
+                Some(g) => {
+                    d.group_state = s(g.state.name());
+                    d.protocol_type = s(g.protocol_type.clone());
+                    d.protocol_data = s(g.protocol.clone());
+                    d.members = g
+                        .members
+                        .iter()
+                        .map(|(mid, m)| {
+                            let mut dm = DescribedGroupMember::default();
+                            dm.member_id = s(mid.clone());
+                            if ctx.version >= 4 {
+                                dm.group_instance_id = m.instance_id.clone().map(s);
+                            }
+                            dm.client_id = s(m.client_id.clone());
+                            dm.client_host = s(m.client_host.clone());
+                            dm.member_metadata = m
+                                .protocols
+                                .iter()
+                                .find(|(n, _)| *n == g.protocol)
+                                .map(|(_, b)| b.clone())
+                                .unwrap_or_default();
+                            dm.member_assignment = m.assignment.clone();
+                            dm
+                        })
+                        .collect();
+                }
+            }
+            d
+        })
+        .collect();
+    out
+}
+
+pub(crate) fn list(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse {
+    let mut listed: Vec<(String, String, &'static str)> = ctx
+        .shared
+        .groups
+        .groups
+        .lock()
+        .iter()
+        .map(|(id, g)| (id.clone(), g.protocol_type.clone(), g.state.name()))
+        .collect();
+    // Groups known only by their committed offsets are Empty.
+    for id in ctx.shared.store.offsets().groups() {
+        if !listed.iter().any(|(l, _, _)| *l == id) {
+            listed.push((id, String::new(), State::Empty.name()));
+        }
+    }
+    listed.sort();
+    let mut out = ListGroupsResponse::default();
+    out.groups = listed
+        .into_iter()
+        .filter(|(_, _, state)| {
+            r.states_filter.is_empty() || r.states_filter.iter().any(|f| f.as_str() == *state)
+        })
+        .map(|(id, ptype, state)| {
+            let mut l = ListedGroup::default();
+            l.group_id = GroupId(s(id));
+            l.protocol_type = s(ptype);
+            if ctx.version >= 4 {
+                l.group_state = s(state);
+            }
+            l
+        })
+        .collect();
+    out
+}
+
+/// Expires members whose session ran out and completes rebalances whose time came.
+pub(crate) async fn timer_loop(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = Instant::now();
+        let mut all = shared.groups.groups.lock();
+        for (id, g) in all.iter_mut() {
+            let before = g.members.len();
+            g.members.retain(|_, m| {
+                m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
+            });
+            let expired = g.members.len() != before;
+            if expired && g.state != State::Empty {
+                tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
+                g.prepare_rebalance(now);
+            }
+            let completed = g.try_complete_join(now);
+            if expired || completed {
+                publish(&shared, id, g);
+            }
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! Produce, Fetch, ListOffsets and OffsetForLeaderEpoch: the data path.
+//!
+//! Produce hands each partition's bytes to [`eoslog::Store::produce`] as they arrived (the
+//! store checks the batch, the producer's sequence and epoch, and the transaction), and is
+//! answered once the append is durable by the topic's durability setting. Fetch returns
+//! whole batches, aborted data included, with the aborted-transaction list only for
+//! read_committed (clients filter with it), and answers every partition it was asked
+//! for; it waits up to `max_wait_ms` for `min_bytes`, woken when data or a marker lands.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use eoslog::{AppendOutcome, BatchIter, Isolation, KafkaError, Offset, ProduceContext, TxnVersion};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, ProducerId,
+};
+use kafka_protocol::ResponseError;
+
+use super::meta::LEADER_EPOCH;
+use super::{topic_name, Ctx};
+
+pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
+    let version = ctx.version;
+    let acks_valid = matches!(r.acks, -1..=1);
+    let answers = ctx
+        .blocking(move |sh| {
+            let txn_id = r.transactional_id.as_ref().map(|t| t.0.to_string());
+            let pctx = ProduceContext {
+                transactional_id: txn_id.as_deref(),
+                tv: TxnVersion::TV0,
+                durability: None,
+                leader_epoch: Some(LEADER_EPOCH),
+            };
+            let mut wrote = false;
+            let out: Vec<_> = r
+                .topic_data
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.0.to_string();
+                    let parts: Vec<_> = t
+                        .partition_data
+                        .into_iter()
+                        .map(|p| {
+                            let answer = if !acks_valid {
+                                Err(ResponseError::InvalidRequiredAcks.code())
+                            } else {
+                                match p.records.as_deref() {
+                                    None | Some([]) => Err(KafkaError::CorruptMessage.code()),
+                                    Some(bytes) => match sh.store.produce(&name, p.index, bytes, &pctx) {
+                                        Ok(AppendOutcome::Appended(i)) => {
+                                            wrote = true;
+                                            Ok(i)
+                                        }
+                                        Ok(AppendOutcome::Duplicate(i)) => Ok(i),
+                                        Ok(AppendOutcome::Rejected(rej)) => Err(rej.kafka_error().code()),
+                                        Err(e) => {
+                                            tracing::debug!(target: "eoslog_broker", topic = %name, partition = p.index, error = %e, "produce refused");
+                                            Err(e.code_for(version))
+                                        }
+                                    },
+                                }
+                            };
+                            (p.index, answer)
+                        })
+                        .collect();
+                    (name, parts)
+                })
+                .collect();
+            if wrote {
+                sh.data_arrived.notify_waiters();
+            }
+            out
+        })
+        .await;
+    let mut out = ProduceResponse::default();
+    out.responses = answers
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = TopicProduceResponse::default();
+            t.name = topic_name(&name);
+            t.partition_responses = parts
+                .into_iter()
+                .map(|(index, answer)| {
+                    let mut p = PartitionProduceResponse::default();
+                    p.index = index;
+                    match answer {
+                        Ok(info) => {
+                            p.base_offset = info.first_offset.0;
+                            p.log_append_time_ms = info.log_append_time;
+                            if version >= 5 {
+                                p.log_start_offset = info.log_start_offset.0;
+                            }
+                        }
+                        Err(code) => {
+                            p.error_code = code;
+                            p.base_offset = -1;
+                            p.log_append_time_ms = -1;
+                            if version >= 5 {
+                                p.log_start_offset = -1;
+                            }
+                        }
+                    }
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    out
+}
+
+/// One partition of a fetch, as read.
+struct FetchedPartition {
+    index: i32,
+    error: i16,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+    aborted: Option<Vec<(i64, i64)>>,
+    records: Bytes,
+}
+
+pub(crate) async fn fetch(ctx: &Ctx, r: FetchRequest) -> FetchResponse {
+    let version = ctx.version;
+    let isolation = if r.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
+    let max_bytes = usize::try_from(r.max_bytes).unwrap_or(0).max(1);
+    let min_bytes = usize::try_from(r.min_bytes).unwrap_or(0);
+    let wait = Duration::from_millis(u64::try_from(r.max_wait_ms).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + wait;
+    let wanted: Arc<Wanted> = Arc::new(
+        r.topics
+            .iter()
+            .map(|t| {
+                (
+                    t.topic.0.to_string(),
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.partition,
+                                p.fetch_offset,
+                                p.partition_max_bytes,
+                                p.current_leader_epoch,
+                            )
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    );
+    let fetched = loop {
+        let notified = ctx.shared.data_arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let w = wanted.clone();
+        let (fetched, total, failed) = ctx
+            .blocking(move |sh| read_partitions(&sh.store, &w, isolation, max_bytes))
+            .await;
+        if total >= min_bytes || failed || tokio::time::Instant::now() >= deadline {
+            break fetched;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    };
+    let mut out = FetchResponse::default();
+    out.responses = fetched
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = FetchableTopicResponse::default();
+            t.topic = topic_name(&name);
+            t.partitions = parts
+                .into_iter()
+                .map(|f| {
+                    let mut p = PartitionData::default();
+                    p.partition_index = f.index;
+                    p.error_code = f.error;
+                    p.high_watermark = f.high_watermark;
+                    p.last_stable_offset = f.last_stable_offset;
+                    if version >= 5 {
+                        p.log_start_offset = f.log_start_offset;
+                    }
+                    p.aborted_transactions = f.aborted.map(|a| {
+                        a.into_iter()
+                            .map(|(pid, first)| {
+                                let mut x = AbortedTransaction::default();
+                                x.producer_id = ProducerId(pid);
+                                x.first_offset = first;
+                                x
+                            })
+                            .collect()
+                    });
+                    p.records = Some(f.records);
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    out
+}
+
+type Fetched = Vec<(String, Vec<FetchedPartition>)>;
+
+/// A fetch's partitions: topic, then (partition, offset, max bytes, current leader epoch).
+type Wanted = Vec<(String, Vec<(i32, i64, i32, i32)>)>;
+
+/// Reads every requested partition within the response's byte budget; returns the bytes
+/// read and whether a partition failed (a failed fetch is answered at once).
+fn read_partitions(
+    store: &eoslog::Store,
+    wanted: &Wanted,
+    isolation: Isolation,
+    max_bytes: usize,
+) -> (Fetched, usize, bool) {
+    let mut total = 0usize;
+    let mut failed = false;
+    let out = wanted
+        .iter()
+        .map(|(name, parts)| {
+            let parts = parts
+                .iter()
+                .map(|&(index, offset, part_max, leader_epoch)| {
+                    let mut f = FetchedPartition {
+                        index,
+                        error: 0,
+                        high_watermark: -1,
+                        last_stable_offset: -1,
+                        log_start_offset: -1,
+                        aborted: None,
+                        records: Bytes::new(),
+                    };
+                    if leader_epoch > LEADER_EPOCH {
+                        f.error = ResponseError::UnknownLeaderEpoch.code();
+                        failed = true;
+                        return f;
+                    }
+                    let log = match store.partition(name, index) {
+                        Ok(log) => log,
+                        Err(e) => {
+                            f.error = e.kafka_error().code();
+                            failed = true;
+                            return f;
+                        }
+                    };
+                    let budget = usize::try_from(part_max)
+                        .unwrap_or(0)
+                        .min(max_bytes.saturating_sub(total));
+                    if budget == 0 && total > 0 {
+                        f.high_watermark = log.high_watermark().0;
+                        f.last_stable_offset = log.last_stable_offset().0;
+                        f.log_start_offset = log.log_start_offset().0;
+                        return f;
+                    }
+                    match log
+                        .read(Offset(offset), budget.max(1), isolation)
+                        .and_then(|res| {
+                            let bytes = res.bytes()?;
+                            Ok((res, bytes))
+                        }) {
+                        Ok((res, bytes)) => {
+                            f.high_watermark = res.high_watermark.0;
+                            f.last_stable_offset = res.last_stable_offset.0;
+                            f.log_start_offset = res.log_start_offset.0;
+                            f.aborted = res
+                                .aborted_transactions
+                                .map(|a| a.iter().map(|t| (t.producer_id.0, t.first_offset.0)).collect());
+                            total += bytes.len();
+                            f.records = Bytes::from(bytes);
+                        }
+                        Err(e) => {
+                            f.error = e.kafka_error().code();
+                            f.high_watermark = log.high_watermark().0;
+                            f.last_stable_offset = log.last_stable_offset().0;
+                            f.log_start_offset = log.log_start_offset().0;
+                            failed = true;
+                        }
+                    }
+                    f
+                })
+                .collect();
+            (name.clone(), parts)
+        })
+        .collect();
+    (out, total, failed)
+}
+
+pub(crate) async fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffsetsResponse {
+    let version = ctx.version;
+    let isolation = if version >= 2 && r.isolation_level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    };
+    let topics = ctx
+        .blocking(move |sh| {
+            r.topics
+                .into_iter()
+                .map(|t| {
+                    let name = t.name.0.to_string();
+                    let parts: Vec<_> = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            (
+                                p.partition_index,
+                                list_offset(&sh.store, &name, p.partition_index, p.timestamp, isolation),
+                            )
+                        })
+                        .collect();
+                    (name, parts)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut out = ListOffsetsResponse::default();
+    out.topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = ListOffsetsTopicResponse::default();
+            t.name = topic_name(&name);
+            t.partitions = parts
+                .into_iter()
+                .map(|(index, answer)| {
+                    let mut p = ListOffsetsPartitionResponse::default();
+                    p.partition_index = index;
+                    match answer {
+                        Ok((offset, timestamp)) => {
+                            p.offset = offset;
+                            p.timestamp = timestamp;
+                            if version >= 4 {
+                                p.leader_epoch = if offset >= 0 { LEADER_EPOCH } else { -1 };
+                            }
+                        }
+                        Err(code) => {
+                            p.error_code = code;
+                            p.offset = -1;
+                            p.timestamp = -1;
+                        }
+                    }
+                    p
+                })
+                .collect();
+            t
+        })
+        .collect();
+    out
+}
+
+/// Kafka's special timestamps: latest (-1: the high watermark, or the LSO for
+/// read_committed), earliest (-2), the record with the largest timestamp (-3).
+fn list_offset(
+    store: &eoslog::Store,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<(i64, i64), i16> {
+    let log = store
+        .partition(topic, partition)
+        .map_err(|e| e.kafka_error().code())?;
+    match timestamp {
+        -1 => Ok((
+            match isolation {
+                Isolation::ReadCommitted => log.last_stable_offset().0,
+                _ => log.high_watermark().0,
+            },
+            -1,
+        )),
+        -2 => Ok((log.log_start_offset().0, -1)),
+        -3 => max_timestamp(&log, isolation).map_err(|e| e.kafka_error().code()),
+        t if t >= 0 => match log.offset_for_timestamp(t, isolation) {
+            Ok(Some((offset, ts))) => Ok((offset.0, ts)),
+            Ok(None) => Ok((-1, -1)),
+            Err(e) => Err(e.kafka_error().code()),
+        },
+        _ => Err(KafkaError::InvalidRequest.code()),
+    }
+}
+
+/// The offset and timestamp of the visible record with the largest timestamp (the first
+/// such record), found by reading the batches' headers and, in the batch that holds it,
+/// its records; `(-1, -1)` for an empty log.
+fn max_timestamp(log: &eoslog::Log, isolation: Isolation) -> Result<(i64, i64), eoslog::ReadError> {
+    let mut best: Option<(i64, i64)> = None;
+    let mut from = log.log_start_offset();
+    loop {
+        let res = log.read(from, 1 << 20, isolation)?;
+        let bytes = res.bytes()?;
+        if bytes.is_empty() {
+            break;
+        }
+        let mut next = from;
+        for item in BatchIter::new(&bytes) {
+            let Ok((_, batch)) = item else { break };
+            next = Offset(batch.last_offset() + 1);
+            if batch.is_control() || best.is_some_and(|(_, ts)| ts >= batch.max_timestamp()) {
+                continue;
+            }
+            if let Ok(records) = batch.records() {
+                for rec in records.iter().flatten() {
+                    if best.is_none_or(|(_, ts)| rec.timestamp > ts) {
+                        best = Some((rec.offset, rec.timestamp));
+                    }
+                }
+            }
+        }
+        if next <= from {
+            break;
+        }
+        from = next;
+    }
+    Ok(best.unwrap_or((-1, -1)))
+}
+
+pub(crate) async fn offset_for_leader_epoch(
+    ctx: &Ctx,
+    r: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = ctx
+        .blocking(move |sh| {
+            r.topics
+                .into_iter()
+                .map(|t| {
+                    let name = t.topic.0.to_string();
+                    let parts: Vec<_> = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut e = EpochEndOffset::default();
+                            e.partition = p.partition;
+                            e.leader_epoch = -1;
+                            e.end_offset = -1;
+                            if p.current_leader_epoch > LEADER_EPOCH {
+                                e.error_code = ResponseError::UnknownLeaderEpoch.code();
+                                return e;
+                            }
+                            match sh.store.partition(&name, p.partition) {
+                                Err(err) => e.error_code = err.kafka_error().code(),
+                                Ok(log) => match log.end_offset_for_epoch(p.leader_epoch) {
+                                    Some((epoch, end)) => {
+                                        e.leader_epoch = epoch;
+                                        e.end_offset = end.0;
+                                    }
+                                    // A log with no batch yet: its only epoch ends at its end.
+                                    None if p.leader_epoch >= LEADER_EPOCH => {
+                                        e.leader_epoch = LEADER_EPOCH;
+                                        e.end_offset = log.log_end_offset().0;
+                                    }
+                                    None => {}
+                                },
+                            }
+                            e
+                        })
+                        .collect();
+                    (name, parts)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut out = OffsetForLeaderEpochResponse::default();
+    out.topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            let mut t = OffsetForLeaderTopicResult::default();
+            t.topic = topic_name(&name);
+            t.partitions = parts;
+            t
+        })
+        .collect();
+    out
+}

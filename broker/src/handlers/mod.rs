@@ -1,0 +1,103 @@
+//! One handler per request: each turns a decoded request into its response, calling the
+//! store (on a blocking thread: appends and markers may fsync) and answering every error
+//! with Kafka's code for the request's version.
+
+mod data;
+mod meta;
+mod offsets;
+mod txn;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::Shared;
+
+/// What a handler knows about its request beyond the body.
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) version: i16,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
+}
+
+impl Ctx {
+    /// Runs store work off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> T {
+        let shared = self.shared.clone();
+        match tokio::task::spawn_blocking(move || f(&shared)).await {
+            Ok(v) => v,
+            // A panic in store code is a bug; keep the broker up and surface it.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+/// Answers one request; `None` when Kafka sends no response (Produce with `acks=0`).
+pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseKind> {
+    Some(match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(crate::versions::api_versions_response()),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(meta::metadata(&ctx, r).await),
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(meta::find_coordinator(&ctx, r)),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(meta::create_topics(&ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(meta::delete_topics(&ctx, r).await),
+        RequestKind::Produce(r) => {
+            let acks = r.acks;
+            let response = data::produce(&ctx, r).await;
+            if acks == 0 {
+                return None;
+            }
+            ResponseKind::Produce(response)
+        }
+        RequestKind::Fetch(r) => ResponseKind::Fetch(data::fetch(&ctx, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(data::list_offsets(&ctx, r).await),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(data::offset_for_leader_epoch(&ctx, r).await)
+        }
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(txn::init_producer_id(&ctx, r).await),
+        RequestKind::AddPartitionsToTxn(r) => {
+            ResponseKind::AddPartitionsToTxn(txn::add_partitions(&ctx, r).await)
+        }
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(txn::add_offsets(&ctx, r).await),
+        RequestKind::EndTxn(r) => ResponseKind::EndTxn(txn::end_txn(&ctx, r).await),
+        RequestKind::TxnOffsetCommit(r) => {
+            ResponseKind::TxnOffsetCommit(txn::txn_offset_commit(&ctx, r).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(txn::describe_producers(&ctx, r).await)
+        }
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(txn::describe_transactions(&ctx, r).await)
+        }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(txn::list_transactions(&ctx, r).await)
+        }
+        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offsets::offset_commit(&ctx, r).await),
+        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offsets::offset_fetch(&ctx, r).await),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(crate::groups::join(&ctx, r).await),
+        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(crate::groups::sync(&ctx, r).await),
+        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(crate::groups::heartbeat(&ctx, r)),
+        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(crate::groups::leave(&ctx, r)),
+        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(crate::groups::describe(&ctx, r)),
+        RequestKind::ListGroups(r) => ResponseKind::ListGroups(crate::groups::list(&ctx, r)),
+        other => {
+            // The version check before decoding admits only the APIs above.
+            tracing::error!(target: "eoslog_broker", request = ?std::mem::discriminant(&other), "request without a handler");
+            return None;
+        }
+    })
+}
+
+/// A protocol string.
+pub(crate) fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+/// A topic name.
+pub(crate) fn topic_name(v: &str) -> TopicName {
+    TopicName(s(v))
+}
