@@ -32,12 +32,20 @@ pub struct BrokerConfig {
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms` when that is set,
     /// else 1000.
     pub maintenance_interval_ms: u64,
+    /// `eoslog.accept.replication.factor`: create topics asked with a replication factor
+    /// above 1 (with one replica, the only one there is) instead of answering
+    /// `INVALID_REPLICATION_FACTOR` as a one-node Kafka does. For test suites written for a
+    /// three-broker cluster (librdkafka's). Default false.
+    pub accept_replication_factor: bool,
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
+        // Kafka checks retention every 5 minutes, not at every maintenance run.
+        let mut store = StoreConfig::default();
+        store.retention_check_interval_ms = 300_000;
         BrokerConfig {
-            store: StoreConfig::default(),
+            store,
             node_id: 0,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
@@ -46,6 +54,7 @@ impl Default for BrokerConfig {
             max_connections: 100_000,
             connections_max_idle_ms: 600_000,
             maintenance_interval_ms: 1000,
+            accept_replication_factor: false,
         }
     }
 }
@@ -82,6 +91,13 @@ impl BrokerConfig {
             "socket.request.max.bytes" => self.socket_request_max_bytes = int(1024, i32_max)? as usize,
             "max.connections" => self.max_connections = int(1, i32_max)? as usize,
             "connections.max.idle.ms" => self.connections_max_idle_ms = int(1, i64::MAX)? as u64,
+            "eoslog.accept.replication.factor" => {
+                self.accept_replication_factor = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                }
+            }
             "eoslog.maintenance.interval.ms" => self.maintenance_interval_ms = int(1, i32_max)? as u64,
             "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                 self.store.set(key, value)?;

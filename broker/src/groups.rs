@@ -189,19 +189,7 @@ impl Group {
         }
         self.state = State::CompletingRebalance;
         let leader = self.leader.clone().unwrap_or_default();
-        let roster: Vec<(String, Option<String>, Bytes)> = self
-            .members
-            .iter()
-            .map(|(id, m)| {
-                let meta = m
-                    .protocols
-                    .iter()
-                    .find(|(n, _)| *n == self.protocol)
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
-                (id.clone(), m.instance_id.clone(), meta)
-            })
-            .collect();
+        let roster = self.roster();
         for (id, m) in &mut self.members {
             m.last_seen = now;
             m.assignment = Bytes::new();
@@ -218,6 +206,57 @@ impl Group {
             }
         }
         true
+    }
+
+    /// Why a request from `member_id` is refused because the member is not (or no longer)
+    /// here: `FENCED_INSTANCE_ID` when its static instance id now belongs to another member
+    /// (a newer instance took its place), else `UNKNOWN_MEMBER_ID`. `None` when it is a
+    /// member.
+    fn unknown_member(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
+        if self.members.contains_key(member_id) {
+            return None;
+        }
+        let taken =
+            instance_id.is_some_and(|i| self.members.values().any(|m| m.instance_id.as_deref() == Some(i)));
+        Some(if taken {
+            ResponseError::FencedInstanceId.code()
+        } else {
+            KafkaError::UnknownMemberId.code()
+        })
+    }
+
+    /// Every member and its subscription to the chosen protocol (what the leader gets).
+    fn roster(&self) -> Vec<(String, Option<String>, Bytes)> {
+        self.members
+            .iter()
+            .map(|(id, m)| {
+                let meta = m
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == self.protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                (id.clone(), m.instance_id.clone(), meta)
+            })
+            .collect()
+    }
+
+    /// The join answer of the current generation for `member_id`.
+    fn stable_answer(&self, member_id: &str) -> JoinAnswer {
+        let leader = self.leader.clone().unwrap_or_default();
+        JoinAnswer {
+            error: 0,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            members: if leader == member_id {
+                self.roster()
+            } else {
+                Vec::new()
+            },
+            leader,
+            member_id: member_id.to_owned(),
+        }
     }
 
     fn membership(&self) -> GroupMembership {
@@ -350,25 +389,40 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                     .find(|(_, m)| m.instance_id.as_ref() == Some(i))
                     .map(|(id, _)| id.clone())
             });
-            if let Some(old) = previous {
-                if let Some(m) = g.members.shift_remove(&old) {
-                    if let Some(w) = m.join_waiter {
-                        let _ = w.send(JoinAnswer {
-                            error: ResponseError::FencedInstanceId.code(),
-                            ..JoinAnswer::default()
-                        });
-                    }
-                }
-            }
             let client = if ctx.client_id.is_empty() {
                 "member"
             } else {
                 &ctx.client_id
             };
-            format!(
+            let fresh = format!(
                 "{client}-{:016x}",
                 groups.next_member.fetch_add(1, Ordering::Relaxed)
-            )
+            );
+            if let Some(mut m) = previous.as_ref().and_then(|old| g.members.shift_remove(old)) {
+                if let Some(w) = m.join_waiter.take() {
+                    let _ = w.send(JoinAnswer {
+                        error: ResponseError::FencedInstanceId.code(),
+                        ..JoinAnswer::default()
+                    });
+                }
+                // A static member back with the same subscription while the group is
+                // Stable keeps its assignment under its new id: no rebalance (KIP-345).
+                if g.state == State::Stable
+                    && m.protocols == protocols
+                    && m.protocol_type == r.protocol_type.as_str()
+                {
+                    m.last_seen = now;
+                    m.client_id = ctx.client_id.clone();
+                    m.client_host = ctx.client_host.clone();
+                    g.members.insert(fresh.clone(), m);
+                    if g.leader.as_deref() == previous.as_deref() {
+                        g.leader = Some(fresh.clone());
+                    }
+                    publish(shared, &group_id, g);
+                    return join_response(version, g.stable_answer(&fresh));
+                }
+            }
+            fresh
         } else {
             let id = r.member_id.to_string();
             match g.members.get(&id) {
@@ -426,14 +480,22 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             ..JoinAnswer::default()
         },
     };
+    let answer = JoinAnswer {
+        member_id: if answer.member_id.is_empty() {
+            member_id
+        } else {
+            answer.member_id.clone()
+        },
+        ..answer
+    };
+    join_response(version, answer)
+}
+
+fn join_response(version: i16, answer: JoinAnswer) -> JoinGroupResponse {
     let mut out = JoinGroupResponse::default();
     out.error_code = answer.error;
     out.generation_id = if answer.error == 0 { answer.generation } else { -1 };
-    out.member_id = s(if answer.member_id.is_empty() {
-        member_id
-    } else {
-        answer.member_id
-    });
+    out.member_id = s(answer.member_id);
     out.leader = s(answer.leader);
     if version >= 7 {
         out.protocol_type = (answer.error == 0).then(|| s(answer.protocol_type));
@@ -479,8 +541,8 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
         let Some(g) = all.get_mut(&group_id) else {
             return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
         };
-        if !g.members.contains_key(&member_id) {
-            return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
+        if let Some(code) = g.unknown_member(&member_id, r.group_instance_id.as_ref().map(|i| i.as_str())) {
+            return respond(code, Bytes::new(), None);
         }
         if r.generation_id != g.generation {
             return respond(KafkaError::IllegalGeneration.code(), Bytes::new(), None);
@@ -553,6 +615,11 @@ pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
     };
     let state = g.state;
     let generation = g.generation;
+    let instance = r.group_instance_id.as_ref().map(|i| i.as_str());
+    if let Some(code) = g.unknown_member(r.member_id.as_str(), instance) {
+        out.error_code = code;
+        return out;
+    }
     let Some(m) = g.members.get_mut(r.member_id.as_str()) else {
         out.error_code = KafkaError::UnknownMemberId.code();
         return out;

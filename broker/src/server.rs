@@ -131,6 +131,7 @@ async fn handle_frame(
     if frame.has_remaining() {
         tracing::debug!(target: "eoslog_broker", ?api, version, trailing = frame.remaining(), "request with trailing bytes");
     }
+    tracing::debug!(target: "eoslog_broker", ?api, version, correlation_id = header.correlation_id, client = ?header.client_id, %peer, "request");
     let ctx = crate::handlers::Ctx {
         shared: shared.clone(),
         version,

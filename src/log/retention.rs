@@ -29,9 +29,19 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn run_maintenance(&self) -> Result<MaintenanceReport, StorageError> {
+        self.maintain(true)
+    }
+
+    /// [`Log::run_maintenance`], with retention only when `retention` is set: an embedder
+    /// that checks retention less often than it checks transaction timeouts (Kafka's
+    /// `log.retention.check.interval.ms`, 5 minutes) calls this between retention checks.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn maintain(&self, retention: bool) -> Result<MaintenanceReport, StorageError> {
         let now = self.clock.now_ms();
         let expired_producers = self.writer.lock().psm.remove_expired(now);
-        let deleted_segments = self.apply_retention()?;
+        let deleted_segments = if retention { self.apply_retention()? } else { 0 };
         let mut aborted_transactions = 0;
         if self.config.transaction_timeout_ms > 0 {
             // Which transactions timed out, by producer and first offset: each abort checks

@@ -56,6 +56,9 @@ pub struct StoreConfig {
     /// `eoslog.producer.id.block.size` (default 1000): producer ids reserved on disk at a
     /// time; ids of a block not handed out before a restart are never handed out.
     pub producer_id_block_size: i64,
+    /// `log.retention.check.interval.ms`: how often [`crate::Store::run_maintenance`]
+    /// applies retention (Kafka's default is 300000). Default 0: at every call.
+    pub retention_check_interval_ms: i64,
 }
 
 impl Default for StoreConfig {
@@ -78,6 +81,7 @@ impl Default for StoreConfig {
             internal_durability: crate::config::Durability::SyncEachAppend,
             offset_metadata_max_bytes: 4096,
             producer_id_block_size: 1000,
+            retention_check_interval_ms: 0,
         }
     }
 }
@@ -147,6 +151,7 @@ impl StoreConfig {
                 }
                 self.offset_metadata_max_bytes = v as usize;
             }
+            "log.retention.check.interval.ms" => self.retention_check_interval_ms = int(0)?,
             "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
             "eoslog.internal.durability" => {
                 self.internal_durability = match value.trim() {

@@ -214,6 +214,8 @@ pub struct Store {
     opened: OpenLogs,
     /// Where the round-robin maintenance of partitions not open resumes.
     sweep_cursor: Mutex<usize>,
+    /// When retention last ran (`log.retention.check.interval.ms`).
+    last_retention_ms: std::sync::atomic::AtomicI64,
     pub(crate) txn: CoordinatorState,
     pub(crate) offsets_state: OffsetsState,
     _lock: File,
@@ -268,6 +270,7 @@ impl Store {
             producer_ids,
             opened: OpenLogs::default(),
             sweep_cursor: Mutex::new(0),
+            last_retention_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             _lock: lock,
         };
         store.load_topics()?;
@@ -569,6 +572,12 @@ impl Store {
         let mut report = StoreMaintenanceReport::default();
         let now = self.now_ms();
         let txns = self.transactions();
+        let interval = self.config.retention_check_interval_ms;
+        let last = self.last_retention_ms.load(Ordering::Acquire);
+        let retention = interval <= 0 || last == i64::MIN || now.saturating_sub(last) >= interval;
+        if retention {
+            self.last_retention_ms.store(now, Ordering::Release);
+        }
         for (topic, p, log) in self.open_logs() {
             if log.is_poisoned() {
                 drop(log);
@@ -591,7 +600,7 @@ impl Store {
                 }
                 continue;
             }
-            match log.run_maintenance() {
+            match log.maintain(retention) {
                 Ok(r) => {
                     report.logs += 1;
                     report.logs_report.expired_producers += r.expired_producers;
@@ -605,7 +614,11 @@ impl Store {
             }
         }
         // Partitions not open get their maintenance (retention) too, a few per call, in turn.
-        let all = self.all_partitions(false);
+        let all = if retention {
+            self.all_partitions(false)
+        } else {
+            Vec::new()
+        };
         if !all.is_empty() {
             let mut cursor = self.sweep_cursor.lock();
             for _ in 0..SWEEP_PER_RUN.min(all.len()) {

@@ -3,13 +3,17 @@
 
 use eoslog::{KafkaError, StoreError};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
+    MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::ResponseError;
 
@@ -123,6 +127,7 @@ pub(crate) fn find_coordinator(ctx: &Ctx, r: FindCoordinatorRequest) -> FindCoor
 pub(crate) async fn create_topics(ctx: &Ctx, r: CreateTopicsRequest) -> CreateTopicsResponse {
     let version = ctx.version;
     let validate_only = r.validate_only;
+    let any_replication = ctx.shared.config.accept_replication_factor;
     let results = ctx
         .blocking(move |sh| {
             let store = &sh.store;
@@ -139,7 +144,7 @@ pub(crate) async fn create_topics(ctx: &Ctx, r: CreateTopicsRequest) -> CreateTo
                     } else {
                         t.num_partitions
                     };
-                    let result = if t.replication_factor > 1 {
+                    let result = if t.replication_factor > 1 && !any_replication {
                         Err((
                             ResponseError::InvalidReplicationFactor.code(),
                             format!("replication factor {} on a single broker", t.replication_factor),
@@ -254,5 +259,55 @@ pub(crate) async fn delete_topics(ctx: &Ctx, r: DeleteTopicsRequest) -> DeleteTo
             t
         })
         .collect();
+    out
+}
+
+/// DeleteRecords: moves each partition's log start offset (-1: to the high watermark) and
+/// deletes the segments wholly below it.
+pub(crate) async fn delete_records(ctx: &Ctx, r: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = ctx
+        .blocking(move |sh| {
+            r.topics
+                .iter()
+                .map(|t| {
+                    let mut tr = DeleteRecordsTopicResult::default();
+                    tr.name = t.name.clone();
+                    tr.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut pr = DeleteRecordsPartitionResult::default();
+                            pr.partition_index = p.partition_index;
+                            pr.low_watermark = -1;
+                            let moved = sh
+                                .store
+                                .partition(t.name.0.as_str(), p.partition_index)
+                                .map_err(|e| e.kafka_error().code())
+                                .and_then(|log| {
+                                    let to = if p.offset == -1 {
+                                        log.high_watermark().0
+                                    } else {
+                                        p.offset
+                                    };
+                                    if to < 0 {
+                                        return Err(KafkaError::OffsetOutOfRange.code());
+                                    }
+                                    log.delete_records_before(eoslog::Offset(to))
+                                        .map_err(|e| e.kafka_error().code())
+                                });
+                            match moved {
+                                Ok(start) => pr.low_watermark = start.0,
+                                Err(code) => pr.error_code = code,
+                            }
+                            pr
+                        })
+                        .collect();
+                    tr
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut out = DeleteRecordsResponse::default();
+    out.topics = topics;
     out
 }

@@ -1,0 +1,452 @@
+//! What the protocol layer costs, measured with a real client (librdkafka, through the
+//! `rdkafka` crate) against baselines in the same run:
+//!
+//! * `produce/broker_idempotent` — 1 KiB records, `acks=all`, idempotent, through the broker;
+//!   `produce/in_process` — the very batches librdkafka sent (read back from the broker's
+//!   log) appended with `Store::produce` in-process: the ratio is the protocol layer's cost.
+//! * `produce/protocol_replay` — those same batches sent as Produce requests (five in
+//!   flight) by a minimal Rust client: the broker's cost alone against `in_process`, since
+//!   on two cores librdkafka's own per-record work bounds `broker_idempotent`.
+//! * `produce/broker_transactional` — the same producer transactional, committing every
+//!   100 ms, against `broker_idempotent`.
+//! * `fetch/read_committed` against `fetch/read_uncommitted` — a librdkafka consumer reading
+//!   the same 20,000 committed 1 KiB records (with aborted transactions among them).
+//!
+//! `cargo bench -p eoslog-broker --bench clients`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use eoslog::{BatchIter, Isolation, Offset, ProduceContext, Store, StoreConfig};
+use eoslog_broker::{Broker, BrokerConfig};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Message, TopicPartitionList};
+use std::io::{Read, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+const RECORD: usize = 1024;
+/// Records per iteration: enough that the flush that ends each measured call (linger,
+/// the last round trip) is a small part of it.
+const PER_ITER: u64 = 100_000;
+
+struct Running {
+    rt: tokio::runtime::Runtime,
+    broker: Option<Broker>,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Where the data goes: `EOSLOG_BENCH_DIR`, else `/dev/shm` (a tmpfs: these rows compare
+/// CPU costs, and gigabytes of dirty pages on a disk make the writeback of one row slow the
+/// next), else the system's temporary directory.
+fn bench_dir() -> tempfile::TempDir {
+    let base = std::env::var_os("EOSLOG_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::PathBuf::from("/dev/shm")).filter(|p| p.is_dir()))
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::tempdir_in(base).expect("tempdir")
+}
+
+fn start_broker() -> Running {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("EOSLOG_LOG"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let dir = bench_dir();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = BrokerConfig::default();
+    config
+        .set("group.initial.rebalance.delay.ms", "0")
+        .expect("config");
+    config
+        .set("transaction.max.timeout.ms", "900000")
+        .expect("config");
+    // Bounded data: old segments go at each maintenance.
+    config.set("log.segment.bytes", "67108864").expect("config");
+    config.set("log.retention.bytes", "268435456").expect("config");
+    config
+        .set("log.retention.check.interval.ms", "1000")
+        .expect("config");
+    let broker = rt
+        .block_on(Broker::start(
+            dir.path(),
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+        ))
+        .expect("broker");
+    let addr = broker.local_addr().to_string();
+    Running {
+        rt,
+        broker: Some(broker),
+        addr,
+        _dir: dir,
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(b) = self.broker.take() {
+            let _ = self.rt.block_on(b.shutdown());
+        }
+    }
+}
+
+fn producer(addr: &str, transactional_id: Option<&str>) -> BaseProducer {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addr)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000");
+    if let Some(id) = transactional_id {
+        c.set("transactional.id", id);
+    }
+    let p: BaseProducer = c.create().expect("producer");
+    if transactional_id.is_some() {
+        p.init_transactions(Duration::from_secs(30)).expect("init");
+        p.begin_transaction().expect("begin");
+    }
+    p
+}
+
+/// Produces `n` records and waits for every acknowledgement; with `commit_every`, commits
+/// the transaction whenever that much time passed (and at the end).
+fn produce(p: &BaseProducer, topic: &str, n: u64, commit_every: Option<Duration>) -> Duration {
+    let value = vec![b'x'; RECORD];
+    let start = Instant::now();
+    let mut last_commit = start;
+    for _ in 0..n {
+        loop {
+            match p.send(BaseRecord::<(), [u8]>::to(topic).partition(0).payload(&value)) {
+                Ok(()) => break,
+                Err((e, _)) => {
+                    assert!(
+                        matches!(
+                            e.rdkafka_error_code(),
+                            Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                        ),
+                        "send: {e}"
+                    );
+                    p.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        p.poll(Duration::ZERO);
+        if let Some(every) = commit_every {
+            if last_commit.elapsed() >= every {
+                p.commit_transaction(Duration::from_secs(30)).expect("commit");
+                p.begin_transaction().expect("begin");
+                last_commit = Instant::now();
+            }
+        }
+    }
+    p.flush(Duration::from_secs(60)).expect("flush");
+    if commit_every.is_some() {
+        p.commit_transaction(Duration::from_secs(30)).expect("commit");
+        p.begin_transaction().expect("begin");
+    }
+    start.elapsed()
+}
+
+/// The batches stored in a partition, as appended.
+fn stored_batches(store: &Store, topic: &str) -> Vec<Vec<u8>> {
+    let log = store.partition(topic, 0).expect("partition");
+    let mut out = Vec::new();
+    let mut from = log.log_start_offset();
+    loop {
+        let res = log.read(from, 8 << 20, Isolation::ReadUncommitted).expect("read");
+        let bytes = res.bytes().expect("bytes");
+        if bytes.is_empty() {
+            return out;
+        }
+        for item in BatchIter::new(&bytes) {
+            let (_, batch) = item.expect("batch");
+            from = Offset(batch.last_offset() + 1);
+            // As the client sent it: base offset 0 (the log assigns it; it is outside the CRC).
+            let mut sent = batch.as_bytes().to_vec();
+            sent[..8].fill(0);
+            out.push(sent);
+        }
+    }
+}
+
+fn bench_produce(c: &mut Criterion) {
+    let running = start_broker();
+    let mut g = c.benchmark_group("produce");
+    g.throughput(Throughput::Bytes(PER_ITER * RECORD as u64));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(2));
+    g.measurement_time(Duration::from_secs(10));
+
+    // The batches librdkafka sends for 200,000 records, captured once for the replays.
+    let idem = producer(&running.addr, None);
+    produce(&idem, "bench-capture", 200_000, None);
+    let batches = Arc::new(stored_batches(
+        running.broker.as_ref().expect("broker").store(),
+        "bench-capture",
+    ));
+    let records: Vec<u64> = batches
+        .iter()
+        .map(|b| {
+            BatchIter::new(b)
+                .next()
+                .map_or(0, |r| r.expect("batch").1.records_count() as u64)
+        })
+        .collect();
+    assert_eq!(records.iter().sum::<u64>(), 200_000);
+    eprintln!(
+        "replays cycle through {} batches of 200000 records",
+        batches.len()
+    );
+
+    g.bench_function("broker_idempotent", |b| {
+        b.iter_custom(|n| produce(&idem, "bench-idem", n * PER_ITER, None))
+    });
+    let idem_log = running
+        .broker
+        .as_ref()
+        .expect("broker")
+        .store()
+        .partition("bench-idem", 0);
+    if let Ok(log) = idem_log {
+        eprintln!(
+            "bench-idem: log start {} end {}",
+            log.log_start_offset(),
+            log.log_end_offset()
+        );
+    }
+
+    let txn = producer(&running.addr, Some("bench-txn"));
+    g.bench_function("broker_transactional", |b| {
+        b.iter_custom(|n| produce(&txn, "bench-txn", n * PER_ITER, Some(Duration::from_millis(100))))
+    });
+
+    g.bench_function("in_process", |b| {
+        b.iter_custom(|n| {
+            let n = n * PER_ITER;
+            let mut elapsed = Duration::ZERO;
+            let mut done = 0u64;
+            while done < n {
+                let dir = bench_dir();
+                let store = Store::open(dir.path(), StoreConfig::default()).expect("store");
+                store.create_topic("bench", 1, &[]).expect("topic");
+                // The partition's files are created at its first use: not part of an append.
+                store.partition("bench", 0).expect("partition");
+                let start = Instant::now();
+                for (batch, count) in batches.iter().zip(&records) {
+                    let outcome = store
+                        .produce("bench", 0, batch, &ProduceContext::default())
+                        .expect("produce");
+                    assert!(outcome.info().is_some(), "{outcome:?}");
+                    done += count;
+                    if done >= n {
+                        break;
+                    }
+                }
+                elapsed += start.elapsed();
+                store.close().expect("close");
+            }
+            elapsed
+        })
+    });
+
+    // The same batches sent as Produce requests over one connection, five in flight (as
+    // librdkafka does), each round to a new topic: the broker's cost without the client's.
+    let mut round = 0u32;
+    let addr = running.addr.clone();
+    g.bench_function("protocol_replay", |b| {
+        b.iter_custom(|n| {
+            let n = n * PER_ITER;
+            let mut elapsed = Duration::ZERO;
+            let mut done = 0u64;
+            while done < n {
+                round += 1;
+                let topic = format!("replay-{round}");
+                let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                create_topic(&mut s, &topic);
+                let start = Instant::now();
+                let mut in_flight = 0;
+                for (batch, count) in batches.iter().zip(&records) {
+                    if in_flight == 5 {
+                        read_produce_response(&mut s);
+                        in_flight -= 1;
+                    }
+                    send_produce(&mut s, &topic, batch);
+                    in_flight += 1;
+                    done += count;
+                    if done >= n {
+                        break;
+                    }
+                }
+                for _ in 0..in_flight {
+                    read_produce_response(&mut s);
+                }
+                elapsed += start.elapsed();
+            }
+            elapsed
+        })
+    });
+    g.finish();
+    drop(idem);
+    drop(txn);
+}
+
+fn frame(api: ApiKey, version: i16, body: &impl Encodable) -> Vec<u8> {
+    let mut buf = BytesMut::new();
+    buf.put_i32(0);
+    let mut h = RequestHeader::default();
+    h.request_api_key = api as i16;
+    h.request_api_version = version;
+    h.correlation_id = 1;
+    h.encode(&mut buf, api.request_header_version(version))
+        .expect("header");
+    body.encode(&mut buf, version).expect("body");
+    let len = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    buf.to_vec()
+}
+
+fn read_response(s: &mut std::net::TcpStream) -> Bytes {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("size");
+    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut body).expect("body");
+    Bytes::from(body)
+}
+
+fn create_topic(s: &mut std::net::TcpStream, name: &str) {
+    let mut t = CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_string(name.to_owned()));
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    s.write_all(&frame(ApiKey::CreateTopics, 5, &req)).expect("write");
+    let mut r = read_response(s);
+    ResponseHeader::decode(&mut r, ApiKey::CreateTopics.response_header_version(5)).expect("header");
+    let resp = CreateTopicsResponse::decode(&mut r, 5).expect("response");
+    assert_eq!(resp.topics[0].error_code, 0);
+}
+
+fn send_produce(s: &mut std::net::TcpStream, topic: &str, batch: &[u8]) {
+    let mut p = PartitionProduceData::default();
+    p.records = Some(Bytes::copy_from_slice(batch));
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_owned()));
+    t.partition_data = vec![p];
+    let mut req = ProduceRequest::default();
+    req.acks = -1;
+    req.timeout_ms = 30_000;
+    req.topic_data = vec![t];
+    s.write_all(&frame(ApiKey::Produce, 9, &req)).expect("write");
+}
+
+fn read_produce_response(s: &mut std::net::TcpStream) {
+    let mut r = read_response(s);
+    ResponseHeader::decode(&mut r, ApiKey::Produce.response_header_version(9)).expect("header");
+    let resp = ProduceResponse::decode(&mut r, 9).expect("response");
+    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+}
+
+fn bench_fetch(c: &mut Criterion) {
+    let running = start_broker();
+    const N: u64 = 20_000;
+    // 20,000 committed records in transactions of 1,000, each followed by an aborted one of
+    // 100: read_committed skips the aborted ones with the aborted-transaction list.
+    let p = producer(&running.addr, Some("bench-fill"));
+    let value = vec![b'y'; RECORD];
+    for _ in 0..N / 1000 {
+        for _ in 0..1000 {
+            while p
+                .send(
+                    BaseRecord::<(), [u8]>::to("bench-fetch")
+                        .partition(0)
+                        .payload(&value),
+                )
+                .is_err()
+            {
+                p.poll(Duration::from_millis(1));
+            }
+        }
+        p.flush(Duration::from_secs(30)).expect("flush");
+        p.commit_transaction(Duration::from_secs(30)).expect("commit");
+        p.begin_transaction().expect("begin");
+        for _ in 0..100 {
+            while p
+                .send(
+                    BaseRecord::<(), [u8]>::to("bench-fetch")
+                        .partition(0)
+                        .payload(&value),
+                )
+                .is_err()
+            {
+                p.poll(Duration::from_millis(1));
+            }
+        }
+        p.flush(Duration::from_secs(30)).expect("flush");
+        p.abort_transaction(Duration::from_secs(30)).expect("abort");
+        p.begin_transaction().expect("begin");
+    }
+    drop(p);
+
+    let mut g = c.benchmark_group("fetch");
+    g.throughput(Throughput::Bytes(N * RECORD as u64));
+    g.sample_size(10);
+    for (name, isolation, expect) in [
+        ("read_uncommitted", "read_uncommitted", N + N / 10),
+        ("read_committed", "read_committed", N),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                for _ in 0..iters {
+                    let consumer: BaseConsumer = ClientConfig::new()
+                        .set("bootstrap.servers", &running.addr)
+                        .set("group.id", "bench")
+                        .set("enable.auto.commit", "false")
+                        .set("isolation.level", isolation)
+                        .create()
+                        .expect("consumer");
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition_offset("bench-fetch", 0, rdkafka::Offset::Beginning)
+                        .expect("tpl");
+                    consumer.assign(&tpl).expect("assign");
+                    // From the first record on: librdkafka spends ~500 ms starting a
+                    // partition (its offset query timer), the same for both isolations.
+                    let mut start = None;
+                    let mut got = 0u64;
+                    while got < expect {
+                        if let Some(m) = consumer.poll(Duration::from_secs(5)) {
+                            let m = m.expect("message");
+                            assert_eq!(m.payload().map(<[u8]>::len), Some(RECORD));
+                            start.get_or_insert_with(Instant::now);
+                            got += 1;
+                        }
+                    }
+                    elapsed += start.map_or(Duration::ZERO, |s| s.elapsed());
+                }
+                elapsed
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_produce, bench_fetch);
+criterion_main!(benches);
