@@ -207,3 +207,35 @@ fn idle_partitions_beyond_the_open_limit_are_closed_and_reopen_on_use() {
         assert_eq!(log.stats().recoveries, 0, "partition {p} was closed cleanly");
     }
 }
+
+#[test]
+fn retention_runs_at_its_check_interval_and_other_maintenance_at_every_call() {
+    // log.retention.check.interval.ms = 60 s: a run within the interval leaves segments past
+    // retention.ms alone; the first run after it deletes them.
+    let t = TestStore::new(&[
+        ("log.retention.check.interval.ms", "60000"),
+        ("log.retention.ms", "1000"),
+        ("log.segment.bytes", "1024"),
+    ]);
+    t.s().create_topic("old", 1, &[]).expect("topic");
+    let log = t.s().partition("old", 0).expect("log");
+    for _ in 0..10 {
+        let batch = eoslog::BatchBuilder::new()
+            .build(&[eoslog::NewRecord::value(common::T0, &[b'x'; 300])])
+            .expect("batch");
+        assert!(log
+            .append(&batch, eoslog::AppendOrigin::Client)
+            .expect("append")
+            .info()
+            .is_some());
+    }
+    assert!(log.segments().len() > 2);
+    // The first run checks retention (nothing is old yet) and starts the interval.
+    assert_eq!(t.s().run_maintenance().logs_report.deleted_segments, 0);
+    t.clock.advance(30_000);
+    assert_eq!(t.s().run_maintenance().logs_report.deleted_segments, 0, "inside the interval");
+    assert_eq!(log.log_start_offset().0, 0);
+    t.clock.advance(30_000);
+    assert!(t.s().run_maintenance().logs_report.deleted_segments > 0, "after the interval");
+    assert!(log.log_start_offset().0 > 0);
+}

@@ -217,7 +217,7 @@ if [ -z "$BOOTSTRAP" ]; then
     echo "== starting $BROKER_BIN (data dir $BROKER_DATA, log $LOG_DIR/broker.log)"
     broker_args=(--data-dir "$BROKER_DATA" --listen 127.0.0.1:0
         --config transaction.abort.timed.out.transaction.cleanup.interval.ms=200
-        --config group.initial.rebalance.delay.ms=0
+        --config group.initial.rebalance.delay.ms=3000 # Kafka's default: 0102 expects two members that join together to share one generation
         --config num.partitions=4
         --config eoslog.accept.replication.factor=true)
     for kv in ${EOSLOG_BROKER_EXTRA_CONFIG:-}; do broker_args+=(--config "$kv"); done
