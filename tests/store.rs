@@ -233,9 +233,16 @@ fn retention_runs_at_its_check_interval_and_other_maintenance_at_every_call() {
     // The first run checks retention (nothing is old yet) and starts the interval.
     assert_eq!(t.s().run_maintenance().logs_report.deleted_segments, 0);
     t.clock.advance(30_000);
-    assert_eq!(t.s().run_maintenance().logs_report.deleted_segments, 0, "inside the interval");
+    assert_eq!(
+        t.s().run_maintenance().logs_report.deleted_segments,
+        0,
+        "inside the interval"
+    );
     assert_eq!(log.log_start_offset().0, 0);
     t.clock.advance(30_000);
-    assert!(t.s().run_maintenance().logs_report.deleted_segments > 0, "after the interval");
+    assert!(
+        t.s().run_maintenance().logs_report.deleted_segments > 0,
+        "after the interval"
+    );
     assert!(log.log_start_offset().0 > 0);
 }

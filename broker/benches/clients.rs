@@ -4,9 +4,9 @@
 //! * `produce/broker_idempotent` — 1 KiB records, `acks=all`, idempotent, through the broker;
 //!   `produce/in_process` — the very batches librdkafka sent (read back from the broker's
 //!   log) appended with `Store::produce` in-process: the ratio is the protocol layer's cost.
-//! * `produce/protocol_replay` — those same batches sent as Produce requests (five in
-//!   flight) by a minimal Rust client: the broker's cost alone against `in_process`, since
-//!   on two cores librdkafka's own per-record work bounds `broker_idempotent`.
+//!   After `broker_idempotent` the bench prints the CPU time its threads used per record,
+//!   the broker's (tokio workers and blocking pool) and librdkafka's apart: on two cores
+//!   the client's own work bounds that row.
 //! * `produce/broker_transactional` — the same producer transactional, committing every
 //!   100 ms, against `broker_idempotent`.
 //! * `fetch/read_committed` against `fetch/read_uncommitted` — a librdkafka consumer reading
@@ -24,16 +24,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Message, TopicPartitionList};
-use std::io::{Read, Write};
-
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 const RECORD: usize = 1024;
 /// Records per iteration: enough that the flush that ends each measured call (linger,
@@ -66,6 +56,7 @@ fn start_broker() -> Running {
     let dir = bench_dir();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name("eoslog-broker")
         .enable_all()
         .build()
         .expect("runtime");
@@ -214,9 +205,20 @@ fn bench_produce(c: &mut Criterion) {
         batches.len()
     );
 
+    let before = thread_cpu();
+    let produced_before = idem_records(&running);
     g.bench_function("broker_idempotent", |b| {
         b.iter_custom(|n| produce(&idem, "bench-idem", n * PER_ITER, None))
     });
+    let after = thread_cpu();
+    let produced = (idem_records(&running) - produced_before).max(1) as f64;
+    eprintln!(
+        "broker_idempotent CPU per record: broker threads {:.3} µs, librdkafka threads {:.3} µs, other {:.3} µs ({} records)",
+        (after.0 - before.0) * 1e6 / produced,
+        (after.1 - before.1) * 1e6 / produced,
+        (after.2 - before.2) * 1e6 / produced,
+        produced
+    );
     let idem_log = running
         .broker
         .as_ref()
@@ -265,105 +267,48 @@ fn bench_produce(c: &mut Criterion) {
         })
     });
 
-    // The same batches sent as Produce requests over one connection, five in flight (as
-    // librdkafka does), each round to a new topic: the broker's cost without the client's.
-    let mut round = 0u32;
-    let addr = running.addr.clone();
-    g.bench_function("protocol_replay", |b| {
-        b.iter_custom(|n| {
-            let n = n * PER_ITER;
-            let mut elapsed = Duration::ZERO;
-            let mut done = 0u64;
-            while done < n {
-                round += 1;
-                let topic = format!("replay-{round}");
-                let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-                s.set_nodelay(true).expect("nodelay");
-                create_topic(&mut s, &topic);
-                // Encoded before the clock starts: the client's work is not measured.
-                let frames: Vec<Vec<u8>> = batches.iter().map(|b| produce_frame(&topic, b)).collect();
-                let start = Instant::now();
-                let mut in_flight = 0;
-                for (i, count) in records.iter().enumerate() {
-                    if in_flight == 5 {
-                        read_produce_response(&mut s);
-                        in_flight -= 1;
-                    }
-                    s.write_all(&frames[i]).expect("write");
-                    in_flight += 1;
-                    done += count;
-                    if done >= n {
-                        break;
-                    }
-                }
-                for _ in 0..in_flight {
-                    read_produce_response(&mut s);
-                }
-                elapsed += start.elapsed();
-            }
-            elapsed
-        })
-    });
     g.finish();
     drop(idem);
     drop(txn);
 }
 
-fn frame(api: ApiKey, version: i16, body: &impl Encodable) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    buf.put_i32(0);
-    let mut h = RequestHeader::default();
-    h.request_api_key = api as i16;
-    h.request_api_version = version;
-    h.correlation_id = 1;
-    h.encode(&mut buf, api.request_header_version(version))
-        .expect("header");
-    body.encode(&mut buf, version).expect("body");
-    let len = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&len.to_be_bytes());
-    buf.to_vec()
+/// Records appended to `bench-idem` so far (its end offset).
+fn idem_records(running: &Running) -> i64 {
+    running
+        .broker
+        .as_ref()
+        .and_then(|b| b.store().partition("bench-idem", 0).ok())
+        .map_or(0, |log| log.log_end_offset().0)
 }
 
-fn read_response(s: &mut std::net::TcpStream) -> Bytes {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).expect("size");
-    let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-    s.read_exact(&mut body).expect("body");
-    Bytes::from(body)
-}
-
-fn create_topic(s: &mut std::net::TcpStream, name: &str) {
-    let mut t = CreatableTopic::default();
-    t.name = TopicName(StrBytes::from_string(name.to_owned()));
-    t.num_partitions = 1;
-    t.replication_factor = 1;
-    let mut req = CreateTopicsRequest::default();
-    req.topics = vec![t];
-    s.write_all(&frame(ApiKey::CreateTopics, 5, &req)).expect("write");
-    let mut r = read_response(s);
-    ResponseHeader::decode(&mut r, ApiKey::CreateTopics.response_header_version(5)).expect("header");
-    let resp = CreateTopicsResponse::decode(&mut r, 5).expect("response");
-    assert_eq!(resp.topics[0].error_code, 0);
-}
-
-fn produce_frame(topic: &str, batch: &[u8]) -> Vec<u8> {
-    let mut p = PartitionProduceData::default();
-    p.records = Some(Bytes::copy_from_slice(batch));
-    let mut t = TopicProduceData::default();
-    t.name = TopicName(StrBytes::from_string(topic.to_owned()));
-    t.partition_data = vec![p];
-    let mut req = ProduceRequest::default();
-    req.acks = -1;
-    req.timeout_ms = 30_000;
-    req.topic_data = vec![t];
-    frame(ApiKey::Produce, 9, &req)
-}
-
-fn read_produce_response(s: &mut std::net::TcpStream) {
-    let mut r = read_response(s);
-    ResponseHeader::decode(&mut r, ApiKey::Produce.response_header_version(9)).expect("header");
-    let resp = ProduceResponse::decode(&mut r, 9).expect("response");
-    assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+/// CPU seconds this process's threads used, by who runs them: the broker (its runtime's
+/// `eoslog-broker` workers and blocking threads), librdkafka (`rdk:` threads), the rest
+/// (the bench's thread, which runs librdkafka's produce calls).
+fn thread_cpu() -> (f64, f64, f64) {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut out = (0.0, 0.0, 0.0);
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+            + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        let secs = ticks / tick;
+        if comm.starts_with("eoslog-broker") {
+            out.0 += secs;
+        } else if comm.starts_with("rdk:") {
+            out.1 += secs;
+        } else {
+            out.2 += secs;
+        }
+    }
+    out
 }
 
 fn bench_fetch(c: &mut Criterion) {

@@ -286,6 +286,9 @@ pub(crate) struct Groups {
     min_session_ms: i32,
     max_session_ms: i32,
     next_member: AtomicU64,
+    /// Random per broker start: member ids never repeat across restarts, so a zombie that
+    /// kept an id from before a crash cannot pass for a member of a new generation.
+    instance: u64,
 }
 
 impl Groups {
@@ -296,6 +299,17 @@ impl Groups {
             min_session_ms: config.group_min_session_timeout_ms,
             max_session_ms: config.group_max_session_timeout_ms,
             next_member: AtomicU64::new(1),
+            instance: {
+                use std::hash::{BuildHasher, Hasher};
+                // std's RandomState is seeded from the operating system's randomness.
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_u128(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos()),
+                );
+                h.finish()
+            },
         }
     }
 }
@@ -395,7 +409,8 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                 &ctx.client_id
             };
             let fresh = format!(
-                "{client}-{:016x}",
+                "{client}-{:016x}-{:x}",
+                groups.instance,
                 groups.next_member.fetch_add(1, Ordering::Relaxed)
             );
             if let Some(mut m) = previous.as_ref().and_then(|old| g.members.shift_remove(old)) {
