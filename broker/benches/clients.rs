@@ -317,36 +317,11 @@ fn bench_fetch(c: &mut Criterion) {
     // 20,000 committed records in transactions of 1,000, each followed by an aborted one of
     // 100: read_committed skips the aborted ones with the aborted-transaction list.
     let p = producer(&running.addr, Some("bench-fill"));
-    let value = vec![b'y'; RECORD];
     for _ in 0..N / 1000 {
-        for _ in 0..1000 {
-            while p
-                .send(
-                    BaseRecord::<(), [u8]>::to("bench-fetch")
-                        .partition(0)
-                        .payload(&value),
-                )
-                .is_err()
-            {
-                p.poll(Duration::from_millis(1));
-            }
-        }
-        p.flush(Duration::from_secs(30)).expect("flush");
+        produce(&p, "bench-fetch", 1000, None);
         p.commit_transaction(Duration::from_secs(30)).expect("commit");
         p.begin_transaction().expect("begin");
-        for _ in 0..100 {
-            while p
-                .send(
-                    BaseRecord::<(), [u8]>::to("bench-fetch")
-                        .partition(0)
-                        .payload(&value),
-                )
-                .is_err()
-            {
-                p.poll(Duration::from_millis(1));
-            }
-        }
-        p.flush(Duration::from_secs(30)).expect("flush");
+        produce(&p, "bench-fetch", 100, None);
         p.abort_transaction(Duration::from_secs(30)).expect("abort");
         p.begin_transaction().expect("begin");
     }

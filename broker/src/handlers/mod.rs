@@ -102,3 +102,34 @@ pub(crate) fn s(v: impl Into<String>) -> StrBytes {
 pub(crate) fn topic_name(v: &str) -> TopicName {
     TopicName(s(v))
 }
+
+/// The partitions of a request, by topic, in the request's order.
+pub(crate) type Asked = Vec<(String, Vec<i32>)>;
+
+/// A per-partition response in the request's topic and partition order: `codes` holds one
+/// error code per asked partition, in that order (a missing one is `UNKNOWN_SERVER_ERROR`).
+pub(crate) fn per_partition<T, P>(
+    asked: Asked,
+    codes: Vec<i16>,
+    topic: impl Fn(kafka_protocol::messages::TopicName, Vec<P>) -> T,
+    partition: impl Fn(i32, i16) -> P,
+) -> Vec<T> {
+    let mut codes = codes.into_iter();
+    asked
+        .into_iter()
+        .map(|(name, parts)| {
+            let parts = parts
+                .into_iter()
+                .map(|p| {
+                    partition(
+                        p,
+                        codes
+                            .next()
+                            .unwrap_or(eoslog::KafkaError::UnknownServerError.code()),
+                    )
+                })
+                .collect();
+            topic(topic_name(&name), parts)
+        })
+        .collect()
+}

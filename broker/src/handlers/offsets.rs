@@ -3,7 +3,7 @@
 //! ([`crate::groups`]) gives the store; OffsetFetch with `require_stable` (v7) answers
 //! `UNSTABLE_OFFSET_COMMIT` for a partition with offsets pending in an open transaction.
 
-use eoslog::{KafkaError, OffsetCommit, PartitionOffset, TopicPartition};
+use eoslog::{OffsetCommit, PartitionOffset, TopicPartition};
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -14,10 +14,10 @@ use kafka_protocol::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
 };
 
-use super::{s, topic_name, Ctx};
+use super::{per_partition, s, topic_name, Asked, Ctx};
 
 pub(crate) async fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitResponse {
-    let asked: Vec<(String, Vec<i32>)> = r
+    let asked: Asked = r
         .topics
         .iter()
         .map(|t| {
@@ -56,25 +56,23 @@ pub(crate) async fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCo
                 .collect::<Vec<i16>>()
         })
         .await;
-    let mut codes = codes.into_iter();
     let mut out = OffsetCommitResponse::default();
-    out.topics = asked
-        .into_iter()
-        .map(|(name, parts)| {
+    out.topics = per_partition(
+        asked,
+        codes,
+        |name, partitions| {
             let mut t = OffsetCommitResponseTopic::default();
-            t.name = topic_name(&name);
-            t.partitions = parts
-                .into_iter()
-                .map(|p| {
-                    let mut pr = OffsetCommitResponsePartition::default();
-                    pr.partition_index = p;
-                    pr.error_code = codes.next().unwrap_or(KafkaError::UnknownServerError.code());
-                    pr
-                })
-                .collect();
+            t.name = name;
+            t.partitions = partitions;
             t
-        })
-        .collect();
+        },
+        |index, code| {
+            let mut pr = OffsetCommitResponsePartition::default();
+            pr.partition_index = index;
+            pr.error_code = code;
+            pr
+        },
+    );
     out
 }
 

@@ -28,7 +28,7 @@ use kafka_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::{s, topic_name, Ctx};
+use super::{per_partition, s, topic_name, Asked, Ctx};
 
 /// Transaction version 0/1: the versions of these APIs served here predate KIP-890's.
 const TV: TxnVersion = TxnVersion::TV0;
@@ -149,7 +149,7 @@ pub(crate) async fn end_txn(ctx: &Ctx, r: EndTxnRequest) -> EndTxnResponse {
 
 pub(crate) async fn txn_offset_commit(ctx: &Ctx, r: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let version = ctx.version;
-    let asked: Vec<(String, Vec<i32>)> = r
+    let asked: Asked = r
         .topics
         .iter()
         .map(|t| {
@@ -206,25 +206,23 @@ pub(crate) async fn txn_offset_commit(ctx: &Ctx, r: TxnOffsetCommitRequest) -> T
                 .collect::<Vec<i16>>()
         })
         .await;
-    let mut codes = answers.into_iter();
     let mut out = TxnOffsetCommitResponse::default();
-    out.topics = asked
-        .into_iter()
-        .map(|(name, parts)| {
+    out.topics = per_partition(
+        asked,
+        answers,
+        |name, partitions| {
             let mut t = TxnOffsetCommitResponseTopic::default();
-            t.name = topic_name(&name);
-            t.partitions = parts
-                .into_iter()
-                .map(|p| {
-                    let mut pr = TxnOffsetCommitResponsePartition::default();
-                    pr.partition_index = p;
-                    pr.error_code = codes.next().unwrap_or(KafkaError::UnknownServerError.code());
-                    pr
-                })
-                .collect();
+            t.name = name;
+            t.partitions = partitions;
             t
-        })
-        .collect();
+        },
+        |index, code| {
+            let mut pr = TxnOffsetCommitResponsePartition::default();
+            pr.partition_index = index;
+            pr.error_code = code;
+            pr
+        },
+    );
     out
 }
 
