@@ -910,6 +910,91 @@ fn assemble(f: &BatchFields, records_area: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Re-encodes `batch` with only `kept` (some of its own records, in offset order), as
+/// Kafka's cleaner does: same base offset, last offset delta (so the last sequence survives),
+/// producer fields, leader epoch, timestamp type and codec. With `delete_horizon` the
+/// attribute bit 6 is set and `baseTimestamp` holds the horizon (record timestamps stay
+/// absolute through their deltas); otherwise `baseTimestamp` is the first kept record's.
+/// `kept` must not be empty ([`empty_batch_like`] writes an empty batch).
+///
+/// # Errors
+/// The batch's codec is disabled in this build.
+pub(crate) fn rebuild_with(
+    batch: &RecordBatch<'_>,
+    kept: &[Record<'_>],
+    delete_horizon: Option<i64>,
+) -> Result<Vec<u8>, BatchError> {
+    let base_offset = batch.base_offset();
+    let base_ts = delete_horizon.unwrap_or_else(|| kept.first().map_or(-1, |r| r.timestamp));
+    let max_ts = match batch.timestamp_type() {
+        TimestampType::LogAppendTime => batch.max_timestamp(),
+        TimestampType::CreateTime => kept.iter().map(|r| r.timestamp).max().unwrap_or(-1),
+    };
+    let mut body = Vec::new();
+    for r in kept {
+        let record = NewRecord {
+            timestamp: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers.clone(),
+        };
+        encode_record(
+            &mut body,
+            (r.offset - base_offset) as i32,
+            r.timestamp - base_ts,
+            &record,
+        );
+    }
+    let records_area = match batch.compression()? {
+        Compression::None => body,
+        codec => compression::compress(codec, &body)?,
+    };
+    let mut attributes = batch.attributes() & !DELETE_HORIZON_BIT;
+    if delete_horizon.is_some() {
+        attributes |= DELETE_HORIZON_BIT;
+    }
+    let mut out = assemble(
+        &BatchFields {
+            base_offset,
+            attributes,
+            last_offset_delta: batch.last_offset_delta(),
+            base_timestamp: base_ts,
+            max_timestamp: max_ts,
+            producer_id: batch.producer_id().0,
+            producer_epoch: batch.producer_epoch().0,
+            base_sequence: batch.base_sequence().0,
+            records_count: kept.len() as i32,
+        },
+        &records_area,
+    );
+    set_partition_leader_epoch(&mut out, batch.partition_leader_epoch());
+    Ok(out)
+}
+
+/// An empty batch in place of `batch` (Kafka's `writeEmptyHeader`): no records, no codec,
+/// the same offsets, producer fields, flags and max timestamp. The cleaner keeps one where
+/// every record of a producer's last batch is removed, so its last sequence and epoch
+/// survive a rebuild of producer state from the log.
+pub(crate) fn empty_batch_like(batch: &RecordBatch<'_>) -> Vec<u8> {
+    let attributes = batch.attributes() & (TIMESTAMP_TYPE_BIT | TRANSACTIONAL_BIT | CONTROL_BIT);
+    let mut out = assemble(
+        &BatchFields {
+            base_offset: batch.base_offset(),
+            attributes,
+            last_offset_delta: batch.last_offset_delta(),
+            base_timestamp: -1,
+            max_timestamp: batch.max_timestamp(),
+            producer_id: batch.producer_id().0,
+            producer_epoch: batch.producer_epoch().0,
+            base_sequence: batch.base_sequence().0,
+            records_count: 0,
+        },
+        &[],
+    );
+    set_partition_leader_epoch(&mut out, batch.partition_leader_epoch());
+    out
+}
+
 /// Builds a COMMIT or ABORT marker batch exactly as Kafka's broker does: 78 bytes,
 /// transactional + control, sequence -1, one control record with `timestamp` as both base and
 /// max timestamp.

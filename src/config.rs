@@ -31,8 +31,8 @@ pub enum HighWatermarkMode {
 pub struct CleanupPolicy {
     /// `delete`: segments past `retention.ms` or `retention.bytes` are deleted.
     pub delete: bool,
-    /// `compact`: only the latest record of each key is kept (compaction, not built yet; a
-    /// compacted-only topic is never deleted by retention).
+    /// `compact`: only the latest record of each key is kept ([`crate::Log::clean`]); a
+    /// compacted-only topic is never deleted by retention.
     pub compact: bool,
 }
 
@@ -57,6 +57,18 @@ pub struct LogConfig {
     /// `cleanup.policy`: `delete` (default), `compact` or `compact,delete`. Retention by
     /// time and size applies only with `delete`.
     pub cleanup_policy: CleanupPolicy,
+    /// `min.cleanable.dirty.ratio`: a compacted log is cleaned once its dirty bytes (written
+    /// since the last clean) are at least this share of its cleanable bytes (default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a segment whose newest record is younger than this is not
+    /// cleaned yet (default 0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older than this is cleaned
+    /// whatever its dirty ratio (default `i64::MAX`: never forced).
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long a tombstone, and a transaction marker whose data is
+    /// gone, survive cleaning after the clean that first saw them (default 1 day).
+    pub delete_retention_ms: i64,
     /// `producer.id.expiration.ms` (default 1 day).
     pub producer_id_expiration_ms: i64,
     /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
@@ -115,6 +127,10 @@ impl Default for LogConfig {
                 delete: true,
                 compact: false,
             },
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
             producer_id_expiration_ms: 86_400_000,
             log_append_time: false,
             transaction_max_timeout_ms: 900_000,
@@ -153,6 +169,10 @@ pub const CONFIG_KEYS: &[&str] = &[
     "retention.bytes",
     "retention.ms",
     "cleanup.policy",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "max.compaction.lag.ms",
+    "delete.retention.ms",
     "producer.id.expiration.ms",
     "message.timestamp.type",
     "transaction.max.timeout.ms",
@@ -211,6 +231,16 @@ impl LogConfig {
                 }
                 self.cleanup_policy = policy;
             }
+            "min.cleanable.dirty.ratio" => {
+                let v: f64 = value.parse().map_err(|_| bad("not a number"))?;
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(bad("expected a ratio between 0 and 1"));
+                }
+                self.min_cleanable_dirty_ratio = v;
+            }
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms = at_least(0)?,
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms = at_least(1)?,
+            "delete.retention.ms" => self.delete_retention_ms = at_least(0)?,
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = at_least(1)?,
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
             "message.timestamp.type" => {

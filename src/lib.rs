@@ -178,9 +178,10 @@ pub use error::{
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
 pub use kafka::KafkaError;
 pub use log::{
-    AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, FetchResult, FileSlice, Isolation, Log,
-    LogOptions, MaintenanceReport, MarkerType, OpenTransaction, OwnedRecord, RecordStream, SegmentInfo,
-    TxnMarker, Verification, VerificationGuard, CHECKPOINT_FILE, CLEAN_SHUTDOWN_FILE,
+    AbortedTransaction, AppendInfo, AppendOptions, AppendOutcome, CleanReport, Cleanability, CleanerOptions,
+    FetchResult, FileSlice, Isolation, Log, LogOptions, MaintenanceReport, MarkerType, OpenTransaction,
+    OwnedRecord, RecordStream, SegmentInfo, TxnMarker, Verification, VerificationGuard, CHECKPOINT_FILE,
+    CLEANER_FILE, CLEAN_SHUTDOWN_FILE,
 };
 pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};

@@ -300,6 +300,15 @@ impl AbortedIndex {
         self.entries.drain(..cut);
     }
 
+    /// Drops these entries (a clean removed their data and their markers' entries).
+    pub(crate) fn remove(&mut self, gone: &[AbortedTxn]) {
+        let gone: std::collections::HashSet<(i64, i64)> =
+            gone.iter().map(|e| (e.producer_id, e.last_offset)).collect();
+        self.entries
+            .retain(|e| !gone.contains(&(e.producer_id, e.last_offset)));
+        self.last_offsets = self.entries.iter().map(|e| e.last_offset).collect();
+    }
+
     pub(crate) fn clear(&mut self) {
         self.last_offsets.clear();
         self.entries.clear();

@@ -17,11 +17,13 @@
 //! | `records.rs` | record-level reads with the consumer's read_committed filter |
 //! | `retention.rs` | maintenance: expiry, retention, DeleteRecords, transaction timeouts |
 //! | `truncate.rs` | replica truncation |
+//! | `clean/` | compaction: the offset map, Kafka's retention rules, the `.cleaned`/`.swap` copy |
 //! | `txn.rs` | markers, forced aborts, open transactions |
 //! | `verify.rs` | checking every batch and index without changing anything |
 
 mod append;
 mod checkpoint;
+mod clean;
 mod group_commit;
 mod open;
 mod read;
@@ -36,6 +38,7 @@ mod verify;
 mod watermarks;
 
 pub use append::{AppendInfo, AppendOptions, AppendOutcome, Verification, VerificationGuard};
+pub use clean::{CleanReport, Cleanability, CleanerOptions, CLEANER_FILE};
 pub(crate) use open::lock_dir;
 pub use open::LogOptions;
 pub use read::{AbortedTransaction, FetchResult, FileSlice, Isolation};
@@ -134,6 +137,9 @@ pub struct Log {
     appends_done: Condvar,
     closed: AtomicBool,
     stats: Counters,
+    /// Held by a clean from start to end: one at a time.
+    clean_lock: Mutex<()>,
+    cleaner: Mutex<clean::CleanerState>,
     _lock: File,
 }
 

@@ -139,9 +139,8 @@ fn take_inventory(fs: &dyn FileSystem, dir: &Path) -> Result<Inventory, StorageE
                 time_indexes.insert(offset);
             }
             s if s.ends_with(".swap") => {
-                // Kafka's cleaner left a finished replacement whose swap-in did not
-                // complete; the originals may already be gone. Deleting it could lose data
-                // and eoslog does not complete Kafka's swap protocol: refuse to open.
+                // `finish_swaps` ran first and placed every committed copy: a `.swap` left
+                // here is one it could not read. Deleting it could lose data: refuse to open.
                 return Err(StorageError::Corrupt(Corruption {
                     path: p,
                     kind: FileKind::Log,
@@ -278,6 +277,7 @@ impl Log {
         let now = clock.now_ms();
 
         // 1. Inventory, the checkpoint, every segment and the derived files it can check.
+        super::clean::finish_swaps(&*fs, &dir)?;
         let inv = take_inventory(&*fs, &dir)?;
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
@@ -451,6 +451,7 @@ impl Log {
             heads: Vec::new(),
             txn_started_ms,
         };
+        let cleaner_state = super::clean::CleanerState::load(&*fs, &dir);
         let log = Log {
             dir: dir.clone(),
             fs,
@@ -479,6 +480,8 @@ impl Log {
             appends_done: Condvar::new(),
             closed: AtomicBool::new(false),
             stats,
+            clean_lock: Mutex::new(()),
+            cleaner: Mutex::new(cleaner_state),
             _lock: lock,
         };
         // 4. Stray snapshots, a snapshot at the end, and the clean marker removed.

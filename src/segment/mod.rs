@@ -30,6 +30,12 @@ use crate::fs::{FileSystem, StorageFile};
 use crate::index::{IndexError, OffsetEntry, OffsetIndex, TimeIndex};
 use crate::txn_index::{read_entries, AbortedTxn, TxnIndexFile};
 
+/// Suffix of the files of a cleaner's copy while it is written (Kafka's `.cleaned`).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of a finished cleaner's copy that replaces its originals (Kafka's `.swap`): once
+/// its `.log` has this name, opening the log completes the replacement.
+pub const SWAP_SUFFIX: &str = ".swap";
+
 /// `<20-digit offset>.<suffix>`.
 #[must_use]
 pub fn file_name(offset: i64, suffix: &str) -> String {
@@ -118,6 +124,9 @@ struct State {
 pub(crate) struct Segment {
     pub base_offset: i64,
     dir: PathBuf,
+    /// Appended to every file name: empty for a segment of the log, [`CLEANED_SUFFIX`] for
+    /// a cleaner's copy being written beside it.
+    suffix: &'static str,
     pub log_path: PathBuf,
     log: Arc<dyn StorageFile>,
     size: AtomicU64,
@@ -160,12 +169,20 @@ fn remove_if_present(fs: &dyn FileSystem, p: &Path) -> Result<(), StorageError> 
 
 impl Segment {
     fn paths(dir: &Path, base: i64) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
-        (
-            dir.join(file_name(base, "log")),
-            dir.join(file_name(base, "index")),
-            dir.join(file_name(base, "timeindex")),
-            dir.join(file_name(base, "txnindex")),
-        )
+        let [log, index, time, txn] = Self::files(dir, base, "");
+        (log, index, time, txn)
+    }
+
+    /// The `.log`, `.index`, `.timeindex` and `.txnindex` of segment `base`, each followed
+    /// by `suffix` (`""`, [`CLEANED_SUFFIX`], [`SWAP_SUFFIX`]).
+    pub(crate) fn files(dir: &Path, base: i64, suffix: &str) -> [PathBuf; 4] {
+        ["log", "index", "timeindex", "txnindex"]
+            .map(|kind| dir.join(format!("{}{suffix}", file_name(base, kind))))
+    }
+
+    fn my_paths(&self) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let [log, index, time, txn] = Self::files(&self.dir, self.base_offset, self.suffix);
+        (log, index, time, txn)
     }
 
     fn new(
@@ -177,10 +194,11 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
     ) -> Segment {
-        let (log_path, ..) = Self::paths(dir, base);
+        let [log_path, ..] = Self::files(dir, base, "");
         Segment {
             base_offset: base,
             dir: dir.to_path_buf(),
+            suffix: "",
             log_path,
             log,
             size: AtomicU64::new(size),
@@ -208,7 +226,31 @@ impl Segment {
         limits: SegmentLimits,
         now_ms: i64,
     ) -> Result<Segment, StorageError> {
-        let (log_path, idx_path, time_path, txn_path) = Self::paths(dir, base);
+        Self::create_with_suffix(fs, dir, base, limits, now_ms, "")
+    }
+
+    /// Creates the cleaner's copy of segment `base`, every file named with
+    /// [`CLEANED_SUFFIX`]: written like an active segment, then finished with
+    /// [`Segment::make_inactive`] and [`Segment::flush`] and renamed in by the cleaner.
+    pub(crate) fn create_cleaned(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+    ) -> Result<Segment, StorageError> {
+        Self::create_with_suffix(fs, dir, base, limits, now_ms, CLEANED_SUFFIX)
+    }
+
+    fn create_with_suffix(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base: i64,
+        limits: SegmentLimits,
+        now_ms: i64,
+        suffix: &'static str,
+    ) -> Result<Segment, StorageError> {
+        let [log_path, idx_path, time_path, txn_path] = Self::files(dir, base, suffix);
         // Leftovers with this base (a crash during an earlier roll) are replaced.
         for p in [&log_path, &idx_path, &time_path, &txn_path] {
             remove_if_present(fs, p)?;
@@ -216,7 +258,7 @@ impl Segment {
         let log = fs
             .open(&log_path, true)
             .map_err(|e| StorageError::io("create", &log_path, e))?;
-        let seg = Segment::new(
+        let mut seg = Segment::new(
             dir,
             base,
             log,
@@ -225,6 +267,8 @@ impl Segment {
             limits,
             now_ms,
         );
+        seg.suffix = suffix;
+        seg.log_path = log_path;
         {
             let mut st = seg.state.write();
             st.active = true;
@@ -283,7 +327,7 @@ impl Segment {
         writable: Option<usize>,
         crcs: Option<(u32, u32)>,
     ) -> Result<Indexes, StorageError> {
-        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let (_, idx_path, time_path, _) = self.my_paths();
         self.open_index_files(fs, (idx_path, time_path), writable, crcs)
     }
 
@@ -339,7 +383,7 @@ impl Segment {
         );
         st.indexes = IndexState::NotLoaded; // unmap before unlinking
         *self.index_crcs.lock() = None;
-        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let (_, idx_path, time_path, _) = self.my_paths();
         remove_if_present(fs, &idx_path)?;
         remove_if_present(fs, &time_path)?;
         st.indexes = IndexState::Loaded(self.open_indexes(fs, Some(self.limits.index_bytes), None)?);
@@ -404,7 +448,7 @@ impl Segment {
         if !matches!(st.indexes, IndexState::NotLoaded) {
             return Ok(());
         }
-        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let (_, idx_path, time_path, _) = self.my_paths();
         let present = fs.exists(&idx_path) && fs.exists(&time_path);
         let recorded = *self.index_crcs.lock();
         match present.then(|| self.open_indexes(fs, None, recorded)) {
@@ -442,7 +486,7 @@ impl Segment {
         );
         st.indexes = IndexState::NotLoaded;
         *self.index_crcs.lock() = None;
-        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let (_, idx_path, time_path, _) = self.my_paths();
         let tmp = |p: &Path| {
             let mut name = p.as_os_str().to_owned();
             name.push(".tmp");
@@ -951,12 +995,31 @@ impl Segment {
             .map_err(|e| StorageError::io("fsync", &self.log_path, e))
     }
 
+    /// The segment is being replaced by a cleaned copy under its own name: its indexes are
+    /// unmapped and never opened again; readers holding it keep reading its open `.log`.
+    pub(crate) fn retire(&self) {
+        self.state.write().indexes = IndexState::Deleted;
+    }
+
+    /// Creates the `.txnindex` file if no entry did: a cleaner's copy always has all four
+    /// files, so that opening a log mid-swap can tell a renamed file from an original.
+    pub(crate) fn ensure_txn_file(&self, fs: &dyn FileSystem) -> Result<(), StorageError> {
+        let txn = self.txn.lock();
+        if !fs.exists(&txn.path) {
+            let f = fs
+                .open(&txn.path, true)
+                .map_err(|e| StorageError::io("create", &txn.path, e))?;
+            drop(f);
+        }
+        Ok(())
+    }
+
     /// Deletes the segment's files (the caller fsyncs the directory). Readers holding the
     /// segment keep reading its `.log` through the open handle; its indexes are gone.
     pub(crate) fn delete(&self, fs: &dyn FileSystem) -> Result<(), StorageError> {
         let mut st = self.state.write();
         st.indexes = IndexState::Deleted; // unmap before unlinking
-        let (log, idx, time, txn) = Self::paths(&self.dir, self.base_offset);
+        let (log, idx, time, txn) = self.my_paths();
         for p in [&log, &idx, &time, &txn] {
             remove_if_present(fs, p)?;
         }
@@ -968,7 +1031,7 @@ impl Segment {
     /// loaded index is checked through its own store, one not loaded yet is read with
     /// `pread`. A missing index of a non-empty segment is reported.
     pub(crate) fn verify_indexes(&self, fs: &dyn FileSystem) -> Result<(), StorageError> {
-        let (_, idx_path, time_path, _) = Self::paths(&self.dir, self.base_offset);
+        let (_, idx_path, time_path, _) = self.my_paths();
         let st = self.state.read();
         let size = self.size();
         let checks = match &st.indexes {

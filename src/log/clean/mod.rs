@@ -1,0 +1,673 @@
+//! Compaction (Kafka's log cleaner): the latest record of each key survives, aborted data
+//! and finished markers go, and producer state survives.
+//!
+//! One clean:
+//! 1. **Plan**, from a snapshot of the segment list: the cleanable segments lie wholly below
+//!    the first uncleanable offset (the last stable offset, the high watermark, the active
+//!    segment, `min.compaction.lag.ms`); the dirty ones start at the cleaner's first dirty
+//!    offset (`eoslog.cleaner`).
+//! 2. **Map** the dirty segments: key → latest offset, skipping control batches and aborted
+//!    data, within `log.cleaner.dedupe.buffer.size` (a full map ends the clean early).
+//! 3. **Copy**, group by group (consecutive segments that fit one `segment.bytes`), every
+//!    batch through [`filter::Rules::decide`] into `<base>.*.cleaned`, fsynced.
+//! 4. **Swap**: rename the copy's files to `.swap`, `.log` last, and fsync the directory:
+//!    from here on the copy wins, even over a crash. Then, under the writer lock and only if
+//!    the group is still what was read, delete the other originals, rename the copy over
+//!    the first one (`.log` last) and publish the new segment list. Opening a log that holds
+//!    a `.log.swap` finishes the same steps; one that holds `.cleaned` files discards them.
+//!
+//! The writer lock is held only for the swap, never while reading or writing data: appends
+//! and reads go on during a clean. A reader holding the old segments keeps reading their
+//! open files; the aborted transactions it may need stay in memory until the last holder of
+//! the old segments lets go.
+//!
+//! eoslog keeps the last batch of every group, emptied if none of its records survive, so
+//! that the copy's last offset names exactly the originals it replaces. Kafka infers that
+//! range from the copy's next offset and, when a group's last segment lost every record,
+//! can keep that segment beside its replacement after a crash mid-swap.
+
+mod filter;
+mod resume;
+mod state;
+
+pub(crate) use resume::finish_swaps;
+pub(crate) use state::CleanerFile;
+pub use state::CLEANER_FILE;
+
+use std::{
+    collections::HashMap,
+    ops::ControlFlow,
+    sync::{atomic::Ordering, Arc, Weak},
+    time::{Duration, Instant},
+};
+
+use crate::batch::{empty_batch_like, RecordBatch};
+use crate::error::{BatchError, StorageError};
+use crate::segment::{ScanEnd, Segment, CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::txn_index::AbortedTxn;
+use crate::types::Offset;
+
+use filter::{FilterStats, LastOfProducer, OffsetMap, Outcome, Rules, TxnTracker};
+
+use super::{io_err, Log};
+
+/// Settings of the cleaner that belong to the process, not to a log (Kafka's broker-level
+/// `log.cleaner.*`).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct CleanerOptions {
+    /// `log.cleaner.io.max.bytes.per.second`: bytes read plus written per second, at most
+    /// (default unlimited).
+    pub io_max_bytes_per_second: f64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB). A clean
+    /// whose dirty keys do not fit maps what fits (always one whole segment) and cleans up
+    /// to there.
+    pub dedupe_buffer_bytes: usize,
+}
+
+impl Default for CleanerOptions {
+    fn default() -> Self {
+        CleanerOptions {
+            io_max_bytes_per_second: f64::INFINITY,
+            dedupe_buffer_bytes: 128 << 20,
+        }
+    }
+}
+
+impl CleanerOptions {
+    /// Sets `log.cleaner.io.max.bytes.per.second`.
+    #[must_use]
+    pub fn io_max_bytes_per_second(mut self, rate: f64) -> Self {
+        self.io_max_bytes_per_second = rate;
+        self
+    }
+    /// Sets `log.cleaner.dedupe.buffer.size`.
+    #[must_use]
+    pub fn dedupe_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.dedupe_buffer_bytes = bytes;
+        self
+    }
+}
+
+/// What one clean did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanReport {
+    /// When it finished (the log's clock).
+    pub finished_ms: i64,
+    /// How long it took.
+    pub duration_ms: i64,
+    /// First offset of the cleaned range.
+    pub start_offset: Offset,
+    /// End of the cleaned range (exclusive): the next clean's first dirty offset.
+    pub end_offset: Offset,
+    /// Segments read.
+    pub segments_read: usize,
+    /// Segments written in their place.
+    pub segments_written: usize,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Records read.
+    pub records_read: u64,
+    /// Records kept.
+    pub records_kept: u64,
+}
+
+/// How dirty a log is, as the cleaner judges it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cleanability {
+    /// Where the records not yet cleaned start.
+    pub first_dirty_offset: Offset,
+    /// Nothing at or above this is cleaned (LSO, high watermark, active segment, min lag).
+    pub first_uncleanable_offset: Offset,
+    /// Bytes of cleanable segments below the first dirty offset.
+    pub clean_bytes: u64,
+    /// Bytes of cleanable segments from the first dirty offset on.
+    pub dirty_bytes: u64,
+    /// `dirty / (clean + dirty)`, 0 with nothing cleanable.
+    pub dirty_ratio: f64,
+    /// Whether a clean is due: the ratio reached `min.cleanable.dirty.ratio`, or the oldest
+    /// dirty record passed `max.compaction.lag.ms`.
+    pub due: bool,
+}
+
+/// The cleaner's memory of one log.
+#[derive(Debug, Default)]
+pub(super) struct CleanerState {
+    pub(super) file: CleanerFile,
+    /// Aborted transactions whose entries a swap dropped, with the replaced segments: they
+    /// leave the in-memory index once no reader can hold those segments any more.
+    deferred: Vec<(Vec<Weak<Segment>>, Vec<AbortedTxn>)>,
+}
+
+impl CleanerState {
+    /// What `eoslog.cleaner` in `dir` remembers (nothing when missing or damaged).
+    pub(super) fn load(fs: &dyn crate::fs::FileSystem, dir: &std::path::Path) -> Self {
+        CleanerState {
+            file: state::read(fs, dir).unwrap_or_default(),
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// A plan: which segments a clean reads.
+struct Plan {
+    segments: Vec<Arc<Segment>>,
+    /// Segments `[0, cleanable)` lie wholly below the first uncleanable offset.
+    cleanable: usize,
+    /// The first dirty segment.
+    first_dirty: usize,
+    info: Cleanability,
+}
+
+/// Spends the I/O budget: sleeps when the bytes moved run ahead of the rate.
+struct Throttle {
+    rate: f64,
+    start: Instant,
+    bytes: f64,
+}
+
+impl Throttle {
+    fn spend(&mut self, bytes: u64) {
+        if !self.rate.is_finite() {
+            return;
+        }
+        self.bytes += bytes as f64;
+        let due = Duration::from_secs_f64(self.bytes / self.rate);
+        if let Some(wait) = due.checked_sub(self.start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Appends one batch (already checked: it comes from the log or from the filter) to the
+/// copy, with its index entries.
+fn append_batch(copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result<(), StorageError> {
+    let batch = RecordBatch::parse_exact(bytes).map_err(|e| copy.corrupt(copy.size(), e.into()))?;
+    copy.append(
+        &[bytes],
+        batch.last_offset(),
+        batch.max_timestamp(),
+        batch.last_offset(),
+    )?;
+    throttle.spend(bytes.len() as u64);
+    Ok(())
+}
+
+impl Log {
+    /// How dirty the log is and whether a clean is due.
+    ///
+    /// # Errors
+    /// Storage failures reading segment timestamps.
+    pub fn cleanability(&self) -> Result<Cleanability, StorageError> {
+        let segments = self.segments.read().to_vec();
+        Ok(self.plan(segments)?.info)
+    }
+
+    /// The last clean's report, if any clean ran (remembered across opens).
+    #[must_use]
+    pub fn last_clean(&self) -> Option<CleanReport> {
+        self.cleaner.lock().file.last_run
+    }
+
+    /// Cleans the log if it is compacted (`cleanup.policy` includes `compact`) and a clean is
+    /// due; `force` cleans whatever the dirty ratio. Returns what the clean did, `None` when
+    /// nothing was cleaned (not compacted, nothing cleanable, not due, or the segments changed
+    /// underneath: retention or a truncation won the race).
+    ///
+    /// # Errors
+    /// Storage failures and damaged batches. A failure before the swap leaves the log as it
+    /// was (the copy is discarded, the log stays writable); one during the swap poisons the
+    /// log, and the next open completes the swap.
+    pub fn clean(&self, options: &CleanerOptions, force: bool) -> Result<Option<CleanReport>, StorageError> {
+        if !self.config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let _one_at_a_time = self.clean_lock.lock();
+        self.check_writable()?;
+        self.forget_deferred_aborts();
+        let started = Instant::now();
+        let now = self.clock.now_ms();
+        let (segments, producers, truncations) = {
+            let w = self.writer.lock();
+            let producers: HashMap<i64, LastOfProducer> = w
+                .psm
+                .producers
+                .iter()
+                .map(|(pid, e)| {
+                    let last_data_offset = e.batches.last().map(|b| b.last_offset);
+                    (
+                        pid,
+                        LastOfProducer {
+                            last_data_offset,
+                            epoch: e.epoch,
+                        },
+                    )
+                })
+                .collect();
+            (
+                w.segments.clone(),
+                producers,
+                self.truncation_seq.load(Ordering::Acquire),
+            )
+        };
+        let plan = self.plan(segments)?;
+        if plan.cleanable == 0 || !(force || plan.info.due) {
+            return Ok(None);
+        }
+        let mut throttle = Throttle {
+            rate: options.io_max_bytes_per_second,
+            start: Instant::now(),
+            bytes: 0.0,
+        };
+        let (map, end) = self.build_map(&plan, options.dedupe_buffer_bytes, &mut throttle)?;
+        let cleaned = &plan.segments[..end];
+        let start_offset = cleaned[0].base_offset;
+        let end_offset = plan.segments[end].base_offset;
+        let aborted: Vec<AbortedTxn> = plan
+            .segments
+            .iter()
+            .flat_map(|s| s.aborted_entries())
+            .filter(|e| e.last_offset >= start_offset && e.first_offset < end_offset)
+            .collect();
+        let mut txns = TxnTracker::new(aborted);
+        let rules = Rules {
+            map: &map,
+            producers: &producers,
+            now_ms: now,
+            delete_retention_ms: self.config.delete_retention_ms,
+        };
+        let mut stats = FilterStats::default();
+        let mut report = CleanReport {
+            finished_ms: 0,
+            duration_ms: 0,
+            start_offset: Offset(start_offset),
+            end_offset: Offset(end_offset),
+            segments_read: 0,
+            segments_written: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            records_read: 0,
+            records_kept: 0,
+        };
+        for (i, j) in self.groups(cleaned, end_offset) {
+            let group = &cleaned[i..j];
+            let copy = match self.copy_group(group, &rules, &mut txns, &mut stats, &mut throttle) {
+                Ok(copy) => copy,
+                Err(e) => {
+                    self.discard_copy(group[0].base_offset);
+                    return Err(e);
+                }
+            };
+            report.segments_read += group.len();
+            report.bytes_read += group.iter().map(|s| s.size()).sum::<u64>();
+            report.bytes_written += copy.size();
+            if !self.swap_in(group, copy, truncations)? {
+                tracing::info!(dir = %self.dir.display(), "segments changed during the clean; it stops here");
+                return Ok(None);
+            }
+            report.segments_written += 1;
+        }
+        report.records_read = stats.records_read;
+        report.records_kept = stats.records_kept;
+        report.finished_ms = self.clock.now_ms();
+        report.duration_ms = started.elapsed().as_millis() as i64;
+        let mut st = self.cleaner.lock();
+        st.file.first_dirty_offset = end_offset;
+        st.file.last_run = Some(report);
+        state::write(&*self.fs, &self.dir, &st.file)?;
+        tracing::info!(
+            dir = %self.dir.display(),
+            start_offset,
+            end_offset,
+            bytes_read = report.bytes_read,
+            bytes_written = report.bytes_written,
+            records_kept = report.records_kept,
+            records_read = report.records_read,
+            map_keys = map.len(),
+            aborted_batches_removed = stats.aborted_batches_removed,
+            markers_removed = stats.markers_removed,
+            tombstones_removed = stats.tombstones_removed,
+            "cleaned"
+        );
+        Ok(Some(report))
+    }
+
+    fn plan(&self, segments: Vec<Arc<Segment>>) -> Result<Plan, StorageError> {
+        let now = self.clock.now_ms();
+        let (lso, hw) = self.stable_bounds();
+        let active = segments.last().map_or(i64::MAX, |s| s.base_offset);
+        let mut uncleanable = lso.min(hw).min(active);
+        let next_base = |i: usize| segments.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
+        if self.config.min_compaction_lag_ms > 0 {
+            for s in &segments {
+                if s.base_offset >= uncleanable {
+                    break;
+                }
+                if s.max_timestamp(&*self.fs)? > now.saturating_sub(self.config.min_compaction_lag_ms) {
+                    uncleanable = s.base_offset;
+                    break;
+                }
+            }
+        }
+        let cleanable = (0..segments.len())
+            .take_while(|&i| next_base(i) <= uncleanable)
+            .count();
+        let log_start = self.log_start.load(Ordering::Acquire);
+        let recorded = self.cleaner.lock().file.first_dirty_offset;
+        let first_dirty_offset = recorded.max(log_start);
+        let first_dirty = (0..cleanable)
+            .find(|&i| next_base(i) > first_dirty_offset)
+            .unwrap_or(cleanable);
+        let clean_bytes: u64 = segments[..first_dirty].iter().map(|s| s.size()).sum();
+        let dirty_bytes: u64 = segments[first_dirty..cleanable].iter().map(|s| s.size()).sum();
+        let total = clean_bytes + dirty_bytes;
+        let dirty_ratio = if total == 0 {
+            0.0
+        } else {
+            dirty_bytes as f64 / total as f64
+        };
+        let overdue = self.config.max_compaction_lag_ms < i64::MAX
+            && match segments.get(first_dirty).filter(|_| first_dirty < cleanable) {
+                Some(s) => match s.read_header(0, s.size())? {
+                    Some(Ok(b)) => {
+                        b.max_timestamp >= 0 && now - b.max_timestamp > self.config.max_compaction_lag_ms
+                    }
+                    _ => false,
+                },
+                None => false,
+            };
+        let due = dirty_bytes > 0 && (dirty_ratio >= self.config.min_cleanable_dirty_ratio || overdue);
+        Ok(Plan {
+            info: Cleanability {
+                first_dirty_offset: Offset(
+                    segments
+                        .get(first_dirty)
+                        .map_or(uncleanable, |s| s.base_offset.max(first_dirty_offset)),
+                ),
+                first_uncleanable_offset: Offset(uncleanable),
+                clean_bytes,
+                dirty_bytes,
+                dirty_ratio,
+                due,
+            },
+            segments,
+            cleanable,
+            first_dirty,
+        })
+    }
+
+    /// Maps the dirty segments; returns the map and the end (exclusive segment index) of
+    /// what the clean covers: every dirty segment, or those that fit the memory budget.
+    fn build_map(
+        &self,
+        plan: &Plan,
+        budget: usize,
+        throttle: &mut Throttle,
+    ) -> Result<(OffsetMap, usize), StorageError> {
+        let mut map = OffsetMap::default();
+        let first = plan.segments[plan.first_dirty].base_offset;
+        let last = plan.segments[plan.cleanable].base_offset;
+        let aborted: Vec<AbortedTxn> = plan
+            .segments
+            .iter()
+            .flat_map(|s| s.aborted_entries())
+            .filter(|e| e.last_offset >= first && e.first_offset < last)
+            .collect();
+        let mut txns = TxnTracker::new(aborted);
+        let mut end = plan.first_dirty;
+        for seg in &plan.segments[plan.first_dirty..plan.cleanable] {
+            if end > plan.first_dirty && map.bytes() >= budget {
+                tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean stops at segment {}", seg.base_offset);
+                break;
+            }
+            let mut failed: Option<BatchError> = None;
+            let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
+                if batch.is_control() {
+                    let control = batch.marker().ok().flatten().map(|m| m.control_type);
+                    txns.on_control(&batch, control);
+                    return Ok(ControlFlow::Continue(()));
+                }
+                if txns.on_data(&batch) {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                let records = match batch.records() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        failed = Some(e);
+                        return Ok(ControlFlow::Break(()));
+                    }
+                };
+                for r in records.iter() {
+                    match r {
+                        Ok(r) => {
+                            if let Some(key) = r.key {
+                                map.put(key, r.offset);
+                            }
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            return Ok(ControlFlow::Break(()));
+                        }
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if let Some(e) = failed {
+                return Err(seg.corrupt(0, e.into()));
+            }
+            if let ScanEnd::Invalid { position, error } = scanned {
+                return Err(seg.corrupt(position, error.into()));
+            }
+            throttle.spend(seg.size());
+            end += 1;
+        }
+        Ok((map, end))
+    }
+
+    /// Consecutive segments whose sum fits `segment.bytes` and whose offsets fit one
+    /// segment's 32-bit relative offsets (Kafka's `groupSegmentsBySize`), as index ranges.
+    fn groups(&self, cleaned: &[Arc<Segment>], end_offset: i64) -> Vec<(usize, usize)> {
+        let mut groups = Vec::new();
+        let mut i = 0;
+        while i < cleaned.len() {
+            let base = cleaned[i].base_offset;
+            let mut size = cleaned[i].size();
+            let mut j = i + 1;
+            while j < cleaned.len() {
+                let next_end = cleaned.get(j + 1).map_or(end_offset, |s| s.base_offset);
+                if size + cleaned[j].size() > self.config.segment_bytes
+                    || next_end - 1 - base > i64::from(i32::MAX)
+                {
+                    break;
+                }
+                size += cleaned[j].size();
+                j += 1;
+            }
+            groups.push((i, j));
+            i = j;
+        }
+        groups
+    }
+
+    /// Writes the cleaned copy of `group` and makes it durable, still under its `.cleaned`
+    /// names.
+    fn copy_group(
+        &self,
+        group: &[Arc<Segment>],
+        rules: &Rules<'_>,
+        txns: &mut TxnTracker,
+        stats: &mut FilterStats,
+        throttle: &mut Throttle,
+    ) -> Result<Segment, StorageError> {
+        let base = group[0].base_offset;
+        let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, self.limits, self.clock.now_ms())?;
+        // The group's last batch, emptied, when the filter drops it (see the module docs).
+        let mut dropped_last: Option<Vec<u8>> = None;
+        for seg in group {
+            let mut failed: Option<StorageError> = None;
+            let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
+                let (outcome, entry) = match rules.decide(&batch, txns, stats) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        failed = Some(seg.corrupt(0, e.into()));
+                        return Ok(ControlFlow::Break(()));
+                    }
+                };
+                dropped_last = None;
+                match outcome {
+                    Outcome::Original => append_batch(&copy, batch.as_bytes(), throttle)?,
+                    Outcome::Rebuilt(b) | Outcome::Emptied(b) => append_batch(&copy, &b, throttle)?,
+                    Outcome::Dropped => dropped_last = Some(empty_batch_like(&batch)),
+                }
+                if let Some(e) = entry {
+                    copy.append_aborted(&*self.fs, e)?;
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if let ScanEnd::Invalid { position, error } = scanned {
+                return Err(seg.corrupt(position, error.into()));
+            }
+            throttle.spend(seg.size());
+        }
+        if let Some(b) = dropped_last {
+            append_batch(&copy, &b, throttle)?;
+        }
+        copy.make_inactive()?;
+        copy.ensure_txn_file(&*self.fs)?;
+        copy.flush()?;
+        Ok(copy)
+    }
+
+    /// Removes a copy that will not be used (best effort: the next open removes leftovers).
+    fn discard_copy(&self, base: i64) {
+        for suffix in [CLEANED_SUFFIX, SWAP_SUFFIX] {
+            for p in Segment::files(&self.dir, base, suffix) {
+                if self.fs.exists(&p) {
+                    if let Err(e) = self.fs.remove_file(&p) {
+                        tracing::warn!(path = %p.display(), error = %e, "could not remove a discarded cleaner copy");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits `copy` and puts it in place of `group`. `Ok(false)`: the group changed since
+    /// it was read (the copy is discarded, the log untouched).
+    fn swap_in(&self, group: &[Arc<Segment>], copy: Segment, truncations: u64) -> Result<bool, StorageError> {
+        let base = group[0].base_offset;
+        let crcs = copy.index_crcs();
+        drop(copy); // unmaps and closes the copy's files
+        let cleaned = Segment::files(&self.dir, base, CLEANED_SUFFIX);
+        let swap = Segment::files(&self.dir, base, SWAP_SUFFIX);
+        let mut w = self.writer.lock();
+        let position = w.segments.iter().position(|s| Arc::ptr_eq(s, &group[0]));
+        let unchanged = self.truncation_seq.load(Ordering::Acquire) == truncations
+            && position.is_some_and(|p| {
+                p + group.len() < w.segments.len()
+                    && w.segments[p..p + group.len()]
+                        .iter()
+                        .zip(group)
+                        .all(|(a, b)| Arc::ptr_eq(a, b))
+            });
+        let Some(position) = position.filter(|_| unchanged) else {
+            drop(w);
+            self.discard_copy(base);
+            return Ok(false);
+        };
+        // Commit: the derived files first, the `.log` last, each rename durable.
+        let commit = || -> Result<(), StorageError> {
+            for (from, to) in cleaned[1..].iter().zip(&swap[1..]) {
+                self.fs.rename(from, to).map_err(io_err("rename", to))?;
+            }
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
+            self.fs
+                .rename(&cleaned[0], &swap[0])
+                .map_err(io_err("rename", &swap[0]))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))
+        };
+        if let Err(e) = commit() {
+            drop(w);
+            // Whether the `.log` rename is durable is unknown: the next open decides.
+            return Err(self.poison(e));
+        }
+        let install = |w: &mut super::Writer| -> Result<(), StorageError> {
+            group[0].retire();
+            for old in &group[1..] {
+                old.delete(&*self.fs)?;
+            }
+            let finals = Segment::files(&self.dir, base, "");
+            for (from, to) in swap
+                .iter()
+                .zip(&finals)
+                .skip(1)
+                .chain(std::iter::once((&swap[0], &finals[0])))
+            {
+                self.fs.rename(from, to).map_err(io_err("rename", to))?;
+            }
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
+            let (seg, _) = Segment::open(
+                &*self.fs,
+                &self.dir,
+                base,
+                self.limits,
+                self.clock.now_ms(),
+                true,
+                crcs,
+            )?;
+            let seg = Arc::new(seg);
+            let old: Vec<Arc<Segment>> = w
+                .segments
+                .splice(position..position + group.len(), [seg.clone()])
+                .collect();
+            *self.segments.write() = Arc::new(w.segments.clone());
+            if w.recovery_position
+                .is_some_and(|(b, _)| old.iter().any(|s| s.base_offset == b))
+            {
+                w.recovery_position = None;
+            }
+            self.write_checkpoint(w)?;
+            let kept = seg.aborted_entries();
+            let dropped: Vec<AbortedTxn> = old
+                .iter()
+                .flat_map(|s| s.aborted_entries())
+                .filter(|e| !kept.contains(e))
+                .collect();
+            if !dropped.is_empty() {
+                self.cleaner
+                    .lock()
+                    .deferred
+                    .push((old.iter().map(Arc::downgrade).collect(), dropped));
+            }
+            Ok(())
+        };
+        install(&mut w).map_err(|e| self.poison(e))?;
+        Ok(true)
+    }
+
+    /// Drops from the in-memory aborted index the entries a swap removed, once nobody holds
+    /// the segments that had their data.
+    fn forget_deferred_aborts(&self) {
+        let ready: Vec<AbortedTxn> = {
+            let mut st = self.cleaner.lock();
+            let (gone, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut st.deferred)
+                .into_iter()
+                .partition(|(segs, _)| segs.iter().all(|s| s.strong_count() == 0));
+            st.deferred = waiting;
+            gone.into_iter().flat_map(|(_, e)| e).collect()
+        };
+        if !ready.is_empty() {
+            self.aborted.write().remove(&ready);
+        }
+    }
+}

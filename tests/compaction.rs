@@ -1,0 +1,503 @@
+//! Invariant: a clean keeps the latest committed record of every key at its original offset
+//! and removes everything else it may — superseded records, aborted data, tombstones and
+//! markers past their delete horizon — but never a marker whose transaction still has data,
+//! never anything at or above the last stable offset, and never the last batch of a producer
+//! the log tracks, so a retry of it is still a duplicate after producer state is rebuilt
+//! from the log. Every batch written keeps valid Kafka bytes. (Kafka's `LogCleanerTest`.)
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+
+use eoslog::{
+    AppendOutcome, BatchBuilder, CleanerOptions, Isolation, Log, NewRecord, ProducerEpoch, ProducerId,
+    RecordBatch, Sequence,
+};
+
+fn compacted(extra: &[(&str, &str)]) -> TestLog {
+    let mut pairs = vec![
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "1024"),
+        ("delete.retention.ms", "0"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ];
+    pairs.extend_from_slice(extra);
+    TestLog::with_config(config(&pairs))
+}
+
+/// A batch of `(key, value)` records (`None` value: a tombstone).
+fn kv(records: &[(&str, Option<&str>)]) -> Vec<u8> {
+    kv_with(BatchBuilder::new(), records)
+}
+
+fn kv_with(builder: BatchBuilder, records: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let recs: Vec<NewRecord<'_>> = records
+        .iter()
+        .map(|(k, v)| NewRecord {
+            timestamp: T0,
+            key: Some(k.as_bytes()),
+            value: v.map(str::as_bytes),
+            headers: Vec::new(),
+        })
+        .collect();
+    builder.build(&recs).expect("build")
+}
+
+fn txn_kv(pid: i64, seq: i32, records: &[(&str, Option<&str>)]) -> Vec<u8> {
+    kv_with(
+        BatchBuilder::transactional(ProducerId(pid), ProducerEpoch(0), Sequence(seq)),
+        records,
+    )
+}
+
+/// Every record visible with the isolation: (offset, key, value).
+fn records(log: &Log, isolation: Isolation) -> Vec<(i64, String, Option<String>)> {
+    let (recs, _) = log
+        .read_records(log.log_start_offset(), usize::MAX / 2, isolation)
+        .expect("read");
+    recs.into_iter()
+        .map(|r| {
+            let s = |b: Vec<u8>| String::from_utf8(b).expect("utf8");
+            (r.offset.0, r.key.map(s).unwrap_or_default(), r.value.map(s))
+        })
+        .collect()
+}
+
+/// The latest value per key a read_committed consumer rebuilds.
+fn latest(log: &Log) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for (_, k, v) in records(log, Isolation::ReadCommitted) {
+        match v {
+            Some(v) => m.insert(k, v),
+            None => m.remove(&k),
+        };
+    }
+    m
+}
+
+/// Every batch in the log, parsed and CRC-checked: (base offset, last offset, records,
+/// control, producer id).
+fn batches(log: &Log) -> Vec<(i64, i64, i32, bool, i64)> {
+    let mut out = Vec::new();
+    let mut from = log.log_start_offset();
+    loop {
+        let r = log
+            .read(from, usize::MAX / 2, Isolation::ReadUncommitted)
+            .expect("read");
+        if r.slices.is_empty() {
+            return out;
+        }
+        for slice in &r.slices {
+            let bytes = slice.read().expect("bytes");
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let (b, tail) = RecordBatch::parse(rest).expect("batch");
+                b.validate_crc().expect("crc");
+                out.push((
+                    b.base_offset(),
+                    b.last_offset(),
+                    b.records_count(),
+                    b.is_control(),
+                    b.producer_id().0,
+                ));
+                from = off(b.next_offset());
+                rest = tail;
+            }
+        }
+    }
+}
+
+fn clean(log: &Log) -> eoslog::CleanReport {
+    log.clean(&CleanerOptions::default(), true)
+        .expect("clean")
+        .expect("something to clean")
+}
+
+/// Rolls so that everything written so far is cleanable (the active segment never is).
+fn seal(log: &Log) {
+    log.roll_segment().expect("roll");
+}
+
+#[test]
+fn keeps_the_latest_value_of_each_key_at_its_offset() {
+    let t = compacted(&[]);
+    let log = t.open();
+    for round in 0..20 {
+        for key in ["a", "b", "c"] {
+            let v = format!("{key}{round}");
+            appended(client(&log, &kv(&[(key, Some(&v))])));
+        }
+    }
+    seal(&log);
+    let before = latest(&log);
+    let report = clean(&log);
+    assert_eq!(report.records_kept, 3);
+    assert_eq!(latest(&log), before);
+    let offsets: Vec<i64> = records(&log, Isolation::ReadCommitted)
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(offsets, vec![57, 58, 59], "original offsets");
+    assert_eq!(log.log_end_offset(), off(60));
+    // A reopen reads the cleaned segments back the same.
+    drop(log);
+    let log = t.open();
+    assert_eq!(latest(&log), before);
+}
+
+#[test]
+fn unchanged_batches_are_kept_byte_for_byte() {
+    let t = compacted(&[]);
+    let log = t.open();
+    appended(client(&log, &kv(&[("x", Some("1")), ("y", Some("1"))])));
+    let untouched = kv(&[("z", Some("1"))]);
+    appended(client(&log, &untouched));
+    appended(client(&log, &kv(&[("x", Some("2"))])));
+    seal(&log);
+    clean(&log);
+    let r = log
+        .read(off(2), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    let bytes = r.slices[0].read().expect("bytes");
+    let (first, _) = RecordBatch::parse(&bytes).expect("batch");
+    assert_eq!(first.base_offset(), 2);
+    assert_eq!(
+        &first.as_bytes()[12..],
+        &untouched[12..],
+        "same bytes after the base offset"
+    );
+    // The rebuilt batch lost `x` but kept its offsets: base 0, last offset 1.
+    assert_eq!(batches(&log)[0], (0, 1, 1, false, -1));
+}
+
+/// Cleans until nothing changes: at most `n` cleans, each after a roll of fresh data so
+/// that the clean is due.
+fn clean_rounds(log: &Log, n: usize) {
+    for i in 0..n {
+        appended(client(log, &kv(&[("filler", Some(&format!("{i}")))])));
+        seal(log);
+        clean(log);
+    }
+}
+
+/// Expires every producer (`producer.id.expiration.ms` is 1000 in these tests).
+fn expire_producers(t: &TestLog, log: &Log) {
+    t.clock.advance(2_000);
+    log.run_maintenance().expect("maintenance");
+    assert!(log.producers().is_empty());
+}
+
+#[test]
+fn aborted_transaction_data_is_removed_and_its_marker_kept_until_no_data_remains() {
+    // Kafka: LogCleanerTest.testAbortMarkerRemoval
+    let t = compacted(&[("producer.id.expiration.ms", "1000")]);
+    let log = t.open();
+    appended(client(&log, &txn_kv(1, 0, &[("k", Some("aborted"))])));
+    let abort_at = abort(&log, 1, 0).first_offset.0;
+    appended(client(&log, &kv(&[("k", Some("plain"))])));
+    seal(&log);
+    assert_eq!(latest(&log)["k"], "plain");
+    clean(&log);
+    let all = batches(&log);
+    assert_eq!(
+        all[0],
+        (0, 0, 0, false, 1),
+        "the producer's last batch stays, emptied: {all:?}"
+    );
+    assert!(
+        all.iter().any(|b| b.3 && b.0 == abort_at && b.2 == 1),
+        "the marker stays while its data does"
+    );
+    assert_eq!(
+        records(&log, Isolation::ReadUncommitted).len(),
+        1,
+        "not even read_uncommitted sees aborted data"
+    );
+    // Once the producer expires its empty batch goes; the marker then starts its horizon
+    // and goes with the clean after it.
+    expire_producers(&t, &log);
+    clean_rounds(&log, 1);
+    let all = batches(&log);
+    assert!(!all.iter().any(|b| b.4 == 1 && !b.3), "data batch gone: {all:?}");
+    assert!(
+        all.iter().any(|b| b.3 && b.0 == abort_at),
+        "marker kept by the clean that removed its data"
+    );
+    clean_rounds(&log, 2);
+    let all = batches(&log);
+    assert!(!all.iter().any(|b| b.4 == 1), "marker removed: {all:?}");
+    assert_eq!(latest(&log)["k"], "plain");
+}
+
+#[test]
+fn commit_marker_removed_only_after_its_data_is_gone_and_the_horizon_passed() {
+    // Kafka: LogCleanerTest.testCommitMarkerRemoval
+    let t = compacted(&[
+        ("delete.retention.ms", "10000"),
+        ("producer.id.expiration.ms", "1000"),
+    ]);
+    let log = t.open();
+    appended(client(&log, &txn_kv(1, 0, &[("k", Some("committed"))])));
+    let commit_at = commit(&log, 1, 0).first_offset.0;
+    seal(&log);
+    clean(&log);
+    assert!(
+        batches(&log).iter().any(|b| b.3 && b.0 == commit_at && b.2 == 1),
+        "kept: its data remains"
+    );
+    // The data is superseded and the producer expires: the data goes, then the marker starts
+    // its horizon, and goes once the horizon passed.
+    appended(client(&log, &kv(&[("k", Some("newer"))])));
+    expire_producers(&t, &log);
+    clean_rounds(&log, 2);
+    let all = batches(&log);
+    assert!(!all.iter().any(|b| b.4 == 1 && !b.3), "data gone: {all:?}");
+    assert!(
+        all.iter().any(|b| b.3 && b.0 == commit_at && b.2 == 1),
+        "within the horizon the marker stays: {all:?}"
+    );
+    t.clock.advance(10_001);
+    clean_rounds(&log, 1);
+    let all = batches(&log);
+    assert!(!all.iter().any(|b| b.4 == 1), "marker removed: {all:?}");
+    assert_eq!(latest(&log)["k"], "newer");
+}
+
+#[test]
+fn retains_each_producers_last_sequence_and_duplicate_detection() {
+    // Kafka: LogCleanerTest.testLogCleanerRetainsProducerLastSequence
+    let t = compacted(&[]);
+    let log = t.open();
+    let idem_kv = |pid: i64, seq: i32, recs: &[(&str, Option<&str>)]| {
+        kv_with(
+            BatchBuilder::idempotent(ProducerId(pid), ProducerEpoch(0), Sequence(seq)),
+            recs,
+        )
+    };
+    appended(client(&log, &idem_kv(1, 0, &[("1", Some("a"))])));
+    appended(client(&log, &idem_kv(2, 0, &[("2", Some("b"))])));
+    let last2 = idem_kv(2, 1, &[("2", Some("c"))]);
+    let last2_at = appended(client(&log, &last2)).first_offset;
+    appended(client(
+        &log,
+        &idem_kv(3, 0, &[("1", Some("d")), ("2", Some("e"))]),
+    ));
+    // Everything producers 1 and 2 wrote is superseded by producer 3.
+    seal(&log);
+    clean(&log);
+    assert_eq!(
+        latest(&log),
+        BTreeMap::from([("1".into(), "d".into()), ("2".into(), "e".into())])
+    );
+    let all = batches(&log);
+    assert!(
+        all.contains(&(0, 0, 0, false, 1)),
+        "producer 1's last batch kept empty: {all:?}"
+    );
+    assert!(
+        all.contains(&(2, 2, 0, false, 2)),
+        "producer 2's last batch kept empty: {all:?}"
+    );
+    // Rebuild producer state from the log alone: remove every snapshot and reopen unclean.
+    drop(log);
+    for name in files_with_suffix(&t.path(), ".snapshot") {
+        std::fs::remove_file(t.path().join(name)).expect("remove snapshot");
+    }
+    std::fs::remove_file(t.path().join(eoslog::CHECKPOINT_FILE)).ok();
+    let log = t.open();
+    let seqs: BTreeMap<i64, i32> = log
+        .producers()
+        .iter()
+        .map(|p| (p.producer_id.0, p.last_sequence.0))
+        .collect();
+    assert_eq!(seqs, BTreeMap::from([(1, 0), (2, 1), (3, 1)]));
+    match client(&log, &last2) {
+        AppendOutcome::Duplicate(info) => assert_eq!(info.first_offset, last2_at),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+}
+
+#[test]
+fn nothing_at_or_above_the_last_stable_offset_is_cleaned() {
+    // KAFKA-13194: an open transaction's data, and everything after it, stays as written.
+    let t = compacted(&[]);
+    let log = t.open();
+    appended(client(&log, &kv(&[("k", Some("1"))])));
+    appended(client(&log, &kv(&[("k", Some("2"))])));
+    seal(&log);
+    appended(client(&log, &txn_kv(7, 0, &[("k", Some("open"))])));
+    seal(&log);
+    appended(client(&log, &kv(&[("k", Some("3"))])));
+    seal(&log);
+    let info = log.cleanability().expect("cleanability");
+    assert_eq!(info.first_uncleanable_offset, off(2), "the LSO bounds the clean");
+    clean(&log);
+    let uncommitted = records(&log, Isolation::ReadUncommitted);
+    assert_eq!(
+        uncommitted.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 2, 3],
+        "{uncommitted:?}"
+    );
+    commit(&log, 7, 0);
+    seal(&log);
+    clean(&log);
+    assert_eq!(latest(&log)["k"], "3");
+}
+
+#[test]
+fn tombstones_go_after_delete_retention() {
+    // Kafka: LogCleanerTest.testDeletesRetainedUntilHorizon (KIP-534 horizon in the batch)
+    let t = compacted(&[("delete.retention.ms", "5000")]);
+    let log = t.open();
+    appended(client(&log, &kv(&[("k", Some("v")), ("j", Some("v"))])));
+    appended(client(&log, &kv(&[("k", None)])));
+    seal(&log);
+    clean(&log);
+    let kept = records(&log, Isolation::ReadCommitted);
+    assert_eq!(
+        kept.iter()
+            .map(|r| (r.1.as_str(), r.2.is_some()))
+            .collect::<Vec<_>>(),
+        vec![("j", true), ("k", false)]
+    );
+    t.clock.advance(4999);
+    appended(client(&log, &kv(&[("j", Some("w"))])));
+    seal(&log);
+    clean(&log);
+    assert!(
+        records(&log, Isolation::ReadCommitted).iter().any(|r| r.1 == "k"),
+        "within the horizon"
+    );
+    t.clock.advance(2);
+    appended(client(&log, &kv(&[("j", Some("x"))])));
+    seal(&log);
+    clean(&log);
+    let kept = records(&log, Isolation::ReadCommitted);
+    assert!(kept.iter().all(|r| r.1 != "k"), "tombstone removed: {kept:?}");
+    assert_eq!(latest(&log), BTreeMap::from([("j".into(), "x".into())]));
+}
+
+#[test]
+fn a_control_record_never_shadows_a_user_key() {
+    // KAFKA-14055: the COMMIT marker's record key is 0x00000001; a user record with that
+    // key written before it must survive.
+    let t = compacted(&[]);
+    let log = t.open();
+    let key = [0u8, 0, 0, 1];
+    let user = BatchBuilder::new()
+        .build(&[NewRecord::key_value(T0, &key, b"user")])
+        .expect("build");
+    appended(client(&log, &user));
+    appended(client(&log, &txn_kv(1, 0, &[("other", Some("v"))])));
+    commit(&log, 1, 0);
+    seal(&log);
+    clean(&log);
+    let (recs, _) = log
+        .read_records(off(0), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
+    assert!(
+        recs.iter().any(|r| r.key.as_deref() == Some(&key[..])),
+        "user record kept"
+    );
+}
+
+#[test]
+fn partially_cleaned_segments_keep_their_txn_index_entries() {
+    // KAFKA-13727: an aborted transaction whose data survives one clean keeps its entry, so
+    // read_committed still filters it.
+    let t = compacted(&[("segment.bytes", "100000")]);
+    let log = t.open();
+    appended(client(&log, &txn_kv(1, 0, &[("a", Some("aborted"))])));
+    abort(&log, 1, 0);
+    seal(&log);
+    // A clean that removes the data: the marker keeps the entry while data was seen.
+    clean(&log);
+    let r = log.read(off(0), 1 << 20, Isolation::ReadCommitted).expect("read");
+    assert!(latest(&log).is_empty(), "aborted data never visible");
+    drop(r);
+    drop(log);
+    let log = t.open();
+    assert!(latest(&log).is_empty(), "after reopen too");
+}
+
+#[test]
+fn dirty_ratio_and_compaction_lags_decide_when_a_clean_is_due() {
+    let t = compacted(&[
+        ("min.cleanable.dirty.ratio", "0.5"),
+        ("min.compaction.lag.ms", "10000"),
+    ]);
+    let log = t.open();
+    appended(client(&log, &kv(&[("k", Some("1"))])));
+    seal(&log);
+    let info = log.cleanability().expect("info");
+    assert!(!info.due, "younger than min.compaction.lag.ms: {info:?}");
+    assert_eq!(info.dirty_bytes, 0);
+    t.clock.advance(10_001);
+    let info = log.cleanability().expect("info");
+    assert!(info.due && info.dirty_ratio == 1.0, "{info:?}");
+    assert!(log
+        .clean(&CleanerOptions::default(), false)
+        .expect("clean")
+        .is_some());
+    let info = log.cleanability().expect("info");
+    assert!(
+        !info.due && info.dirty_bytes == 0 && info.clean_bytes > 0,
+        "{info:?}"
+    );
+    assert_eq!(log.last_clean().expect("report").end_offset, off(1));
+    assert!(
+        log.clean(&CleanerOptions::default(), false)
+            .expect("clean")
+            .is_none(),
+        "nothing dirty"
+    );
+}
+
+#[test]
+fn a_log_that_is_not_compacted_is_never_cleaned() {
+    let t = TestLog::with_config(config(&[("segment.bytes", "1024")]));
+    let log = t.open();
+    appended(client(&log, &kv(&[("k", Some("1"))])));
+    appended(client(&log, &kv(&[("k", Some("2"))])));
+    seal(&log);
+    assert!(log
+        .clean(&CleanerOptions::default(), true)
+        .expect("clean")
+        .is_none());
+    assert_eq!(records(&log, Isolation::ReadCommitted).len(), 2);
+}
+
+#[test]
+fn groups_merge_small_segments_up_to_segment_bytes() {
+    let t = compacted(&[("segment.bytes", "2000")]);
+    let log = t.open();
+    for i in 0..30 {
+        appended(client(&log, &kv(&[(&format!("k{}", i % 3), Some("v"))])));
+        if i % 3 == 2 {
+            seal(&log);
+        }
+    }
+    let before = log.segments().len();
+    let report = clean(&log);
+    let after = log.segments().len();
+    assert!(after < before, "{before} segments became {after}");
+    assert_eq!(report.segments_read, before - 1);
+    assert_eq!(latest(&log).len(), 3);
+}
+
+#[test]
+fn a_small_dedupe_buffer_cleans_what_fits() {
+    let t = compacted(&[]);
+    let log = t.open();
+    for i in 0..40 {
+        appended(client(&log, &kv(&[(&format!("key-{i}"), Some("v"))])));
+        if i % 10 == 9 {
+            seal(&log);
+        }
+    }
+    let small = CleanerOptions::default().dedupe_buffer_bytes(100);
+    let report = log.clean(&small, true).expect("clean").expect("report");
+    assert!(report.end_offset < off(40), "stopped early: {report:?}");
+    assert_eq!(latest(&log).len(), 40, "every key kept");
+}
