@@ -59,6 +59,13 @@ pub struct StoreConfig {
     /// `log.retention.check.interval.ms`: how often [`crate::Store::run_maintenance`]
     /// applies retention (Kafka's default is 300000). Default 0: at every call.
     pub retention_check_interval_ms: i64,
+    /// `log.cleaner.enable` (default true): [`crate::Store::run_maintenance`] cleans the
+    /// compacted logs that are due, the internal topics among them.
+    pub cleaner_enabled: bool,
+    /// `log.cleaner.backoff.ms` (default 15 s): how often maintenance looks for dirty logs.
+    pub cleaner_backoff_ms: i64,
+    /// `log.cleaner.io.max.bytes.per.second` and `log.cleaner.dedupe.buffer.size`.
+    pub cleaner: crate::log::CleanerOptions,
 }
 
 impl Default for StoreConfig {
@@ -82,6 +89,9 @@ impl Default for StoreConfig {
             offset_metadata_max_bytes: 4096,
             producer_id_block_size: 1000,
             retention_check_interval_ms: 0,
+            cleaner_enabled: true,
+            cleaner_backoff_ms: 15_000,
+            cleaner: crate::log::CleanerOptions::default(),
         }
     }
 }
@@ -97,6 +107,10 @@ const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.retention.ms", "retention.ms"),
     ("log.message.timestamp.type", "message.timestamp.type"),
     ("log.cleanup.policy", "cleanup.policy"),
+    ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
+    ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+    ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
+    ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
     ("producer.id.expiration.ms", "producer.id.expiration.ms"),
 ];
 
@@ -152,6 +166,18 @@ impl StoreConfig {
                 self.offset_metadata_max_bytes = v as usize;
             }
             "log.retention.check.interval.ms" => self.retention_check_interval_ms = int(0)?,
+            "log.cleaner.enable" => self.cleaner_enabled = flag()?,
+            "log.cleaner.backoff.ms" => self.cleaner_backoff_ms = int(0)?,
+            "log.cleaner.dedupe.buffer.size" => {
+                self.cleaner.dedupe_buffer_bytes = usize::try_from(int(1)?).map_err(|_| bad("too large"))?;
+            }
+            "log.cleaner.io.max.bytes.per.second" => {
+                let v: f64 = value.trim().parse().map_err(|_| bad("not a number"))?;
+                if v.is_nan() || v <= 0.0 {
+                    return Err(bad("must be positive"));
+                }
+                self.cleaner.io_max_bytes_per_second = v;
+            }
             "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
             "eoslog.internal.durability" => {
                 self.internal_durability = match value.trim() {

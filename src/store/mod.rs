@@ -199,6 +199,8 @@ pub struct StoreMaintenanceReport {
     pub expired_transactional_ids: usize,
     /// Transactions whose markers were completed now.
     pub completed_transactions: usize,
+    /// Compacted logs cleaned.
+    pub cleaned_logs: usize,
     /// Logs whose maintenance or reopening failed (each logged; retried next time).
     pub failures: usize,
 }
@@ -216,6 +218,8 @@ pub struct Store {
     sweep_cursor: Mutex<usize>,
     /// When retention last ran (`log.retention.check.interval.ms`).
     last_retention_ms: std::sync::atomic::AtomicI64,
+    /// When the cleaner last looked for dirty logs (`log.cleaner.backoff.ms`).
+    last_clean_check_ms: std::sync::atomic::AtomicI64,
     pub(crate) txn: CoordinatorState,
     pub(crate) offsets_state: OffsetsState,
     _lock: File,
@@ -271,6 +275,7 @@ impl Store {
             opened: OpenLogs::default(),
             sweep_cursor: Mutex::new(0),
             last_retention_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            last_clean_check_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             _lock: lock,
         };
         store.load_topics()?;
@@ -578,6 +583,12 @@ impl Store {
         if retention {
             self.last_retention_ms.store(now, Ordering::Release);
         }
+        let last_clean = self.last_clean_check_ms.load(Ordering::Acquire);
+        let clean = self.config.cleaner_enabled
+            && (last_clean == i64::MIN || now.saturating_sub(last_clean) >= self.config.cleaner_backoff_ms);
+        if clean {
+            self.last_clean_check_ms.store(now, Ordering::Release);
+        }
         for (topic, p, log) in self.open_logs() {
             if log.is_poisoned() {
                 drop(log);
@@ -610,6 +621,16 @@ impl Store {
                 Err(e) => {
                     report.failures += 1;
                     tracing::warn!(topic, partition = p, error = %e, "log maintenance failed");
+                }
+            }
+            if clean && log.config().cleanup_policy.compact {
+                match log.clean(&self.config.cleaner, false) {
+                    Ok(Some(_)) => report.cleaned_logs += 1,
+                    Ok(None) => {}
+                    Err(e) => {
+                        report.failures += 1;
+                        tracing::warn!(topic, partition = p, error = %e, "cleaning failed");
+                    }
                 }
             }
         }

@@ -1,0 +1,282 @@
+//! Invariant: a clean interrupted at any I/O operation — the disk fails there and nothing
+//! after it reaches the disk, as in a crash — leaves a log that opens to the old segments or
+//! the new ones, never a mix: every key reads its latest committed value, no aborted record
+//! is visible to read_committed, a retry of each producer's last batch is still a duplicate
+//! (with producer state rebuilt from the log alone), no `.cleaned` or `.swap` file is left,
+//! and the next clean succeeds. Walks every operation of a clean of a mixed log.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use eoslog::{
+    AppendOutcome, BatchBuilder, CleanerOptions, FileSystem, Isolation, Log, LogOptions, NewRecord,
+    ProducerEpoch, ProducerId, Sequence, StdFileSystem, StorageFile,
+};
+
+/// Fails the `fail_at`-th mutating operation and every one after it.
+#[derive(Debug, Default)]
+struct Disk {
+    count: AtomicU64,
+    fail_at: AtomicU64,
+    dead: AtomicBool,
+}
+
+impl Disk {
+    fn hit(&self) -> io::Result<()> {
+        if self.dead.load(Ordering::SeqCst)
+            || self.count.fetch_add(1, Ordering::SeqCst) == self.fail_at.load(Ordering::SeqCst)
+        {
+            self.dead.store(true, Ordering::SeqCst);
+            return Err(io::Error::other("injected: the disk is gone"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct DyingFs(Arc<Disk>);
+#[derive(Debug)]
+struct DyingFile(Arc<dyn StorageFile>, Arc<Disk>);
+
+impl StorageFile for DyingFile {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        self.0.read_at(buf, pos)
+    }
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        self.1.hit()?;
+        self.0.write_all_at(buf, pos)
+    }
+    fn preallocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.1.hit()?;
+        self.0.preallocate(offset, len)
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.1.hit()?;
+        self.0.set_len(len)
+    }
+    fn len(&self) -> io::Result<u64> {
+        self.0.len()
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.1.hit()?;
+        self.0.sync_data()
+    }
+    fn as_file(&self) -> &std::fs::File {
+        self.0.as_file()
+    }
+    fn before_mmap(&self) -> io::Result<()> {
+        self.1.hit()
+    }
+}
+
+impl FileSystem for DyingFs {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        if create {
+            self.0.hit()?;
+        }
+        Ok(Arc::new(DyingFile(
+            StdFileSystem.open(path, create)?,
+            self.0.clone(),
+        )))
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.0.hit()?;
+        StdFileSystem.remove_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.0.hit()?;
+        StdFileSystem.rename(from, to)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.0.hit()?;
+        StdFileSystem.sync_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        StdFileSystem.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        StdFileSystem.list_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        StdFileSystem.exists(path)
+    }
+}
+
+fn batch(builder: BatchBuilder, records: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let recs: Vec<NewRecord<'_>> = records
+        .iter()
+        .map(|(k, v)| NewRecord {
+            timestamp: T0,
+            key: Some(k.as_bytes()),
+            value: v.map(str::as_bytes),
+            headers: Vec::new(),
+        })
+        .collect();
+    builder.build(&recs).expect("build")
+}
+
+/// What the log must still show after any interrupted clean.
+struct Expected {
+    latest: BTreeMap<String, String>,
+    /// Each producer's last batch and its first offset.
+    last_batches: Vec<(Vec<u8>, i64)>,
+}
+
+/// A compacted log with superseded keys, committed and aborted transactions, tombstones and
+/// three producers, over many small segments.
+fn build(t: &TestLog) -> Expected {
+    let log = t.open();
+    let mut last_batches = Vec::new();
+    for round in 0..6i32 {
+        let idem = batch(
+            BatchBuilder::idempotent(ProducerId(1), ProducerEpoch(0), Sequence(2 * round)),
+            &[("a", Some(&format!("idem{round}"))), ("b", Some("x"))],
+        );
+        let at = appended(client(&log, &idem)).first_offset.0;
+        if round == 5 {
+            last_batches.push((idem, at));
+        }
+        let txn = batch(
+            BatchBuilder::transactional(ProducerId(2), ProducerEpoch(0), Sequence(round)),
+            &[("c", Some(&format!("txn{round}")))],
+        );
+        appended(client(&log, &txn));
+        if round % 2 == 0 {
+            commit(&log, 2, 0);
+        } else {
+            abort(&log, 2, 0);
+        }
+        appended(client(
+            &log,
+            &batch(
+                BatchBuilder::new(),
+                &[("d", if round == 5 { None } else { Some("plain") })],
+            ),
+        ));
+        log.roll_segment().expect("roll");
+    }
+    let expected = latest(&log);
+    assert_eq!(expected["c"], "txn4");
+    assert!(!expected.contains_key("d"));
+    log.close().expect("close");
+    Expected {
+        latest: expected,
+        last_batches,
+    }
+}
+
+fn latest(log: &Log) -> BTreeMap<String, String> {
+    let (recs, _) = log
+        .read_records(log.log_start_offset(), usize::MAX / 2, Isolation::ReadCommitted)
+        .expect("read");
+    let mut m = BTreeMap::new();
+    for r in recs {
+        let s = |b: Vec<u8>| String::from_utf8(b).expect("utf8");
+        let v = r.value.map(s);
+        assert!(
+            !v.as_deref()
+                .is_some_and(|v| v == "txn1" || v == "txn3" || v == "txn5"),
+            "aborted data visible"
+        );
+        match v {
+            Some(v) => m.insert(s(r.key.expect("key")), v),
+            None => m.remove(&s(r.key.expect("key"))),
+        };
+    }
+    m
+}
+
+fn options(t: &TestLog, fs: Arc<dyn FileSystem>) -> LogOptions {
+    LogOptions {
+        fs,
+        clock: Arc::new(t.clock.clone()),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+fn check(t: &TestLog, dir: &Path, expected: &Expected, what: &str) {
+    // Producer state from the log alone: no snapshot, no checkpoint.
+    for name in std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+    {
+        if name.ends_with(".snapshot")
+            || name == eoslog::CHECKPOINT_FILE
+            || name == eoslog::CLEAN_SHUTDOWN_FILE
+        {
+            std::fs::remove_file(dir.join(name)).expect("remove");
+        }
+    }
+    let log = Log::open_with(dir, t.config.clone(), options(t, Arc::new(StdFileSystem))).expect("reopen");
+    let leftovers = files_with_suffix(dir, ".cleaned").len() + files_with_suffix(dir, ".swap").len();
+    assert_eq!(leftovers, 0, "{what}: cleaner files left");
+    assert_eq!(latest(&log), expected.latest, "{what}");
+    for (bytes, at) in &expected.last_batches {
+        match client(&log, bytes) {
+            AppendOutcome::Duplicate(info) => assert_eq!(info.first_offset.0, *at, "{what}"),
+            other => panic!("{what}: a retry of a producer's last batch gave {other:?}"),
+        }
+    }
+    log.clean(&CleanerOptions::default(), true)
+        .expect("a clean after reopen");
+    assert_eq!(latest(&log), expected.latest, "{what}: after the next clean");
+}
+
+#[test]
+fn a_clean_interrupted_at_any_io_operation_leaves_old_or_new_segments() {
+    let t = TestLog::with_config(config(&[
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", "1500"),
+        ("delete.retention.ms", "0"),
+        ("producer.id.expiration.ms", "86400000"),
+    ]));
+    let expected = build(&t);
+    let mut fired_any = false;
+    let mut crashed_mid_swap = 0;
+    for n in 0.. {
+        let scratch = tempfile::tempdir().expect("dir");
+        let dir = scratch.path().join("topic-0");
+        copy_dir(&t.path(), &dir);
+        let disk = Arc::new(Disk {
+            fail_at: AtomicU64::new(u64::MAX),
+            ..Disk::default()
+        });
+        let log = Log::open_with(
+            &dir,
+            t.config.clone(),
+            options(&t, Arc::new(DyingFs(disk.clone()))),
+        )
+        .expect("open");
+        disk.count.store(0, Ordering::SeqCst);
+        disk.fail_at.store(n, Ordering::SeqCst);
+        let result = log.clean(&CleanerOptions::default(), true);
+        let fired = disk.dead.load(Ordering::SeqCst);
+        drop(log);
+        if !fired {
+            result.expect("an undisturbed clean").expect("something cleaned");
+            assert!(fired_any && n > 20, "the clean did only {n} operations");
+            assert!(crashed_mid_swap > 0, "no failure fell between commit and swap");
+            check(&t, &dir, &expected, "after a whole clean");
+            return;
+        }
+        assert!(result.is_err(), "operation {n}: a failure must surface");
+        fired_any = true;
+        if !files_with_suffix(&dir, ".log.swap").is_empty() {
+            crashed_mid_swap += 1;
+        }
+        check(&t, &dir, &expected, &format!("failure at operation {n}"));
+    }
+}
