@@ -893,8 +893,13 @@ fn describe_has_exactly_the_documented_fields() {
             "producer_count",
             "open_transactions",
             "aborted_transactions",
+            "cleaner",
             "stats",
         ])
+    );
+    assert_eq!(
+        keys(&d["cleaner"]),
+        set(&["compacted", "cleanability", "last_run"])
     );
     assert_eq!(d["log_start_offset"], 0);
     assert_eq!(d["log_end_offset"], 9);

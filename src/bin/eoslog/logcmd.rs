@@ -37,7 +37,7 @@ fn config(pairs: &[String], manual_hw: bool) -> Result<LogConfig, Failure> {
 
 /// Opens the log. Only `create` commands (append) may open a directory without segments:
 /// `Log::open` would otherwise turn any directory into a partition log.
-fn open(dir: &Path, pairs: &[String], create: bool, manual_hw: bool) -> Result<Log, Failure> {
+pub fn open(dir: &Path, pairs: &[String], create: bool, manual_hw: bool) -> Result<Log, Failure> {
     let config = config(pairs, manual_hw)?;
     if !create {
         let segments = if dir.is_dir() {
@@ -60,7 +60,7 @@ fn open(dir: &Path, pairs: &[String], create: bool, manual_hw: bool) -> Result<L
 }
 
 /// Runs `f` on the log, then closes it cleanly whatever happened.
-fn with_log<T>(log: Log, f: impl FnOnce(&Log) -> Result<T, Failure>) -> Result<T, Failure> {
+pub fn with_log<T>(log: Log, f: impl FnOnce(&Log) -> Result<T, Failure>) -> Result<T, Failure> {
     let result = f(&log);
     let closed = log.close();
     match (result, closed) {
@@ -673,6 +673,7 @@ pub fn describe(
             "producer_count": log.producers().len(),
             "open_transactions": open,
             "aborted_transactions": aborted,
+            "cleaner": crate::cleancmd::cleaner_json(log),
             "stats": stats_json(&stats),
         });
         if as_json {
@@ -690,6 +691,7 @@ pub fn describe(
                 "segments",
                 "open_transactions",
                 "aborted_transactions",
+                "cleaner",
                 "stats",
             ] {
                 if let Some(v) = map.get(key) {

@@ -8,6 +8,7 @@
 //! Exit status: 0 success; 1 a failure or damage found (details already printed); 2 a usage
 //! or configuration error.
 
+mod cleancmd;
 mod dump;
 mod logcmd;
 mod scan;
@@ -144,6 +145,12 @@ enum Command {
     DeleteRecords(DeleteRecordsArgs),
     /// List the producers the log tracks.
     Producers(ProducersArgs),
+    /// Run one clean (compaction) of everything cleanable, whatever the dirty ratio.
+    ///
+    /// Opens the log with `cleanup.policy=compact` unless `--config` sets it; keeps the
+    /// latest record of each key, removes aborted data, and tombstones and markers past
+    /// `delete.retention.ms`. `describe` shows the dirty ratio and the last clean.
+    Compact(CompactArgs),
     /// Describe the log: offsets, segments, transactions and statistics.
     Describe(DescribeArgs),
     /// Run one fetch and print what a fetch response would carry.
@@ -397,6 +404,18 @@ struct DescribeArgs {
 }
 
 #[derive(Args)]
+struct CompactArgs {
+    #[command(flatten)]
+    log: LogArgs,
+    /// Memory for the key map (`log.cleaner.dedupe.buffer.size`, default 128 MiB).
+    #[arg(long)]
+    dedupe_buffer_bytes: Option<usize>,
+    /// One JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct FetchArgs {
     #[command(flatten)]
     log: LogArgs,
@@ -498,6 +517,9 @@ fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
         }
         Command::DeleteRecords(a) => logcmd::delete_records(&a.log.dir, &a.log.config, a.before, a.json, out),
         Command::Producers(a) => logcmd::producers(&a.log.dir, &a.log.config, a.json, out),
+        Command::Compact(a) => {
+            cleancmd::compact(&a.log.dir, &a.log.config, a.dedupe_buffer_bytes, a.json, out)
+        }
         Command::Describe(a) => logcmd::describe(&a.log.dir, &a.log.config, a.high_watermark, a.json, out),
         Command::Fetch(a) => logcmd::fetch(
             &a.log.dir,
