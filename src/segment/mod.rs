@@ -988,6 +988,11 @@ impl Segment {
         self.txn.lock().flush()
     }
 
+    /// fsyncs the transaction index alone.
+    pub(crate) fn flush_txn_index(&self) -> Result<(), StorageError> {
+        self.txn.lock().flush()
+    }
+
     /// fsyncs only the log file (the durable-append path; indexes are rebuilt by recovery).
     pub(crate) fn sync_log(&self) -> Result<(), StorageError> {
         self.log

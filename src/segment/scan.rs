@@ -90,15 +90,19 @@ impl Segment {
             .len()
             .map_err(|e| StorageError::io("stat", &self.log_path, e))?;
         let limit = limit.min(file_len);
+        // `buf[consumed..filled]` holds unread bytes from file position `buf_pos + consumed`.
+        // The buffer only grows (zero-filled once); a refill moves the unread tail to the
+        // front and reads after it.
         let mut buf: Vec<u8> = Vec::new();
         let mut buf_pos = from; // file position of buf[0]
         let mut consumed = 0usize;
+        let mut filled = 0usize;
         loop {
             let pos = buf_pos + consumed as u64;
             if pos >= limit {
                 return Ok(ScanEnd::Clean);
             }
-            let avail = &buf[consumed..];
+            let avail = &buf[consumed..filled];
             let needed = match crate::batch::peek_batch_size(avail) {
                 Some((_, len)) if len >= 0 => LOG_OVERHEAD + len as usize,
                 _ => LOG_OVERHEAD,
@@ -116,23 +120,25 @@ impl Segment {
                     return Ok(ScanEnd::Invalid { position: pos, error });
                 }
                 // Refill: keep the unconsumed tail, read at least `needed` bytes.
-                buf.drain(..consumed);
+                buf.copy_within(consumed..filled, 0);
+                filled -= consumed;
                 buf_pos = pos;
                 consumed = 0;
                 let want = needed.max(CHUNK).min((limit - pos) as usize);
-                let have = buf.len();
-                buf.resize(want, 0);
-                let n = self.read_exact_at(&mut buf[have..], pos + have as u64)?;
-                buf.truncate(have + n);
-                if buf.is_empty() {
+                if buf.len() < want {
+                    buf.resize(want, 0);
+                }
+                let n = self.read_exact_at(&mut buf[filled..want], pos + filled as u64)?;
+                filled += n;
+                if filled == 0 {
                     return Ok(ScanEnd::Clean); // end of file on a batch boundary
                 }
-                if buf.len() < needed {
+                if filled < needed {
                     return Ok(ScanEnd::Invalid {
                         position: pos,
                         error: BatchError::Truncated {
                             needed: needed as u64,
-                            available: buf.len() as u64,
+                            available: filled as u64,
                         },
                     });
                 }

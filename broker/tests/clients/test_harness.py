@@ -181,8 +181,10 @@ FAKE = textwrap.dedent("""\
     def term(*_):
         sys.exit(0 if mode == "ok" else 1)
     signal.signal(signal.SIGTERM, term)
-    print("listening on %s:%d" % (host, s.getsockname()[1]), flush=True)
+    # Before the `listening` line: the harness may SIGTERM the moment it reads that line.
     sys.stderr.write("fake: serving\\n")
+    sys.stderr.flush()
+    print("listening on %s:%d" % (host, s.getsockname()[1]), flush=True)
     while True:
         time.sleep(1)
 """)

@@ -41,9 +41,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::batch::{empty_batch_like, RecordBatch};
+use crate::batch::{empty_batch_like, RecordBatch, HEADER_SIZE};
 use crate::error::{BatchError, StorageError};
-use crate::segment::{ScanEnd, Segment, CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::segment::{ScanEnd, Segment, SegmentLimits, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::txn_index::AbortedTxn;
 use crate::types::Offset;
 
@@ -502,7 +502,18 @@ impl Log {
         throttle: &mut Throttle,
     ) -> Result<Segment, StorageError> {
         let base = group[0].base_offset;
-        let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, self.limits, self.clock.now_ms())?;
+        // The copy is at most the group's size: nothing to reserve ahead, and indexes sized
+        // for it instead of for a whole `segment.index.bytes` each.
+        let bytes: u64 = group.iter().map(|s| s.size()).sum();
+        let entries = bytes / self.limits.index_interval_bytes.max(HEADER_SIZE as u64) + 2;
+        let limits = SegmentLimits {
+            preallocate_bytes: 0,
+            index_bytes: usize::try_from(entries * 24)
+                .unwrap_or(usize::MAX)
+                .min(self.limits.index_bytes),
+            ..self.limits
+        };
+        let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, limits, self.clock.now_ms())?;
         // The group's last batch, emptied, when the filter drops it (see the module docs).
         let mut dropped_last: Option<Vec<u8>> = None;
         for seg in group {
@@ -539,7 +550,11 @@ impl Log {
         }
         copy.make_inactive()?;
         copy.ensure_txn_file(&*self.fs)?;
-        copy.flush()?;
+        // The `.log` and `.txnindex` must be durable before the commit; the offset and time
+        // indexes need not be: the checkpoint records their checksums, and an index that
+        // does not match them after a crash is rebuilt from the log.
+        copy.sync_log()?;
+        copy.flush_txn_index()?;
         Ok(copy)
     }
 
@@ -613,9 +628,8 @@ impl Log {
             {
                 self.fs.rename(from, to).map_err(io_err("rename", to))?;
             }
-            self.fs
-                .sync_dir(&self.dir)
-                .map_err(io_err("fsync directory", &self.dir))?;
+            // No directory fsync here: the checkpoint written below ends with one, and until
+            // these renames are durable an open completes them from the `.swap` files.
             let (seg, _) = Segment::open(
                 &*self.fs,
                 &self.dir,

@@ -24,6 +24,17 @@ pub(crate) fn finish_swaps(fs: &dyn FileSystem, dir: &Path) -> Result<bool, Stor
     for &base in &swaps {
         let swap = Segment::files(dir, base, SWAP_SUFFIX);
         let next = next_offset(fs, &swap[0], base)?;
+        if next == base {
+            // eoslog's copies always hold their group's last batch: an empty one was not
+            // written by this cleaner, and putting it in place would drop the originals.
+            return Err(Corruption {
+                path: swap[0].clone(),
+                kind: FileKind::Log,
+                position: 0,
+                detail: CorruptionDetail::Invalid("empty compaction swap file (.log.swap)"),
+            }
+            .into());
+        }
         // The copy holds the group's last batch, so its next offset ends the group exactly.
         for name in &names {
             if let Some((b, "log" | "index" | "timeindex" | "txnindex")) = parse_file_name(name) {

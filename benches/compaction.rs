@@ -1,0 +1,277 @@
+//! Compaction.
+//!
+//! * `compaction/clean_32MiB`: one clean of a 32 MiB log of 16 KiB batches whose 1 KiB
+//!   records cycle through 4,096 keys (the clean keeps one record in eight), against
+//!   `baseline_raw_read_write`: reading the same segment files with `pread` and writing as
+//!   many bytes as the clean wrote to a new file, fsynced (what any copy must do).
+//! * `compaction/append_while_cleaning` and `compaction/read_while_cleaning`: 1,000 appends
+//!   of a 16 KiB batch (resp. fetching 16 MiB of committed data) on a compacted log, with a
+//!   second thread cleaning the same log in a loop (`cleaner_running`) and without
+//!   (`baseline_no_cleaner`).
+#![allow(missing_docs)]
+
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use eoslog::{
+    AppendOrigin, AppendOutcome, BatchBuilder, CleanerOptions, Isolation, Log, LogConfig, NewRecord, Offset,
+    RecordBatch,
+};
+
+const T0: i64 = 1_700_000_000_000;
+const RECORDS_PER_BATCH: usize = 16;
+const VALUE_BYTES: usize = 1024;
+const KEYS: usize = 4096;
+const LOG_BYTES: u64 = 32 << 20;
+
+fn config() -> LogConfig {
+    let mut c = LogConfig::default();
+    for (k, v) in [
+        ("cleanup.policy", "compact"),
+        ("segment.bytes", &(8u64 << 20).to_string()),
+        ("min.cleanable.dirty.ratio", "0.01"),
+    ] {
+        c.set(k, v).expect("config");
+    }
+    c
+}
+
+/// A batch of 16 keyed records, keys `first..first+16` (mod 4,096).
+fn batch(first: usize) -> Vec<u8> {
+    let value = vec![0x5a; VALUE_BYTES];
+    let keys: Vec<String> = (0..RECORDS_PER_BATCH)
+        .map(|i| format!("key-{:06}", (first + i) % KEYS))
+        .collect();
+    let recs: Vec<NewRecord<'_>> = keys
+        .iter()
+        .map(|k| NewRecord::key_value(T0, k.as_bytes(), &value))
+        .collect();
+    BatchBuilder::new().build(&recs).expect("build")
+}
+
+fn must_append(log: &Log, bytes: &[u8]) {
+    match log.append(bytes, AppendOrigin::Client) {
+        Ok(AppendOutcome::Appended(_)) => {}
+        other => panic!("append not written: {other:?}"),
+    }
+}
+
+/// Fills `dir` with `bytes` of batches and rolls, so that all of it is cleanable.
+fn fill(dir: &Path, bytes: u64) -> Log {
+    let log = Log::open(dir, config()).expect("open");
+    let mut written = 0u64;
+    let mut next = 0;
+    while written < bytes {
+        let b = batch(next);
+        next += RECORDS_PER_BATCH;
+        must_append(&log, &b);
+        written += b.len() as u64;
+    }
+    log.roll_segment().expect("roll");
+    log
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("dir") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+/// A file removed when dropped (outside the timed part).
+struct RemovedFile(std::path::PathBuf);
+
+impl Drop for RemovedFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A cleaned copy, closed and removed when dropped (outside the timed part).
+struct RemoveOnDrop(#[allow(dead_code)] Log, std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn bench_clean(c: &mut Criterion) {
+    let root = tempfile::tempdir().expect("dir");
+    let source = root.path().join("source-0");
+    fill(&source, LOG_BYTES).close().expect("close");
+    let segment_files: Vec<_> = std::fs::read_dir(&source)
+        .expect("dir")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    // The bytes one clean writes, to give the baseline the same amount.
+    let written = {
+        let probe = root.path().join("probe-0");
+        copy_dir(&source, &probe);
+        let log = Log::open(&probe, config()).expect("open");
+        let r = log
+            .clean(&CleanerOptions::default(), true)
+            .expect("clean")
+            .expect("report");
+        r.bytes_written
+    };
+    let mut g = c.benchmark_group("compaction");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Bytes(LOG_BYTES));
+    let mut round = 0;
+    g.bench_function("clean_32MiB", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                let dir = root.path().join(format!("run{round}-0"));
+                copy_dir(&source, &dir);
+                (Log::open(&dir, config()).expect("open"), dir)
+            },
+            |(log, dir)| {
+                let r = log
+                    .clean(&CleanerOptions::default(), true)
+                    .expect("clean")
+                    .expect("report");
+                black_box(r.bytes_written);
+                // Dropped after the timing: closing and removing the copy are not the clean.
+                RemoveOnDrop(log, dir)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.bench_function("baseline_raw_read_write", |b| {
+        let mut buf = vec![0u8; 1 << 20];
+        b.iter_batched(
+            || RemovedFile(root.path().join("raw")),
+            |out| {
+                let mut f = File::create(&out.0).expect("create");
+                let mut left = written;
+                for p in &segment_files {
+                    let src = File::open(p).expect("open");
+                    let len = src.metadata().expect("meta").len();
+                    let mut pos = 0;
+                    while pos < len {
+                        let n = src.read_at(&mut buf, pos).expect("read");
+                        pos += n as u64;
+                        let w = (n as u64).min(left) as usize;
+                        f.write_all(&buf[..w]).expect("write");
+                        left -= w as u64;
+                    }
+                }
+                f.sync_all().expect("fsync");
+                out
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+/// Runs `work` on a compacted log while another thread cleans it in a loop (or not).
+fn with_cleaner(log: &Arc<Log>, cleaning: bool, work: impl FnOnce()) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let cleaner = cleaning.then(|| {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut cleans = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                log.roll_segment().expect("roll");
+                if log
+                    .clean(&CleanerOptions::default(), true)
+                    .expect("clean")
+                    .is_some()
+                {
+                    cleans += 1;
+                }
+            }
+            cleans
+        })
+    });
+    work();
+    stop.store(true, Ordering::Relaxed);
+    if let Some(t) = cleaner {
+        black_box(t.join().expect("cleaner"));
+    }
+}
+
+fn bench_concurrent(c: &mut Criterion) {
+    let root = tempfile::tempdir().expect("dir");
+    let log = Arc::new(fill(&root.path().join("busy-0"), 16 << 20));
+    let batches: Vec<Vec<u8>> = (0..1000).map(|i| batch(i * RECORDS_PER_BATCH)).collect();
+    let mut g = c.benchmark_group("compaction");
+    g.sample_size(10).measurement_time(Duration::from_secs(15));
+    g.throughput(Throughput::Bytes(batches.iter().map(|b| b.len() as u64).sum()));
+    for (name, cleaning) in [
+        ("append_while_cleaning/baseline_no_cleaner", false),
+        ("append_while_cleaning/cleaner_running", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    with_cleaner(&log, cleaning, || {
+                        let start = std::time::Instant::now();
+                        for bytes in &batches {
+                            must_append(&log, bytes);
+                        }
+                        total += start.elapsed();
+                    });
+                }
+                total
+            });
+        });
+    }
+    g.throughput(Throughput::Bytes(16 << 20));
+    for (name, cleaning) in [
+        ("read_while_cleaning/baseline_no_cleaner", false),
+        ("read_while_cleaning/cleaner_running", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    with_cleaner(&log, cleaning, || {
+                        let start = std::time::Instant::now();
+                        let mut from = Offset(
+                            log.log_end_offset()
+                                .0
+                                .saturating_sub(20_000)
+                                .max(log.log_start_offset().0),
+                        );
+                        let mut read = 0u64;
+                        while read < 16 << 20 {
+                            let r = log.read(from, 1 << 20, Isolation::ReadCommitted).expect("read");
+                            if r.slices.is_empty() {
+                                from = log.log_start_offset();
+                                continue;
+                            }
+                            for s in &r.slices {
+                                read += s.len;
+                                let bytes = s.read().expect("bytes");
+                                let mut rest = &bytes[..];
+                                while let Ok((b, tail)) = RecordBatch::parse(rest) {
+                                    from = Offset(b.next_offset());
+                                    rest = tail;
+                                }
+                            }
+                        }
+                        total += start.elapsed();
+                    });
+                }
+                total
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_clean, bench_concurrent);
+criterion_main!(benches);
