@@ -501,3 +501,79 @@ fn a_small_dedupe_buffer_cleans_what_fits() {
     assert!(report.end_offset < off(40), "stopped early: {report:?}");
     assert_eq!(latest(&log).len(), 40, "every key kept");
 }
+
+#[test]
+fn a_fetch_taken_before_a_swap_reads_the_old_bytes_after_it() {
+    let t = compacted(&[]);
+    let log = t.open();
+    for round in 0..30 {
+        appended(client(&log, &kv(&[("k", Some(&format!("v{round}")))])));
+    }
+    seal(&log);
+    let before = log
+        .read(off(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    let old: Vec<Vec<u8>> = before.slices.iter().map(|s| s.read().expect("bytes")).collect();
+    let size_before = log.segments()[0].size;
+    clean(&log);
+    assert!(
+        log.segments()[0].size < size_before,
+        "the first segment was replaced by its copy"
+    );
+    let after: Vec<Vec<u8>> = before
+        .slices
+        .iter()
+        .map(|s| s.read().expect("bytes after the swap"))
+        .collect();
+    assert_eq!(old, after, "a reader holding the old segments keeps its view");
+    let mut rest = &after[0][..];
+    let mut n = 0;
+    while !rest.is_empty() {
+        let (b, tail) = RecordBatch::parse(rest).expect("batch");
+        b.validate_crc().expect("crc");
+        n += 1;
+        rest = tail;
+    }
+    assert!(n > 1);
+}
+
+#[test]
+fn readers_and_appenders_run_while_the_cleaner_swaps() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let t = compacted(&[("segment.bytes", "2048")]);
+    let log = Arc::new(t.open());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for (_, k, v) in records(&log, Isolation::ReadCommitted) {
+                    let v = v.expect("no tombstones written");
+                    assert!(v.starts_with(&k) && !v.contains("aborted"), "{k} = {v}");
+                }
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for round in 0..300 {
+        let key = format!("k{}", round % 7);
+        appended(client(&log, &kv(&[(&key, Some(&format!("{key}-{round}")))])));
+        if round % 5 == 0 {
+            appended(client(
+                &log,
+                &txn_kv(1, round / 5, &[(&key, Some(&format!("{key}-aborted")))]),
+            ));
+            abort(&log, 1, 0);
+        }
+        if round % 20 == 19 {
+            seal(&log);
+            log.clean(&CleanerOptions::default(), true).expect("clean");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().expect("reader") > 0);
+    assert_eq!(latest(&log).len(), 7);
+}

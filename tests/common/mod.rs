@@ -34,8 +34,12 @@ impl TestLog {
         self.dir.path().join("topic-0")
     }
     pub fn open(&self) -> Log {
+        self.open_at(&self.path())
+    }
+    /// Opens the log in `dir` with this test's config and clock.
+    pub fn open_at(&self, dir: &Path) -> Log {
         Log::open_with(
-            self.path(),
+            dir,
             self.config.clone(),
             LogOptions {
                 fs: Arc::new(StdFileSystem),
