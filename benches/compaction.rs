@@ -4,9 +4,10 @@
 //!   records cycle through 4,096 keys (the clean keeps one record in eight), against
 //!   `baseline_raw_read_write`: reading the same segment files with `pread` and writing as
 //!   many bytes as the clean wrote to a new file, fsynced (what any copy must do).
-//! * `compaction/append_while_cleaning` and `compaction/read_while_cleaning`: 1,000 appends
-//!   of a 16 KiB batch (resp. fetching 16 MiB of committed data) on a compacted log, with a
-//!   second thread cleaning the same log in a loop (`cleaner_running`) and without
+//! * `compaction/append_while_cleaning` and `compaction/read_while_cleaning`: 256 appends
+//!   of a 16 KiB batch (resp. fetching the last 4 MiB in 1 MiB read_committed fetches) on a
+//!   compacted log of 1 MiB segments kept at about 8 MiB, with a second thread cleaning
+//!   every cleanable segment of the same log again and again (`cleaner_running`) and without
 //!   (`baseline_no_cleaner`).
 #![allow(missing_docs)]
 
@@ -175,82 +176,110 @@ fn bench_clean(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs `work` on a compacted log while another thread cleans it in a loop (or not).
-fn with_cleaner(log: &Arc<Log>, cleaning: bool, work: impl FnOnce()) {
+/// Runs `iters` rounds of `work` (timed) on a compacted log while another thread cleans it in
+/// a loop (or not), each round followed (untimed) by `reset`. Returns the time of the work.
+fn timed_with_cleaner(
+    log: &Arc<Log>,
+    cleaning: bool,
+    iters: u64,
+    mut work: impl FnMut(),
+    reset: impl Fn(),
+) -> Duration {
     let stop = Arc::new(AtomicBool::new(false));
     let cleaner = cleaning.then(|| {
         let (log, stop) = (log.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut cleans = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                log.roll_segment().expect("roll");
+                // Forced: every cleanable segment is cleaned again, dirty or not.
                 if log
                     .clean(&CleanerOptions::default(), true)
                     .expect("clean")
                     .is_some()
                 {
                     cleans += 1;
+                } else {
+                    std::thread::yield_now();
                 }
             }
             cleans
         })
     });
-    work();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = std::time::Instant::now();
+        work();
+        total += start.elapsed();
+        reset();
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some(t) = cleaner {
         black_box(t.join().expect("cleaner"));
     }
+    total
 }
 
 fn bench_concurrent(c: &mut Criterion) {
     let root = tempfile::tempdir().expect("dir");
-    let log = Arc::new(fill(&root.path().join("busy-0"), 16 << 20));
-    let batches: Vec<Vec<u8>> = (0..1000).map(|i| batch(i * RECORDS_PER_BATCH)).collect();
+    let mut busy = config();
+    busy.set("segment.bytes", &(1u64 << 20).to_string())
+        .expect("config");
+    let log = Arc::new(Log::open(root.path().join("busy-0"), busy).expect("open"));
+    let batches: Vec<Vec<u8>> = (0..256).map(|i| batch(i * RECORDS_PER_BATCH)).collect();
+    let appended: u64 = batches.iter().map(|b| b.len() as u64).sum();
+    // 8 MiB of history (8 segments) for the cleaner to work on.
+    for _ in 0..2 {
+        for b in &batches {
+            must_append(&log, b);
+        }
+    }
+    // Keeps the log at about its starting size: the oldest segments beyond 8 MiB go.
+    let keep = |log: &Log| {
+        let end = log.log_end_offset().0;
+        let _ = log.delete_records_before(Offset((end - 8 * 1024).max(0)));
+    };
     let mut g = c.benchmark_group("compaction");
-    g.sample_size(10).measurement_time(Duration::from_secs(15));
-    g.throughput(Throughput::Bytes(batches.iter().map(|b| b.len() as u64).sum()));
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.throughput(Throughput::Bytes(appended));
     for (name, cleaning) in [
         ("append_while_cleaning/baseline_no_cleaner", false),
         ("append_while_cleaning/cleaner_running", true),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    with_cleaner(&log, cleaning, || {
-                        let start = std::time::Instant::now();
+                timed_with_cleaner(
+                    &log,
+                    cleaning,
+                    iters,
+                    || {
                         for bytes in &batches {
                             must_append(&log, bytes);
                         }
-                        total += start.elapsed();
-                    });
-                }
-                total
+                    },
+                    || keep(&log),
+                )
             });
         });
     }
-    g.throughput(Throughput::Bytes(16 << 20));
+    g.throughput(Throughput::Bytes(4 << 20));
     for (name, cleaning) in [
         ("read_while_cleaning/baseline_no_cleaner", false),
         ("read_while_cleaning/cleaner_running", true),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    with_cleaner(&log, cleaning, || {
-                        let start = std::time::Instant::now();
-                        let mut from = Offset(
-                            log.log_end_offset()
-                                .0
-                                .saturating_sub(20_000)
-                                .max(log.log_start_offset().0),
-                        );
+                timed_with_cleaner(
+                    &log,
+                    cleaning,
+                    iters,
+                    || {
+                        // 4 MiB from the active segment back (what consumers near the end read).
+                        let mut from = Offset((log.log_end_offset().0 - 4096).max(log.log_start_offset().0));
                         let mut read = 0u64;
-                        while read < 16 << 20 {
+                        while read < 4 << 20 {
                             let r = log.read(from, 1 << 20, Isolation::ReadCommitted).expect("read");
                             if r.slices.is_empty() {
-                                from = log.log_start_offset();
+                                from = Offset((log.log_end_offset().0 - 4096).max(log.log_start_offset().0));
                                 continue;
                             }
                             for s in &r.slices {
@@ -263,10 +292,9 @@ fn bench_concurrent(c: &mut Criterion) {
                                 }
                             }
                         }
-                        total += start.elapsed();
-                    });
-                }
-                total
+                    },
+                    || {},
+                )
             });
         });
     }

@@ -158,9 +158,35 @@ pub(super) fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpo
     Ok(checkpoint)
 }
 
+/// A checkpoint's text, numbered in the order the writer lock saw the state it describes.
+pub(crate) struct CheckpointText {
+    seq: u64,
+    text: String,
+}
+
 impl Log {
     /// Writes the checkpoint atomically (temp file, fsync, rename, directory fsync).
     pub(super) fn write_checkpoint(&self, w: &Writer) -> Result<(), StorageError> {
+        let text = self.checkpoint_text(w);
+        self.store_checkpoint(text)
+    }
+
+    /// Writes a checkpoint built earlier (possibly after the writer lock was released),
+    /// unless a newer one was written meanwhile: a checkpoint never goes back.
+    pub(super) fn store_checkpoint(&self, c: CheckpointText) -> Result<(), StorageError> {
+        let mut written = self.checkpoint_written.lock();
+        if *written > c.seq {
+            return Ok(());
+        }
+        let path = self.dir.join(CHECKPOINT_FILE);
+        write_atomic(&*self.fs, &path, c.text.as_bytes()).map_err(|(op, p, e)| StorageError::io(op, p, e))?;
+        *written = c.seq;
+        Ok(())
+    }
+
+    /// The checkpoint describing the writer's state (the caller holds the writer lock).
+    pub(super) fn checkpoint_text(&self, w: &Writer) -> CheckpointText {
+        let seq = self.checkpoint_seq.fetch_add(1, Ordering::AcqRel) + 1;
         let rp = w.recovery_point;
         let mut text = format!(
             "eoslog-checkpoint 1\nrecovery_point {rp}\nlog_start_offset {}\n",
@@ -190,8 +216,7 @@ impl Log {
         }
         let crc = crc32c(text.as_bytes());
         let _ = writeln!(text, "crc {crc}");
-        let path = self.dir.join(CHECKPOINT_FILE);
-        write_atomic(&*self.fs, &path, text.as_bytes()).map_err(|(op, p, e)| StorageError::io(op, p, e))
+        CheckpointText { seq, text }
     }
 }
 

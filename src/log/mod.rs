@@ -137,6 +137,13 @@ pub struct Log {
     appends_done: Condvar,
     closed: AtomicBool,
     stats: Counters,
+    /// Numbers checkpoint texts as they are built (under the writer lock).
+    checkpoint_seq: AtomicU64,
+    /// The number of the last checkpoint written; held while one is written.
+    checkpoint_written: Mutex<u64>,
+    /// Held by a clean's swap from its check to its install, and by retention and
+    /// truncation before the writer lock: they never change a group being swapped in.
+    swap_lock: Mutex<()>,
     /// Held by a clean from start to end: one at a time.
     clean_lock: Mutex<()>,
     cleaner: Mutex<clean::CleanerState>,

@@ -76,6 +76,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn apply_retention(&self) -> Result<usize, StorageError> {
+        let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
         self.retention_locked(&mut w).map_err(|e| self.poison(e))
@@ -153,6 +154,7 @@ impl Log {
     /// # Errors
     /// `OFFSET_OUT_OF_RANGE` above the high watermark; storage failures.
     pub fn delete_records_before(&self, offset: Offset) -> Result<Offset, ReadError> {
+        let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
         let hw = self.high_watermark.load(Ordering::Acquire);

@@ -22,6 +22,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn truncate_to(&self, offset: Offset) -> Result<(), StorageError> {
+        let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
         if offset.0 < 0 {
@@ -102,6 +103,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<(), StorageError> {
+        let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
         if offset.0 < 0 {

@@ -579,7 +579,11 @@ impl Log {
         drop(copy); // unmaps and closes the copy's files
         let cleaned = Segment::files(&self.dir, base, CLEANED_SUFFIX);
         let swap = Segment::files(&self.dir, base, SWAP_SUFFIX);
-        let mut w = self.writer.lock();
+        // Retention and truncation, the only changes to segments below the active one, wait
+        // for this: the group checked below stays as it is until installed, while appends and
+        // reads go on during the commit's fsyncs.
+        let _no_retention_or_truncation = self.swap_lock.lock();
+        let w = self.writer.lock();
         let position = w.segments.iter().position(|s| Arc::ptr_eq(s, &group[0]));
         let unchanged = self.truncation_seq.load(Ordering::Acquire) == truncations
             && position.is_some_and(|p| {
@@ -609,12 +613,15 @@ impl Log {
                 .sync_dir(&self.dir)
                 .map_err(io_err("fsync directory", &self.dir))
         };
+        drop(w);
         if let Err(e) = commit() {
-            drop(w);
             // Whether the `.log` rename is durable is unknown: the next open decides.
             return Err(self.poison(e));
         }
-        let install = |w: &mut super::Writer| -> Result<(), StorageError> {
+        let mut w = self.writer.lock();
+        // Closed meanwhile: the committed copy is installed by the next open.
+        self.check_writable()?;
+        let install = |w: &mut super::Writer| -> Result<(super::checkpoint::CheckpointText, Vec<Arc<Segment>>), StorageError> {
             group[0].retire();
             for old in &group[1..] {
                 old.delete(&*self.fs)?;
@@ -628,8 +635,9 @@ impl Log {
             {
                 self.fs.rename(from, to).map_err(io_err("rename", to))?;
             }
-            // No directory fsync here: the checkpoint written below ends with one, and until
-            // these renames are durable an open completes them from the `.swap` files.
+            // No directory fsync here: the checkpoint written after the lock is released ends
+            // with one, and until these renames are durable an open completes them from the
+            // `.swap` files.
             let (seg, _) = Segment::open(
                 &*self.fs,
                 &self.dir,
@@ -650,7 +658,7 @@ impl Log {
             {
                 w.recovery_position = None;
             }
-            self.write_checkpoint(w)?;
+            let checkpoint = self.checkpoint_text(w);
             let kept = seg.aborted_entries();
             let dropped: Vec<AbortedTxn> = old
                 .iter()
@@ -663,9 +671,14 @@ impl Log {
                     .deferred
                     .push((old.iter().map(Arc::downgrade).collect(), dropped));
             }
-            Ok(())
+            Ok((checkpoint, old))
         };
-        install(&mut w).map_err(|e| self.poison(e))?;
+        let (checkpoint, old) = install(&mut w).map_err(|e| self.poison(e))?;
+        drop(w);
+        // Outside the writer lock: the checkpoint's two fsyncs, and the last close of the
+        // replaced segments' files (unless a reader still holds them).
+        self.store_checkpoint(checkpoint).map_err(|e| self.poison(e))?;
+        drop(old);
         Ok(true)
     }
 
