@@ -66,12 +66,15 @@ fn latest(log: &Log) -> BTreeMap<String, String> {
 
 /// About 2 MiB over ~64 segments: two idempotent producers overwrite 50 keys, a
 /// transactional one commits and aborts, a plain writer adds tombstones.
-fn build(t: &TestLog) -> (BTreeMap<String, String>, Vec<(Vec<u8>, i64)>) {
+/// Each idempotent producer's last batch and its first offset.
+type LastBatches = Vec<(Vec<u8>, i64)>;
+
+fn build(t: &TestLog) -> (BTreeMap<String, String>, LastBatches) {
     let log = t.open();
     let pad = "x".repeat(400);
     let mut last = vec![(Vec::new(), 0); 2];
     for round in 0..400i32 {
-        for pid in 0..2usize {
+        for (pid, last) in last.iter_mut().enumerate() {
             let recs = vec![(
                 format!("k{}", (round as usize * 3 + pid) % 50),
                 Some(format!("{pid}-{round}-{pad}")),
@@ -81,7 +84,7 @@ fn build(t: &TestLog) -> (BTreeMap<String, String>, Vec<(Vec<u8>, i64)>) {
                 &recs,
             );
             let at = appended(client(&log, &b)).first_offset.0;
-            last[pid] = (b, at);
+            *last = (b, at);
         }
         let value = if round % 3 == 0 { "aborted" } else { "committed" };
         let recs = vec![(format!("t{}", round % 7), Some(format!("{value}-{round}")))];
