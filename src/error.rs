@@ -399,6 +399,13 @@ pub enum InvalidRecordReason {
     /// A control batch that is not a single well-formed marker.
     #[error("malformed control batch")]
     MalformedControlBatch,
+    /// A record without a key for a compacted log (`cleanup.policy=compact`): compaction
+    /// keeps the latest record per key and has no place for it. Kafka refuses it too.
+    #[error("record {index} has no key, and the log is compacted")]
+    MissingKeyInCompactedLog {
+        /// Index of the record in its batch.
+        index: usize,
+    },
     /// A transactional batch without a producer id.
     #[error("transactional batch without a producer id")]
     TransactionalWithoutProducer,

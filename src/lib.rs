@@ -129,10 +129,38 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! **Limitations.** Magic v0/v1 batches are refused. Compaction and tiered storage are not
-//! implemented yet; until compaction, the internal topics grow with every transaction
-//! (`docs/FORMAT.md` §7.1 says how fast). The LRU bound on producer ids evicts only
-//! producers without an open transaction.
+//! **Compaction.** A log with `cleanup.policy=compact` keeps the latest record of each key,
+//! at its original offset, when [`Log::clean`] runs (a [`Store`]'s maintenance runs it for
+//! the logs that are due, its internal topics among them). It is transaction-aware: aborted
+//! data goes, a marker stays while data of its transaction does, tombstones and finished
+//! markers go after `delete.retention.ms`, the last batch of every producer the log tracks
+//! stays (emptied if need be) so its retries are still duplicates, and nothing at or above
+//! the last stable offset is touched. A crash at any step leaves the old segments or the new
+//! ones (`docs/FORMAT.md` §8).
+//!
+//! ```
+//! use eoslog::{AppendOrigin, BatchBuilder, CleanerOptions, Isolation, Log, LogConfig, NewRecord, Offset};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let mut config = LogConfig::default();
+//! config.set("cleanup.policy", "compact")?;
+//! let log = Log::open(dir.path().join("table-0"), config)?;
+//! for value in ["v1", "v2", "v3"] {
+//!     let batch = BatchBuilder::new().build(&[NewRecord::key_value(1_700_000_000_000, b"k", value.as_bytes())])?;
+//!     log.append(&batch, AppendOrigin::Client)?;
+//! }
+//! log.roll_segment()?; // the active segment is never cleaned
+//! let report = log.clean(&CleanerOptions::default(), true)?.expect("cleaned");
+//! assert_eq!((report.records_read, report.records_kept), (3, 1));
+//! let (records, _) = log.read_records(log.log_start_offset(), 1 << 20, Isolation::ReadCommitted)?;
+//! assert_eq!(records[0].offset, Offset(2));
+//! assert_eq!(records[0].value.as_deref(), Some(&b"v3"[..]));
+//! log.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Limitations.** Magic v0/v1 batches are refused. Tiered storage is not implemented. The
+//! LRU bound on producer ids evicts only producers without an open transaction.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

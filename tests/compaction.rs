@@ -577,3 +577,26 @@ fn readers_and_appenders_run_while_the_cleaner_swaps() {
     assert!(reader.join().expect("reader") > 0);
     assert_eq!(latest(&log).len(), 7);
 }
+
+#[test]
+fn a_compacted_log_refuses_a_record_without_a_key() {
+    // Kafka's LogValidator: "Compacted topic cannot accept message without key".
+    let t = compacted(&[("eoslog.validate.records", "false")]);
+    let log = t.open();
+    let keyless = plain(&["no key"]);
+    let e = log
+        .append(&keyless, eoslog::AppendOrigin::Client)
+        .expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            eoslog::AppendError::InvalidRecord {
+                reason: eoslog::InvalidRecordReason::MissingKeyInCompactedLog { index: 0 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.kafka_error(), eoslog::KafkaError::InvalidRecord);
+    assert_eq!(log.log_end_offset(), off(0), "nothing written");
+}

@@ -353,12 +353,20 @@ impl Log {
                             Ok(Some(_)) if b.records_count() == 1 => {}
                             _ => return Err(reason(InvalidRecordReason::MalformedControlBatch)),
                         }
-                    } else if self.config.validate_records {
+                    } else if self.config.validate_records || self.config.cleanup_policy.compact {
+                        // A compacted log checks every record's key even when record
+                        // validation is off, as Kafka's leader does.
+                        let compact = self.config.cleanup_policy.compact;
                         let recs = b.records().map_err(invalid)?;
                         for (i, r) in recs.iter().enumerate() {
                             let r = r.map_err(invalid)?;
                             if r.offset - b.base_offset() != i as i64 {
                                 return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
+                            }
+                            if compact && r.key.is_none() {
+                                return Err(reason(InvalidRecordReason::MissingKeyInCompactedLog {
+                                    index: i,
+                                }));
                             }
                         }
                     }
