@@ -600,3 +600,92 @@ fn a_compacted_log_refuses_a_record_without_a_key() {
     assert_eq!(e.kafka_error(), eoslog::KafkaError::InvalidRecord);
     assert_eq!(log.log_end_offset(), off(0), "nothing written");
 }
+
+#[test]
+fn a_removed_abort_marker_takes_its_index_entry_with_it() {
+    // A consumer handed an aborted transaction whose ABORT marker is gone would skip every
+    // later batch of that producer in the fetch: the entry must go with the marker.
+    let t = compacted(&[]);
+    let log = t.open();
+    appended(client(&log, &txn_kv(1, 0, &[("a", Some("aborted"))])));
+    abort(&log, 1, 0);
+    seal(&log);
+    appended(client(&log, &txn_kv(1, 1, &[("b", Some("committed"))])));
+    commit(&log, 1, 0);
+    for _ in 0..3 {
+        seal(&log);
+        clean(&log);
+        t.clock.advance(1);
+    }
+    let all = batches(&log);
+    assert!(
+        !all.iter().any(|b| b.3 && b.2 > 0 && b.0 == 1),
+        "the ABORT marker is gone: {all:?}"
+    );
+    assert_eq!(latest(&log), BTreeMap::from([("b".into(), "committed".into())]));
+    let r = log.read(off(0), 1 << 20, Isolation::ReadCommitted).expect("read");
+    assert_eq!(
+        r.aborted_transactions.expect("read_committed").len(),
+        0,
+        "no entry without its marker"
+    );
+    drop(log);
+    let log = t.open();
+    assert_eq!(latest(&log), BTreeMap::from([("b".into(), "committed".into())]));
+}
+
+#[test]
+fn a_damaged_swap_file_refuses_open_and_deletes_nothing() {
+    // Open completes a `.log.swap` by deleting the segments it replaces: it must not do so
+    // on the word of a batch that does not check out.
+    let t = compacted(&[]);
+    let log = t.open();
+    for round in 0..30 {
+        appended(client(&log, &kv(&[("k", Some(&format!("v{round}")))])));
+    }
+    seal(&log);
+    log.close().expect("close");
+    let logs_before = files_with_suffix(&t.path(), ".log");
+    let mut bytes = std::fs::read(t.path().join(&logs_before[0])).expect("segment");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff; // the last batch's CRC no longer matches
+    std::fs::write(t.path().join(format!("{}.swap", logs_before[0])), bytes).expect("swap");
+    let e = Log::open_with(
+        t.path(),
+        t.config.clone(),
+        eoslog::LogOptions {
+            fs: std::sync::Arc::new(eoslog::StdFileSystem),
+            clock: std::sync::Arc::new(t.clock.clone()),
+        },
+    )
+    .expect_err("refused");
+    assert!(
+        matches!(e, eoslog::OpenError::Storage(eoslog::StorageError::Corrupt(_))),
+        "{e:?}"
+    );
+    assert_eq!(
+        files_with_suffix(&t.path(), ".log"),
+        logs_before,
+        "nothing deleted"
+    );
+}
+
+#[test]
+fn a_truncation_lowers_the_first_dirty_offset() {
+    let t = compacted(&[]);
+    let log = t.open();
+    for round in 0..30 {
+        appended(client(&log, &kv(&[("k", Some(&format!("v{round}")))])));
+    }
+    seal(&log);
+    let end = clean(&log).end_offset;
+    assert_eq!(log.cleanability().expect("info").first_dirty_offset, end);
+    log.truncate_to(off(5)).expect("truncate");
+    assert!(log.cleanability().expect("info").first_dirty_offset <= off(5));
+    drop(log);
+    let log = t.open();
+    assert!(
+        log.cleanability().expect("info").first_dirty_offset <= off(5),
+        "recorded in eoslog.cleaner"
+    );
+}

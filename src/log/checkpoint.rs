@@ -48,12 +48,17 @@ pub(super) struct Checkpoint {
     pub(super) recovery_position: Option<(i64, u64)>,
     /// Per segment base, what was recorded; `None` for a file of version 0.
     pub(super) segments: Option<BTreeMap<i64, SegmentRecord>>,
+    /// Bases whose records no longer apply ([`Checkpoint::forget`]).
+    pub(super) forgotten: std::collections::BTreeSet<i64>,
 }
 
 impl Checkpoint {
     /// Whether segment `base`'s transaction index holds what the checkpoint recorded below
     /// the recovery point. Without a record (version 0) anything agrees.
     pub(super) fn txn_index_agrees(&self, base: i64, below: (usize, u32)) -> bool {
+        if self.forgotten.contains(&base) {
+            return true;
+        }
         let empty = (0, crc32c(&[]));
         self.segments
             .as_ref()
@@ -62,7 +67,16 @@ impl Checkpoint {
 
     /// The recorded checksums of segment `base`'s offset and time indexes.
     pub(super) fn index_crcs(&self, base: i64) -> Option<(u32, u32)> {
+        if self.forgotten.contains(&base) {
+            return None;
+        }
         self.segments.as_ref()?.get(&base)?.index_crcs
+    }
+
+    /// Forgets what was recorded of the segments at `bases` (replaced by a cleaned copy
+    /// since): nothing is known of them, so anything agrees and no checksum is expected.
+    pub(super) fn forget(&mut self, bases: &[i64]) {
+        self.forgotten.extend(bases.iter().copied());
     }
 }
 
@@ -126,6 +140,7 @@ pub(super) fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpo
         log_start_offset: field("log_start_offset ")?,
         recovery_position: None,
         segments: (version >= 1).then(BTreeMap::new),
+        forgotten: std::collections::BTreeSet::new(),
     };
     for line in lines {
         let words: Vec<&str> = line.split(' ').collect();

@@ -137,6 +137,9 @@ pub struct Log {
     appends_done: Condvar,
     closed: AtomicBool,
     stats: Counters,
+    /// Odd while a clean installs a copy (under the writer lock): a read that overlapped one
+    /// reads again ([`Log::racing_truncations`]).
+    swap_seq: AtomicU64,
     /// Numbers checkpoint texts as they are built (under the writer lock).
     checkpoint_seq: AtomicU64,
     /// The number of the last checkpoint written; held while one is written.

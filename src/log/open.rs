@@ -277,11 +277,14 @@ impl Log {
         let now = clock.now_ms();
 
         // 1. Inventory, the checkpoint, every segment and the derived files it can check.
-        super::clean::finish_swaps(&*fs, &dir)?;
+        let swapped = super::clean::finish_swaps(&*fs, &dir)?;
         let inv = take_inventory(&*fs, &dir)?;
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = fs.exists(&clean_path);
-        let checkpoint = read_checkpoint(&*fs, &dir)?;
+        let mut checkpoint = read_checkpoint(&*fs, &dir)?;
+        // A cleaned copy completed above replaced what the checkpoint describes at its base;
+        // its own files were made durable before it was committed.
+        checkpoint.forget(&swapped);
         let (mut segments, first_damaged) = open_segments(&*fs, &dir, &inv, &checkpoint, clean, limits, now)?;
         let Inventory {
             mut snapshots,
@@ -480,6 +483,7 @@ impl Log {
             appends_done: Condvar::new(),
             closed: AtomicBool::new(false),
             stats,
+            swap_seq: AtomicU64::new(0),
             checkpoint_seq: AtomicU64::new(0),
             checkpoint_written: Mutex::new(0),
             swap_lock: Mutex::new(()),

@@ -146,17 +146,25 @@ impl Log {
     /// starts then first waits for it (by taking the writer lock it holds, then releasing
     /// it). Each retry follows a truncation by another thread, so the loop ends.
     pub(super) fn racing_truncations<T, E>(&self, read: impl Fn() -> Result<T, E>) -> Result<T, E> {
+        // A clean's install of a copy counts too: its new segments and the aborted
+        // transactions it dropped change together (`swap_seq`, odd while it runs).
+        let seqs = || {
+            (
+                self.truncation_seq.load(Ordering::Acquire),
+                self.swap_seq.load(Ordering::Acquire),
+            )
+        };
         loop {
-            let before = self.truncation_seq.load(Ordering::Acquire);
-            if before % 2 == 1 {
+            let before = seqs();
+            if before.0 % 2 == 1 || before.1 % 2 == 1 {
                 drop(self.writer.lock());
                 continue;
             }
             let result = read();
-            if self.truncation_seq.load(Ordering::Acquire) == before {
+            if seqs() == before {
                 return result;
             }
-            tracing::debug!("a read overlapped a truncation; reading again");
+            tracing::debug!("a read overlapped a truncation or a clean's install; reading again");
         }
     }
 

@@ -40,6 +40,7 @@ impl Log {
             return self.truncate_fully_locked(w, target);
         }
         tracing::info!(dir = %self.dir.display(), target, log_end, "truncating");
+        self.truncate_cleaner_state(target);
         let _cutting = TruncationUnderWay::begin(&self.truncation_seq);
         let keep = w.segments.partition_point(|s| s.base_offset <= target);
         let removed: Vec<Arc<Segment>> = w.segments.drain(keep..).collect();
@@ -115,6 +116,7 @@ impl Log {
 
     pub(super) fn truncate_fully_locked(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
         tracing::info!(dir = %self.dir.display(), offset, "truncating fully");
+        self.truncate_cleaner_state(offset);
         let _cutting = TruncationUnderWay::begin(&self.truncation_seq);
         let now = self.clock.now_ms();
         for s in w.segments.drain(..) {

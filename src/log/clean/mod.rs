@@ -16,10 +16,12 @@
 //!    the first one (`.log` last) and publish the new segment list. Opening a log that holds
 //!    a `.log.swap` finishes the same steps; one that holds `.cleaned` files discards them.
 //!
-//! The writer lock is held only for the swap, never while reading or writing data: appends
-//! and reads go on during a clean. A reader holding the old segments keeps reading their
-//! open files; the aborted transactions it may need stay in memory until the last holder of
-//! the old segments lets go.
+//! The writer lock is held only to check the group and to install the copy, never while
+//! reading or writing data or committing the copy: appends and reads go on during a clean.
+//! Retention and truncation, the only other changes to segments below the active one, take
+//! the swap lock first, so the group checked stays as it is until installed. A read that
+//! overlaps an install reads again (the swap sequence, like the truncation sequence); a
+//! reader holding the old segments keeps reading their open files.
 //!
 //! eoslog keeps the last batch of every group, emptied if none of its records survive, so
 //! that the copy's last offset names exactly the originals it replaces. Kafka infers that
@@ -37,7 +39,7 @@ pub use state::CLEANER_FILE;
 use std::{
     collections::HashMap,
     ops::ControlFlow,
-    sync::{atomic::Ordering, Arc, Weak},
+    sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 
@@ -59,9 +61,10 @@ pub struct CleanerOptions {
     /// `log.cleaner.io.max.bytes.per.second`: bytes read plus written per second, at most
     /// (default unlimited).
     pub io_max_bytes_per_second: f64,
-    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB). A clean
-    /// whose dirty keys do not fit maps what fits (always one whole segment) and cleans up
-    /// to there.
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB), checked
+    /// between segments: a clean whose dirty keys do not fit maps whole segments until the
+    /// map reaches it (always at least one, so one segment of unique keys can pass it) and
+    /// cleans up to there.
     pub dedupe_buffer_bytes: usize,
 }
 
@@ -136,9 +139,6 @@ pub struct Cleanability {
 #[derive(Debug, Default)]
 pub(super) struct CleanerState {
     pub(super) file: CleanerFile,
-    /// Aborted transactions whose entries a swap dropped, with the replaced segments: they
-    /// leave the in-memory index once no reader can hold those segments any more.
-    deferred: Vec<(Vec<Weak<Segment>>, Vec<AbortedTxn>)>,
 }
 
 impl CleanerState {
@@ -146,7 +146,6 @@ impl CleanerState {
     pub(super) fn load(fs: &dyn crate::fs::FileSystem, dir: &std::path::Path) -> Self {
         CleanerState {
             file: state::read(fs, dir).unwrap_or_default(),
-            deferred: Vec::new(),
         }
     }
 }
@@ -196,6 +195,20 @@ fn append_batch(copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result
 }
 
 impl Log {
+    /// After a truncation to `offset`: the dirty section starts at `offset` at the latest
+    /// (Kafka's `maybeTruncateCheckpoint`), or data written again below the recorded first
+    /// dirty offset would count as clean and never be mapped. The caller holds the writer
+    /// lock; a failed write of the file is logged (the file is advisory).
+    pub(super) fn truncate_cleaner_state(&self, offset: i64) {
+        let mut st = self.cleaner.lock();
+        if st.file.first_dirty_offset > offset {
+            st.file.first_dirty_offset = offset;
+            if let Err(e) = state::write(&*self.fs, &self.dir, &st.file) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not record the cleaner's first dirty offset after a truncation");
+            }
+        }
+    }
+
     /// How dirty the log is and whether a clean is due.
     ///
     /// # Errors
@@ -226,7 +239,6 @@ impl Log {
         }
         let _one_at_a_time = self.clean_lock.lock();
         self.check_writable()?;
-        self.forget_deferred_aborts();
         let started = Instant::now();
         let now = self.clock.now_ms();
         let (segments, producers, truncations) = {
@@ -293,6 +305,9 @@ impl Log {
         };
         for (i, j) in self.groups(cleaned, end_offset) {
             let group = &cleaned[i..j];
+            if group.iter().all(|s| s.size() == 0) {
+                continue; // nothing to copy (an empty copy could not name what it replaces)
+            }
             let copy = match self.copy_group(group, &rules, &mut txns, &mut stats, &mut throttle) {
                 Ok(copy) => copy,
                 Err(e) => {
@@ -356,7 +371,8 @@ impl Log {
             .count();
         let log_start = self.log_start.load(Ordering::Acquire);
         let recorded = self.cleaner.lock().file.first_dirty_offset;
-        let first_dirty_offset = recorded.max(log_start);
+        let log_end = self.log_end.load(Ordering::Acquire);
+        let first_dirty_offset = recorded.max(log_start).min(log_end);
         let first_dirty = (0..cleanable)
             .find(|&i| next_base(i) > first_dirty_offset)
             .unwrap_or(cleanable);
@@ -502,10 +518,11 @@ impl Log {
         throttle: &mut Throttle,
     ) -> Result<Segment, StorageError> {
         let base = group[0].base_offset;
-        // The copy is at most the group's size: nothing to reserve ahead, and indexes sized
-        // for it instead of for a whole `segment.index.bytes` each.
+        // The copy is about the group's size (a delete horizon or a recompression can add a
+        // little): nothing to reserve ahead, and indexes sized for twice it instead of for
+        // a whole `segment.index.bytes` each.
         let bytes: u64 = group.iter().map(|s| s.size()).sum();
-        let entries = bytes / self.limits.index_interval_bytes.max(HEADER_SIZE as u64) + 2;
+        let entries = 2 * bytes / self.limits.index_interval_bytes.max(HEADER_SIZE as u64) + 4;
         let limits = SegmentLimits {
             preallocate_bytes: 0,
             index_bytes: usize::try_from(entries * 24)
@@ -626,6 +643,14 @@ impl Log {
             for old in &group[1..] {
                 old.delete(&*self.fs)?;
             }
+            if group.len() > 1 {
+                // IMPORTANT: the deletes are durable before the copy takes the first one's
+                // name; otherwise a crash could leave the copy beside originals it replaced,
+                // with no `.log.swap` left to say so.
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(io_err("fsync directory", &self.dir))?;
+            }
             let finals = Segment::files(&self.dir, base, "");
             for (from, to) in swap
                 .iter()
@@ -648,29 +673,33 @@ impl Log {
                 crcs,
             )?;
             let seg = Arc::new(seg);
+            // The aborted transactions whose entries the copy dropped: no data of theirs is
+            // left in the group, and a consumer given one of them without its marker would
+            // skip the producer's later batches. They leave the in-memory index with the
+            // new segment list, inside one swap sequence (readers that overlap it read
+            // again, so none pairs the old segments with the new index or the reverse).
+            let kept = seg.aborted_entries();
+            let dropped: Vec<AbortedTxn> = group
+                .iter()
+                .flat_map(|s| s.aborted_entries())
+                .filter(|e| !kept.contains(e))
+                .collect();
+            self.swap_seq.fetch_add(1, Ordering::AcqRel);
             let old: Vec<Arc<Segment>> = w
                 .segments
                 .splice(position..position + group.len(), [seg.clone()])
                 .collect();
             *self.segments.write() = Arc::new(w.segments.clone());
+            if !dropped.is_empty() {
+                self.aborted.write().remove(&dropped);
+            }
+            self.swap_seq.fetch_add(1, Ordering::AcqRel);
             if w.recovery_position
                 .is_some_and(|(b, _)| old.iter().any(|s| s.base_offset == b))
             {
                 w.recovery_position = None;
             }
             let checkpoint = self.checkpoint_text(w);
-            let kept = seg.aborted_entries();
-            let dropped: Vec<AbortedTxn> = old
-                .iter()
-                .flat_map(|s| s.aborted_entries())
-                .filter(|e| !kept.contains(e))
-                .collect();
-            if !dropped.is_empty() {
-                self.cleaner
-                    .lock()
-                    .deferred
-                    .push((old.iter().map(Arc::downgrade).collect(), dropped));
-            }
             Ok((checkpoint, old))
         };
         let (checkpoint, old) = install(&mut w).map_err(|e| self.poison(e))?;
@@ -680,21 +709,5 @@ impl Log {
         self.store_checkpoint(checkpoint).map_err(|e| self.poison(e))?;
         drop(old);
         Ok(true)
-    }
-
-    /// Drops from the in-memory aborted index the entries a swap removed, once nobody holds
-    /// the segments that had their data.
-    fn forget_deferred_aborts(&self) {
-        let ready: Vec<AbortedTxn> = {
-            let mut st = self.cleaner.lock();
-            let (gone, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut st.deferred)
-                .into_iter()
-                .partition(|(segs, _)| segs.iter().all(|s| s.strong_count() == 0));
-            st.deferred = waiting;
-            gone.into_iter().flat_map(|(_, e)| e).collect()
-        };
-        if !ready.is_empty() {
-            self.aborted.write().remove(&ready);
-        }
     }
 }
