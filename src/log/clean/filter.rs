@@ -8,9 +8,10 @@ use crate::batch::{empty_batch_like, rebuild_with, ControlType, Record, RecordBa
 use crate::error::BatchError;
 use crate::txn_index::AbortedTxn;
 
-/// Heap bytes an entry of the offset map costs beyond its key: the offset, the boxed key's
-/// pointer and length, and the table's own overhead at its load factor.
-const ENTRY_OVERHEAD: usize = 40;
+/// Heap bytes an entry of the offset map costs beyond its key: the boxed key's pointer and
+/// length and the offset (24 bytes a bucket), the table's control byte and spare capacity
+/// (up to half the buckets empty after a doubling), and the allocator's rounding of the key.
+const ENTRY_OVERHEAD: usize = 64;
 
 /// The latest offset of each key in the dirty section (Kafka's `OffsetMap`). Kafka keeps an
 /// MD5 of each key, which two keys can share; this keeps the key itself, so a collision can

@@ -61,10 +61,9 @@ pub struct CleanerOptions {
     /// `log.cleaner.io.max.bytes.per.second`: bytes read plus written per second, at most
     /// (default unlimited).
     pub io_max_bytes_per_second: f64,
-    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB), checked
-    /// between segments: a clean whose dirty keys do not fit maps whole segments until the
-    /// map reaches it (always at least one, so one segment of unique keys can pass it) and
-    /// cleans up to there.
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB). A clean
+    /// whose dirty keys do not fit cleans up to the segment where the map filled; the first
+    /// dirty segment is always mapped whole, so it alone can take the map past the budget.
     pub dedupe_buffer_bytes: usize,
 }
 
@@ -434,12 +433,17 @@ impl Log {
         let mut txns = TxnTracker::new(aborted);
         let mut end = plan.first_dirty;
         for seg in &plan.segments[plan.first_dirty..plan.cleanable] {
-            if end > plan.first_dirty && map.bytes() >= budget {
-                tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean stops at segment {}", seg.base_offset);
-                break;
-            }
+            // The budget is checked batch by batch once the first dirty segment is mapped
+            // whole. A segment mapped in part is not cleaned; the keys it did map are still
+            // right to use (each names a newer record that exists), as in Kafka.
+            let may_stop = end > plan.first_dirty;
+            let mut full = false;
             let mut failed: Option<BatchError> = None;
             let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
+                if may_stop && map.bytes() >= budget {
+                    full = true;
+                    return Ok(ControlFlow::Break(()));
+                }
                 if batch.is_control() {
                     let control = batch.marker().ok().flatten().map(|m| m.control_type);
                     txns.on_control(&batch, control);
@@ -477,6 +481,10 @@ impl Log {
                 return Err(seg.corrupt(position, error.into()));
             }
             throttle.spend(seg.size());
+            if full {
+                tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean stops at segment {}", seg.base_offset);
+                break;
+            }
             end += 1;
         }
         Ok((map, end))
