@@ -643,22 +643,28 @@ impl Log {
             // Whether the `.log` rename is durable is unknown: the next open decides.
             return Err(self.poison(e));
         }
+        // The group's other segments go now, still outside the writer lock: retired first
+        // (their lookups walk the open `.log` without an index from here on), then unlinked.
+        // IMPORTANT: the deletes are durable before the copy takes the first one's name;
+        // otherwise a crash could leave the copy beside originals it replaced, with no
+        // `.log.swap` left to say so.
+        let delete_others = || -> Result<(), StorageError> {
+            for old in &group[1..] {
+                old.delete(&*self.fs)?;
+            }
+            if group.len() > 1 {
+                self.fs
+                    .sync_dir(&self.dir)
+                    .map_err(io_err("fsync directory", &self.dir))?;
+            }
+            Ok(())
+        };
+        delete_others().map_err(|e| self.poison(e))?;
         let mut w = self.writer.lock();
         // Closed meanwhile: the committed copy is installed by the next open.
         self.check_writable()?;
         let install = |w: &mut super::Writer| -> Result<(super::checkpoint::CheckpointText, Vec<Arc<Segment>>), StorageError> {
             group[0].retire();
-            for old in &group[1..] {
-                old.delete(&*self.fs)?;
-            }
-            if group.len() > 1 {
-                // IMPORTANT: the deletes are durable before the copy takes the first one's
-                // name; otherwise a crash could leave the copy beside originals it replaced,
-                // with no `.log.swap` left to say so.
-                self.fs
-                    .sync_dir(&self.dir)
-                    .map_err(io_err("fsync directory", &self.dir))?;
-            }
             let finals = Segment::files(&self.dir, base, "");
             for (from, to) in swap
                 .iter()
