@@ -199,14 +199,6 @@ fn options(t: &TestLog, fs: Arc<dyn FileSystem>) -> LogOptions {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-    }
-}
-
 fn check(t: &TestLog, dir: &Path, expected: &Expected, what: &str) {
     // Producer state from the log alone: no snapshot, no checkpoint.
     for name in std::fs::read_dir(dir)

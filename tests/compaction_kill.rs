@@ -9,7 +9,6 @@ mod common;
 use common::*;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -111,14 +110,6 @@ fn build(t: &TestLog) -> (BTreeMap<String, String>, LastBatches) {
     let expected = latest(&log);
     log.close().expect("close");
     (expected, last)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read dir") {
-        let e = e.expect("entry");
-        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
-    }
 }
 
 #[test]

@@ -590,3 +590,12 @@ pub fn append_keyed(log: &Log, key: &[u8], value: Option<&[u8]>) {
     let out = log.append(&bytes, AppendOrigin::Coordinator).expect("append");
     assert!(matches!(out, AppendOutcome::Appended(_)), "{out:?}");
 }
+
+/// Copies the files of a partition directory (no subdirectories) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read dir") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}

@@ -179,6 +179,19 @@ impl Throttle {
     }
 }
 
+/// The transaction bookkeeping for a walk of `[start, end)`: every aborted transaction the
+/// segments' transaction indexes hold that overlaps it (an entry sits in its marker's
+/// segment, which may lie past `end`).
+fn txn_tracker(segments: &[Arc<Segment>], start: i64, end: i64) -> TxnTracker {
+    TxnTracker::new(
+        segments
+            .iter()
+            .flat_map(|s| s.aborted_entries())
+            .filter(|e| e.last_offset >= start && e.first_offset < end)
+            .collect(),
+    )
+}
+
 /// Appends one batch (already checked: it comes from the log or from the filter) to the
 /// copy, with its index entries.
 fn append_batch(copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result<(), StorageError> {
@@ -276,13 +289,7 @@ impl Log {
         let cleaned = &plan.segments[..end];
         let start_offset = cleaned[0].base_offset;
         let end_offset = plan.segments[end].base_offset;
-        let aborted: Vec<AbortedTxn> = plan
-            .segments
-            .iter()
-            .flat_map(|s| s.aborted_entries())
-            .filter(|e| e.last_offset >= start_offset && e.first_offset < end_offset)
-            .collect();
-        let mut txns = TxnTracker::new(aborted);
+        let mut txns = txn_tracker(&plan.segments, start_offset, end_offset);
         let rules = Rules {
             map: &map,
             producers: &producers,
@@ -424,13 +431,7 @@ impl Log {
         let mut map = OffsetMap::default();
         let first = plan.segments[plan.first_dirty].base_offset;
         let last = plan.segments[plan.cleanable].base_offset;
-        let aborted: Vec<AbortedTxn> = plan
-            .segments
-            .iter()
-            .flat_map(|s| s.aborted_entries())
-            .filter(|e| e.last_offset >= first && e.first_offset < last)
-            .collect();
-        let mut txns = TxnTracker::new(aborted);
+        let mut txns = txn_tracker(&plan.segments, first, last);
         let mut end = plan.first_dirty;
         for seg in &plan.segments[plan.first_dirty..plan.cleanable] {
             // The budget is checked batch by batch once the first dirty segment is mapped
