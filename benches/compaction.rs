@@ -7,8 +7,9 @@
 //! * `compaction/append_while_cleaning` and `compaction/read_while_cleaning`: 256 appends
 //!   of a 16 KiB batch (resp. fetching the last 4 MiB in 1 MiB read_committed fetches) on a
 //!   compacted log of 1 MiB segments kept at about 8 MiB, with a second thread cleaning
-//!   every cleanable segment of the same log again and again (`cleaner_running`) and without
-//!   (`baseline_no_cleaner`).
+//!   every cleanable segment of the same log again and again, unthrottled (`cleaner_running`),
+//!   throttled to 64 MiB/s of cleaner I/O (`cleaner_throttled_64MiBps`,
+//!   `log.cleaner.io.max.bytes.per.second`), and without (`baseline_no_cleaner`).
 #![allow(missing_docs)]
 
 use std::fs::File;
@@ -180,23 +181,19 @@ fn bench_clean(c: &mut Criterion) {
 /// a loop (or not), each round followed (untimed) by `reset`. Returns the time of the work.
 fn timed_with_cleaner(
     log: &Arc<Log>,
-    cleaning: bool,
+    cleaning: Option<CleanerOptions>,
     iters: u64,
     mut work: impl FnMut(),
     reset: impl Fn(),
 ) -> Duration {
     let stop = Arc::new(AtomicBool::new(false));
-    let cleaner = cleaning.then(|| {
+    let cleaner = cleaning.map(|options| {
         let (log, stop) = (log.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut cleans = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // Forced: every cleanable segment is cleaned again, dirty or not.
-                if log
-                    .clean(&CleanerOptions::default(), true)
-                    .expect("clean")
-                    .is_some()
-                {
+                if log.clean(&options, true).expect("clean").is_some() {
                     cleans += 1;
                 } else {
                     std::thread::yield_now();
@@ -241,9 +238,12 @@ fn bench_concurrent(c: &mut Criterion) {
     let mut g = c.benchmark_group("compaction");
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.throughput(Throughput::Bytes(appended));
+    let unthrottled = CleanerOptions::default();
+    let throttled = CleanerOptions::default().io_max_bytes_per_second(64.0 * 1024.0 * 1024.0);
     for (name, cleaning) in [
-        ("append_while_cleaning/baseline_no_cleaner", false),
-        ("append_while_cleaning/cleaner_running", true),
+        ("append_while_cleaning/baseline_no_cleaner", None),
+        ("append_while_cleaning/cleaner_running", Some(unthrottled)),
+        ("append_while_cleaning/cleaner_throttled_64MiBps", Some(throttled)),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -263,8 +263,8 @@ fn bench_concurrent(c: &mut Criterion) {
     }
     g.throughput(Throughput::Bytes(4 << 20));
     for (name, cleaning) in [
-        ("read_while_cleaning/baseline_no_cleaner", false),
-        ("read_while_cleaning/cleaner_running", true),
+        ("read_while_cleaning/baseline_no_cleaner", None),
+        ("read_while_cleaning/cleaner_running", Some(unthrottled)),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {

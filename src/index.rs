@@ -654,6 +654,11 @@ impl Index<OffsetEntry> {
         self.len >= self.capacity()
     }
 
+    /// Entries it can still take.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity().saturating_sub(self.len)
+    }
+
     /// Appends (offset, position); refuses (false) an entry that does not follow the last,
     /// does not fit the relative range, or a full index.
     pub(crate) fn append(&mut self, offset: i64, position: u32) -> bool {
@@ -700,6 +705,11 @@ impl Index<TimeEntry> {
     /// Full when only the slot reserved for the final entry is left.
     pub(crate) fn is_full(&self) -> bool {
         self.len + 1 >= self.capacity()
+    }
+
+    /// Entries it can still take, besides the slot reserved for the final entry.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity().saturating_sub(self.len + 1)
     }
 
     /// Appends (timestamp, offset) when the timestamp is larger than the last entry's and the

@@ -486,6 +486,89 @@ fn groups_merge_small_segments_up_to_segment_bytes() {
     assert_eq!(latest(&log).len(), 3);
 }
 
+/// Segments that roll at `segment.bytes` and lose nearly every record: Kafka's grouping
+/// (by the originals' sizes) would copy each alone; these merge by what their copies hold.
+#[test]
+fn a_first_clean_merges_full_segments_by_what_their_copies_keep() {
+    let t = compacted(&[("segment.bytes", "2000")]);
+    let log = t.open();
+    let value = "v".repeat(100);
+    for _ in 0..200 {
+        appended(client(&log, &kv(&[("k0", Some(&value)), ("k1", Some(&value))])));
+    }
+    seal(&log);
+    let before = log.segments();
+    assert!(before.len() > 10, "{} segments", before.len());
+    let sealed = &before[..before.len() - 1];
+    assert!(
+        sealed.iter().all(|s| s.size > 1000),
+        "each original is nearly full: {sealed:?}"
+    );
+    let report = clean(&log);
+    assert_eq!(report.segments_read, before.len() - 1);
+    assert_eq!(report.segments_written, 1, "{report:?}");
+    let after = log.segments();
+    assert_eq!(
+        after.len(),
+        2,
+        "one cleaned segment and the active one: {after:?}"
+    );
+    assert_eq!(latest(&log).len(), 2);
+    assert_eq!(records(&log, Isolation::ReadCommitted).len(), 2);
+}
+
+/// Nothing is removed: no copy may exceed `segment.bytes`, so none merges.
+#[test]
+fn no_copy_grows_past_segment_bytes() {
+    let t = compacted(&[("segment.bytes", "2000")]);
+    let log = t.open();
+    let value = "v".repeat(100);
+    for i in 0..100 {
+        appended(client(&log, &kv(&[(&format!("key-{i}"), Some(&value))])));
+    }
+    seal(&log);
+    let before = log.segments().len();
+    let report = clean(&log);
+    assert_eq!(report.segments_written, before - 1, "{report:?}");
+    let after = log.segments();
+    assert_eq!(after.len(), before);
+    assert!(after.iter().all(|s| s.size <= 2000), "{after:?}");
+    assert_eq!(latest(&log).len(), 100);
+}
+
+/// Indexes of one slot: a copy stops taking segments when its indexes have no room for
+/// the next one's entries (Kafka bounds groups by index size too).
+#[test]
+fn a_group_ends_where_its_copy_indexes_would_overflow() {
+    let t = compacted(&[
+        ("segment.bytes", "100000"),
+        ("segment.index.bytes", "24"),
+        ("index.interval.bytes", "0"),
+    ]);
+    let log = t.open();
+    for i in 0..12 {
+        appended(client(&log, &kv(&[(&format!("key-{}", i % 2), Some("v"))])));
+        if i % 2 == 1 {
+            seal(&log);
+        }
+    }
+    let before = log.segments().len();
+    let report = clean(&log);
+    assert_eq!(
+        report.segments_written,
+        before - 1,
+        "one copy per original: {report:?}"
+    );
+    assert_eq!(latest(&log).len(), 2);
+    // Every batch is still found through a lookup from any offset.
+    for o in 0..12 {
+        let r = log
+            .read(off(o), 1 << 20, Isolation::ReadUncommitted)
+            .expect("read");
+        assert!(!r.slices.is_empty(), "offset {o}");
+    }
+}
+
 #[test]
 fn a_small_dedupe_buffer_cleans_what_fits() {
     let t = compacted(&[]);

@@ -18,7 +18,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// never remove the wrong record.
 #[derive(Debug, Default)]
 pub(super) struct OffsetMap {
-    map: HashMap<Box<[u8]>, i64>,
+    map: hashbrown::HashMap<Box<[u8]>, i64, foldhash::fast::RandomState>,
     bytes: usize,
 }
 

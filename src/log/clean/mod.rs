@@ -8,8 +8,9 @@
 //!    offset (`eoslog.cleaner`).
 //! 2. **Map** the dirty segments: key → latest offset, skipping control batches and aborted
 //!    data, within `log.cleaner.dedupe.buffer.size` (a full map ends the clean early).
-//! 3. **Copy**, group by group (consecutive segments that fit one `segment.bytes`), every
-//!    batch through [`filter::Rules::decide`] into `<base>.*.cleaned`, fsynced.
+//! 3. **Copy**, group by group (consecutive segments whose cleaned bytes fit one
+//!    `segment.bytes`), every batch through [`filter::Rules::decide`] into
+//!    `<base>.*.cleaned`, fsynced.
 //! 4. **Swap**: rename the copy's files to `.swap`, `.log` last, and fsync the directory:
 //!    from here on the copy wins, even over a crash. Then, under the writer lock and only if
 //!    the group is still what was read, delete the other originals, rename the copy over
@@ -45,7 +46,7 @@ use std::{
 
 use crate::batch::{empty_batch_like, RecordBatch, HEADER_SIZE};
 use crate::error::{BatchError, StorageError};
-use crate::segment::{ScanEnd, Segment, SegmentLimits, CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::segment::{AppendedBatch, ScanEnd, Segment, SegmentLimits, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::txn_index::AbortedTxn;
 use crate::types::Offset;
 
@@ -192,18 +193,44 @@ fn txn_tracker(segments: &[Arc<Segment>], start: i64, end: i64) -> TxnTracker {
     )
 }
 
-/// Appends one batch (already checked: it comes from the log or from the filter) to the
-/// copy, with its index entries.
-fn append_batch(copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result<(), StorageError> {
-    let batch = RecordBatch::parse_exact(bytes).map_err(|e| copy.corrupt(copy.size(), e.into()))?;
-    copy.append(
-        &[bytes],
-        batch.last_offset(),
-        batch.max_timestamp(),
-        batch.last_offset(),
-    )?;
-    throttle.spend(bytes.len() as u64);
-    Ok(())
+/// Batches on their way into a copy: written 1 MiB at a time (one syscall, not one per
+/// batch), indexed batch by batch.
+#[derive(Default)]
+struct CopyBuffer {
+    bytes: Vec<u8>,
+    batches: Vec<AppendedBatch>,
+}
+
+impl CopyBuffer {
+    const FLUSH_AT: usize = 1 << 20;
+
+    /// Adds one batch (already checked: it comes from the log or from the filter).
+    fn push(&mut self, copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result<(), StorageError> {
+        let at = copy.size() + self.bytes.len() as u64;
+        let batch = RecordBatch::parse_exact(bytes).map_err(|e| copy.corrupt(at, e.into()))?;
+        self.batches.push(AppendedBatch {
+            len: bytes.len() as u64,
+            last_offset: batch.last_offset(),
+            max_timestamp: batch.max_timestamp(),
+            offset_of_max: batch.last_offset(),
+        });
+        self.bytes.extend_from_slice(bytes);
+        if self.bytes.len() >= Self::FLUSH_AT {
+            self.flush(copy, throttle)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, copy: &Segment, throttle: &mut Throttle) -> Result<(), StorageError> {
+        if self.bytes.is_empty() {
+            return Ok(());
+        }
+        copy.append_batches(&self.bytes, &self.batches)?;
+        throttle.spend(self.bytes.len() as u64);
+        self.bytes.clear();
+        self.batches.clear();
+        Ok(())
+    }
 }
 
 impl Log {
@@ -309,18 +336,32 @@ impl Log {
             records_read: 0,
             records_kept: 0,
         };
-        for (i, j) in self.groups(cleaned, end_offset) {
-            let group = &cleaned[i..j];
-            if group.iter().all(|s| s.size() == 0) {
-                continue; // nothing to copy (an empty copy could not name what it replaces)
-            }
-            let copy = match self.copy_group(group, &rules, &mut txns, &mut stats, &mut throttle) {
-                Ok(copy) => copy,
+        let mut i = 0;
+        while i < cleaned.len() {
+            let base = cleaned[i].base_offset;
+            let (copy, j) = match self.copy_group(
+                cleaned,
+                i,
+                end_offset,
+                &rules,
+                &mut txns,
+                &mut stats,
+                &mut throttle,
+            ) {
+                Ok(done) => done,
                 Err(e) => {
-                    self.discard_copy(group[0].base_offset);
+                    self.discard_copy(base);
                     return Err(e);
                 }
             };
+            let group = &cleaned[i..j];
+            i = j;
+            if copy.size() == 0 {
+                // Only empty segments: an empty copy could not name what it replaces.
+                drop(copy);
+                self.discard_copy(base);
+                continue;
+            }
             report.segments_read += group.len();
             report.bytes_read += group.iter().map(|s| s.size()).sum::<u64>();
             report.bytes_written += copy.size();
@@ -491,47 +532,34 @@ impl Log {
         Ok((map, end))
     }
 
-    /// Consecutive segments whose sum fits `segment.bytes` and whose offsets fit one
-    /// segment's 32-bit relative offsets (Kafka's `groupSegmentsBySize`), as index ranges.
-    fn groups(&self, cleaned: &[Arc<Segment>], end_offset: i64) -> Vec<(usize, usize)> {
-        let mut groups = Vec::new();
-        let mut i = 0;
-        while i < cleaned.len() {
-            let base = cleaned[i].base_offset;
-            let mut size = cleaned[i].size();
-            let mut j = i + 1;
-            while j < cleaned.len() {
-                let next_end = cleaned.get(j + 1).map_or(end_offset, |s| s.base_offset);
-                if size + cleaned[j].size() > self.config.segment_bytes
-                    || next_end - 1 - base > i64::from(i32::MAX)
-                {
-                    break;
-                }
-                size += cleaned[j].size();
-                j += 1;
-            }
-            groups.push((i, j));
-            i = j;
-        }
-        groups
-    }
-
-    /// Writes the cleaned copy of `group` and makes it durable, still under its `.cleaned`
-    /// names.
+    /// Writes the cleaned copy of the group that starts at `cleaned[first]` and makes it
+    /// durable, still under its `.cleaned` names. Returns the copy and the end (exclusive
+    /// index) of its group.
+    ///
+    /// A group grows segment by segment while what the copy holds plus the whole of the next
+    /// segment fits `segment.bytes`, the copy's indexes have room for the next segment's
+    /// entries, and its offsets fit 32-bit relative offsets. Kafka's `groupSegmentsBySize`
+    /// sums the originals' sizes instead, so its first clean of a log leaves one small
+    /// segment per original, merged only at the next clean; this merges them at once, with
+    /// the same bounds on every copy.
+    #[allow(clippy::too_many_arguments)]
     fn copy_group(
         &self,
-        group: &[Arc<Segment>],
+        cleaned: &[Arc<Segment>],
+        first: usize,
+        end_offset: i64,
         rules: &Rules<'_>,
         txns: &mut TxnTracker,
         stats: &mut FilterStats,
         throttle: &mut Throttle,
-    ) -> Result<Segment, StorageError> {
-        let base = group[0].base_offset;
-        // The copy is about the group's size (a delete horizon or a recompression can add a
-        // little): nothing to reserve ahead, and indexes sized for twice it instead of for
-        // a whole `segment.index.bytes` each.
-        let bytes: u64 = group.iter().map(|s| s.size()).sum();
-        let entries = 2 * bytes / self.limits.index_interval_bytes.max(HEADER_SIZE as u64) + 4;
+    ) -> Result<(Segment, usize), StorageError> {
+        let base = cleaned[first].base_offset;
+        let interval = self.limits.index_interval_bytes.max(HEADER_SIZE as u64);
+        // The copy holds at most `segment.bytes` (or the first segment, if larger, plus a
+        // little: a recompressed batch can grow): nothing to reserve ahead, and indexes sized
+        // for that rather than a whole `segment.index.bytes` each.
+        let most = self.config.segment_bytes.max(cleaned[first].size());
+        let entries = 2 * most / interval + 4;
         let limits = SegmentLimits {
             preallocate_bytes: 0,
             index_bytes: usize::try_from(entries * 24)
@@ -540,9 +568,22 @@ impl Log {
             ..self.limits
         };
         let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, limits, self.clock.now_ms())?;
+        let mut out = CopyBuffer::default();
         // The group's last batch, emptied, when the filter drops it (see the module docs).
         let mut dropped_last: Option<Vec<u8>> = None;
-        for seg in group {
+        let mut next = first;
+        while next < cleaned.len() {
+            let seg = &cleaned[next];
+            if next > first {
+                let next_end = cleaned.get(next + 1).map_or(end_offset, |s| s.base_offset);
+                let held = copy.size() + out.bytes.len() as u64;
+                if held + seg.size() > self.config.segment_bytes
+                    || next_end - 1 - base > i64::from(i32::MAX)
+                    || (copy.index_room() as u64) < seg.size() / interval + 2
+                {
+                    break;
+                }
+            }
             let mut failed: Option<StorageError> = None;
             let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
                 let (outcome, entry) = match rules.decide(&batch, txns, stats) {
@@ -554,8 +595,8 @@ impl Log {
                 };
                 dropped_last = None;
                 match outcome {
-                    Outcome::Original => append_batch(&copy, batch.as_bytes(), throttle)?,
-                    Outcome::Rebuilt(b) | Outcome::Emptied(b) => append_batch(&copy, &b, throttle)?,
+                    Outcome::Original => out.push(&copy, batch.as_bytes(), throttle)?,
+                    Outcome::Rebuilt(b) | Outcome::Emptied(b) => out.push(&copy, &b, throttle)?,
                     Outcome::Dropped => dropped_last = Some(empty_batch_like(&batch)),
                 }
                 if let Some(e) = entry {
@@ -570,10 +611,12 @@ impl Log {
                 return Err(seg.corrupt(position, error.into()));
             }
             throttle.spend(seg.size());
+            next += 1;
         }
         if let Some(b) = dropped_last {
-            append_batch(&copy, &b, throttle)?;
+            out.push(&copy, &b, throttle)?;
         }
+        out.flush(&copy, throttle)?;
         copy.make_inactive()?;
         copy.ensure_txn_file(&*self.fs)?;
         // The `.log` and `.txnindex` must be durable before the commit; the offset and time
@@ -581,7 +624,7 @@ impl Log {
         // does not match them after a crash is rebuilt from the log.
         copy.sync_log()?;
         copy.flush_txn_index()?;
-        Ok(copy)
+        Ok((copy, next))
     }
 
     /// Removes a copy that will not be used (best effort: the next open removes leftovers).
