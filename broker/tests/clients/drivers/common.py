@@ -9,7 +9,9 @@ produce
     ``compression`` (none/gzip/snappy/lz4/zstd), ``topic`` (default for records),
     ``transactions``: a list of ``{"records": [...], "end": "commit"|"abort",
     "offsets": {"group": G, "offsets": [[topic, partition, offset], ...]}}``; or the shorthand
-    ``records`` + ``end`` ("commit", "abort", or "none" for no transaction).
+    ``records`` + ``end`` ("commit", "abort", or "none" for no transaction); or
+    ``generate``: ``{"count": N, "partitions": P}``, N records with value ``v<i>`` and key
+    ``k<i mod P>`` in partition ``i mod P`` (too many to pass on the command line).
     A record is ``{"topic"?, "partition"?, "key"?, "value"}`` (strings; key may be null).
     Events: ready, txn_begun, delivered, txn_end, done.
 consume
@@ -82,6 +84,11 @@ def transactions_of(args):
     """Normalizes the produce arguments to a list of transactions (end "none" = plain)."""
     if "transactions" in args:
         txns = args["transactions"]
+    elif "generate" in args:
+        n, parts = args["generate"]["count"], args["generate"]["partitions"]
+        txns = [{"records": [{"partition": i % parts, "key": "k%d" % (i % parts), "value": "v%d" % i}
+                             for i in range(n)],
+                 "end": args.get("end", "commit")}]
     else:
         txns = [{"records": args.get("records", []), "end": args.get("end", "commit"),
                  "offsets": args.get("offsets")}]
