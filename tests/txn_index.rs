@@ -158,6 +158,33 @@ fn fetch_returns_only_overlapping_aborts() {
     );
 }
 
+/// Two producers' aborted transactions interleave so that the one that starts first ends
+/// last: the index holds them in marker order, a fetch lists them by first offset (kafkajs
+/// walks the list alongside the records and needs that order).
+#[test]
+fn fetch_lists_aborted_transactions_by_first_offset() {
+    let t = TestLog::new();
+    let log = t.open();
+    appended(client(&log, &txn(1, 0, 0, 3))); // 0..2
+    abort(&log, 1, 0); // 3
+    appended(client(&log, &txn(1, 0, 3, 3))); // 4..6, pid 1 again
+    appended(client(&log, &txn(2, 0, 0, 3))); // 7..9
+    abort(&log, 2, 0); // 10: ends before pid 1's second transaction, which started first
+    abort(&log, 1, 0); // 11
+    appended(client(&log, &plain(&["x"]))); // 12
+    let f = log
+        .read(Offset(0), 1 << 20, Isolation::ReadCommitted)
+        .expect("read");
+    let firsts: Vec<(i64, i64)> = f
+        .aborted_transactions
+        .expect("read_committed")
+        .iter()
+        .map(|a| (a.producer_id.0, a.first_offset.0))
+        .collect();
+    assert_eq!(firsts, vec![(1, 0), (1, 4), (2, 7)]);
+    assert_eq!(values(&log, Isolation::ReadCommitted), vec!["x"]);
+}
+
 #[test]
 fn index_rebuilt_by_recovery_including_earlier_segment_starts() {
     // LST.testRecoverTransactionIndex: a crash loses the .txnindex; recovery rewrites it,

@@ -101,7 +101,12 @@ pub struct FetchResult {
     /// The batches (empty, or one slice of one segment).
     pub slices: Vec<FileSlice>,
     /// For read_committed, the aborted transactions overlapping the returned batches
-    /// (possibly empty); `None` for other isolations.
+    /// (possibly empty), in increasing first offset; `None` for other isolations.
+    ///
+    /// Kafka lists them in the order of their ABORT markers. A client that walks the list
+    /// alongside the records, as kafkajs 2.2.4 does, then misses an aborted transaction
+    /// that started before an earlier-listed one and delivers its records; the Java client
+    /// and librdkafka sort the list themselves, so the order changes nothing for them.
     pub aborted_transactions: Option<Vec<AbortedTransaction>>,
 }
 
@@ -225,6 +230,9 @@ impl Log {
                             first_offset: Offset(e.first_offset),
                         });
                     });
+                    // The index is in marker order; the list goes out in first-offset order
+                    // (see `ReadResult::aborted_transactions`).
+                    list.sort_unstable_by_key(|a| a.first_offset);
                 }
                 break;
             }

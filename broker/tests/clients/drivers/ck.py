@@ -515,10 +515,10 @@ def op_commit_offsets(args):
     c = make_consumer(args, args["group"], "read_uncommitted")
     parts = []
     for x in args["offsets"]:
-        tp = TopicPartition(x[0], x[1], x[2])
-        if len(x) > 3:
-            tp.metadata = x[3]
-        parts.append(tp)
+        # [topic, partition, offset, metadata?, leader_epoch?]
+        metadata = x[3] if len(x) > 3 else None
+        leader_epoch = x[4] if len(x) > 4 else None
+        parts.append(TopicPartition(x[0], x[1], x[2], metadata=metadata, leader_epoch=leader_epoch))
     try:
         c.commit(offsets=parts, asynchronous=False)
     except KafkaException as e:
