@@ -22,6 +22,13 @@ pub struct BrokerConfig {
     /// `socket.request.max.bytes`: the largest request frame accepted (Kafka's default
     /// 100 MiB); a larger size field closes the connection before anything is read.
     pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: request bytes read and not yet answered, across every
+    /// connection; a connection whose next request would pass it waits before reading the
+    /// request (Kafka stops reading from its sockets the same way). `None` (-1): no bound,
+    /// Kafka's default. eoslog-broker's default is 512 MiB, so that ten thousand
+    /// connections each sending a request of `socket.request.max.bytes` cannot take the
+    /// memory of a terabyte. At least `socket.request.max.bytes` when set.
+    pub queued_max_request_bytes: Option<usize>,
     /// `max.connections`: connections beyond it are closed at accept.
     pub max_connections: usize,
     /// `connections.max.idle.ms`: an idle connection is closed after it (Kafka's default
@@ -51,6 +58,7 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            queued_max_request_bytes: Some(512 * 1024 * 1024),
             max_connections: 100_000,
             connections_max_idle_ms: 600_000,
             maintenance_interval_ms: 1000,
@@ -89,6 +97,12 @@ impl BrokerConfig {
             "group.min.session.timeout.ms" => self.group_min_session_timeout_ms = int(1, i32_max)? as i32,
             "group.max.session.timeout.ms" => self.group_max_session_timeout_ms = int(1, i32_max)? as i32,
             "socket.request.max.bytes" => self.socket_request_max_bytes = int(1024, i32_max)? as usize,
+            "queued.max.request.bytes" => {
+                self.queued_max_request_bytes = match int(-1, i64::from(u32::MAX))? {
+                    v if v <= 0 => None,
+                    v => Some(v as usize),
+                }
+            }
             "max.connections" => self.max_connections = int(1, i32_max)? as usize,
             "connections.max.idle.ms" => self.connections_max_idle_ms = int(1, i64::MAX)? as u64,
             "eoslog.accept.replication.factor" => {
@@ -106,6 +120,22 @@ impl BrokerConfig {
             _ => self.store.set(key, value)?,
         }
         Ok(())
+    }
+
+    /// Checks the rules that tie keys together (each key alone is checked by `set`).
+    ///
+    /// # Errors
+    /// `queued.max.request.bytes` below `socket.request.max.bytes` (no request of the
+    /// largest size could ever be read).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.queued_max_request_bytes {
+            Some(q) if q < self.socket_request_max_bytes => Err(ConfigError::InvalidValue {
+                key: "queued.max.request.bytes".to_owned(),
+                value: q.to_string(),
+                reason: "must be at least socket.request.max.bytes (or -1 for no bound)",
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Parses `KEY=VALUE` and sets it.
@@ -144,6 +174,14 @@ mod tests {
             Err(ConfigError::UnknownKey { .. })
         ));
         assert!(c.set_pair("socket.request.max.bytes=-5").is_err());
+        c.set_pair("queued.max.request.bytes=-1").expect("unbounded");
+        assert_eq!(c.queued_max_request_bytes, None);
+        c.set_pair("socket.request.max.bytes=2048").expect("max");
+        c.set_pair("queued.max.request.bytes=1024")
+            .expect("in range alone");
+        assert!(c.validate().is_err(), "below socket.request.max.bytes");
+        c.set_pair("queued.max.request.bytes=4096").expect("bound");
+        c.validate().expect("valid");
         assert!(c.set_pair("num.partitions").is_err());
     }
 }

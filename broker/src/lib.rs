@@ -62,6 +62,9 @@ pub enum BrokerError {
     /// A blocking task failed to run.
     #[error("background task: {0}")]
     Task(String),
+    /// The configuration breaks a rule that ties keys together.
+    #[error("configuration: {0}")]
+    Config(#[from] eoslog::ConfigError),
 }
 
 /// What every connection shares.
@@ -75,6 +78,8 @@ pub(crate) struct Shared {
     pub(crate) data_arrived: Notify,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) connections: AtomicUsize,
+    /// `queued.max.request.bytes` as permits of one byte each (`None`: no bound).
+    pub(crate) request_bytes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// A running broker.
@@ -94,6 +99,7 @@ impl Broker {
         listen: SocketAddr,
         config: BrokerConfig,
     ) -> Result<Broker, BrokerError> {
+        config.validate()?;
         let dir = data_dir.to_owned();
         let store_config = config.store.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(dir, store_config))
@@ -106,7 +112,11 @@ impl Broker {
             .local_addr()
             .map_err(|source| BrokerError::Listen { addr: listen, source })?;
         let (shutdown, _) = watch::channel(false);
+        let request_bytes = config
+            .queued_max_request_bytes
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         let shared = Arc::new(Shared {
+            request_bytes,
             groups: groups::Groups::new(&config),
             store,
             config,

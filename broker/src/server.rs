@@ -6,7 +6,9 @@
 //! below a header's size, an unknown API key, a version outside the served range, or a body
 //! that does not decode closes the connection (as Kafka does), with nothing written. A
 //! frame's buffer grows with the bytes that actually arrive, so a forged size costs nothing
-//! until the data is sent.
+//! until the data is sent, and the bytes of every request read and not yet answered stay
+//! within `queued.max.request.bytes`: a connection whose request would pass it waits, its
+//! socket unread, until earlier requests are answered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -76,10 +78,22 @@ async fn connection_loop(
                 max,
             });
         }
+        // The request's bytes count against `queued.max.request.bytes` from before they are
+        // read until it is answered.
+        let budget = match &shared.request_bytes {
+            Some(sem) => Some(
+                sem.clone()
+                    .acquire_many_owned(size as u32)
+                    .await
+                    .map_err(|_| std::io::Error::other("request budget closed"))?,
+            ),
+            None => None,
+        };
         let frame = read_frame(stream, size as usize).await?;
         let Some(response) = handle_frame(shared, frame, peer).await? else {
             continue;
         };
+        drop(budget);
         stream.write_all(&response).await?;
     }
 }
