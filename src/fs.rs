@@ -204,6 +204,22 @@ pub(crate) fn write_atomic(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(), (&'static str, PathBuf, io::Error)> {
+    write_renamed(fs, path, bytes)?;
+    // IMPORTANT: the rename is only durable once the directory entry is.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs.sync_dir(dir)
+        .map_err(|e| ("fsync directory", dir.to_path_buf(), e))?;
+    Ok(())
+}
+
+/// [`write_atomic`] without the directory fsync: the caller fsyncs the directory once after
+/// several such writes. Until it does, a crash leaves either file under the name, each
+/// whole (the content is fsynced before the rename).
+pub(crate) fn write_renamed(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (&'static str, PathBuf, io::Error)> {
     let tmp = path.with_extension(match path.extension() {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_owned(),
@@ -214,12 +230,7 @@ pub(crate) fn write_atomic(
     f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
     drop(f);
     fs.rename(&tmp, path)
-        .map_err(|e| ("rename", path.to_path_buf(), e))?;
-    // IMPORTANT: the rename is only durable once the directory entry is.
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs.sync_dir(dir)
-        .map_err(|e| ("fsync directory", dir.to_path_buf(), e))?;
-    Ok(())
+        .map_err(|e| ("rename", path.to_path_buf(), e))
 }
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.

@@ -24,7 +24,7 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path, sync::atomic::Orde
 
 use crate::batch::crc32c;
 use crate::error::{Corruption, CorruptionDetail, FileKind, StorageError};
-use crate::fs::{read_all, write_atomic, FileSystem};
+use crate::fs::{read_all, write_atomic, write_renamed, FileSystem};
 
 use super::{io_err, Log, Writer, CHECKPOINT_FILE};
 
@@ -189,12 +189,27 @@ impl Log {
     /// Writes a checkpoint built earlier (possibly after the writer lock was released),
     /// unless a newer one was written meanwhile: a checkpoint never goes back.
     pub(super) fn store_checkpoint(&self, c: CheckpointText) -> Result<(), StorageError> {
+        self.store_checkpoint_with(c, true)
+    }
+
+    /// [`Log::store_checkpoint`]; with `sync_dir` false the caller fsyncs the directory
+    /// afterwards.
+    pub(super) fn store_checkpoint_with(
+        &self,
+        c: CheckpointText,
+        sync_dir: bool,
+    ) -> Result<(), StorageError> {
         let mut written = self.checkpoint_written.lock();
         if *written > c.seq {
             return Ok(());
         }
         let path = self.dir.join(CHECKPOINT_FILE);
-        write_atomic(&*self.fs, &path, c.text.as_bytes()).map_err(|(op, p, e)| StorageError::io(op, p, e))?;
+        let done = if sync_dir {
+            write_atomic(&*self.fs, &path, c.text.as_bytes())
+        } else {
+            write_renamed(&*self.fs, &path, c.text.as_bytes())
+        };
+        done.map_err(|(op, p, e)| StorageError::io(op, p, e))?;
         *written = c.seq;
         Ok(())
     }

@@ -60,14 +60,14 @@ impl Log {
             w.segments.pop();
         } else {
             old.make_inactive()?;
-            old.flush()?;
+            // The `.log` and `.txnindex` are made durable; the offset and time indexes need
+            // not be: the checkpoint written below records their checksums, and an index
+            // that does not match them after a crash is rebuilt from the log.
+            old.sync_log()?;
+            old.flush_txn_index()?;
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, new_base, self.limits, now)?);
-        // IMPORTANT: the new segment's directory entry must be durable before data lands in it.
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
         let point = new_base.min(self.log_end.load(Ordering::Acquire));
@@ -79,8 +79,18 @@ impl Log {
             let mut st = self.sync.lock();
             st.durable = st.durable.max(w.recovery_point);
         }
-        self.take_snapshot(w, new_base)?;
-        self.write_checkpoint(w)?;
+        self.write_snapshot(w, new_base, false)?;
+        let checkpoint = self.checkpoint_text(w);
+        self.store_checkpoint_with(checkpoint, false)?;
+        // One directory fsync for the new segment, the snapshot and the checkpoint (each
+        // file's content was fsynced before its rename). IMPORTANT: the new segment's entry
+        // must be durable before data lands in it, so this comes before the roll returns to
+        // the append that asked for it. A crash before it leaves any mix of the renames, and
+        // each mix opens: an older snapshot is replayed forward, and an older checkpoint
+        // sends the rolled segment through recovery.
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         self.stats.rolls.fetch_add(1, Ordering::Relaxed);
         tracing::info!(dir = %self.dir.display(), new_base, "rolled segment");
         Ok(())

@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::error::{CorruptionDetail, StorageError};
-use crate::fs::{read_all, write_atomic, FileSystem};
+use crate::fs::{read_all, write_atomic, write_renamed, FileSystem};
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{file_name, Segment};
 use crate::snapshot::{self, ProducerSnapshot};
@@ -17,12 +17,28 @@ use super::{fs_remove, io_err, Log, Writer};
 
 impl Log {
     pub(super) fn take_snapshot(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
+        self.write_snapshot(w, offset, true)
+    }
+
+    /// [`Log::take_snapshot`]; with `sync_dir` false the caller fsyncs the directory
+    /// afterwards (a roll does it once for its new segment, snapshot and checkpoint).
+    pub(super) fn write_snapshot(
+        &self,
+        w: &mut Writer,
+        offset: i64,
+        sync_dir: bool,
+    ) -> Result<(), StorageError> {
         if w.snapshots.last() == Some(&offset) && w.bytes_since_snapshot == 0 {
             return Ok(());
         }
         let bytes = snapshot::encode(&w.psm.snapshot());
         let path = self.dir.join(file_name(offset, "snapshot"));
-        write_atomic(&*self.fs, &path, &bytes).map_err(|(op, p, e)| StorageError::io(op, p, e))?;
+        let written = if sync_dir {
+            write_atomic(&*self.fs, &path, &bytes)
+        } else {
+            write_renamed(&*self.fs, &path, &bytes)
+        };
+        written.map_err(|(op, p, e)| StorageError::io(op, p, e))?;
         w.snapshots.insert(offset);
         w.bytes_since_snapshot = 0;
         // Keep snapshots at segment bases (recovery starts there) and the newest one.
