@@ -22,9 +22,9 @@ pub struct BrokerConfig {
     /// `socket.request.max.bytes`: the largest request frame accepted (Kafka's default
     /// 100 MiB); a larger size field closes the connection before anything is read.
     pub socket_request_max_bytes: usize,
-    /// `queued.max.request.bytes`: request bytes read and not yet answered, across every
-    /// connection; a connection whose next request would pass it waits before reading the
-    /// request (Kafka stops reading from its sockets the same way). `None` (-1): no bound,
+    /// `queued.max.request.bytes`: the sizes of the requests being read or handled, across
+    /// every connection; a connection whose next request would pass it waits before reading
+    /// the request (Kafka's memory pool stops reading from sockets the same way). `None` (-1): no bound,
     /// Kafka's default. eoslog-broker's default is 512 MiB, so that ten thousand
     /// connections each sending a request of `socket.request.max.bytes` cannot take the
     /// memory of a terabyte. At least `socket.request.max.bytes` when set.

@@ -6,9 +6,10 @@
 //! below a header's size, an unknown API key, a version outside the served range, or a body
 //! that does not decode closes the connection (as Kafka does), with nothing written. A
 //! frame's buffer grows with the bytes that actually arrive, so a forged size costs nothing
-//! until the data is sent, and the bytes of every request read and not yet answered stay
-//! within `queued.max.request.bytes`: a connection whose request would pass it waits, its
-//! socket unread, until earlier requests are answered.
+//! until the data is sent. The sizes of the requests being read or handled stay within
+//! `queued.max.request.bytes`: a connection whose next request would pass it waits, its
+//! socket unread, until earlier requests are answered. A request whose bytes stop arriving
+//! for `connections.max.idle.ms` closes its connection and frees its share.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -78,8 +79,9 @@ async fn connection_loop(
                 max,
             });
         }
-        // The request's bytes count against `queued.max.request.bytes` from before they are
-        // read until it is answered.
+        // The whole request counts against `queued.max.request.bytes` from before its body
+        // is read until it is answered, all or nothing (Kafka's memory pool does the same):
+        // a request waiting for budget holds none, so waiters never block each other.
         let budget = match &shared.request_bytes {
             Some(sem) => Some(
                 sem.clone()
@@ -89,7 +91,7 @@ async fn connection_loop(
             ),
             None => None,
         };
-        let frame = read_frame(stream, size as usize).await?;
+        let frame = read_frame(stream, size as usize, idle).await?;
         let Some(response) = handle_frame(shared, frame, peer).await? else {
             continue;
         };
@@ -98,13 +100,18 @@ async fn connection_loop(
     }
 }
 
-/// Reads `size` bytes, growing the buffer as they arrive (at most 64 KiB ahead).
-async fn read_frame(stream: &mut TcpStream, size: usize) -> Result<Bytes, ConnectionError> {
+/// Reads `size` bytes, growing the buffer as they arrive (at most 64 KiB ahead). A peer
+/// that sends nothing for `idle` mid-request is cut off, like an idle connection, so a
+/// stalled request cannot keep its share of `queued.max.request.bytes` for ever.
+async fn read_frame(stream: &mut TcpStream, size: usize, idle: Duration) -> Result<Bytes, ConnectionError> {
     let mut buf = BytesMut::with_capacity(size.min(64 * 1024));
     while buf.len() < size {
         let want = (size - buf.len()).min(64 * 1024);
         buf.reserve(want);
-        let n = (&mut *stream).take(want as u64).read_buf(&mut buf).await?;
+        let n = match tokio::time::timeout(idle, (&mut *stream).take(want as u64).read_buf(&mut buf)).await {
+            Err(_) => return Err(ConnectionError::Idle(idle)),
+            Ok(r) => r?,
+        };
         if n == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }

@@ -575,9 +575,10 @@ impl Log {
         while next < cleaned.len() {
             let seg = &cleaned[next];
             if next > first {
+                // Written out first, so that the copy's size and index room are exact.
+                out.flush(&copy, throttle)?;
                 let next_end = cleaned.get(next + 1).map_or(end_offset, |s| s.base_offset);
-                let held = copy.size() + out.bytes.len() as u64;
-                if held + seg.size() > self.config.segment_bytes
+                if copy.size() + seg.size() > self.config.segment_bytes
                     || next_end - 1 - base > i64::from(i32::MAX)
                     || (copy.index_room() as u64) < seg.size() / interval + 2
                 {
