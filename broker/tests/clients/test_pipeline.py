@@ -82,6 +82,26 @@ def test_pipeline_happy_path(client, clients, names):
     verify_output(clients, group, src, dst, partitions, inputs)
 
 
+def test_pipeline_with_deliberate_aborts(clients, names):
+    """Scenario 20: every third transaction is aborted and the consumer seeks back to the
+    committed offsets; every input still appears exactly once in the committed output."""
+    partitions, per = 3, 40
+    src = clients.create_topic(names("in"), partitions)
+    dst = clients.create_topic(names("out"), partitions)
+    inputs = make_input(clients, src, partitions, per)
+    group = names("g")
+    pipe = clients.start("ck", "pipeline", input_topics=[src], output_topic=dst, group=group,
+                         transactional_id=names("tx"), commit_every=7, abort_every=3,
+                         txn_timeout_ms=10000)
+    wait_committed(clients, group, src, partitions, per, 90000, watch=[pipe])
+    pipe.send("stop")
+    pipe.ok(60)
+    deliberate = [e for e in pipe.of("aborted") if e["reason"] == "deliberate" and e["records"]]
+    assert deliberate, "no transaction with records was aborted on purpose\n" + pipe.describe()
+    assert pipe.of("rewound"), pipe.describe()
+    verify_output(clients, group, src, dst, partitions, inputs)
+
+
 def committed_events(pipes):
     return sum(len(p.of("committed")) for p in pipes)
 

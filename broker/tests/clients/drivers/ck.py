@@ -281,6 +281,7 @@ class Pipeline:
         self.in_txn = False
         self.pending = 0
         self.committed_records = 0
+        self.transactions = 0
         self.delivered = []
         self.fatal = False
         # a commit may block while the broker restarts: allow for it between polls
@@ -335,6 +336,12 @@ class Pipeline:
                 raise
 
     def commit(self):
+        self.transactions += 1
+        every = self.args.get("abort_every")
+        if every and self.transactions % every == 0:
+            # scenario 20: a deliberate abort, then back to the committed offsets
+            self.abort("deliberate")
+            return
         positions = [tp for tp in self.consumer.position(self.consumer.assignment())
                      if tp.offset >= 0]
         try:

@@ -30,7 +30,9 @@ txn_open_and_hang
     the transaction.
 pipeline
     consume-transform-produce: ``input_topics``, ``output_topic``, ``group``,
-    ``transactional_id``, ``commit_every`` (K), ``txn_timeout_ms``; runs until ``stop`` is
+    ``transactional_id``, ``commit_every`` (K), ``txn_timeout_ms``, ``abort_every`` (ck
+    only: every n-th transaction is aborted and the consumer rewound to the committed
+    offsets instead of committing); runs until ``stop`` is
     read from stdin or ``idle_ms`` passes with nothing pending, or ``max_ms``. Output
     record: same key, same partition as the input, value ``transform(topic, p, o, value)``.
     Events: assigned, revoked, committed, aborted, done.
