@@ -523,9 +523,12 @@ def op_commit_offsets(args):
     parts = []
     for x in args["offsets"]:
         # [topic, partition, offset, metadata?, leader_epoch?]
-        metadata = x[3] if len(x) > 3 else None
-        leader_epoch = x[4] if len(x) > 4 else None
-        parts.append(TopicPartition(x[0], x[1], x[2], metadata=metadata, leader_epoch=leader_epoch))
+        kw = {}
+        if len(x) > 3:
+            kw["metadata"] = x[3]
+        if len(x) > 4:
+            kw["leader_epoch"] = x[4]
+        parts.append(TopicPartition(x[0], x[1], x[2], **kw))
     try:
         c.commit(offsets=parts, asynchronous=False)
     except KafkaException as e:
