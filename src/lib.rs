@@ -215,8 +215,8 @@ pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
 pub use store::{
-    ProduceContext, ProduceError, Store, StoreConfig, StoreError, StoreMaintenanceReport, TopicInfo,
-    CONSUMER_OFFSETS_TOPIC, PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
+    CleanerPassReport, ProduceContext, ProduceError, Store, StoreConfig, StoreError, StoreMaintenanceReport,
+    TopicInfo, CONSUMER_OFFSETS_TOPIC, PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
 };
 pub use txn_index::AbortedTxn;
 pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};

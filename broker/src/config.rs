@@ -51,6 +51,9 @@ impl Default for BrokerConfig {
         // Kafka checks retention every 5 minutes, not at every maintenance run.
         let mut store = StoreConfig::default();
         store.retention_check_interval_ms = 300_000;
+        // Kafka's `log.cleaner.threads` default: the broker cleans on a thread of its own,
+        // so a long clean never holds up maintenance (transaction timeouts).
+        store.cleaner_threads = 1;
         BrokerConfig {
             store,
             node_id: 0,

@@ -125,11 +125,14 @@ impl Broker {
             shutdown,
             connections: AtomicUsize::new(0),
         });
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(maintenance_loop(shared.clone())),
             tokio::spawn(groups::timer_loop(shared.clone())),
         ];
+        for _ in 0..shared.config.store.cleaner_threads {
+            tasks.push(tokio::spawn(cleaner_loop(shared.clone())));
+        }
         Ok(Broker { shared, tasks })
     }
 
@@ -207,6 +210,32 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
 
 /// The store's maintenance (flush, retention, transaction timeouts and expiry, marker
 /// retries) on a timer; a timed-out transaction's abort wakes waiting fetches.
+/// One of `log.cleaner.threads`: cleaner passes on a blocking thread, and after a pass that
+/// cleaned nothing a sleep of `log.cleaner.backoff.ms` (at least 50 ms, so that a backoff of
+/// 0 does not spin).
+async fn cleaner_loop(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let backoff = Duration::from_millis(shared.config.store.cleaner_backoff_ms.max(50) as u64);
+    loop {
+        let s = shared.clone();
+        let cleaned = match tokio::task::spawn_blocking(move || s.store.run_cleaner()).await {
+            Ok(report) => {
+                tracing::trace!(target: "eoslog_broker", ?report, "cleaner pass");
+                report.cleaned_logs
+            }
+            Err(e) => {
+                tracing::warn!(target: "eoslog_broker", error = %e, "cleaner pass failed");
+                0
+            }
+        };
+        let pause = if cleaned > 0 { Duration::ZERO } else { backoff };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 async fn maintenance_loop(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     let period = Duration::from_millis(shared.config.maintenance_interval_ms);

@@ -62,8 +62,14 @@ pub struct StoreConfig {
     /// `log.cleaner.enable` (default true): [`crate::Store::run_maintenance`] cleans the
     /// compacted logs that are due, the internal topics among them.
     pub cleaner_enabled: bool,
-    /// `log.cleaner.backoff.ms` (default 15 s): how often maintenance looks for dirty logs.
+    /// `log.cleaner.backoff.ms` (default 15 s): how often maintenance looks for dirty logs,
+    /// or how long a cleaner thread sleeps after a pass that cleaned nothing.
     pub cleaner_backoff_ms: i64,
+    /// `log.cleaner.threads`: 0 (the library's default) cleans inside
+    /// [`crate::Store::run_maintenance`]; more means the embedder runs that many threads
+    /// calling [`crate::Store::run_cleaner`] and maintenance does not clean (the example
+    /// broker does, with Kafka's default of 1).
+    pub cleaner_threads: usize,
     /// `log.cleaner.io.max.bytes.per.second` and `log.cleaner.dedupe.buffer.size`.
     pub cleaner: crate::log::CleanerOptions,
 }
@@ -91,6 +97,7 @@ impl Default for StoreConfig {
             retention_check_interval_ms: 0,
             cleaner_enabled: true,
             cleaner_backoff_ms: 15_000,
+            cleaner_threads: 0,
             cleaner: crate::log::CleanerOptions::default(),
         }
     }
@@ -168,6 +175,13 @@ impl StoreConfig {
             "log.retention.check.interval.ms" => self.retention_check_interval_ms = int(0)?,
             "log.cleaner.enable" => self.cleaner_enabled = flag()?,
             "log.cleaner.backoff.ms" => self.cleaner_backoff_ms = int(0)?,
+            "log.cleaner.threads" => {
+                let v = int(0)?;
+                if v > 64 {
+                    return Err(bad("at most 64"));
+                }
+                self.cleaner_threads = v as usize;
+            }
             "log.cleaner.dedupe.buffer.size" => {
                 self.cleaner.dedupe_buffer_bytes = usize::try_from(int(1)?).map_err(|_| bad("too large"))?;
             }

@@ -16,6 +16,7 @@
 //! first time [`Store::partition`] asks for it, so a store of 10,000 idle partitions opens
 //! in milliseconds and holds a few hundred bytes per idle partition.
 
+mod cleaner;
 mod config;
 mod produce;
 mod producer_ids;
@@ -43,6 +44,7 @@ use crate::kafka::KafkaError;
 use crate::log::{Log, LogOptions, MaintenanceReport};
 use crate::types::ProducerId;
 
+pub use cleaner::CleanerPassReport;
 pub use config::StoreConfig;
 pub use produce::{ProduceContext, ProduceError};
 pub use producer_ids::PRODUCER_IDS_FILE;
@@ -220,6 +222,8 @@ pub struct Store {
     last_retention_ms: std::sync::atomic::AtomicI64,
     /// When the cleaner last looked for dirty logs (`log.cleaner.backoff.ms`).
     last_clean_check_ms: std::sync::atomic::AtomicI64,
+    /// The logs cleaner threads are cleaning now.
+    cleaning: cleaner::Cleaning,
     pub(crate) txn: CoordinatorState,
     pub(crate) offsets_state: OffsetsState,
     _lock: File,
@@ -276,6 +280,7 @@ impl Store {
             sweep_cursor: Mutex::new(0),
             last_retention_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
             last_clean_check_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            cleaning: cleaner::Cleaning::default(),
             _lock: lock,
         };
         store.load_topics()?;
@@ -584,7 +589,10 @@ impl Store {
             self.last_retention_ms.store(now, Ordering::Release);
         }
         let last_clean = self.last_clean_check_ms.load(Ordering::Acquire);
+        // With cleaner threads of its own (`log.cleaner.threads` > 0) the embedder runs
+        // `run_cleaner` there, and maintenance does not clean.
         let clean = self.config.cleaner_enabled
+            && self.config.cleaner_threads == 0
             && (last_clean == i64::MIN || now.saturating_sub(last_clean) >= self.config.cleaner_backoff_ms);
         if clean {
             self.last_clean_check_ms.store(now, Ordering::Release);
@@ -623,16 +631,11 @@ impl Store {
                     tracing::warn!(topic, partition = p, error = %e, "log maintenance failed");
                 }
             }
-            if clean && log.config().cleanup_policy.compact {
-                match log.clean(&self.config.cleaner, false) {
-                    Ok(Some(_)) => report.cleaned_logs += 1,
-                    Ok(None) => {}
-                    Err(e) => {
-                        report.failures += 1;
-                        tracing::warn!(topic, partition = p, error = %e, "cleaning failed");
-                    }
-                }
-            }
+        }
+        if clean {
+            let pass = self.run_cleaner();
+            report.cleaned_logs += pass.cleaned_logs;
+            report.failures += pass.failures;
         }
         // Partitions not open get their maintenance (retention) too, a few per call, in turn.
         let all = if retention {
