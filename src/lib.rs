@@ -130,8 +130,9 @@
 //! ```
 //!
 //! **Compaction.** A log with `cleanup.policy=compact` keeps the latest record of each key,
-//! at its original offset, when [`Log::clean`] runs (a [`Store`]'s maintenance runs it for
-//! the logs that are due, its internal topics among them). It is transaction-aware: aborted
+//! at its original offset, when [`Log::clean`] runs (a [`Store`] runs it for the logs that
+//! are due, its internal topics among them, from its maintenance or from cleaner threads
+//! calling [`Store::run_cleaner`]). It is transaction-aware: aborted
 //! data goes, a marker stays while data of its transaction does, tombstones and finished
 //! markers go after `delete.retention.ms`, the last batch of every producer the log tracks
 //! stays (emptied if need be) so its retries are still duplicates, and nothing at or above
