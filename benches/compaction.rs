@@ -10,6 +10,10 @@
 //!   every cleanable segment of the same log again and again, unthrottled (`cleaner_running`),
 //!   throttled to 64 MiB/s of cleaner I/O (`cleaner_throttled_64MiBps`,
 //!   `log.cleaner.io.max.bytes.per.second`), and without (`baseline_no_cleaner`).
+//! * `compaction/append_while_cleaning_roll_fsync_maintenance`: the same three rows on a log
+//!   with `eoslog.roll.fsync=maintenance` (a roll fsyncs nothing; maintenance does), with a
+//!   third thread running the log's maintenance every 10 ms in every row, as an embedder's
+//!   maintenance loop would (the broker's runs every second).
 #![allow(missing_docs)]
 
 use std::fs::File;
@@ -186,7 +190,28 @@ fn timed_with_cleaner(
     mut work: impl FnMut(),
     reset: impl Fn(),
 ) -> Duration {
+    timed_with_background(log, cleaning, None, iters, &mut work, reset)
+}
+
+/// [`timed_with_cleaner`], with a thread running the log's maintenance every `maintain`.
+fn timed_with_background(
+    log: &Arc<Log>,
+    cleaning: Option<CleanerOptions>,
+    maintain: Option<Duration>,
+    iters: u64,
+    work: &mut dyn FnMut(),
+    reset: impl Fn(),
+) -> Duration {
     let stop = Arc::new(AtomicBool::new(false));
+    let maintenance = maintain.map(|period| {
+        let (log, stop) = (log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                log.run_maintenance().expect("maintenance");
+                std::thread::sleep(period);
+            }
+        })
+    });
     let cleaner = cleaning.map(|options| {
         let (log, stop) = (log.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -213,23 +238,39 @@ fn timed_with_cleaner(
     if let Some(t) = cleaner {
         black_box(t.join().expect("cleaner"));
     }
+    if let Some(t) = maintenance {
+        t.join().expect("maintenance");
+    }
     total
+}
+
+/// A compacted log of 1 MiB segments with 8 MiB of history (8 segments) for the cleaner.
+fn busy_log(dir: &Path, extra: &[(&str, &str)], batches: &[Vec<u8>]) -> Arc<Log> {
+    let mut busy = config();
+    busy.set("segment.bytes", &(1u64 << 20).to_string())
+        .expect("config");
+    for (k, v) in extra {
+        busy.set(k, v).expect("config");
+    }
+    let log = Arc::new(Log::open(dir, busy).expect("open"));
+    for _ in 0..2 {
+        for b in batches {
+            must_append(&log, b);
+        }
+    }
+    log
 }
 
 fn bench_concurrent(c: &mut Criterion) {
     let root = tempfile::tempdir().expect("dir");
-    let mut busy = config();
-    busy.set("segment.bytes", &(1u64 << 20).to_string())
-        .expect("config");
-    let log = Arc::new(Log::open(root.path().join("busy-0"), busy).expect("open"));
     let batches: Vec<Vec<u8>> = (0..256).map(|i| batch(i * RECORDS_PER_BATCH)).collect();
     let appended: u64 = batches.iter().map(|b| b.len() as u64).sum();
-    // 8 MiB of history (8 segments) for the cleaner to work on.
-    for _ in 0..2 {
-        for b in &batches {
-            must_append(&log, b);
-        }
-    }
+    let log = busy_log(&root.path().join("busy-0"), &[], &batches);
+    let deferred = busy_log(
+        &root.path().join("busy-deferred-0"),
+        &[("eoslog.roll.fsync", "maintenance")],
+        &batches,
+    );
     // Keeps the log at about its starting size: the oldest segments beyond 8 MiB go.
     let keep = |log: &Log| {
         let end = log.log_end_offset().0;
@@ -240,26 +281,37 @@ fn bench_concurrent(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(appended));
     let unthrottled = CleanerOptions::default();
     let throttled = CleanerOptions::default().io_max_bytes_per_second(64.0 * 1024.0 * 1024.0);
-    for (name, cleaning) in [
-        ("append_while_cleaning/baseline_no_cleaner", None),
-        ("append_while_cleaning/cleaner_running", Some(unthrottled)),
-        ("append_while_cleaning/cleaner_throttled_64MiBps", Some(throttled)),
+    let rows = [
+        ("baseline_no_cleaner", None),
+        ("cleaner_running", Some(unthrottled)),
+        ("cleaner_throttled_64MiBps", Some(throttled)),
+    ];
+    for (group, log, maintain) in [
+        ("append_while_cleaning", &log, None),
+        (
+            "append_while_cleaning_roll_fsync_maintenance",
+            &deferred,
+            Some(Duration::from_millis(10)),
+        ),
     ] {
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                timed_with_cleaner(
-                    &log,
-                    cleaning,
-                    iters,
-                    || {
-                        for bytes in &batches {
-                            must_append(&log, bytes);
-                        }
-                    },
-                    || keep(&log),
-                )
+        for (row, cleaning) in rows {
+            g.bench_function(format!("{group}/{row}"), |b| {
+                b.iter_custom(|iters| {
+                    timed_with_background(
+                        log,
+                        cleaning,
+                        maintain,
+                        iters,
+                        &mut || {
+                            for bytes in &batches {
+                                must_append(log, bytes);
+                            }
+                        },
+                        || keep(log),
+                    )
+                });
             });
-        });
+        }
     }
     g.throughput(Throughput::Bytes(4 << 20));
     for (name, cleaning) in [

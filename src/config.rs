@@ -14,6 +14,22 @@ pub enum Durability {
     SyncEachAppend,
 }
 
+/// When a roll makes the segment it closes durable (`eoslog.roll.fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollFsync {
+    /// The roll fsyncs the old segment's `.log` and `.txnindex`, the producer snapshot, the
+    /// checkpoint and the directory before the append that asked for it goes on: a crash
+    /// never costs more than the active segment to recover. The default for a bare log.
+    Inline,
+    /// The roll writes the same files but fsyncs nothing; [`crate::Log::run_maintenance`]
+    /// (and [`crate::Log::flush`], close) fsyncs everything appended since it last ran and
+    /// then advances the recovery point, with the writer lock released during the fsyncs.
+    /// Appends never wait for a disk another writer (a cleaner, another log) keeps busy; a
+    /// crash costs recovering what was appended since the last maintenance. Kafka flushes a
+    /// rolled segment from a background thread the same way. The broker's default.
+    Maintenance,
+}
+
 /// What the high watermark follows when the embedder does not set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HighWatermarkMode {
@@ -111,6 +127,8 @@ pub struct LogConfig {
     /// 1,000 partitions is 8 GiB). Default 8 MiB; 0 turns it off. Kafka's `preallocate`
     /// instead sets the file length to `segment.bytes` up front.
     pub preallocate_bytes: u64,
+    /// `eoslog.roll.fsync`: `inline` (default) or `maintenance` ([`RollFsync`]).
+    pub roll_fsync: RollFsync,
 }
 
 impl Default for LogConfig {
@@ -143,6 +161,7 @@ impl Default for LogConfig {
             transaction_verification: false,
             validate_records: true,
             preallocate_bytes: 8 << 20,
+            roll_fsync: RollFsync::Inline,
         }
     }
 }
@@ -185,6 +204,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "eoslog.transaction.verification",
     "eoslog.validate.records",
     "eoslog.preallocate.bytes",
+    "eoslog.roll.fsync",
 ];
 
 impl LogConfig {
@@ -292,6 +312,13 @@ impl LogConfig {
                 }
             }
             "eoslog.preallocate.bytes" => self.preallocate_bytes = at_least(0)? as u64,
+            "eoslog.roll.fsync" => {
+                self.roll_fsync = match value {
+                    "inline" => RollFsync::Inline,
+                    "maintenance" => RollFsync::Maintenance,
+                    _ => return Err(bad("expected inline or maintenance")),
+                }
+            }
             _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
         }
         Ok(())

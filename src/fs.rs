@@ -220,6 +220,26 @@ pub(crate) fn write_renamed(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(), (&'static str, PathBuf, io::Error)> {
+    write_through_temp(fs, path, bytes, true)
+}
+
+/// Writes `bytes` to a temp file renamed to `path`, fsyncing nothing: a process crash leaves
+/// the old file or the whole new one, a power loss possibly a damaged one. Only for derived
+/// files whose readers check them (a producer snapshot), fsynced later by the caller.
+pub(crate) fn write_renamed_unsynced(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), (&'static str, PathBuf, io::Error)> {
+    write_through_temp(fs, path, bytes, false)
+}
+
+fn write_through_temp(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<(), (&'static str, PathBuf, io::Error)> {
     let tmp = path.with_extension(match path.extension() {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_owned(),
@@ -227,7 +247,9 @@ pub(crate) fn write_renamed(
     let f = fs.open(&tmp, true).map_err(|e| ("create", tmp.clone(), e))?;
     f.set_len(0).map_err(|e| ("truncate", tmp.clone(), e))?;
     f.write_all_at(bytes, 0).map_err(|e| ("write", tmp.clone(), e))?;
-    f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
+    if fsync {
+        f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
+    }
     drop(f);
     fs.rename(&tmp, path)
         .map_err(|e| ("rename", path.to_path_buf(), e))

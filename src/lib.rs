@@ -191,7 +191,7 @@ pub use batch::{
     RecordIter, Records, TimestampType, HEADER_SIZE, LOG_OVERHEAD, MARKER_BATCH_SIZE,
 };
 pub use compression::Compression;
-pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, CONFIG_KEYS};
+pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, RollFsync, CONFIG_KEYS};
 pub use coordinator::{
     decode_internal_record, partition_for, CommittedOffset, CoordinatorError, CoordinatorStats,
     FetchedOffset, GroupMember, GroupMembership, GroupMetadataValue, HangingTransaction, InternalRecord,

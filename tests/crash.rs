@@ -5,7 +5,8 @@
 //! is present exactly once, a retry of the in-flight batch is a duplicate or a fresh append
 //! (never out of order), no aborted or undecided data is visible to read_committed, the last
 //! stable offset never goes backwards across restarts, and producer state agrees with the data.
-//! `EOSLOG_CRASH_ITERATIONS` sets the number of kills (default 50). Issue #5.
+//! Every other life rolls with `eoslog.roll.fsync=maintenance`, a thread running maintenance
+//! every 2 ms. `EOSLOG_CRASH_ITERATIONS` sets the number of kills (default 50). Issue #5.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -38,9 +39,20 @@ impl Rng {
     }
 }
 
-fn config() -> LogConfig {
+/// Odd lives defer their rolls' fsyncs to maintenance.
+fn deferred(iteration: u64) -> bool {
+    iteration % 2 == 1
+}
+
+fn config(iteration: u64) -> LogConfig {
     let mut c = LogConfig::default();
+    let roll = if deferred(iteration) {
+        "maintenance"
+    } else {
+        "inline"
+    };
     for (k, v) in [
+        ("eoslog.roll.fsync", roll),
         ("eoslog.durability", "sync"),
         ("segment.bytes", "65536"),
         ("eoslog.snapshot.interval.bytes", "20000"),
@@ -69,7 +81,14 @@ fn batch(pid: i64, seq: i32, n: usize, txn: bool) -> (Vec<u8>, Vec<String>) {
 }
 
 fn child(dir: &Path, journal: &Path, iteration: u64) {
-    let log = Log::open(dir, config()).expect("child open");
+    let log = std::sync::Arc::new(Log::open(dir, config(iteration)).expect("child open"));
+    if deferred(iteration) {
+        let log = log.clone();
+        std::thread::spawn(move || loop {
+            log.run_maintenance().expect("maintenance");
+            std::thread::sleep(Duration::from_millis(2));
+        });
+    }
     let mut j = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -182,7 +201,7 @@ fn read_journal(path: &Path) -> Journal {
 /// Checks one life's journal against the reopened log, reading from `from` (the log end when
 /// that life began: its producers wrote nothing below it). Returns (LSO, log end) at close.
 fn check(dir: &Path, journal: &Path, prev_lso: i64, iteration: u64, from: i64) -> (i64, i64) {
-    let log = Log::open(dir, config()).expect("parent open");
+    let log = Log::open(dir, config(iteration)).expect("parent open");
     let lso = log.last_stable_offset().0;
     assert!(
         lso >= prev_lso,

@@ -73,15 +73,7 @@ fn every_mix_of_a_rolls_files_opens_whole() {
         let log = t.open_at(&case);
         assert_eq!(log.log_end_offset(), off(end), "case {mask}");
         assert_eq!(values(&log, Isolation::ReadUncommitted), expected, "case {mask}");
-        for o in 0..end {
-            let r = log.read(off(o), 1, Isolation::ReadUncommitted).expect("read");
-            let bytes = r.slices[0].read().expect("bytes");
-            let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
-            assert!(
-                b.base_offset() <= o && o <= b.last_offset(),
-                "case {mask}: lookup of {o}"
-            );
-        }
+        assert_lookups(&log, end, &format!("case {mask}"));
         match client(&log, &idem(1, 0, (BATCHES - 1) * 2, 2)) {
             AppendOutcome::Duplicate(info) => assert_eq!(info.first_offset, off(last_at), "case {mask}"),
             other => panic!("case {mask}: a retry of the last batch was {other:?}"),

@@ -54,6 +54,10 @@ impl Default for BrokerConfig {
         // Kafka's `log.cleaner.threads` default: the broker cleans on a thread of its own,
         // so a long clean never holds up maintenance (transaction timeouts).
         store.cleaner_threads = 1;
+        // Kafka flushes a rolled segment from a background thread: a roll fsyncs nothing and
+        // maintenance (every `eoslog.maintenance.interval.ms`) makes rolled segments durable,
+        // so a produce never waits behind the cleaner's or another partition's writes.
+        store.log_defaults.roll_fsync = eoslog::RollFsync::Maintenance;
         BrokerConfig {
             store,
             node_id: 0,

@@ -167,6 +167,7 @@ impl Log {
             s.sync_log()?;
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        // A roll with `eoslog.roll.fsync=maintenance` left the new segment's entry unsynced.
+        self.sync_dir_if_changed()
     }
 }

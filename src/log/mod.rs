@@ -134,6 +134,12 @@ pub struct Log {
     /// (briefly, on `appends_done`) for them so that its fsync covers them.
     appending: AtomicUsize,
     leader_waiting: AtomicBool,
+    /// Directory changes not fsynced by the roll that made them (`eoslog.roll.fsync =
+    /// maintenance`), counted; `dir_synced` is the count the last directory fsync covered.
+    /// Whatever makes appended data durable fsyncs the directory while they differ, so a new
+    /// segment's entry is as durable as the data in it.
+    dir_changes: AtomicU64,
+    dir_synced: AtomicU64,
     appends_done: Condvar,
     closed: AtomicBool,
     stats: Counters,

@@ -480,6 +480,8 @@ impl Log {
             poisoned: AtomicBool::new(false),
             appending: AtomicUsize::new(0),
             leader_waiting: AtomicBool::new(false),
+            dir_changes: AtomicU64::new(0),
+            dir_synced: AtomicU64::new(0),
             appends_done: Condvar::new(),
             closed: AtomicBool::new(false),
             stats,

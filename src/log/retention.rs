@@ -39,6 +39,9 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn maintain(&self, retention: bool) -> Result<MaintenanceReport, StorageError> {
+        if self.config.roll_fsync == crate::config::RollFsync::Maintenance {
+            self.sync_rolled()?;
+        }
         let now = self.clock.now_ms();
         let expired_producers = self.writer.lock().psm.remove_expired(now);
         let deleted_segments = if retention { self.apply_retention()? } else { 0 };

@@ -2,11 +2,11 @@
 
 use std::sync::{atomic::Ordering, Arc};
 
-use crate::config::HighWatermarkMode;
+use crate::config::{HighWatermarkMode, RollFsync};
 use crate::error::StorageError;
+use crate::segment::{file_name, Segment};
 
-use crate::segment::Segment;
-
+use super::snapshots::SnapshotWrite;
 use super::watermarks::HwMove;
 use super::{io_err, Log, Writer, CLEAN_SHUTDOWN_FILE};
 
@@ -37,9 +37,9 @@ impl Log {
             s.flush()?;
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         }
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
+        let snapshots = snapshots_between(w, w.recovery_point, end);
+        self.sync_snapshots(&snapshots)?;
+        self.sync_dir()?;
         w.recovery_point = end;
         w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
         self.write_checkpoint(w)?;
@@ -60,16 +60,30 @@ impl Log {
             w.segments.pop();
         } else {
             old.make_inactive()?;
-            // The `.log` and `.txnindex` are made durable; the offset and time indexes need
-            // not be: the checkpoint written below records their checksums, and an index
-            // that does not match them after a crash is rebuilt from the log.
-            old.sync_log()?;
-            old.flush_txn_index()?;
-            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            // The `.log` and `.txnindex` are made durable (here, or by the next maintenance);
+            // the offset and time indexes need not be: the checkpoint records their
+            // checksums, and an index that does not match them after a crash is rebuilt from
+            // the log.
+            if self.config.roll_fsync == RollFsync::Inline {
+                old.sync_log()?;
+                old.flush_txn_index()?;
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, new_base, self.limits, now)?);
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
+        if self.config.roll_fsync == RollFsync::Maintenance {
+            // Nothing is fsynced: [`Log::sync_rolled`] (maintenance), a flush or a durable
+            // append does it, and the recovery point stays where it is until then. Counted
+            // before any data can land in the new segment, so whatever makes that data
+            // durable also fsyncs the directory entry.
+            self.dir_changes.fetch_add(1, Ordering::AcqRel);
+            self.write_snapshot(w, new_base, SnapshotWrite::SyncLater)?;
+            self.stats.rolls.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(dir = %self.dir.display(), new_base, "rolled segment (fsyncs deferred)");
+            return Ok(());
+        }
         let point = new_base.min(self.log_end.load(Ordering::Acquire));
         if point >= w.recovery_point {
             w.recovery_point = point;
@@ -79,7 +93,7 @@ impl Log {
             let mut st = self.sync.lock();
             st.durable = st.durable.max(w.recovery_point);
         }
-        self.write_snapshot(w, new_base, false)?;
+        self.write_snapshot(w, new_base, SnapshotWrite::DirSyncLater)?;
         let checkpoint = self.checkpoint_text(w);
         self.store_checkpoint_with(checkpoint, false)?;
         // One directory fsync for the new segment, the snapshot and the checkpoint (each
@@ -88,12 +102,108 @@ impl Log {
         // the append that asked for it. A crash before it leaves any mix of the renames, and
         // each mix opens: an older snapshot is replayed forward, and an older checkpoint
         // sends the rolled segment through recovery.
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
+        self.sync_dir()?;
         self.stats.rolls.fetch_add(1, Ordering::Relaxed);
         tracing::info!(dir = %self.dir.display(), new_base, "rolled segment");
         Ok(())
+    }
+
+    /// fsyncs the directory, and records that it covers every change counted so far.
+    pub(super) fn sync_dir(&self) -> Result<(), StorageError> {
+        let changes = self.dir_changes.load(Ordering::Acquire);
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
+        self.dir_synced.fetch_max(changes, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// fsyncs the directory if a deferred roll changed it since the last directory fsync.
+    pub(super) fn sync_dir_if_changed(&self) -> Result<(), StorageError> {
+        if self.dir_synced.load(Ordering::Acquire) < self.dir_changes.load(Ordering::Acquire) {
+            self.sync_dir()?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the producer snapshots at `offsets` that still exist (a deferred roll wrote
+    /// them without fsync; retention or a truncation may have removed one since).
+    fn sync_snapshots(&self, offsets: &[i64]) -> Result<(), StorageError> {
+        if self.config.roll_fsync == RollFsync::Inline {
+            return Ok(());
+        }
+        for &o in offsets {
+            let path = self.dir.join(file_name(o, "snapshot"));
+            match self.fs.open(&path, false) {
+                Ok(f) => f.sync_data().map_err(io_err("fsync", &path))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("open", &path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// With `eoslog.roll.fsync=maintenance`: makes the segments rolled since the recovery
+    /// point durable (their `.log` and `.txnindex`, the snapshots at their bases, the
+    /// directory) and then moves the recovery point to the active segment's base, as an
+    /// inline roll would have. The writer lock is held only to read what to fsync and then
+    /// to install the new recovery point, so appends go on while the fsyncs wait for the
+    /// disk. A truncation in between leaves the recovery point alone (the next call
+    /// retries). Returns whether the recovery point moved.
+    ///
+    /// # Errors
+    /// Storage failures (the log is then poisoned).
+    pub(super) fn sync_rolled(&self) -> Result<bool, StorageError> {
+        let (target, base, rolled, snapshots, truncations) = {
+            let w = self.writer.lock();
+            self.check_writable()?;
+            let Some(active) = w.segments.last() else {
+                return Ok(false);
+            };
+            let target = active.base_offset.min(self.log_end.load(Ordering::Acquire));
+            let dir_changed =
+                self.dir_synced.load(Ordering::Acquire) < self.dir_changes.load(Ordering::Acquire);
+            if target <= w.recovery_point && !dir_changed {
+                return Ok(false);
+            }
+            let start = w
+                .segments
+                .partition_point(|s| s.base_offset <= w.recovery_point)
+                .saturating_sub(1);
+            let rolled = w.segments[start..w.segments.len() - 1].to_vec();
+            let snapshots = snapshots_between(&w, w.recovery_point, target);
+            let truncations = self.truncation_seq.load(Ordering::Acquire);
+            (target, active.base_offset, rolled, snapshots, truncations)
+        };
+        let synced = (|| {
+            for s in &rolled {
+                s.sync_log()?;
+                s.flush_txn_index()?;
+                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            self.sync_snapshots(&snapshots)?;
+            self.sync_dir()
+        })();
+        synced.map_err(|e| self.poison(e))?;
+        let checkpoint = {
+            let mut w = self.writer.lock();
+            self.check_writable()?;
+            if self.truncation_seq.load(Ordering::Acquire) != truncations || target <= w.recovery_point {
+                return Ok(false);
+            }
+            w.recovery_point = target;
+            w.recovery_position = Some((base, 0));
+            {
+                let mut st = self.sync.lock();
+                st.durable = st.durable.max(target);
+            }
+            if self.config.high_watermark == HighWatermarkMode::Durable {
+                self.publish_watermarks(&mut w, HwMove::Advance(target));
+            }
+            self.checkpoint_text(&w)
+        };
+        self.store_checkpoint(checkpoint).map_err(|e| self.poison(e))?;
+        Ok(true)
     }
 
     /// Rolls a new active segment at the log end offset (no-op on an empty active segment).
@@ -135,4 +245,13 @@ impl Log {
         self.closed.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+/// The snapshots above `from` up to and including `to`.
+fn snapshots_between(w: &Writer, from: i64, to: i64) -> Vec<i64> {
+    w.snapshots
+        .iter()
+        .copied()
+        .filter(|&o| o > from && o <= to)
+        .collect()
 }

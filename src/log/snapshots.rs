@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::error::{CorruptionDetail, StorageError};
-use crate::fs::{read_all, write_atomic, write_renamed, FileSystem};
+use crate::fs::{read_all, write_atomic, write_renamed, write_renamed_unsynced, FileSystem};
 use crate::producer_state::ProducerStateManager;
 use crate::segment::{file_name, Segment};
 use crate::snapshot::{self, ProducerSnapshot};
@@ -15,28 +15,39 @@ use crate::snapshot::{self, ProducerSnapshot};
 use super::recovery::replay;
 use super::{fs_remove, io_err, Log, Writer};
 
+/// How durable a snapshot is when [`Log::write_snapshot`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SnapshotWrite {
+    /// Content fsynced, renamed, directory fsynced.
+    Durable,
+    /// Content fsynced and renamed; the caller fsyncs the directory.
+    DirSyncLater,
+    /// Written and renamed, nothing fsynced: the caller fsyncs the file and the directory
+    /// before the recovery point passes it (a roll with `eoslog.roll.fsync=maintenance`).
+    SyncLater,
+}
+
 impl Log {
     pub(super) fn take_snapshot(&self, w: &mut Writer, offset: i64) -> Result<(), StorageError> {
-        self.write_snapshot(w, offset, true)
+        self.write_snapshot(w, offset, SnapshotWrite::Durable)
     }
 
-    /// [`Log::take_snapshot`]; with `sync_dir` false the caller fsyncs the directory
-    /// afterwards (a roll does it once for its new segment, snapshot and checkpoint).
+    /// [`Log::take_snapshot`], made as durable as `how` says.
     pub(super) fn write_snapshot(
         &self,
         w: &mut Writer,
         offset: i64,
-        sync_dir: bool,
+        how: SnapshotWrite,
     ) -> Result<(), StorageError> {
         if w.snapshots.last() == Some(&offset) && w.bytes_since_snapshot == 0 {
             return Ok(());
         }
         let bytes = snapshot::encode(&w.psm.snapshot());
         let path = self.dir.join(file_name(offset, "snapshot"));
-        let written = if sync_dir {
-            write_atomic(&*self.fs, &path, &bytes)
-        } else {
-            write_renamed(&*self.fs, &path, &bytes)
+        let written = match how {
+            SnapshotWrite::Durable => write_atomic(&*self.fs, &path, &bytes),
+            SnapshotWrite::DirSyncLater => write_renamed(&*self.fs, &path, &bytes),
+            SnapshotWrite::SyncLater => write_renamed_unsynced(&*self.fs, &path, &bytes),
         };
         written.map_err(|(op, p, e)| StorageError::io(op, p, e))?;
         w.snapshots.insert(offset);

@@ -592,6 +592,22 @@ pub fn append_keyed(log: &Log, key: &[u8], value: Option<&[u8]>) {
 }
 
 /// Copies the files of a partition directory (no subdirectories) into `to`.
+/// Every offset below `end` is found by a one-record read (the offset index agrees with the
+/// log).
+pub fn assert_lookups(log: &Log, end: i64, case: &str) {
+    for o in 0..end {
+        let r = log
+            .read(off(o), 1, eoslog::Isolation::ReadUncommitted)
+            .expect("read");
+        let bytes = r.slices[0].read().expect("bytes");
+        let (b, _) = eoslog::RecordBatch::parse(&bytes).expect("batch");
+        assert!(
+            b.base_offset() <= o && o <= b.last_offset(),
+            "{case}: lookup of {o}"
+        );
+    }
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read dir") {
