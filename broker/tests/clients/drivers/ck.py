@@ -539,6 +539,81 @@ def op_commit_offsets(args):
     return 0
 
 
+def poll_until(consumers, cond, what, timeout=TIMEOUT):
+    """Polls every consumer (they must all poll to take part in a rebalance) until cond()."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            raise RuntimeError("timed out waiting for " + what)
+        for c in consumers:
+            c.poll(0.1)
+
+
+def op_stale_metadata(args):
+    """KIP-447: a transaction sends offsets with consumer group metadata taken before the
+    group moved on (a rebalance, or a static member replaced by a newer instance). Emits
+    `stale` with the error send_offsets_to_transaction (or the commit) raised, aborts, then
+    sends the same offsets with fresh metadata and commits them (`fresh`)."""
+    group, src, out = args["group"], args["topic"], args["out"]
+    offsets = [TopicPartition(src, 0, args.get("offset", 1))]
+    assigned = {}
+
+    def consumer(name, instance=None):
+        extra = {"group.instance.id": instance} if instance else {}
+        c = make_consumer({**args, "consumer_conf": extra}, group,
+                          "read_committed")
+        assigned[name] = None
+        c.subscribe([src], on_assign=lambda _c, parts: assigned.__setitem__(name, len(parts)))
+        return c
+
+    c1 = consumer("c1", args.get("instance"))
+    poll_until([c1], lambda: assigned["c1"] is not None, "the first member's assignment")
+    stale = c1.consumer_group_metadata()
+    if args["how"] == "rebalance":
+        assigned["c1"] = None
+        c2 = consumer("c2")
+        # Both must poll through the rebalance; c1 is assigned again in the new generation.
+        poll_until([c1, c2], lambda: assigned["c1"] is not None and assigned["c2"] is not None,
+                   "the rebalance")
+        fresh_owner = c1
+    else:
+        # A static member's close sends no LeaveGroup; a new instance with the same
+        # group.instance.id takes its place under a new member id.
+        c1.close()
+        c2 = consumer("c2", args["instance"])
+        poll_until([c2], lambda: assigned["c2"] is not None, "the new instance's assignment")
+        fresh_owner = c2
+    emit("rebalanced")
+    p = Producer({**base_conf(args), "transactional.id": args["transactional_id"],
+                  "transaction.timeout.ms": 30000, "acks": "all", "enable.idempotence": True})
+    p.init_transactions(TIMEOUT)
+    p.begin_transaction()
+    produce_records(p, [{"topic": out, "partition": 0, "key": "stale", "value": "stale"}])
+    failed = None
+    try:
+        p.send_offsets_to_transaction(offsets, stale, TIMEOUT)
+        p.commit_transaction(TIMEOUT)
+    except KafkaException as e:
+        err = e.args[0]
+        failed = err
+        emit("stale", code=err.code(), name=err.name(), fatal=err.fatal(),
+             txn_requires_abort=err.txn_requires_abort(), retriable=err.retriable())
+    if failed is None:
+        emit("stale", code=None, name="committed")
+        return 1
+    if failed.fatal():
+        return 0
+    p.abort_transaction(TIMEOUT)
+    p.begin_transaction()
+    produce_records(p, [{"topic": out, "partition": 0, "key": "fresh", "value": "fresh"}])
+    fresh = fresh_owner.consumer_group_metadata()
+    p.send_offsets_to_transaction(offsets, fresh, TIMEOUT)
+    p.commit_transaction(TIMEOUT)
+    emit("fresh")
+    emit("done")
+    return 0
+
+
 def op_info(args):
     import confluent_kafka
     admin = AdminClient(base_conf(args))
@@ -561,6 +636,7 @@ OPS = {
     "wait_committed": op_wait_committed,
     "commit_offsets": op_commit_offsets,
     "info": op_info,
+    "stale_metadata": op_stale_metadata,
 }
 
 
