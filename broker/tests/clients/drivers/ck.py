@@ -614,6 +614,46 @@ def op_stale_metadata(args):
     return 0
 
 
+def op_abort_without_data(args):
+    """Scenario 5: a transaction registers partitions (its records wait in librdkafka's queue
+    long enough for AddPartitionsToTxn to go out) and aborts with the records unsent, so the
+    partitions get an ABORT marker and no data; the next transaction commits records to
+    the same partitions. Emits `registered` and the committed records' deliveries."""
+    conf = {**base_conf(args), "transactional.id": args["transactional_id"], "acks": "all",
+            "enable.idempotence": True, "transaction.timeout.ms": 30000, "linger.ms": 20000}
+    p = Producer(conf)
+    p.init_transactions(TIMEOUT)
+    p.begin_transaction()
+    for part in args["partitions"]:
+        p.produce(args["topic"], key=b"purged", value=b"purged", partition=part)
+    # AddPartitionsToTxn is sent at once; the records wait for linger.ms.
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        p.poll(0.1)
+    emit("registered")
+    # The abort purges the queued records (librdkafka then restarts the partitions'
+    # sequences; an application purge() before it would leave a gap in them).
+    p.abort_transaction(TIMEOUT)
+    emit("aborted")
+    p.begin_transaction()
+    for part in args["partitions"]:
+        for i in range(args.get("n", 3)):
+            while True:
+                try:
+                    p.produce(args["topic"], key=b"k", value=("c%d" % i).encode(), partition=part,
+                              on_delivery=lambda err, msg: emit(
+                                  "delivered", topic=msg.topic(), partition=msg.partition(),
+                                  offset=msg.offset(), value=dec(msg.value()),
+                                  error=err.name() if err else None))
+                    break
+                except BufferError:
+                    p.poll(0.1)
+    p.commit_transaction(TIMEOUT)
+    p.poll(0)
+    emit("done")
+    return 0
+
+
 def op_info(args):
     import confluent_kafka
     admin = AdminClient(base_conf(args))
@@ -637,6 +677,7 @@ OPS = {
     "commit_offsets": op_commit_offsets,
     "info": op_info,
     "stale_metadata": op_stale_metadata,
+    "abort_without_data": op_abort_without_data,
 }
 
 
