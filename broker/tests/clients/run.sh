@@ -21,4 +21,4 @@ if [[ ! -x "$bin" ]]; then
     exit 1
 fi
 cd "$here"
-exec "$venv/bin/python" -m pytest -x -q "$@"
+exec "$venv/bin/python" -m pytest -x -q --durations=12 "$@"
