@@ -7,6 +7,11 @@
 //!   After `broker_idempotent` the bench prints the CPU time its threads used per record,
 //!   the broker's (tokio workers and blocking pool) and librdkafka's apart: on two cores
 //!   the client's own work bounds that row.
+//! * `produce/broker_raw_client` — the same batches as `in_process`, sent by a minimal
+//!   client in the bench thread: one connection, InitProducerId, then Produce v9 requests
+//!   (`acks=-1`, five in flight as librdkafka keeps them), each batch restamped with the
+//!   producer id and the next sequence (and its CRC recomputed). It costs the client next to
+//!   nothing, so against `in_process` it is the protocol layer's cost alone.
 //! * `produce/broker_transactional` — the same producer transactional, committing every
 //!   100 ms, against `broker_idempotent`.
 //! * `fetch/read_committed` against `fetch/read_uncommitted` — a librdkafka consumer reading
@@ -14,8 +19,19 @@
 //!
 //! `cargo bench -p eoslog-broker --bench clients`
 
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use eoslog::{BatchIter, Isolation, Offset, ProduceContext, Store, StoreConfig};
@@ -29,6 +45,8 @@ const RECORD: usize = 1024;
 /// Records per iteration: enough that the flush that ends each measured call (linger,
 /// the last round trip) is a small part of it.
 const PER_ITER: u64 = 100_000;
+/// `log.segment.bytes` of the broker and of the in-process store.
+const SEGMENT_BYTES: &str = "67108864";
 
 struct Running {
     rt: tokio::runtime::Runtime,
@@ -68,7 +86,7 @@ fn start_broker() -> Running {
         .set("transaction.max.timeout.ms", "900000")
         .expect("config");
     // Bounded data: old segments go at each maintenance.
-    config.set("log.segment.bytes", "67108864").expect("config");
+    config.set("log.segment.bytes", SEGMENT_BYTES).expect("config");
     config.set("log.retention.bytes", "268435456").expect("config");
     config
         .set("log.retention.check.interval.ms", "1000")
@@ -233,6 +251,44 @@ fn bench_produce(c: &mut Criterion) {
         );
     }
 
+    running
+        .broker
+        .as_ref()
+        .expect("broker")
+        .store()
+        .create_topic("bench-raw", 1, &[])
+        .expect("topic");
+    let mut raw = RawProducer::connect(&running.addr);
+    let raw_topic = TopicName(StrBytes::from_static_str("bench-raw"));
+    let before = thread_cpu();
+    let mut raw_records = 0u64;
+    g.bench_function("broker_raw_client", |b| {
+        b.iter_custom(|n| {
+            let n = n * PER_ITER;
+            let start = Instant::now();
+            let mut done = 0u64;
+            while done < n {
+                for (batch, &count) in batches.iter().zip(&records) {
+                    raw.produce(&raw_topic, batch, count as i32);
+                    done += count;
+                    if done >= n {
+                        break;
+                    }
+                }
+            }
+            raw.flush();
+            raw_records += done;
+            start.elapsed()
+        })
+    });
+    let after = thread_cpu();
+    eprintln!(
+        "broker_raw_client CPU per record: broker threads {:.3} µs, the client (bench thread and others) {:.3} µs ({} records)",
+        (after.0 - before.0) * 1e6 / raw_records.max(1) as f64,
+        (after.2 - before.2) * 1e6 / raw_records.max(1) as f64,
+        raw_records
+    );
+
     let txn = producer(&running.addr, Some("bench-txn"));
     g.bench_function("broker_transactional", |b| {
         b.iter_custom(|n| produce(&txn, "bench-txn", n * PER_ITER, Some(Duration::from_millis(100))))
@@ -245,7 +301,11 @@ fn bench_produce(c: &mut Criterion) {
             let mut done = 0u64;
             while done < n {
                 let dir = bench_dir();
-                let store = Store::open(dir.path(), StoreConfig::default()).expect("store");
+                // The broker's segment size (its retention is left out: each store here
+                // holds one pass over the batches and is deleted untimed).
+                let mut config = StoreConfig::default();
+                config.set("log.segment.bytes", SEGMENT_BYTES).expect("config");
+                let store = Store::open(dir.path(), config).expect("store");
                 store.create_topic("bench", 1, &[]).expect("topic");
                 // The partition's files are created at its first use: not part of an append.
                 store.partition("bench", 0).expect("partition");
@@ -270,6 +330,117 @@ fn bench_produce(c: &mut Criterion) {
     g.finish();
     drop(idem);
     drop(txn);
+}
+
+/// A client that costs next to nothing: Produce requests over one blocking connection.
+struct RawProducer {
+    stream: TcpStream,
+    producer_id: i64,
+    epoch: i16,
+    sequence: i32,
+    correlation: i32,
+    /// Records of each request in flight, oldest first.
+    in_flight: VecDeque<i32>,
+    frame: BytesMut,
+}
+
+/// Requests a raw producer keeps in flight (librdkafka's `max.in.flight` with idempotence).
+const RAW_IN_FLIGHT: usize = 5;
+const PRODUCE_VERSION: i16 = 9;
+
+impl RawProducer {
+    fn connect(addr: &str) -> RawProducer {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut p = RawProducer {
+            stream,
+            producer_id: -1,
+            epoch: -1,
+            sequence: 0,
+            correlation: 0,
+            in_flight: VecDeque::new(),
+            frame: BytesMut::new(),
+        };
+        let mut init = InitProducerIdRequest::default();
+        init.transactional_id = None;
+        init.transaction_timeout_ms = 60_000;
+        init.producer_id = kafka_protocol::messages::ProducerId(-1);
+        init.producer_epoch = -1;
+        p.send(ApiKey::InitProducerId, 4, &init);
+        let r: InitProducerIdResponse = p.receive(ApiKey::InitProducerId, 4);
+        assert_eq!(r.error_code, 0, "InitProducerId: {r:?}");
+        p.producer_id = r.producer_id.0;
+        p.epoch = r.producer_epoch;
+        p
+    }
+
+    fn send<Q: Encodable>(&mut self, api: ApiKey, version: i16, body: &Q) {
+        self.correlation += 1;
+        let mut h = RequestHeader::default();
+        h.request_api_key = api as i16;
+        h.request_api_version = version;
+        h.correlation_id = self.correlation;
+        h.client_id = Some(StrBytes::from_static_str("bench-raw"));
+        self.frame.clear();
+        self.frame.put_i32(0);
+        h.encode(&mut self.frame, api.request_header_version(version))
+            .expect("header");
+        body.encode(&mut self.frame, version).expect("body");
+        let len = (self.frame.len() - 4) as i32;
+        self.frame[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&self.frame).expect("write");
+    }
+
+    fn receive<R: Decodable>(&mut self, api: ApiKey, version: i16) -> R {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).expect("response size");
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut body).expect("response");
+        let mut frame = Bytes::from(body);
+        ResponseHeader::decode(&mut frame, api.response_header_version(version)).expect("header");
+        R::decode(&mut frame, version).expect("response body")
+    }
+
+    /// Sends `batch` (as a client built it) stamped with this producer and its next sequence.
+    fn produce(&mut self, topic: &TopicName, batch: &[u8], records: i32) {
+        if self.in_flight.len() == RAW_IN_FLIGHT {
+            self.complete_one();
+        }
+        let mut b = batch.to_vec();
+        b[43..51].copy_from_slice(&self.producer_id.to_be_bytes());
+        b[51..53].copy_from_slice(&self.epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&self.sequence.to_be_bytes());
+        let crc = eoslog::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        self.sequence = self.sequence.wrapping_add(records);
+        let mut part = PartitionProduceData::default();
+        part.index = 0;
+        part.records = Some(Bytes::from(b));
+        let mut t = TopicProduceData::default();
+        t.name = topic.clone();
+        t.partition_data = vec![part];
+        let mut req = ProduceRequest::default();
+        req.transactional_id = None;
+        req.acks = -1;
+        req.timeout_ms = 30_000;
+        req.topic_data = vec![t];
+        self.send(ApiKey::Produce, PRODUCE_VERSION, &req);
+        self.in_flight.push_back(records);
+    }
+
+    /// Waits for the oldest request's answer, which must be a success.
+    fn complete_one(&mut self) {
+        let r: ProduceResponse = self.receive(ApiKey::Produce, PRODUCE_VERSION);
+        let code = r.responses[0].partition_responses[0].error_code;
+        assert_eq!(code, 0, "produce answered error {code}");
+        self.in_flight.pop_front();
+    }
+
+    fn flush(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.complete_one();
+        }
+    }
 }
 
 /// Records appended to `bench-idem` so far (its end offset).
