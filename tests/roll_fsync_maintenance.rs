@@ -6,7 +6,8 @@
 //! made durable, and producer state that agrees with the data it kept (a retry of its last
 //! batch is a duplicate at its offset, the next sequence is accepted). A durable append
 //! (`eoslog.durability=sync`) after a deferred roll fsyncs the new segment's directory entry
-//! itself. FORMAT.md §4.4.
+//! itself, and a truncation fsyncs the rolled segments before it moves the recovery point
+//! past them. FORMAT.md §4.4.
 
 mod common;
 use common::*;
@@ -358,6 +359,29 @@ fn appends_and_truncations_go_on_while_maintenance_fsyncs_rolled_segments() {
     drop(log);
     let log = t.open();
     assert_whole_prefix(&log, 0, "reopened");
+}
+
+#[test]
+fn a_truncation_makes_deferred_rolls_durable_before_it_moves_the_recovery_point() {
+    let t = deferred(&[]);
+    let (log, counts) = open_counted(&t);
+    append_batches(&log, 0, 40);
+    let rolled = log.segments().len() - 1;
+    assert!(rolled >= 3, "{rolled} rolls");
+    assert_eq!(counts.files.load(Ordering::SeqCst), 0);
+    let end = log.log_end_offset().0;
+    log.truncate_to(off(end - 2)).expect("truncate");
+    assert_eq!(
+        log.durable_offset(),
+        off(end - 2),
+        "the truncation moved the recovery point"
+    );
+    assert!(
+        counts.files.load(Ordering::SeqCst) > rolled,
+        "the recovery point passed {rolled} rolled segments after {} fsyncs",
+        counts.files.load(Ordering::SeqCst)
+    );
+    assert_eq!(checkpointed(&t.path()), end - 2);
 }
 
 #[test]

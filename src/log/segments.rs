@@ -143,6 +143,27 @@ impl Log {
         Ok(())
     }
 
+    /// With `eoslog.roll.fsync=maintenance`, under the writer lock: fsyncs the segments
+    /// rolled since the recovery point (`.log` and `.txnindex`) and their snapshots, for a
+    /// caller about to move the recovery point past them (a truncation). The caller fsyncs
+    /// the directory.
+    pub(super) fn sync_rolled_below_active(&self, w: &Writer) -> Result<(), StorageError> {
+        if self.config.roll_fsync == RollFsync::Inline || w.segments.is_empty() {
+            return Ok(());
+        }
+        let start = w
+            .segments
+            .partition_point(|s| s.base_offset <= w.recovery_point)
+            .saturating_sub(1);
+        for s in &w.segments[start.min(w.segments.len() - 1)..w.segments.len() - 1] {
+            s.sync_log()?;
+            s.flush_txn_index()?;
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        let end = w.segments.last().map_or(w.recovery_point, |s| s.base_offset);
+        self.sync_snapshots(&snapshots_between(w, w.recovery_point, end))
+    }
+
     /// With `eoslog.roll.fsync=maintenance`: makes the segments rolled since the recovery
     /// point durable (their `.log` and `.txnindex`, the snapshots at their bases, the
     /// directory) and then moves the recovery point to the active segment's base, as an

@@ -13,7 +13,7 @@ use crate::types::Offset;
 use super::recovery::segment_next_offset;
 use super::snapshots::load_producer_state;
 use super::watermarks::HwMove;
-use super::{fs_remove, io_err, Log, Writer};
+use super::{fs_remove, Log, Writer};
 
 impl Log {
     /// Truncates the log to end at `offset` (replica divergence). A batch straddling `offset`
@@ -52,13 +52,14 @@ impl Log {
         active.make_active(&*self.fs)?;
         active.truncate_to(&*self.fs, target)?;
         active.flush()?;
+        // With `eoslog.roll.fsync=maintenance` the segments rolled since the recovery point
+        // may not be durable yet; the recovery point set below covers them.
+        self.sync_rolled_below_active(w)?;
         // The new end is where the remaining data ends. Kafka sets it to `target` even when a
         // batch straddling `target` was removed whole, which leaves a hole a follower would
         // never refetch and which a restart silently undoes; eoslog keeps the two equal.
         let target = segment_next_offset(&*self.fs, &active)?;
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
+        self.sync_dir()?;
         self.aborted.write().truncate_to(target);
         w.epochs.truncate_from_end(&*self.fs, target)?;
         // Producer state: newest snapshot <= target, replayed up to target.
@@ -84,12 +85,12 @@ impl Log {
             .retain(|pid, _| w.psm.producers.get(*pid).is_some_and(|e| e.txn_first_offset >= 0));
         let start = self.log_start.load(Ordering::Acquire).min(target);
         self.log_start.store(start, Ordering::Release);
-        // The active segment was flushed above and the earlier ones at their rolls: the
-        // recovery point is the new end.
+        // The active segment was flushed above and the earlier ones at their rolls (or
+        // above, when rolls defer their fsyncs): the recovery point is the new end.
         w.recovery_point = target;
         w.recovery_position = w.segments.last().map(|s| (s.base_offset, s.size()));
         // Everything below the new end was fsynced (the kept segment just now, the earlier
-        // ones when they rolled): that is the durable offset, up or down from before.
+        // ones when they rolled or just now): that is the durable offset, up or down.
         self.sync.lock().truncated(target);
         let hw = self.high_watermark.load(Ordering::Acquire).min(target);
         self.publish_watermarks(w, HwMove::Reset(hw));
@@ -126,9 +127,7 @@ impl Log {
             fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, offset, self.limits, now)?);
-        self.fs
-            .sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
+        self.sync_dir()?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
         w.psm.clear(offset);
