@@ -569,6 +569,26 @@ def records_for(topic, partitions, n, prefix="v", key_prefix="k"):
              "value": "%s%d" % (prefix, i)} for i in range(n)]
 
 
+def owned(member):
+    """What a `member` driver owns now (its latest `owns` event)."""
+    ev = member.of("owns")
+    return {tuple(p) for p in ev[-1]["partitions"]} if ev else set()
+
+
+def settle(members, want, timeout):
+    """Waits until the `member` drivers' assignments split `want` exactly (no partition
+    twice, none left out, no member empty); returns how long that took."""
+    start = time.monotonic()
+    while True:
+        owns = [owned(m) for m in members]
+        if set().union(*owns) == want and sum(map(len, owns)) == len(want) and all(owns):
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError("assignments did not settle within %.0f s: %s\n%s" % (
+                timeout, owns, "\n".join(m.describe(6) for m in members)))
+        time.sleep(0.05)
+
+
 def check_view(d, expected, who=None, timeout=90.0):
     """Waits for a consume driver that stops at its sentinels and checks what it delivered.
 

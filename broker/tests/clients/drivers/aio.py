@@ -203,6 +203,33 @@ async def op_consume(args):
     return 0
 
 
+async def op_member(args):
+    """A group member that only tracks what it owns (ck.py's `member`): `owns` after every
+    change, and on the stdin line `stop` a close (LeaveGroup) and `done`."""
+    from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+    from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    assignor = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}[args["strategy"]]
+    c = make_consumer(args, args["group"], "read_committed", partition_assignment_strategy=(assignor,))
+    cmds = StdinCommands()
+
+    class L(ConsumerRebalanceListener):
+        async def on_partitions_revoked(self, revoked):
+            emit("owns", partitions=[])
+
+        async def on_partitions_assigned(self, assigned):
+            emit("owns", partitions=sorted([tp.topic, tp.partition] for tp in assigned))
+    await c.start()
+    c.subscribe(args["topics"], listener=L())
+    emit("subscribed")
+    try:
+        while not cmds.peek_stop():
+            await c.getmany(timeout_ms=100)
+    finally:
+        await c.stop()
+    emit("done")
+    return 0
+
+
 class Pipeline:
     def __init__(self, args):
         self.args = args
@@ -340,6 +367,7 @@ async def op_info(args):
 OPS = {
     "produce": op_produce,
     "consume": op_consume,
+    "member": op_member,
     "txn_open_and_hang": op_txn_open_and_hang,
     "pipeline": op_pipeline,
     "info": op_info,

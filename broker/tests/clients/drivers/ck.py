@@ -654,6 +654,37 @@ def op_abort_without_data(args):
     return 0
 
 
+def op_member(args):
+    """A consumer-group member that only tracks what it owns: subscribes with
+    `strategy`, emits `owns` with its whole assignment after every change (eager strategies
+    replace it, cooperative-sticky adds and revokes increments), and on the stdin line
+    `stop` closes (LeaveGroup) and emits `done`."""
+    c = make_consumer(args, args["group"], "read_committed")
+    cmds = StdinCommands()
+    owned = set()
+    cooperative = args["strategy"] == "cooperative-sticky"
+
+    def on_assign(consumer, parts):
+        nonlocal owned
+        got = {(p.topic, p.partition) for p in parts}
+        owned = owned | got if cooperative else got
+        emit("owns", partitions=sorted([t, p] for t, p in owned), member_id=consumer.memberid())
+
+    def on_revoke(consumer, parts):
+        nonlocal owned
+        gone = {(p.topic, p.partition) for p in parts}
+        owned = owned - gone if cooperative else set()
+        emit("owns", partitions=sorted([t, p] for t, p in owned), member_id=consumer.memberid())
+
+    c.subscribe(args["topics"], on_assign=on_assign, on_revoke=on_revoke)
+    emit("subscribed")
+    while not cmds.peek_stop():
+        c.poll(0.1)
+    c.close()
+    emit("done")
+    return 0
+
+
 def op_info(args):
     import confluent_kafka
     admin = AdminClient(base_conf(args))
@@ -678,6 +709,7 @@ OPS = {
     "info": op_info,
     "stale_metadata": op_stale_metadata,
     "abort_without_data": op_abort_without_data,
+    "member": op_member,
 }
 
 

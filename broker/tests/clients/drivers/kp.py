@@ -223,6 +223,31 @@ def op_consume(args):
     return 0
 
 
+def op_member(args):
+    """A group member that only tracks what it owns (ck.py's `member`): `owns` after every
+    change, and on the stdin line `stop` a close (LeaveGroup) and `done`."""
+    from kafka.coordinator.assignors.range import RangePartitionAssignor
+    from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    assignor = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}[args["strategy"]]
+    c = make_consumer({**args, "consumer_conf": {"partition_assignment_strategy": [assignor]}},
+                      args["group"], "read_committed")
+    cmds = StdinCommands()
+
+    class L(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            emit("owns", partitions=[])
+
+        def on_partitions_assigned(self, assigned):
+            emit("owns", partitions=sorted([tp.topic, tp.partition] for tp in assigned))
+    c.subscribe(args["topics"], listener=L())
+    emit("subscribed")
+    while not cmds.peek_stop():
+        c.poll(timeout_ms=100)
+    c.close(autocommit=False)
+    emit("done")
+    return 0
+
+
 class Pipeline:
     def __init__(self, args):
         self.args = args
@@ -361,6 +386,7 @@ def op_info(args):
 OPS = {
     "produce": op_produce,
     "consume": op_consume,
+    "member": op_member,
     "txn_open_and_hang": op_txn_open_and_hang,
     "pipeline": op_pipeline,
     "info": op_info,

@@ -345,6 +345,32 @@ async function opConsume (args) {
   return 0
 }
 
+// Joins a group with kafkajs's default assigner (RoundRobinAssigner) and reports how the
+// join ended: `joined` with the assignment, or the error that crashed the consumer.
+async function opJoin (args) {
+  const kafka = makeKafka(args)
+  const consumer = makeConsumer(kafka, args, args.group, 'read_committed')
+  const ended = new Promise(resolve => {
+    consumer.on(consumer.events.GROUP_JOIN, e => {
+      const parts = []
+      for (const [t, ps] of Object.entries(e.payload.memberAssignment || {})) for (const p of ps) parts.push([t, p])
+      emit('joined', { partitions: parts })
+      resolve(0)
+    })
+    consumer.on(consumer.events.CRASH, e => {
+      errorEvent(e.payload.error, 'join')
+      resolve(1)
+    })
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topics: args.topics, fromBeginning: true })
+  await consumer.run({ autoCommit: false, eachMessage: async () => {} })
+  const rc = await ended
+  await consumer.disconnect().catch(() => {})
+  if (rc === 0) emit('done', {})
+  return rc
+}
+
 function transform (topic, partition, offset, value) {
   return JSON.stringify({ src: [topic, partition, offset], v: value })
 }
@@ -442,6 +468,7 @@ const OPS = {
   consume: opConsume,
   txn_open_and_hang: opTxnOpenAndHang,
   pipeline: opPipeline,
+  join: opJoin,
   info: opInfo
 }
 
