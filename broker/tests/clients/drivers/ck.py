@@ -158,6 +158,8 @@ def op_produce(args):
                          message="%d messages not delivered" % left, fatal=False, during=during)
                     return 1
             emit("txn_end", i=i, end=t["end"])
+            if args.get("pause_ms"):
+                time.sleep(args["pause_ms"] / 1000)
     except KafkaException as e:
         error_event(e, during)
         return 1
