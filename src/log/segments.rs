@@ -65,9 +65,7 @@ impl Log {
             // checksums, and an index that does not match them after a crash is rebuilt from
             // the log.
             if self.config.roll_fsync == RollFsync::Inline {
-                old.sync_log()?;
-                old.flush_txn_index()?;
-                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+                self.sync_rolled_segments(std::slice::from_ref(&old))?;
             }
         }
         let seg = Arc::new(Segment::create(&*self.fs, &self.dir, new_base, self.limits, now)?);
@@ -143,6 +141,17 @@ impl Log {
         Ok(())
     }
 
+    /// fsyncs what a roll leaves to make durable of the segments it closed: `.log` and
+    /// `.txnindex` (the offset and time indexes are checked against the checkpoint instead).
+    fn sync_rolled_segments(&self, segments: &[Arc<Segment>]) -> Result<(), StorageError> {
+        for s in segments {
+            s.sync_log()?;
+            s.flush_txn_index()?;
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// With `eoslog.roll.fsync=maintenance`, under the writer lock: fsyncs the segments
     /// rolled since the recovery point (`.log` and `.txnindex`) and their snapshots, for a
     /// caller about to move the recovery point past them (a truncation). The caller fsyncs
@@ -151,15 +160,7 @@ impl Log {
         if self.config.roll_fsync == RollFsync::Inline || w.segments.is_empty() {
             return Ok(());
         }
-        let start = w
-            .segments
-            .partition_point(|s| s.base_offset <= w.recovery_point)
-            .saturating_sub(1);
-        for s in &w.segments[start.min(w.segments.len() - 1)..w.segments.len() - 1] {
-            s.sync_log()?;
-            s.flush_txn_index()?;
-            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-        }
+        self.sync_rolled_segments(rolled_since_recovery_point(w))?;
         let end = w.segments.last().map_or(w.recovery_point, |s| s.base_offset);
         self.sync_snapshots(&snapshots_between(w, w.recovery_point, end))
     }
@@ -187,21 +188,13 @@ impl Log {
             if target <= w.recovery_point && !dir_changed {
                 return Ok(false);
             }
-            let start = w
-                .segments
-                .partition_point(|s| s.base_offset <= w.recovery_point)
-                .saturating_sub(1);
-            let rolled = w.segments[start..w.segments.len() - 1].to_vec();
+            let rolled = rolled_since_recovery_point(&w).to_vec();
             let snapshots = snapshots_between(&w, w.recovery_point, target);
             let truncations = self.truncation_seq.load(Ordering::Acquire);
             (target, active.base_offset, rolled, snapshots, truncations)
         };
         let synced = (|| {
-            for s in &rolled {
-                s.sync_log()?;
-                s.flush_txn_index()?;
-                self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
-            }
+            self.sync_rolled_segments(&rolled)?;
             self.sync_snapshots(&snapshots)?;
             self.sync_dir()
         })();
@@ -275,4 +268,17 @@ fn snapshots_between(w: &Writer, from: i64, to: i64) -> Vec<i64> {
         .copied()
         .filter(|&o| o > from && o <= to)
         .collect()
+}
+
+/// The inactive segments from the one holding the recovery point on: what rolls since the
+/// recovery point closed (all of them durable already when rolls fsync inline).
+fn rolled_since_recovery_point(w: &Writer) -> &[Arc<Segment>] {
+    let Some(last) = w.segments.len().checked_sub(1) else {
+        return &[];
+    };
+    let start = w
+        .segments
+        .partition_point(|s| s.base_offset <= w.recovery_point)
+        .saturating_sub(1);
+    &w.segments[start.min(last)..last]
 }
