@@ -305,8 +305,14 @@ for t in $TESTS_LIST; do
     # A test that fails is run once more (EOSLOG_RDKAFKA_RETRIES, default 1): a few of the
     # suite's assertions are timing bets (0103 expects init_transactions() with a 1 ms
     # timeout to time out, which a fast enough local broker can beat). The summary shows
-    # both attempts; a test that fails every attempt fails the run.
-    for attempt in $(seq 1 $((RETRIES + 1))); do
+    # both attempts; a test that fails every attempt fails the run. That one timing bet
+    # (0103-transactions.c:601) gets three more attempts: it lost twice in a row in a CI
+    # run of 2026-12-06 and once locally (the fsync of the transaction state record decides
+    # whether InitProducerId beats 1 ms); any other failure keeps the one retry.
+    attempt=0
+    max_attempts=$((RETRIES + 1))
+    while [ "$attempt" -lt "$max_attempts" ]; do
+        attempt=$((attempt + 1))
         log=$LOG_DIR/$t.log
         report=$LOG_DIR/$t.report.json
         rm -f "$report"
@@ -351,7 +357,11 @@ for t in $TESTS_LIST; do
            [ "$(echo "$states" | awk 'NF { print $2 }' | sort -u | wc -l)" -gt 1 ]; then
             detail="${detail:+$detail; }$(echo "$states" | awk 'NF { printf "%s%s=%s", sep, $1, $2; sep=", " }')"
         fi
-        if [ "$state" != FAILED ] || [ "$attempt" -gt "$RETRIES" ]; then
+        if [ "$state" = FAILED ] && [ "$t" = 0103 ] &&
+           strip_ansi <"$log" | grep -q 'failed at 0103-transactions.c:601:do_test_misuse_txn'; then
+            max_attempts=$((RETRIES + 4))
+        fi
+        if [ "$state" != FAILED ] || [ "$attempt" -ge "$max_attempts" ]; then
             break
         fi
         say "$name: FAILED on attempt $attempt ($secs s), running it again"
