@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from test_pipeline import make_input, verify_output
+from test_pipeline import make_input, verify_output, wait_committed
 
 KILL_POINTS = ["holding records", "in send_offsets", "in commit", "holding records", "in commit"]
 
@@ -53,10 +53,7 @@ def test_pipeline_killed_at_each_step_is_exactly_once(clients, names):
         kill_at(pipe, point)
         pipe.wait(10)
         pipe = start()
-    w = clients.run("ck", "wait_committed", group=group, max_ms=150000, timeout=210,
-                    targets=[[src, p, per] for p in range(partitions)])
-    assert w.of("done")[0]["ok"], "group %s did not commit every input: %s\n%s" % (
-        group, w.of("done")[0]["offsets"], pipe.describe(10))
+    wait_committed(clients, group, src, partitions, per, 150000, watch=[pipe])
     pipe.send("stop")
     pipe.ok(60)
     verify_output(clients, group, src, dst, partitions, inputs)

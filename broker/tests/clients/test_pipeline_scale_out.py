@@ -11,11 +11,7 @@ import time
 
 import pytest
 
-from test_pipeline import make_input, verify_output
-
-
-def commits(pipes):
-    return sum(len(p.of("committed")) for p in pipes)
+from test_pipeline import committed_events as commits, make_input, verify_output, wait_committed
 
 
 def wait_commits(pipes, n, timeout=90):
@@ -46,10 +42,7 @@ def test_instances_join_and_leave_mid_run_exactly_once(clients, names):
     leaver = pipes[0]
     leaver.send("stop")
     leaver.ok(60)
-    w = clients.run("ck", "wait_committed", group=group, max_ms=150000, timeout=210,
-                    targets=[[src, p, per] for p in range(partitions)])
-    assert w.of("done")[0]["ok"], "group %s did not commit every input: %s\n%s" % (
-        group, w.of("done")[0]["offsets"], "\n".join(p.describe(6) for p in pipes))
+    wait_committed(clients, group, src, partitions, per, 150000, watch=pipes)
     for p in pipes[1:]:
         p.send("stop")
     for p in pipes[1:]:
