@@ -204,6 +204,16 @@ class Broker:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def pause(self):
+        """SIGSTOP: the broker answers nothing (its sockets stay open) until ``resume``."""
+        assert self.alive(), "broker is not running:\n" + tail(self.log_path)
+        self._log("SIGSTOP pid %d" % self.proc.pid)
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        self._log("SIGCONT pid %d" % self.proc.pid)
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def restart(self, same_port=True):
         """Starts again on the same data dir. Tries the previous port first (so running clients
         can reconnect); if that fails, any free port. Returns True when the port is the same;
@@ -231,6 +241,7 @@ class Broker:
                               % (rc, tail(self.log_path)))
         self._log("SIGTERM pid %d" % self.proc.pid)
         self.expected_exit = True
+        os.kill(self.proc.pid, signal.SIGCONT)  # a paused broker would never see the SIGTERM
         os.kill(self.proc.pid, signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout)

@@ -70,6 +70,7 @@ def make_producer(args, delivered):
     conf = base_conf(args)
     conf.update({"acks": "all", "enable.idempotence": True, "linger.ms": 5,
                  "compression.type": args.get("compression", "none")})
+    conf.update(args.get("producer_conf", {}))
     if args.get("transactional_id"):
         conf["transactional.id"] = args["transactional_id"]
         conf["transaction.timeout.ms"] = args.get("txn_timeout_ms", 10000)
@@ -656,6 +657,68 @@ def op_abort_without_data(args):
     return 0
 
 
+def op_epoch_bump(args):
+    """Scenario 15 (KIP-360): records time out in flight, the transaction becomes abortable,
+    and abort_transaction bumps the epoch (InitProducerId with the current producer id and
+    epoch) so that the same producer goes on. Produces `records` in a transaction and waits
+    for their acks (`open`); on the stdin line `stall` (the broker is stopped) produces
+    `records_after` and waits until each has failed by message.timeout.ms (`stalled`); on
+    `resume` tries to commit (`commit_failed` with the error), aborts (`aborted`) and commits
+    `records_final` in a new transaction (`committed`)."""
+    delivered = []
+    conf_args = dict(args, producer_conf={"message.timeout.ms": args.get("message_timeout_ms", 3000),
+                                          **args.get("producer_conf", {})})
+    producer = make_producer(conf_args, delivered)
+    cmds = StdinCommands()
+    topic = args.get("topic")
+
+    def records(key):
+        return [dict(r, topic=r.get("topic", topic)) for r in args.get(key, [])]
+
+    during = "init_transactions"
+    try:
+        producer.init_transactions(TIMEOUT)
+        producer.begin_transaction()
+        during = "produce"
+        produce_records(producer, records("records"))
+        flush(producer)
+        emit("open", delivered=len(delivered))
+        if cmds.get(TIMEOUT) != "stall":
+            return 1
+        before = len(delivered)
+        produce_records(producer, records("records_after"))
+        flush(producer)
+        emit("stalled", delivered=len(delivered) - before)
+        if cmds.get(TIMEOUT) != "resume":
+            return 1
+        during = "commit_transaction"
+        try:
+            producer.commit_transaction(TIMEOUT)
+            emit("commit_failed", code=None, name="committed")
+            return 1
+        except KafkaException as e:
+            err = e.args[0]
+            emit("commit_failed", code=err.code(), name=err.name(), fatal=err.fatal(),
+                 txn_requires_abort=err.txn_requires_abort())
+            if not err.txn_requires_abort():
+                return 1
+        during = "abort_transaction"
+        producer.abort_transaction(TIMEOUT)
+        emit("aborted")
+        during = "begin_transaction"
+        producer.begin_transaction()
+        during = "produce"
+        produce_records(producer, records("records_final"))
+        during = "commit_transaction"
+        producer.commit_transaction(TIMEOUT)
+        emit("committed", delivered=len(delivered))
+    except KafkaException as e:
+        error_event(e, during)
+        return 1
+    emit("done")
+    return 0
+
+
 def op_member(args):
     """A consumer-group member that only tracks what it owns: subscribes with
     `strategy`, emits `owns` with its whole assignment after every change (eager strategies
@@ -712,6 +775,7 @@ OPS = {
     "stale_metadata": op_stale_metadata,
     "abort_without_data": op_abort_without_data,
     "member": op_member,
+    "epoch_bump": op_epoch_bump,
 }
 
 

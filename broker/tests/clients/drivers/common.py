@@ -6,7 +6,8 @@ object always has ``op`` and ``bootstrap``; the rest depends on the operation:
 
 produce
     ``transactional_id`` (absent: plain idempotent producer), ``txn_timeout_ms`` (10000),
-    ``compression`` (none/gzip/snappy/lz4/zstd), ``topic`` (default for records),
+    ``compression`` (none/gzip/snappy/lz4/zstd), ``producer_conf`` (ck: extra librdkafka
+    settings), ``topic`` (default for records),
     ``transactions``: a list of ``{"records": [...], "end": "commit"|"abort",
     "offsets": {"group": G, "offsets": [[topic, partition, offset], ...]}}``; or the shorthand
     ``records`` + ``end`` ("commit", "abort", or "none" for no transaction); or
@@ -19,7 +20,8 @@ consume
     ``isolation`` (read_committed/read_uncommitted), ``expect`` (stop after that many
     non-sentinel records), ``until_sentinels`` (stop once a sentinel came from each listed
     partition), ``idle_ms`` (stop after that long without a record, counted from the
-    assignment), ``max_ms`` (hard cap, 30000), ``commit`` (commit at the end, group mode).
+    assignment), ``max_ms`` (hard cap, 30000), ``commit`` (commit at the end, group mode),
+    ``consumer_conf`` (extra consumer settings, in the client's own names).
     Events: assigned, record, done (with ``timed_out``).
 txn_open_and_hang
     ``transactional_id``, ``txn_timeout_ms``, ``records``, optional ``offsets`` (as above).
@@ -36,6 +38,11 @@ pipeline
     read from stdin or ``idle_ms`` passes with nothing pending, or ``max_ms``. Output
     record: same key, same partition as the input, value ``transform(topic, p, o, value)``.
     Events: assigned, revoked, committed, aborted, done.
+epoch_bump (ck)
+    scenario 15 (KIP-360): ``transactional_id``, ``message_timeout_ms``, ``records``,
+    ``records_after`` (produced while the broker is stopped; they time out),
+    ``records_final``; stdin lines ``stall`` and ``resume``. Events: open, stalled,
+    commit_failed, aborted, committed, done.
 info
     connects and prints the client's versions (kafka-python: the inferred broker version).
 

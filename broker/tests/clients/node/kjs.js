@@ -37,7 +37,8 @@ function makeKafka (args) {
     logCreator,
     connectionTimeout: 5000,
     requestTimeout: 15000,
-    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 10 }
+    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 10 },
+    ...(args.consumer_conf || {})
   })
 }
 
@@ -306,7 +307,8 @@ function makeConsumer (kafka, args, groupId, isolation) {
     maxWaitTimeInMs: 100,
     readUncommitted: isolation === 'read_uncommitted',
     allowAutoTopicCreation: false,
-    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 10 }
+    retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 10 },
+    ...(args.consumer_conf || {})
   })
 }
 
