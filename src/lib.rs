@@ -194,10 +194,10 @@ pub use compression::Compression;
 pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, RollFsync, CONFIG_KEYS};
 pub use coordinator::{
     decode_internal_record, partition_for, CommittedOffset, CoordinatorError, CoordinatorStats,
-    FetchedOffset, GroupMember, GroupMembership, GroupMetadataValue, HangingTransaction, InternalRecord,
-    InternalRecordError, ListFilter, OffsetCommit, Offsets, PartitionOffset, ProducerIdAndEpoch,
-    TopicPartition, TransactionDescription, TransactionListing, TransactionStateValue, Transactions, TxnApi,
-    TxnOffsetCommit, TxnState, TxnVersion,
+    FetchedOffset, GroupMember, GroupMemberMetadata, GroupMembership, GroupMetadataValue, HangingTransaction,
+    InternalRecord, InternalRecordError, ListFilter, OffsetCommit, Offsets, PartitionOffset,
+    ProducerIdAndEpoch, TopicPartition, TransactionDescription, TransactionListing, TransactionStateValue,
+    Transactions, TxnApi, TxnOffsetCommit, TxnState, TxnVersion,
 };
 pub use epoch_cache::EpochEntry;
 pub use error::{

@@ -11,27 +11,6 @@ use eoslog::{OffsetCommit, PartitionOffset, TxnOffsetCommit, TxnVersion};
 
 const GROUP: &str = "grp";
 
-fn internal_bytes(t: &TestStore) -> u64 {
-    let mut total = 0;
-    for e in std::fs::read_dir(t.dir.path())
-        .expect("dir")
-        .filter_map(Result::ok)
-    {
-        let name = e.file_name().into_string().unwrap_or_default();
-        if name.starts_with("__transaction_state-") || name.starts_with("__consumer_offsets-") {
-            for f in std::fs::read_dir(e.path())
-                .expect("partition")
-                .filter_map(Result::ok)
-            {
-                if f.file_name().to_string_lossy().ends_with(".log") {
-                    total += f.metadata().expect("meta").len();
-                }
-            }
-        }
-    }
-    total
-}
-
 fn committed(t: &TestStore) -> Option<i64> {
     let part = tp("in", 0);
     let mut v = t
@@ -91,7 +70,7 @@ fn internal_topics_stay_bounded_and_reload_the_same_state() {
         if i % 20 == 19 {
             t.clock.advance(1);
             cleaned += t.s().run_maintenance().cleaned_logs;
-            sizes.push(internal_bytes(&t));
+            sizes.push(t.log_bytes(&["__transaction_state-", "__consumer_offsets-"]));
         }
     }
     eprintln!("internal topic .log bytes every 20 transactions: {sizes:?}");

@@ -117,7 +117,7 @@ impl Broker {
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         let shared = Arc::new(Shared {
             request_bytes,
-            groups: groups::Groups::new(&config),
+            groups: groups::Groups::new(&config, &store),
             store,
             config,
             advertised,
@@ -129,6 +129,7 @@ impl Broker {
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(maintenance_loop(shared.clone())),
             tokio::spawn(groups::timer_loop(shared.clone())),
+            tokio::spawn(groups::writer_loop(shared.clone())),
         ];
         for _ in 0..shared.config.store.cleaner_threads {
             tasks.push(tokio::spawn(cleaner_loop(shared.clone())));

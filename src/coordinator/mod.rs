@@ -13,6 +13,7 @@
 mod describe;
 mod end_txn;
 mod error;
+mod group_metadata;
 mod groups;
 mod init_pid;
 mod load;
@@ -35,7 +36,8 @@ pub use error::{CoordinatorError, TxnApi};
 pub use groups::{GroupMember, GroupMembership};
 pub use offsets::{CommittedOffset, FetchedOffset, OffsetCommit, Offsets, PartitionOffset, TxnOffsetCommit};
 pub use records::{
-    decode_internal_record, GroupMetadataValue, InternalRecord, InternalRecordError, TransactionStateValue,
+    decode_internal_record, GroupMemberMetadata, GroupMetadataValue, InternalRecord, InternalRecordError,
+    TransactionStateValue,
 };
 pub use stats::CoordinatorStats;
 pub use wire::partition_for;

@@ -24,6 +24,7 @@ use super::groups::{validate, Committer, GroupMembership};
 use super::init_pid::MAX_STRING;
 use super::load::scan_batches;
 use super::offsets_codec::{self as codec, OffsetValue, OffsetsKey};
+use super::records::GroupMetadataValue;
 use super::wire::partition_for;
 use super::{ProducerIdAndEpoch, TopicPartition, TxnVersion};
 
@@ -96,17 +97,19 @@ type GroupOffsets = HashMap<TopicPartition, Committed>;
 
 /// The state of one `__consumer_offsets` partition.
 #[derive(Debug)]
-struct PartState {
-    log: Arc<Log>,
+pub(super) struct PartState {
+    pub(super) log: Arc<Log>,
     committed: HashMap<String, GroupOffsets>,
     pending: HashMap<i64, HashMap<String, GroupOffsets>>,
     open_by_group: HashMap<String, HashSet<i64>>,
+    /// Each group's last stored metadata (`group_metadata.rs`).
+    pub(super) groups: HashMap<String, GroupMetadataValue>,
 }
 
 /// Every offsets partition of a store.
 #[derive(Debug)]
 pub(crate) struct OffsetsState {
-    partitions: Vec<Mutex<Option<PartState>>>,
+    pub(super) partitions: Vec<Mutex<Option<PartState>>>,
     /// A partition whose log failed: maintenance reopens and loads it.
     needs_reload: Vec<std::sync::atomic::AtomicBool>,
     /// Group membership, as the embedding broker reports it (not from the log, so a reload
@@ -232,13 +235,17 @@ impl PartState {
             let r = r.map_err(|e| e.to_string())?;
             let key =
                 codec::decode_key(r.key.ok_or("offset record without a key")?).ok_or("unreadable key")?;
-            let OffsetsKey::Offset {
-                group,
-                topic,
-                partition,
-            } = key
-            else {
-                continue; // group metadata and newer record types: not kept here
+            let (group, topic, partition) = match key {
+                OffsetsKey::Offset {
+                    group,
+                    topic,
+                    partition,
+                } => (group, topic, partition),
+                OffsetsKey::Group { group } => {
+                    self.replay_group(group, r.value, r.offset)?;
+                    continue;
+                }
+                OffsetsKey::Other(_) => continue, // newer record types (KIP-848): skipped
             };
             let value = match r.value {
                 None => None,
@@ -269,7 +276,7 @@ pub struct Offsets<'a> {
 }
 
 impl<'a> Offsets<'a> {
-    fn state(&self) -> &'a OffsetsState {
+    pub(super) fn state(&self) -> &'a OffsetsState {
         &self.store.offsets_state
     }
 
@@ -280,7 +287,7 @@ impl<'a> Offsets<'a> {
     }
 
     /// Runs `f` on the loaded state of `group_id`'s partition.
-    fn with_group<R>(
+    pub(super) fn with_group<R>(
         &self,
         group_id: &str,
         f: impl FnOnce(&mut PartState) -> Result<R, CoordinatorError>,
@@ -301,6 +308,7 @@ impl<'a> Offsets<'a> {
             committed: HashMap::new(),
             pending: HashMap::new(),
             open_by_group: HashMap::new(),
+            groups: HashMap::new(),
         };
         scan_batches(&log, CONSUMER_OFFSETS_TOPIC, k, |b| s.replay_batch(b))?;
         *self.state().partitions[k as usize].lock() = Some(s);
@@ -471,7 +479,11 @@ impl<'a> Offsets<'a> {
             if records.is_empty() {
                 return Ok(None);
             }
-            let end = append_offsets(s, &records, now, txn, guard)?;
+            let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = records
+                .iter()
+                .map(|(k, v, _)| (k.clone(), Some(codec::encode_offset_value(v))))
+                .collect();
+            let end = append_records(&s.log, &encoded, now, txn, guard)?;
             let first = end.0 - records.len() as i64;
             for (n, (_, value, i)) in records.into_iter().enumerate() {
                 let tp = req.offsets[i].partition.clone();
@@ -484,20 +496,7 @@ impl<'a> Offsets<'a> {
             }
             Ok(Some(end))
         });
-        // Durable before answering; the fsync runs outside the partition's mutex, shared
-        // with other commits.
-        let sync = self.store.config().internal_durability == Durability::SyncEachAppend;
-        let result =
-            written.and_then(
-                |end| match end.filter(|_| sync).map(|end| (end, log.wait_durable(end))) {
-                    None => Ok(()),
-                    Some((end, Ok(d))) if d >= end => Ok(()),
-                    Some((_, Ok(_))) => Err(CoordinatorError::NotCoordinator {
-                        reason: "the offsets log was truncated",
-                    }),
-                    Some((_, Err(e))) => Err(CoordinatorError::Storage(e)),
-                },
-            );
+        let result = written.and_then(|end| self.durable(&log, end));
         if let Err(e) = result {
             for &i in &known {
                 if answers[i].is_ok() {
@@ -506,6 +505,21 @@ impl<'a> Offsets<'a> {
             }
         }
         answers
+    }
+
+    /// Waits until the records before `end` are durable, as the store's
+    /// `eoslog.internal.durability` asks, before a write is answered; the fsync runs
+    /// outside the partition's mutex, shared with other writers.
+    pub(super) fn durable(&self, log: &Log, end: Option<Offset>) -> Result<(), CoordinatorError> {
+        let sync = self.store.config().internal_durability == Durability::SyncEachAppend;
+        match end.filter(|_| sync).map(|end| (end, log.wait_durable(end))) {
+            None => Ok(()),
+            Some((end, Ok(d))) if d >= end => Ok(()),
+            Some((_, Ok(_))) => Err(CoordinatorError::NotCoordinator {
+                reason: "the offsets log was truncated",
+            }),
+            Some((_, Err(e))) => Err(CoordinatorError::Storage(e)),
+        }
     }
 
     /// Starts the KIP-890 check of a TxnOffsetCommit and asks the coordinator.
@@ -619,7 +633,7 @@ impl<'a> Offsets<'a> {
         })
     }
 
-    /// Every group with committed or pending offsets, by name.
+    /// Every group with committed or pending offsets or stored metadata, by name.
     #[must_use]
     pub fn groups(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -627,6 +641,7 @@ impl<'a> Offsets<'a> {
             if let Some(s) = slot.lock().as_ref() {
                 out.extend(s.committed.keys().cloned());
                 out.extend(s.open_by_group.keys().cloned());
+                out.extend(s.groups.keys().cloned());
             }
         }
         out.sort();
@@ -673,26 +688,22 @@ impl<'a> Offsets<'a> {
     }
 }
 
-/// Appends offset records as one batch (transactional for a TxnOffsetCommit) under the
-/// partition's mutex; durability is awaited by the caller. Returns the offset after it.
-fn append_offsets(
-    s: &PartState,
-    records: &[(Vec<u8>, OffsetValue, usize)],
+/// Appends encoded records (key, value; `None` is a tombstone) as one batch
+/// (transactional for a TxnOffsetCommit) under the partition's mutex; durability is
+/// awaited by the caller. Returns the offset after it.
+pub(super) fn append_records(
+    log: &Log,
+    records: &[(Vec<u8>, Option<Vec<u8>>)],
     now: i64,
     txn: Option<&TxnOffsetCommit<'_>>,
     guard: Option<crate::log::VerificationGuard>,
 ) -> Result<Offset, CoordinatorError> {
-    let values: Vec<Vec<u8>> = records
-        .iter()
-        .map(|(_, v, _)| codec::encode_offset_value(v))
-        .collect();
     let recs: Vec<NewRecord<'_>> = records
         .iter()
-        .zip(&values)
-        .map(|((k, _, _), v)| NewRecord {
+        .map(|(k, v)| NewRecord {
             timestamp: now,
             key: Some(k),
-            value: Some(v),
+            value: v.as_deref(),
             headers: Vec::new(),
         })
         .collect();
@@ -714,7 +725,7 @@ fn append_offsets(
         verification_guard: guard,
         ..AppendOptions::new(AppendOrigin::Coordinator)
     };
-    match s.log.append_with(&batch, &options) {
+    match log.append_with(&batch, &options) {
         Ok(AppendOutcome::Appended(info)) => Ok(info.last_offset.next()),
         Ok(AppendOutcome::Rejected(Rejection::InvalidProducerEpoch { .. })) => {
             Err(CoordinatorError::InvalidProducerEpoch)

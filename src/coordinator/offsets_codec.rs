@@ -1,6 +1,6 @@
 //! Records of the `__consumer_offsets` topic, byte for byte Kafka's: `OffsetCommitKey`
-//! (versions 0 and 1), `OffsetCommitValue` (0 to 4; eoslog writes 3 as Kafka 4.x does) and,
-//! read only, `GroupMetadataKey`/`GroupMetadataValue` (version 2 keys). See
+//! (versions 0 and 1), `OffsetCommitValue` (0 to 4; eoslog writes 3 as Kafka 4.x does),
+//! `GroupMetadataKey` (version 2) and `GroupMetadataValue` (0 to 4; eoslog writes 3). See
 //! `docs/FORMAT.md` §7.2.
 //!
 //! ```text
@@ -8,10 +8,17 @@
 //! group key    : version i16 = 2 | group string
 //! offset value : version i16 = 3 | offset i64 | leader_epoch i32 | metadata string
 //!                | commit_timestamp i64
+//! group value  : version i16 = 3 | protocol_type string | generation i32
+//!                | protocol nullable string | leader nullable string
+//!                | current_state_timestamp i64 | members [member_id string
+//!                | instance_id nullable string | client_id string | client_host string
+//!                | rebalance_timeout i32 | session_timeout i32 | subscription bytes
+//!                | assignment bytes]
 //! ```
 
 use crate::codec::Reader;
 
+use super::records::{GroupMemberMetadata, GroupMetadataValue};
 use super::wire::{KafkaRead, Out};
 
 /// The key version eoslog writes for offset commits (Kafka's `newOffsetCommitRecord`).
@@ -109,20 +116,44 @@ pub(crate) fn decode_offset_value(bytes: &[u8]) -> Result<OffsetValue, Option<i1
     })
 }
 
-/// A group's metadata record, as far as tools show it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct GroupValue {
-    pub protocol_type: String,
-    pub generation: i32,
-    pub protocol: Option<String>,
-    pub leader: Option<String>,
-    pub current_state_timestamp: i64,
-    /// Member ids with their static instance ids.
-    pub members: Vec<(String, Option<String>)>,
+/// The key version of a group's metadata record.
+pub(crate) const GROUP_KEY_VERSION: i16 = 2;
+/// The value version eoslog writes for group metadata (Kafka 4.x writes 3 for classic
+/// groups).
+pub(crate) const GROUP_VALUE_VERSION: i16 = 3;
+
+pub(crate) fn encode_group_key(group: &str) -> Vec<u8> {
+    let mut o = Out::default();
+    o.i16(GROUP_KEY_VERSION).string(group);
+    o.buf
 }
 
-/// Decodes `GroupMetadataValue` versions 0 to 4. `Err(Some(v))` for a newer version.
-pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupValue, Option<i16>> {
+/// `GroupMetadataValue` version 3: every member with its subscription and assignment.
+pub(crate) fn encode_group_value(v: &GroupMetadataValue) -> Vec<u8> {
+    let mut o = Out::default();
+    o.i16(GROUP_VALUE_VERSION)
+        .string(&v.protocol_type)
+        .i32(v.generation)
+        .nullable_string(v.protocol.as_deref())
+        .nullable_string(v.leader.as_deref())
+        .i64(v.current_state_timestamp)
+        .i32(i32::try_from(v.members.len()).unwrap_or(i32::MAX));
+    for m in &v.members {
+        o.string(&m.member_id)
+            .nullable_string(m.instance_id.as_deref())
+            .string(&m.client_id)
+            .string(&m.client_host)
+            .i32(m.rebalance_timeout_ms)
+            .i32(m.session_timeout_ms)
+            .bytes(&m.subscription)
+            .bytes(&m.assignment);
+    }
+    o.buf
+}
+
+/// Decodes `GroupMetadataValue` versions 0 to 4. `Err(Some(v))` for a newer version,
+/// `Err(None)` for damage.
+pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupMetadataValue, Option<i16>> {
     let mut r = Reader::new(bytes);
     let version = r.i16().ok_or(None)?;
     if !(0..=4).contains(&version) {
@@ -137,13 +168,13 @@ pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupValue, Option<i16>
             r.nullable_string()
         }
     };
-    let skip_bytes = |r: &mut Reader<'_>| -> Option<()> {
+    let blob = |r: &mut Reader<'_>| -> Option<Vec<u8>> {
         let n = if flex {
             usize::try_from(r.uvarint()?.checked_sub(1)?).ok()?
         } else {
             usize::try_from(r.i32()?).ok()?
         };
-        r.bytes(n).map(|_| ())
+        r.bytes(n).map(<[u8]>::to_vec)
     };
     let protocol_type = string(&mut r).ok_or(None)?;
     let generation = r.i32().ok_or(None)?;
@@ -155,28 +186,47 @@ pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupValue, Option<i16>
     } else {
         i64::from(r.i32().ok_or(None)?)
     };
-    let mut members = Vec::new();
+    // Each member takes at least 14 bytes: a count larger than what is left is damage,
+    // refused before anything is reserved for it.
+    if count > bytes.len() as i64 {
+        return Err(None);
+    }
+    let mut members = Vec::with_capacity(count.max(0) as usize);
     for _ in 0..count.max(0) {
-        let member = string(&mut r).ok_or(None)?;
-        let instance = if version >= 3 {
+        let member_id = string(&mut r).ok_or(None)?;
+        let instance_id = if version >= 3 {
             nullable(&mut r).ok_or(None)?
         } else {
             None
         };
-        string(&mut r).ok_or(None)?; // client id
-        string(&mut r).ok_or(None)?; // client host
-        if version >= 1 {
-            r.i32().ok_or(None)?; // rebalance timeout
-        }
-        r.i32().ok_or(None)?; // session timeout
-        skip_bytes(&mut r).ok_or(None)?; // subscription
-        skip_bytes(&mut r).ok_or(None)?; // assignment
+        let client_id = string(&mut r).ok_or(None)?;
+        let client_host = string(&mut r).ok_or(None)?;
+        let rebalance_timeout_ms = if version >= 1 {
+            Some(r.i32().ok_or(None)?)
+        } else {
+            None
+        };
+        let session_timeout_ms = r.i32().ok_or(None)?;
+        let subscription = blob(&mut r).ok_or(None)?;
+        let assignment = blob(&mut r).ok_or(None)?;
         if flex {
             r.tagged().ok_or(None)?;
         }
-        members.push((member, instance));
+        members.push(GroupMemberMetadata {
+            member_id,
+            instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms: rebalance_timeout_ms.unwrap_or(session_timeout_ms),
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
     }
-    Ok(GroupValue {
+    if flex {
+        r.tagged().ok_or(None)?;
+    }
+    Ok(GroupMetadataValue {
         protocol_type,
         generation,
         protocol,
@@ -252,8 +302,51 @@ mod tests {
         let g = decode_group_value(&bytes).expect("group");
         assert_eq!(g.protocol_type, "consumer");
         assert_eq!(g.generation, 1);
-        assert_eq!((g.protocol, g.leader), (None, None));
+        assert_eq!((&g.protocol, &g.leader), (&None, &None));
         assert_eq!(g.current_state_timestamp, 1_700_000_000_000);
         assert!(g.members.is_empty());
+        assert_eq!(encode_group_value(&g), bytes, "eoslog writes what Kafka wrote");
+    }
+
+    #[test]
+    fn group_metadata_with_members_round_trips() {
+        let g = GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 7,
+            protocol: Some("range".into()),
+            leader: Some("m-1".into()),
+            current_state_timestamp: 1_700_000_000_000,
+            members: vec![
+                GroupMemberMetadata {
+                    member_id: "m-1".into(),
+                    instance_id: Some("static-1".into()),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout_ms: 300_000,
+                    session_timeout_ms: 6_000,
+                    subscription: vec![0, 1, 2],
+                    assignment: vec![9; 40],
+                },
+                GroupMemberMetadata {
+                    member_id: "m-2".into(),
+                    ..GroupMemberMetadata::default()
+                },
+            ],
+        };
+        let bytes = encode_group_value(&g);
+        assert_eq!(
+            decode_key(&encode_group_key("grp")),
+            Some(OffsetsKey::Group { group: "grp".into() })
+        );
+        assert_eq!(decode_group_value(&bytes), Ok(g));
+        // Every truncation is damage, never a panic.
+        for n in 0..bytes.len() {
+            assert_eq!(decode_group_value(&bytes[..n]), Err(None), "truncated to {n}");
+        }
+        // A member count far beyond the bytes is refused before anything is reserved.
+        let mut huge = bytes.clone();
+        let at = 2 + 2 + 8 + 4 + 2 + 5 + 2 + 3 + 8;
+        huge[at..at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert_eq!(decode_group_value(&huge), Err(None));
     }
 }

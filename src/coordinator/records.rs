@@ -3,7 +3,6 @@
 
 use thiserror::Error;
 
-use super::groups::GroupMember;
 use super::offsets::CommittedOffset;
 use super::offsets_codec::{self as oc, OffsetsKey};
 use super::txn_log::{self, TxnKey, ValueError};
@@ -49,7 +48,29 @@ pub struct GroupMetadataValue {
     /// When the group's state last changed.
     pub current_state_timestamp: i64,
     /// Members.
-    pub members: Vec<GroupMember>,
+    pub members: Vec<GroupMemberMetadata>,
+}
+
+/// A member as its group's metadata record stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupMemberMetadata {
+    /// The member id the coordinator assigned.
+    pub member_id: String,
+    /// The static member's `group.instance.id`, if any.
+    pub instance_id: Option<String>,
+    /// The client's `client.id`.
+    pub client_id: String,
+    /// The client's address.
+    pub client_host: String,
+    /// How long a rebalance waits for it to rejoin (version 1 and up; else the session
+    /// timeout).
+    pub rebalance_timeout_ms: i32,
+    /// How long it stays a member without a heartbeat.
+    pub session_timeout_ms: i32,
+    /// Its subscription to the group's protocol (opaque to the broker).
+    pub subscription: Vec<u8>,
+    /// The assignment the leader gave it (opaque to the broker).
+    pub assignment: Vec<u8>,
 }
 
 /// One record of an internal topic. A `None` value is a tombstone.
@@ -178,21 +199,7 @@ pub fn decode_internal_record(
                 let value = match value {
                     None => None,
                     Some(v) => match oc::decode_group_value(v) {
-                        Ok(g) => Some(GroupMetadataValue {
-                            protocol_type: g.protocol_type,
-                            generation: g.generation,
-                            protocol: g.protocol,
-                            leader: g.leader,
-                            current_state_timestamp: g.current_state_timestamp,
-                            members: g
-                                .members
-                                .into_iter()
-                                .map(|(member_id, instance_id)| GroupMember {
-                                    member_id,
-                                    instance_id,
-                                })
-                                .collect(),
-                        }),
+                        Ok(g) => Some(g),
                         Err(Some(version)) => return Ok(InternalRecord::Unknown { version }),
                         Err(None) => return Err(malformed("group metadata value")),
                     },

@@ -44,6 +44,21 @@ impl Out {
         self.buf.extend_from_slice(&s.as_bytes()[..len as usize]);
         self
     }
+    /// A non-flexible nullable string: length -1 for null.
+    pub(crate) fn nullable_string(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.string(s),
+            None => self.i16(-1),
+        }
+    }
+
+    /// Non-flexible bytes: `int32` length, then the bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.i32(i32::try_from(b.len()).unwrap_or(i32::MAX));
+        self.buf.extend_from_slice(b);
+        self
+    }
+
     /// A flexible string: `uvarint(len + 1)`, then the bytes.
     pub(crate) fn compact_string(&mut self, s: &str) -> &mut Self {
         self.uvarint(s.len() as u64 + 1);

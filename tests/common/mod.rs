@@ -409,6 +409,30 @@ impl TestStore {
         self.open();
     }
 
+    /// The bytes of the `.log` files of the partitions whose directory names start with
+    /// one of `prefixes`.
+    pub fn log_bytes(&self, prefixes: &[&str]) -> u64 {
+        let mut total = 0;
+        for e in std::fs::read_dir(self.dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+        {
+            let name = e.file_name().into_string().unwrap_or_default();
+            if !prefixes.iter().any(|p| name.starts_with(p)) {
+                continue;
+            }
+            for f in std::fs::read_dir(e.path())
+                .expect("partition")
+                .filter_map(Result::ok)
+            {
+                if f.file_name().to_string_lossy().ends_with(".log") {
+                    total += f.metadata().expect("meta").len();
+                }
+            }
+        }
+        total
+    }
+
     pub fn txns(&self) -> eoslog::Transactions<'_> {
         self.s().transactions()
     }

@@ -176,7 +176,10 @@ fn decode(path: &Path, batch: &ScannedBatch, want_records: bool, damage: &mut Da
 fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
     use eoslog::InternalRecord as R;
     match eoslog::decode_internal_record(topic, r.key.as_deref(), r.value.as_deref()) {
-        Ok(R::TransactionState { transactional_id, value }) => (
+        Ok(R::TransactionState {
+            transactional_id,
+            value,
+        }) => (
             json!({"type": "transaction_state", "transactional_id": transactional_id}),
             value.map_or(Value::Null, |v| {
                 json!({
@@ -193,7 +196,11 @@ fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
                 })
             }),
         ),
-        Ok(R::Offset { group, partition, value }) => (
+        Ok(R::Offset {
+            group,
+            partition,
+            value,
+        }) => (
             json!({"type": "offset_commit", "group": group, "topic": &*partition.topic, "partition": partition.partition}),
             value.map_or(Value::Null, |v| {
                 json!({
@@ -213,7 +220,16 @@ fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
                     "protocol": v.protocol,
                     "leader": v.leader,
                     "current_state_timestamp": v.current_state_timestamp,
-                    "members": v.members.iter().map(|m| json!({"member_id": m.member_id, "instance_id": m.instance_id})).collect::<Vec<_>>(),
+                    "members": v.members.iter().map(|m| json!({
+                        "member_id": m.member_id,
+                        "instance_id": m.instance_id,
+                        "client_id": m.client_id,
+                        "client_host": m.client_host,
+                        "session_timeout": m.session_timeout_ms,
+                        "rebalance_timeout": m.rebalance_timeout_ms,
+                        "subscription_bytes": m.subscription.len(),
+                        "assignment_bytes": m.assignment.len(),
+                    })).collect::<Vec<_>>(),
                 })
             }),
         ),

@@ -8,7 +8,14 @@
 //! CompletingRebalance (every known member rejoined, or the rebalance timeout passed:
 //! generation + 1, the join answers go out) → Stable (the leader's SyncGroup). A join that
 //! arrives during CompletingRebalance restarts the rebalance and pending syncs get
-//! `REBALANCE_IN_PROGRESS`.
+//! `REBALANCE_IN_PROGRESS`. A group that settles (Stable or Empty) is stored, and resumes
+//! after a restart (`stored.rs`).
+
+mod describe;
+mod stored;
+
+pub(crate) use describe::{describe, list};
+pub(crate) use stored::writer_loop;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,20 +25,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use eoslog::{GroupMember, GroupMembership, KafkaError};
 use indexmap::IndexMap;
-use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{
-    DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, SyncGroupRequest, SyncGroupResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use self::stored::Change;
 use crate::handlers::{s, Ctx};
 use crate::{BrokerConfig, Shared};
 
@@ -282,6 +287,9 @@ impl Group {
 /// Every group of the broker.
 pub(crate) struct Groups {
     groups: Mutex<HashMap<String, Group>>,
+    /// Settled groups to store, in order; `writer_loop` takes the receiver.
+    to_store: tokio::sync::mpsc::UnboundedSender<Change>,
+    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
     initial_delay: Duration,
     min_session_ms: i32,
     max_session_ms: i32,
@@ -292,9 +300,13 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
-    pub(crate) fn new(config: &BrokerConfig) -> Groups {
+    /// The broker's groups: every group stored in `store` resumes.
+    pub(crate) fn new(config: &BrokerConfig, store: &eoslog::Store) -> Groups {
+        let (to_store, changes) = stored::queue();
         Groups {
-            groups: Mutex::new(HashMap::new()),
+            groups: Mutex::new(stored::resume(store)),
+            to_store,
+            changes: Mutex::new(Some(changes)),
             initial_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
             min_session_ms: config.group_min_session_timeout_ms,
             max_session_ms: config.group_max_session_timeout_ms,
@@ -315,8 +327,10 @@ impl Groups {
 }
 
 /// Tells the store the group's generation and members (offset commits are checked
-/// against them).
-fn publish(shared: &Shared, group_id: &str, g: &Group) {
+/// against them), and queues a settled group (Stable or Empty) to be stored, as Kafka
+/// stores a group after its leader's SyncGroup and when it empties. The receiver, when
+/// the group was queued, fires once the record is written.
+fn publish(shared: &Shared, group_id: &str, g: &Group) -> Option<oneshot::Receiver<()>> {
     if let Err(e) = shared
         .store
         .offsets()
@@ -324,6 +338,17 @@ fn publish(shared: &Shared, group_id: &str, g: &Group) {
     {
         tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
     }
+    if !matches!(g.state, State::Stable | State::Empty) {
+        return None;
+    }
+    let (tx, rx) = oneshot::channel();
+    // Fails only once the writer has stopped (shutdown): the group then resumes from its
+    // previous record.
+    let _ = shared
+        .groups
+        .to_store
+        .send((group_id.to_owned(), Some(g.to_stored()), tx));
+    Some(rx)
 }
 
 pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
@@ -433,7 +458,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                     if g.leader.as_deref() == previous.as_deref() {
                         g.leader = Some(fresh.clone());
                     }
-                    publish(shared, &group_id, g);
+                    let _ = publish(shared, &group_id, g);
                     return join_response(version, g.stable_answer(&fresh));
                 }
             }
@@ -482,7 +507,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
         }
         if g.try_complete_join(now) {
-            publish(shared, &group_id, g);
+            let _ = publish(shared, &group_id, g);
         }
         (rx, member_id)
     };
@@ -551,7 +576,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
         }
         out
     };
-    let (rx, protocol_type, protocol) = {
+    let (rx, protocol_type, protocol, stored) = {
         let mut all = shared.groups.groups.lock();
         let Some(g) = all.get_mut(&group_id) else {
             return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
@@ -595,6 +620,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
             m.last_seen = Instant::now();
             m.sync_waiter = Some(tx);
         }
+        let mut stored = None;
         if g.leader.as_deref() == Some(member_id.as_str()) {
             for a in &r.assignments {
                 if let Some(m) = g.members.get_mut(a.member_id.as_str()) {
@@ -610,10 +636,15 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
                     });
                 }
             }
-            publish(shared, &group_id, g);
+            stored = publish(shared, &group_id, g);
         }
-        (rx, names.0, names.1)
+        (rx, names.0, names.1, stored)
     };
+    // The leader is answered once the group is stored, as in Kafka: a broker that dies
+    // after answering resumes the group with this generation's assignment.
+    if let Some(stored) = stored {
+        let _ = stored.await;
+    }
     match rx.await {
         Ok(a) if a.error == 0 => respond(0, a.assignment, Some((&protocol_type, &protocol))),
         Ok(a) => respond(a.error, Bytes::new(), None),
@@ -719,87 +750,8 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     if removed {
         g.prepare_rebalance(now);
         g.try_complete_join(now);
-        publish(shared, &group_id, g);
+        let _ = publish(shared, &group_id, g);
     }
-    out
-}
-
-pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let all = ctx.shared.groups.groups.lock();
-    let mut out = DescribeGroupsResponse::default();
-    out.groups = r
-        .groups
-        .iter()
-        .map(|id| {
-            let mut d = DescribedGroup::default();
-            d.group_id = id.clone();
-            match all.get(id.0.as_str()) {
-                None => d.group_state = s("Dead"),
-                Some(g) => {
-                    d.group_state = s(g.state.name());
-                    d.protocol_type = s(g.protocol_type.clone());
-                    d.protocol_data = s(g.protocol.clone());
-                    d.members = g
-                        .members
-                        .iter()
-                        .map(|(mid, m)| {
-                            let mut dm = DescribedGroupMember::default();
-                            dm.member_id = s(mid.clone());
-                            if ctx.version >= 4 {
-                                dm.group_instance_id = m.instance_id.clone().map(s);
-                            }
-                            dm.client_id = s(m.client_id.clone());
-                            dm.client_host = s(m.client_host.clone());
-                            dm.member_metadata = m
-                                .protocols
-                                .iter()
-                                .find(|(n, _)| *n == g.protocol)
-                                .map(|(_, b)| b.clone())
-                                .unwrap_or_default();
-                            dm.member_assignment = m.assignment.clone();
-                            dm
-                        })
-                        .collect();
-                }
-            }
-            d
-        })
-        .collect();
-    out
-}
-
-pub(crate) fn list(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse {
-    let mut listed: Vec<(String, String, &'static str)> = ctx
-        .shared
-        .groups
-        .groups
-        .lock()
-        .iter()
-        .map(|(id, g)| (id.clone(), g.protocol_type.clone(), g.state.name()))
-        .collect();
-    // Groups known only by their committed offsets are Empty.
-    for id in ctx.shared.store.offsets().groups() {
-        if !listed.iter().any(|(l, _, _)| *l == id) {
-            listed.push((id, String::new(), State::Empty.name()));
-        }
-    }
-    listed.sort();
-    let mut out = ListGroupsResponse::default();
-    out.groups = listed
-        .into_iter()
-        .filter(|(_, _, state)| {
-            r.states_filter.is_empty() || r.states_filter.iter().any(|f| f.as_str() == *state)
-        })
-        .map(|(id, ptype, state)| {
-            let mut l = ListedGroup::default();
-            l.group_id = GroupId(s(id));
-            l.protocol_type = s(ptype);
-            if ctx.version >= 4 {
-                l.group_state = s(state);
-            }
-            l
-        })
-        .collect();
     out
 }
 
@@ -825,7 +777,7 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
             }
             let completed = g.try_complete_join(now);
             if expired || completed {
-                publish(&shared, id, g);
+                let _ = publish(&shared, id, g);
             }
         }
     }

@@ -1,0 +1,206 @@
+//! Invariant: a consumer group survives a broker SIGKILL as Kafka's survives a coordinator
+//! failover. Once the leader's SyncGroup is answered the group is stored, and the restarted
+//! broker resumes it at the same generation with the same members and assignments:
+//! heartbeats of the old generation are answered NONE (no rebalance), SyncGroup gives each
+//! member its assignment again, offset commits of that generation are accepted, and a new
+//! member still triggers a normal rebalance to the next generation. A member that never
+//! comes back is dropped when its session, counted from the restart, runs out.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{call, BrokerProcess};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
+    OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+const GROUP: &str = "resumed";
+const CONFIGS: &[&str] = &[
+    "group.initial.rebalance.delay.ms=0",
+    "group.min.session.timeout.ms=500",
+];
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// A fresh connection (one request each: a JoinGroup may wait for a rebalance).
+fn conn(addr: &str) -> TcpStream {
+    let c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    c
+}
+
+fn join(b: &str, member_id: &str, session_ms: i32) -> JoinGroupResponse {
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(s(GROUP));
+    r.session_timeout_ms = session_ms;
+    r.rebalance_timeout_ms = 10_000;
+    r.member_id = s(member_id);
+    r.protocol_type = s("consumer");
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    p.metadata = Bytes::from_static(b"subscription");
+    r.protocols = vec![p];
+    call(&mut conn(b), ApiKey::JoinGroup, 5, &r)
+}
+
+fn sync(b: &str, member_id: &str, generation: i32, assign: &[(&str, &'static [u8])]) -> SyncGroupResponse {
+    let mut r = SyncGroupRequest::default();
+    r.group_id = GroupId(s(GROUP));
+    r.member_id = s(member_id);
+    r.generation_id = generation;
+    r.assignments = assign
+        .iter()
+        .map(|(m, a)| {
+            let mut x = SyncGroupRequestAssignment::default();
+            x.member_id = s(m);
+            x.assignment = Bytes::from_static(a);
+            x
+        })
+        .collect();
+    call(&mut conn(b), ApiKey::SyncGroup, 3, &r)
+}
+
+fn heartbeat(b: &str, member_id: &str, generation: i32) -> i16 {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s(GROUP));
+    r.member_id = s(member_id);
+    r.generation_id = generation;
+    let resp: HeartbeatResponse = call(&mut conn(b), ApiKey::Heartbeat, 3, &r);
+    resp.error_code
+}
+
+fn describe(b: &str) -> (String, Vec<(String, Bytes)>) {
+    let mut r = DescribeGroupsRequest::default();
+    r.groups = vec![GroupId(s(GROUP))];
+    let resp: DescribeGroupsResponse = call(&mut conn(b), ApiKey::DescribeGroups, 4, &r);
+    let g = &resp.groups[0];
+    (
+        g.group_state.to_string(),
+        g.members
+            .iter()
+            .map(|m| (m.member_id.to_string(), m.member_assignment.clone()))
+            .collect(),
+    )
+}
+
+fn commit(b: &str, member_id: &str, generation: i32) -> i16 {
+    let mut p = OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = 5;
+    let mut t = OffsetCommitRequestTopic::default();
+    t.name = TopicName(s("in"));
+    t.partitions = vec![p];
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(s(GROUP));
+    r.generation_id_or_member_epoch = generation;
+    r.member_id = s(member_id);
+    r.topics = vec![t];
+    let resp: OffsetCommitResponse = call(&mut conn(b), ApiKey::OffsetCommit, 8, &r);
+    resp.topics[0].partitions[0].error_code
+}
+
+/// One member joins and syncs (generation 1, assignment "a1"), then the broker is killed.
+fn stable_group_then_kill(dir: &std::path::Path, session_ms: i32) -> String {
+    let b = BrokerProcess::start(dir, CONFIGS);
+    let mut t = CreatableTopic::default();
+    t.name = TopicName(s("in"));
+    t.num_partitions = 1;
+    t.replication_factor = 1;
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r.timeout_ms = 5000;
+    let created: CreateTopicsResponse = call(&mut conn(&b.addr), ApiKey::CreateTopics, 5, &r);
+    assert_eq!(created.topics[0].error_code, 0);
+    let j = join(&b.addr, "", session_ms);
+    assert_eq!((j.error_code, j.generation_id), (0, 1));
+    let member = j.member_id.to_string();
+    assert_eq!(j.leader.as_str(), member);
+    let sy = sync(&b.addr, &member, 1, &[(&member, b"a1")]);
+    assert_eq!((sy.error_code, &sy.assignment[..]), (0, &b"a1"[..]));
+    drop(b); // SIGKILL
+    member
+}
+
+#[test]
+fn a_stable_group_resumes_after_a_broker_kill_without_a_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let member = stable_group_then_kill(dir.path(), 30_000);
+
+    let b = BrokerProcess::start(dir.path(), CONFIGS);
+    assert_eq!(
+        describe(&b.addr),
+        (
+            "Stable".to_owned(),
+            vec![(member.clone(), Bytes::from_static(b"a1"))]
+        ),
+        "the group resumed as stored"
+    );
+    assert_eq!(
+        heartbeat(&b.addr, &member, 1),
+        0,
+        "a heartbeat of the stored generation is answered NONE"
+    );
+    let again = sync(&b.addr, &member, 1, &[]);
+    assert_eq!((again.error_code, &again.assignment[..]), (0, &b"a1"[..]));
+    assert_eq!(
+        commit(&b.addr, &member, 1),
+        0,
+        "a commit of the stored generation is accepted"
+    );
+    assert_eq!(
+        commit(&b.addr, &member, 0),
+        22,
+        "a commit of another generation is ILLEGAL_GENERATION"
+    );
+
+    // A new member: a normal rebalance. The old member rejoins with its id; both land in
+    // generation 2.
+    let addr = b.addr.clone();
+    let newcomer = std::thread::spawn(move || {
+        let j = join(&addr, "", 30_000);
+        (j.error_code, j.generation_id)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heartbeat(&b.addr, &member, 1) != 27 {
+        assert!(
+            Instant::now() < deadline,
+            "the newcomer's join started no rebalance"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rejoin = join(&b.addr, &member, 30_000);
+    assert_eq!((rejoin.error_code, rejoin.generation_id), (0, 2));
+    assert_eq!(newcomer.join().expect("newcomer"), (0, 2));
+}
+
+#[test]
+fn a_member_that_never_comes_back_is_dropped_after_its_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stable_group_then_kill(dir.path(), 1_000);
+    let b = BrokerProcess::start(dir.path(), CONFIGS);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (state, members) = describe(&b.addr);
+        if state == "Empty" {
+            assert!(members.is_empty());
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {state} with {members:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
