@@ -308,6 +308,7 @@ pub mod internals {
 
 /// Decoders of eoslog's files, for tools and fuzzers.
 pub mod decode {
+    pub use crate::coordinator::offsets_codec::encode_group_value as encode_group_metadata;
     pub use crate::snapshot::{
         decode as snapshot, encode as encode_snapshot, ProducerSnapshot, SnapshotBatch, SnapshotEntry,
         UnreplicatedTxn,

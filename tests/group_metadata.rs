@@ -3,12 +3,15 @@
 //! as it was last stored: generation, protocol, leader, and every member with its
 //! subscription and assignment. A tombstone deletes the group. Compaction of the offsets
 //! topic keeps only each group's latest record, so the topic stays bounded by the number of
-//! groups however often they rebalance, and what reloads is still the last stored value.
+//! groups however often they rebalance, and what reloads is still the last stored value. A
+//! damaged group record forgets that group (its members rejoin) and the store still opens.
 
 mod common;
 
 use common::TestStore;
-use eoslog::{CoordinatorError, GroupMemberMetadata, GroupMetadataValue};
+use eoslog::{
+    AppendOrigin, BatchBuilder, CoordinatorError, GroupMemberMetadata, GroupMetadataValue, NewRecord,
+};
 
 fn group(generation: i32, members: &[&str]) -> GroupMetadataValue {
     GroupMetadataValue {
@@ -65,6 +68,38 @@ fn stored_groups_come_back_after_a_crash_and_a_reopen() {
     t.s().offsets().store_group("g2", None).expect("tombstone");
     t.crash();
     assert_eq!(stored(&t), want[..1].to_vec(), "the tombstone deleted g2");
+}
+
+#[test]
+fn a_damaged_group_record_forgets_the_group_and_the_store_opens() {
+    let mut t = TestStore::new(&[]);
+    t.s()
+        .offsets()
+        .store_group("g1", Some(&group(1, &["a"])))
+        .expect("store");
+    t.s()
+        .offsets()
+        .store_group("g2", Some(&group(1, &["b"])))
+        .expect("store");
+    // A CRC-valid batch whose group value breaks off after its protocol type's length.
+    let log = t
+        .s()
+        .partition("__consumer_offsets", t.s().offsets().partition_for("g1"))
+        .expect("offsets partition");
+    let key = [0, 2, 0, 2, b'g', b'1'];
+    let value = [0, 3, 0, 8];
+    let batch = BatchBuilder::new()
+        .build(&[NewRecord {
+            timestamp: 1_700_000_000_000,
+            key: Some(&key),
+            value: Some(&value),
+            headers: Vec::new(),
+        }])
+        .expect("batch");
+    let _appended = log.append(&batch, AppendOrigin::Coordinator).expect("append");
+    drop(log);
+    t.crash();
+    assert_eq!(stored(&t), vec![("g2".to_owned(), group(1, &["b"]))]);
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! heartbeats of the old generation are answered NONE (no rebalance), SyncGroup gives each
 //! member its assignment again, offset commits of that generation are accepted, and a new
 //! member still triggers a normal rebalance to the next generation. A member that never
-//! comes back is dropped when its session, counted from the restart, runs out.
+//! comes back is dropped when its session, counted from the restart, runs out. A group whose
+//! record cannot be stored is never answered as settled: its syncs get Kafka's error and it
+//! rebalances.
 
 mod common;
 
@@ -45,6 +47,10 @@ fn conn(addr: &str) -> TcpStream {
 }
 
 fn join(b: &str, member_id: &str, session_ms: i32) -> JoinGroupResponse {
+    join_with(b, member_id, session_ms, Bytes::from_static(b"subscription"))
+}
+
+fn join_with(b: &str, member_id: &str, session_ms: i32, subscription: Bytes) -> JoinGroupResponse {
     let mut r = JoinGroupRequest::default();
     r.group_id = GroupId(s(GROUP));
     r.session_timeout_ms = session_ms;
@@ -53,7 +59,7 @@ fn join(b: &str, member_id: &str, session_ms: i32) -> JoinGroupResponse {
     r.protocol_type = s("consumer");
     let mut p = JoinGroupRequestProtocol::default();
     p.name = s("range");
-    p.metadata = Bytes::from_static(b"subscription");
+    p.metadata = subscription;
     r.protocols = vec![p];
     call(&mut conn(b), ApiKey::JoinGroup, 5, &r)
 }
@@ -203,4 +209,23 @@ fn a_member_that_never_comes_back_is_dropped_after_its_session() {
         assert!(Instant::now() < deadline, "still {state} with {members:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_group_that_cannot_be_stored_is_not_answered_stable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = BrokerProcess::start(dir.path(), CONFIGS);
+    // A subscription past the offsets topic's max.message.bytes (1 MiB): the group's record
+    // cannot be written.
+    let j = join_with(&b.addr, "", 30_000, Bytes::from(vec![7u8; 1_200_000]));
+    assert_eq!((j.error_code, j.generation_id), (0, 1));
+    let member = j.member_id.to_string();
+    let sy = sync(&b.addr, &member, 1, &[(&member, b"a1")]);
+    assert_eq!(
+        sy.error_code, -1,
+        "a record too large to store is UNKNOWN_SERVER_ERROR, as in Kafka"
+    );
+    assert!(sy.assignment.is_empty());
+    assert_eq!(heartbeat(&b.addr, &member, 1), 27, "the group rebalances");
+    assert_eq!(describe(&b.addr).0, "PreparingRebalance");
 }

@@ -20,13 +20,11 @@ use super::records::GroupMetadataValue;
 
 impl PartState {
     /// Applies a group metadata record (loading). A value of a newer version is skipped,
-    /// as Kafka skips it; damage fails the load like a damaged offset record.
-    pub(super) fn replay_group(
-        &mut self,
-        group: String,
-        value: Option<&[u8]>,
-        at: i64,
-    ) -> Result<(), String> {
+    /// as Kafka skips it. A damaged value forgets the group rather than failing the load
+    /// (Kafka fails it): the record only spares a rebalance, and a forgotten group's
+    /// members rejoin under new member ids, whereas resuming an older record could hand
+    /// out a generation again.
+    pub(super) fn replay_group(&mut self, group: String, value: Option<&[u8]>, at: i64) {
         match value.map(codec::decode_group_value) {
             None => {
                 self.groups.remove(&group);
@@ -37,9 +35,11 @@ impl PartState {
             Some(Err(Some(version))) => {
                 tracing::warn!(target: "eoslog::coordinator", version, offset = at, "skipping a group metadata value of unknown version");
             }
-            Some(Err(None)) => return Err(format!("unreadable group metadata of {group} at offset {at}")),
+            Some(Err(None)) => {
+                tracing::warn!(target: "eoslog::coordinator", %group, offset = at, "unreadable group metadata; the group is forgotten and its members rejoin");
+                self.groups.remove(&group);
+            }
         }
-        Ok(())
     }
 }
 

@@ -242,7 +242,7 @@ impl PartState {
                     partition,
                 } => (group, topic, partition),
                 OffsetsKey::Group { group } => {
-                    self.replay_group(group, r.value, r.offset)?;
+                    self.replay_group(group, r.value, r.offset);
                     continue;
                 }
                 OffsetsKey::Other(_) => continue, // newer record types (KIP-848): skipped

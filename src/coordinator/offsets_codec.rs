@@ -129,7 +129,7 @@ pub(crate) fn encode_group_key(group: &str) -> Vec<u8> {
 }
 
 /// `GroupMetadataValue` version 3: every member with its subscription and assignment.
-pub(crate) fn encode_group_value(v: &GroupMetadataValue) -> Vec<u8> {
+pub fn encode_group_value(v: &GroupMetadataValue) -> Vec<u8> {
     let mut o = Out::default();
     o.i16(GROUP_VALUE_VERSION)
         .string(&v.protocol_type)
@@ -182,13 +182,16 @@ pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupMetadataValue, Opt
     let leader = nullable(&mut r).ok_or(None)?;
     let current_state_timestamp = if version >= 2 { r.i64().ok_or(None)? } else { -1 };
     let count: i64 = if flex {
-        r.uvarint().ok_or(None)? as i64 - 1
+        i64::try_from(r.uvarint().ok_or(None)?)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .ok_or(None)?
     } else {
         i64::from(r.i32().ok_or(None)?)
     };
-    // Each member takes at least 14 bytes: a count larger than what is left is damage,
-    // refused before anything is reserved for it.
-    if count > bytes.len() as i64 {
+    // Each member takes at least 14 bytes: a count that cannot fit in what is left is
+    // damage, refused before anything is reserved for it.
+    if count > (r.remaining() / 14) as i64 {
         return Err(None);
     }
     let mut members = Vec::with_capacity(count.max(0) as usize);
@@ -348,5 +351,15 @@ mod tests {
         let at = 2 + 2 + 8 + 4 + 2 + 5 + 2 + 3 + 8;
         huge[at..at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
         assert_eq!(decode_group_value(&huge), Err(None));
+        // A flexible (v4) member count of 2^63 is damage, not an overflow.
+        let mut o = Out::default();
+        o.i16(4)
+            .compact_string("consumer")
+            .i32(1)
+            .uvarint(0)
+            .uvarint(0)
+            .i64(0)
+            .uvarint(1 << 63);
+        assert_eq!(decode_group_value(&o.buf), Err(None));
     }
 }

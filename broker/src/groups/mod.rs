@@ -72,6 +72,15 @@ struct JoinAnswer {
     members: Vec<(String, Option<String>, Bytes)>,
 }
 
+/// How a JoinGroup goes on once the groups' lock is released.
+enum Joining {
+    /// It waits for the rebalance to complete.
+    Rebalance(oneshot::Receiver<JoinAnswer>, String),
+    /// A static member took its old place in a Stable group; it is answered once the
+    /// group's record holds its new id.
+    Replaced(JoinAnswer, oneshot::Receiver<Result<(), i16>>),
+}
+
 /// What a SyncGroup waits for.
 #[derive(Debug, Default)]
 struct SyncAnswer {
@@ -105,6 +114,9 @@ struct Group {
     /// The first join of an empty group waits until then for others
     /// (`group.initial.rebalance.delay.ms`).
     initial_until: Instant,
+    /// The leader's assignment is being stored: the group turns Stable, and the syncs are
+    /// answered, once the record is written (`settle_after_store`).
+    storing: bool,
 }
 
 impl Group {
@@ -118,6 +130,7 @@ impl Group {
             members: IndexMap::new(),
             rebalance_deadline: now,
             initial_until: now,
+            storing: false,
         }
     }
 
@@ -131,6 +144,7 @@ impl Group {
 
     /// Starts a rebalance: pending syncs are told to rejoin.
     fn prepare_rebalance(&mut self, now: Instant) {
+        self.storing = false;
         if self.state == State::CompletingRebalance {
             for m in self.members.values_mut() {
                 if let Some(w) = m.sync_waiter.take() {
@@ -327,10 +341,8 @@ impl Groups {
 }
 
 /// Tells the store the group's generation and members (offset commits are checked
-/// against them), and queues a settled group (Stable or Empty) to be stored, as Kafka
-/// stores a group after its leader's SyncGroup and when it empties. The receiver, when
-/// the group was queued, fires once the record is written.
-fn publish(shared: &Shared, group_id: &str, g: &Group) -> Option<oneshot::Receiver<()>> {
+/// against them); a group that just emptied is also stored (as Kafka stores it).
+fn publish(shared: &Shared, group_id: &str, g: &Group) {
     if let Err(e) = shared
         .store
         .offsets()
@@ -338,17 +350,70 @@ fn publish(shared: &Shared, group_id: &str, g: &Group) -> Option<oneshot::Receiv
     {
         tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
     }
-    if !matches!(g.state, State::Stable | State::Empty) {
-        return None;
+    if g.state == State::Empty {
+        drop(store(shared, group_id, g));
     }
+}
+
+/// Queues the group's record; the receiver gets the outcome once it is written (an error
+/// is the Kafka code to answer with). A member learns of a new generation's assignment,
+/// or of a static member's new id, only after this succeeded, as in Kafka: so a broker
+/// that dies before the write never resumes a group older than what a member acted on.
+fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result<(), i16>> {
     let (tx, rx) = oneshot::channel();
-    // Fails only once the writer has stopped (shutdown): the group then resumes from its
-    // previous record.
+    // Fails only once the writer has stopped (shutdown); the receiver then reports it.
     let _ = shared
         .groups
         .to_store
         .send((group_id.to_owned(), Some(g.to_stored()), tx));
-    Some(rx)
+    rx
+}
+
+/// The outcome of a queued record (a writer that stopped is COORDINATOR_NOT_AVAILABLE).
+async fn stored(rx: oneshot::Receiver<Result<(), i16>>) -> Result<(), i16> {
+    rx.await
+        .unwrap_or(Err(ResponseError::CoordinatorNotAvailable.code()))
+}
+
+/// After the leader's assignment was stored (or failed to be): if the group is still in
+/// that rebalance, it turns Stable and every sync is answered with its assignment; on a
+/// failed write every sync gets the error and the group rebalances, as in Kafka.
+fn settle_after_store(shared: &Shared, group_id: &str, generation: i32, outcome: Result<(), i16>) {
+    let mut all = shared.groups.groups.lock();
+    let Some(g) = all.get_mut(group_id) else {
+        return;
+    };
+    if !g.storing || g.generation != generation || g.state != State::CompletingRebalance {
+        return; // a rejoin restarted the rebalance meanwhile; its syncs were answered
+    }
+    g.storing = false;
+    match outcome {
+        Ok(()) => {
+            g.state = State::Stable;
+            for m in g.members.values_mut() {
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncAnswer {
+                        error: 0,
+                        assignment: m.assignment.clone(),
+                    });
+                }
+            }
+        }
+        Err(code) => {
+            tracing::warn!(target: "eoslog_broker", group = group_id, code, "the group's assignment could not be stored; rebalancing");
+            for m in g.members.values_mut() {
+                m.assignment = Bytes::new();
+                if let Some(w) = m.sync_waiter.take() {
+                    let _ = w.send(SyncAnswer {
+                        error: code,
+                        ..SyncAnswer::default()
+                    });
+                }
+            }
+            g.prepare_rebalance(Instant::now());
+        }
+    }
+    publish(shared, group_id, g);
 }
 
 pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
@@ -391,7 +456,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
     };
     let instance_id = r.group_instance_id.as_ref().map(|i| i.to_string());
     let now = Instant::now();
-    let (rx, member_id) = {
+    let joining = 'locked: {
         let mut all = groups.groups.lock();
         if !r.member_id.is_empty() && !all.contains_key(&group_id) {
             return error(KafkaError::UnknownMemberId.code(), r.member_id.to_string());
@@ -458,8 +523,8 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                     if g.leader.as_deref() == previous.as_deref() {
                         g.leader = Some(fresh.clone());
                     }
-                    let _ = publish(shared, &group_id, g);
-                    return join_response(version, g.stable_answer(&fresh));
+                    publish(shared, &group_id, g);
+                    break 'locked Joining::Replaced(g.stable_answer(&fresh), store(shared, &group_id, g));
                 }
             }
             fresh
@@ -507,9 +572,23 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
         }
         if g.try_complete_join(now) {
-            let _ = publish(shared, &group_id, g);
+            publish(shared, &group_id, g);
         }
-        (rx, member_id)
+        Joining::Rebalance(rx, member_id)
+    };
+    let (rx, member_id) = match joining {
+        Joining::Rebalance(rx, member_id) => (rx, member_id),
+        // The new id is answered once it is stored (KIP-345); if the write fails, the group
+        // rebalances and the member rejoins.
+        Joining::Replaced(answer, rx) => {
+            if let Err(code) = stored(rx).await {
+                if let Some(g) = groups.groups.lock().get_mut(&group_id) {
+                    g.prepare_rebalance(Instant::now());
+                }
+                return error(code, answer.member_id);
+            }
+            return join_response(version, answer);
+        }
     };
     let answer = match rx.await {
         Ok(a) => a,
@@ -576,7 +655,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
         }
         out
     };
-    let (rx, protocol_type, protocol, stored) = {
+    let (rx, protocol_type, protocol, pending) = {
         let mut all = shared.groups.groups.lock();
         let Some(g) = all.get_mut(&group_id) else {
             return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
@@ -620,30 +699,21 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
             m.last_seen = Instant::now();
             m.sync_waiter = Some(tx);
         }
-        let mut stored = None;
-        if g.leader.as_deref() == Some(member_id.as_str()) {
+        let mut pending = None;
+        if g.leader.as_deref() == Some(member_id.as_str()) && !g.storing {
             for a in &r.assignments {
                 if let Some(m) = g.members.get_mut(a.member_id.as_str()) {
                     m.assignment = a.assignment.clone();
                 }
             }
-            g.state = State::Stable;
-            for m in g.members.values_mut() {
-                if let Some(w) = m.sync_waiter.take() {
-                    let _ = w.send(SyncAnswer {
-                        error: 0,
-                        assignment: m.assignment.clone(),
-                    });
-                }
-            }
-            stored = publish(shared, &group_id, g);
+            g.storing = true;
+            pending = Some((g.generation, store(shared, &group_id, g)));
         }
-        (rx, names.0, names.1, stored)
+        (rx, names.0, names.1, pending)
     };
-    // The leader is answered once the group is stored, as in Kafka: a broker that dies
-    // after answering resumes the group with this generation's assignment.
-    if let Some(stored) = stored {
-        let _ = stored.await;
+    if let Some((generation, rx)) = pending {
+        let outcome = stored(rx).await;
+        settle_after_store(shared, &group_id, generation, outcome);
     }
     match rx.await {
         Ok(a) if a.error == 0 => respond(0, a.assignment, Some((&protocol_type, &protocol))),
@@ -750,7 +820,7 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     if removed {
         g.prepare_rebalance(now);
         g.try_complete_join(now);
-        let _ = publish(shared, &group_id, g);
+        publish(shared, &group_id, g);
     }
     out
 }
@@ -777,7 +847,7 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
             }
             let completed = g.try_complete_join(now);
             if expired || completed {
-                let _ = publish(&shared, id, g);
+                publish(&shared, id, g);
             }
         }
     }

@@ -6,17 +6,19 @@
 //! session, counted from the restart, runs out.
 //!
 //! The records are written by one task, in the order the changes happened (they are
-//! queued under the groups' lock), so that the group handlers never wait for the disk.
-//! A change not yet written when the broker dies is lost, and the group resumes from its
-//! previous record: members of the newer generation then get `ILLEGAL_GENERATION` or
-//! `UNKNOWN_MEMBER_ID` and rejoin, which fences nothing that should pass (member ids are
-//! never reused across starts).
+//! queued under the groups' lock), so that no handler blocks a thread on the disk. A member
+//! learns of what a record holds only once it is written: the syncs of a new generation
+//! are answered, and a static member's new id is given, after the write succeeded, as in
+//! Kafka; a failed write is answered with an error and the group rebalances. So a broker
+//! that dies before a write resumes the group from a record no member has gone past, and a
+//! generation is never handed out twice with different assignments (KIP-447 fencing
+//! checks the member id and the generation). An Empty group is stored without waiting.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use eoslog::{GroupMemberMetadata, GroupMetadataValue, Store};
+use eoslog::{CoordinatorError, GroupMemberMetadata, GroupMetadataValue, KafkaError, Store};
 use indexmap::IndexMap;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -24,8 +26,13 @@ use tokio::time::Instant;
 use super::{Group, Member, State};
 use crate::Shared;
 
-/// A group's record to write (`None` deletes it), and whom to tell once it is written.
-pub(super) type Change = (String, Option<GroupMetadataValue>, oneshot::Sender<()>);
+/// A group's record to write (`None` deletes it), and whom to tell the outcome (an error
+/// as the Kafka code to answer with).
+pub(super) type Change = (
+    String,
+    Option<GroupMetadataValue>,
+    oneshot::Sender<Result<(), i16>>,
+);
 
 impl Group {
     /// The record of a settled group.
@@ -129,9 +136,10 @@ pub(crate) async fn writer_loop(shared: Arc<Shared>) {
     };
     let mut shutdown = shared.shutdown.subscribe();
     loop {
+        // `wait_for` also sees a shutdown that came before this task first ran.
         let change = tokio::select! {
             c = rx.recv() => c,
-            _ = shutdown.changed() => break,
+            _ = shutdown.wait_for(|&stop| stop) => break,
         };
         let Some(change) = change else { return };
         write(&shared, change).await;
@@ -146,14 +154,31 @@ async fn write(shared: &Arc<Shared>, (group, value, written): Change) {
     let id = group.clone();
     let result =
         tokio::task::spawn_blocking(move || s.store.offsets().store_group(&id, value.as_ref())).await;
-    match result {
-        Ok(Ok(())) => {}
+    let outcome = match result {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            tracing::warn!(target: "eoslog_broker", %group, error = %e, "group metadata not stored")
+            tracing::warn!(target: "eoslog_broker", %group, error = %e, "group metadata not stored");
+            Err(store_error_code(&e))
         }
-        Err(e) => tracing::warn!(target: "eoslog_broker", %group, error = %e, "group metadata writer failed"),
+        Err(e) => {
+            tracing::warn!(target: "eoslog_broker", %group, error = %e, "group metadata writer failed");
+            Err(KafkaError::UnknownServerError.code())
+        }
+    };
+    let _ = written.send(outcome);
+}
+
+/// Kafka's answer to a SyncGroup or JoinGroup whose group could not be stored
+/// (`GroupMetadataManager.storeGroup`): a storage failure sends the client to find the
+/// coordinator again; a record too large, or anything else unexpected, is
+/// UNKNOWN_SERVER_ERROR.
+fn store_error_code(e: &CoordinatorError) -> i16 {
+    match e {
+        CoordinatorError::Storage(_) => KafkaError::NotCoordinator.code(),
+        CoordinatorError::CoordinatorLoadInProgress => KafkaError::CoordinatorLoadInProgress.code(),
+        CoordinatorError::InvalidGroupId => KafkaError::InvalidGroupId.code(),
+        _ => KafkaError::UnknownServerError.code(),
     }
-    let _ = written.send(());
 }
 
 /// The queue between the group handlers and [`writer_loop`].
