@@ -189,7 +189,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|&stop| stop) => return,
         };
         match accepted {
             Ok((stream, _)) => {
@@ -232,7 +232,7 @@ async fn cleaner_loop(shared: Arc<Shared>) {
         let pause = if cleaned > 0 { Duration::ZERO } else { backoff };
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|&stop| stop) => return,
         }
     }
 }
@@ -243,7 +243,7 @@ async fn maintenance_loop(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(period) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|&stop| stop) => return,
         }
         let s = shared.clone();
         let report = tokio::task::spawn_blocking(move || s.store.run_maintenance()).await;

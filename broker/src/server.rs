@@ -52,7 +52,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let mut shutdown = shared.shutdown.subscribe();
     let result = tokio::select! {
         r = connection_loop(&shared, &mut stream, &peer) => r,
-        _ = shutdown.changed() => Ok(()),
+        _ = shutdown.wait_for(|&stop| stop) => Ok(()),
     };
     if let Err(e) = result {
         tracing::debug!(target: "eoslog_broker", %peer, error = %e, "connection closed");

@@ -831,7 +831,7 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.wait_for(|&stop| stop) => return,
         }
         let now = Instant::now();
         let mut all = shared.groups.groups.lock();
