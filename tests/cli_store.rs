@@ -228,6 +228,53 @@ fn groups_offsets_shows_committed_and_pending() {
 }
 
 #[test]
+fn groups_list_shows_stored_groups_and_groups_known_by_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let store = Store::open(dir.path(), config()).unwrap();
+    let member = eoslog::GroupMemberMetadata {
+        member_id: "m-1".into(),
+        client_id: "c".into(),
+        assignment: vec![1, 2, 3],
+        ..Default::default()
+    };
+    let value = eoslog::GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation: 4,
+        protocol: Some("range".into()),
+        leader: Some("m-1".into()),
+        current_state_timestamp: 0,
+        members: vec![member],
+    };
+    store.offsets().store_group("live", Some(&value)).unwrap();
+    store.close().unwrap();
+    let lines = json_lines(&run(&[
+        "groups",
+        "--store",
+        dir.path().to_str().unwrap(),
+        "--json",
+        "list",
+    ]));
+    let by_name = |n: &str| {
+        lines
+            .iter()
+            .find(|l| l["group"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n}: {lines:?}"))
+    };
+    let live = by_name("live");
+    assert_eq!(
+        (live["state"].as_str(), live["generation"].as_i64()),
+        (Some("Stable"), Some(4))
+    );
+    assert_eq!(live["members"][0]["member_id"], "m-1");
+    assert_eq!(live["members"][0]["assignment_bytes"], 3);
+    let grp = by_name("grp");
+    assert_eq!(grp["state"], "Empty", "a group known only by its offsets: {grp}");
+    assert!(grp["generation"].is_null());
+}
+
+#[test]
 fn dump_decodes_the_internal_topics() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());

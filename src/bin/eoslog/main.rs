@@ -165,7 +165,8 @@ enum Command {
     /// find-hanging, abort. Opens the store, which completes transactions decided before a
     /// crash and aborts timed-out ones, as every open does.
     Transactions(TransactionsArgs),
-    /// The consumer groups of a store: `offsets --group G` prints the committed offsets and
+    /// The consumer groups of a store: `list` prints every group with its stored state
+    /// (generation, protocol, members); `offsets --group G` prints the committed offsets and
     /// the producers whose transactions hold pending ones.
     Groups(GroupsArgs),
 }
@@ -245,6 +246,9 @@ struct GroupsArgs {
 
 #[derive(Subcommand)]
 enum GroupCommand {
+    /// Every group with committed offsets or stored metadata: its generation, protocol and
+    /// members as last stored (what a restarted broker resumes).
+    List,
     /// A group's committed offsets, and the producers with offsets pending.
     Offsets {
         #[arg(long)]
@@ -572,6 +576,7 @@ fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
             }
         }
         Command::Groups(a) => match a.command {
+            GroupCommand::List => storecmd::group_list(&a.store.store, &a.store.config, a.store.json, out),
             GroupCommand::Offsets { group } => {
                 storecmd::group_offsets(&a.store.store, &a.store.config, &group, a.store.json, out)
             }

@@ -296,3 +296,48 @@ pub fn group_offsets(
         Ok(())
     })
 }
+
+/// `groups list`: every group, with its last stored metadata (`Empty` with no record: a
+/// group known only by its offsets).
+pub fn group_list(dir: &Path, pairs: &[String], as_json: bool, out: &mut Out) -> Result<(), Failure> {
+    with_store(dir, pairs, |store| {
+        let offsets = store.offsets();
+        let stored: std::collections::HashMap<String, eoslog::GroupMetadataValue> =
+            offsets.stored_groups().into_iter().collect();
+        for group in offsets.groups() {
+            let meta = stored.get(&group);
+            let state = match meta {
+                Some(m) if !m.members.is_empty() => "Stable",
+                _ => "Empty",
+            };
+            if as_json {
+                out.json(&json!({
+                    "group": group,
+                    "state": state,
+                    "generation": meta.map(|m| m.generation),
+                    "protocol_type": meta.map(|m| m.protocol_type.as_str()),
+                    "protocol": meta.and_then(|m| m.protocol.as_deref()),
+                    "leader": meta.and_then(|m| m.leader.as_deref()),
+                    "members": meta.map_or(Vec::new(), |m| m.members.iter().map(|x| json!({
+                        "member_id": x.member_id,
+                        "instance_id": x.instance_id,
+                        "client_id": x.client_id,
+                        "client_host": x.client_host,
+                        "assignment_bytes": x.assignment.len(),
+                    })).collect()),
+                }))?;
+            } else {
+                let detail = meta.map_or(String::new(), |m| {
+                    format!(
+                        " generation: {} protocol: {} members: {}",
+                        m.generation,
+                        m.protocol.as_deref().unwrap_or("-"),
+                        m.members.len()
+                    )
+                });
+                out.line(&format!("{group}\tstate: {state}{detail}"))?;
+            }
+        }
+        Ok(())
+    })
+}
