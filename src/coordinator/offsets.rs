@@ -455,7 +455,9 @@ impl<'a> Offsets<'a> {
                 transactional: txn.is_some(),
             };
             validate(self.state().members.lock().get(req.group_id), &committer)?;
+            // Encoded records for the batch, and what each one replays.
             let mut records = Vec::with_capacity(known.len());
+            let mut replays = Vec::with_capacity(known.len());
             for &i in &known {
                 let o = &req.offsets[i];
                 let metadata = o.metadata.unwrap_or("");
@@ -474,18 +476,15 @@ impl<'a> Offsets<'a> {
                     expire_timestamp: -1,
                 };
                 let key = codec::encode_offset_key(req.group_id, &o.partition.topic, o.partition.partition);
-                records.push((key, value, i));
+                records.push((key, Some(codec::encode_offset_value(&value))));
+                replays.push((value, i));
             }
             if records.is_empty() {
                 return Ok(None);
             }
-            let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = records
-                .iter()
-                .map(|(k, v, _)| (k.clone(), Some(codec::encode_offset_value(v))))
-                .collect();
-            let end = append_records(&s.log, &encoded, now, txn, guard)?;
+            let end = append_records(&s.log, &records, now, txn, guard)?;
             let first = end.0 - records.len() as i64;
-            for (n, (_, value, i)) in records.into_iter().enumerate() {
+            for (n, (value, i)) in replays.into_iter().enumerate() {
                 let tp = req.offsets[i].partition.clone();
                 let group = req.group_id.to_owned();
                 let at = first + n as i64;

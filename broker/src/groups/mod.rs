@@ -203,9 +203,7 @@ impl Group {
             .next()
             .map(|m| m.protocol_type.clone())
             .unwrap_or_default();
-        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
-            self.leader = self.members.keys().next().cloned();
-        }
+        self.keep_leader_a_member();
         self.state = State::CompletingRebalance;
         let leader = self.leader.clone().unwrap_or_default();
         let roster = self.roster();
@@ -278,6 +276,21 @@ impl Group {
         }
     }
 
+    /// A leader that is no longer a member is replaced by the first member.
+    fn keep_leader_a_member(&mut self) {
+        if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
+            self.leader = self.members.keys().next().cloned();
+        }
+    }
+
+    /// Tells the store the group's generation and members: offset commits are checked
+    /// against them.
+    fn tell_membership(&self, store: &eoslog::Store, group_id: &str) {
+        if let Err(e) = store.offsets().set_group_membership(group_id, self.membership()) {
+            tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
+        }
+    }
+
     fn membership(&self) -> GroupMembership {
         GroupMembership {
             generation: if self.generation == 0 && self.members.is_empty() {
@@ -316,7 +329,7 @@ pub(crate) struct Groups {
 impl Groups {
     /// The broker's groups: every group stored in `store` resumes.
     pub(crate) fn new(config: &BrokerConfig, store: &eoslog::Store) -> Groups {
-        let (to_store, changes) = stored::queue();
+        let (to_store, changes) = tokio::sync::mpsc::unbounded_channel();
         Groups {
             groups: Mutex::new(stored::resume(store)),
             to_store,
@@ -343,13 +356,7 @@ impl Groups {
 /// Tells the store the group's generation and members (offset commits are checked
 /// against them); a group that just emptied is also stored (as Kafka stores it).
 fn publish(shared: &Shared, group_id: &str, g: &Group) {
-    if let Err(e) = shared
-        .store
-        .offsets()
-        .set_group_membership(group_id, g.membership())
-    {
-        tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
-    }
+    g.tell_membership(&shared.store, group_id);
     if g.state == State::Empty {
         drop(store(shared, group_id, g));
     }

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use eoslog::{CoordinatorError, GroupMemberMetadata, GroupMetadataValue, KafkaError, Store};
 use indexmap::IndexMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{Group, Member, State};
@@ -102,10 +102,8 @@ impl Group {
         g.state = State::Stable;
         g.protocol_type = v.protocol_type;
         g.protocol = protocol;
-        g.leader = v.leader.filter(|l| g.members.contains_key(l));
-        if g.leader.is_none() {
-            g.leader = g.members.keys().next().cloned();
-        }
+        g.leader = v.leader;
+        g.keep_leader_a_member();
         g
     }
 }
@@ -120,9 +118,7 @@ pub(super) fn resume(store: &Store) -> std::collections::HashMap<String, Group> 
         .into_iter()
         .map(|(id, v)| {
             let g = Group::from_stored(v, now);
-            if let Err(e) = store.offsets().set_group_membership(&id, g.membership()) {
-                tracing::warn!(target: "eoslog_broker", group = %id, error = %e, "membership not recorded");
-            }
+            g.tell_membership(store, &id);
             tracing::info!(target: "eoslog_broker", group = %id, generation = g.generation, members = g.members.len(), "group resumed");
             (id, g)
         })
@@ -179,9 +175,4 @@ fn store_error_code(e: &CoordinatorError) -> i16 {
         CoordinatorError::InvalidGroupId => KafkaError::InvalidGroupId.code(),
         _ => KafkaError::UnknownServerError.code(),
     }
-}
-
-/// The queue between the group handlers and [`writer_loop`].
-pub(super) fn queue() -> (mpsc::UnboundedSender<Change>, mpsc::UnboundedReceiver<Change>) {
-    mpsc::unbounded_channel()
 }

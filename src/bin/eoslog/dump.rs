@@ -220,16 +220,7 @@ fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
                     "protocol": v.protocol,
                     "leader": v.leader,
                     "current_state_timestamp": v.current_state_timestamp,
-                    "members": v.members.iter().map(|m| json!({
-                        "member_id": m.member_id,
-                        "instance_id": m.instance_id,
-                        "client_id": m.client_id,
-                        "client_host": m.client_host,
-                        "session_timeout": m.session_timeout_ms,
-                        "rebalance_timeout": m.rebalance_timeout_ms,
-                        "subscription_bytes": m.subscription.len(),
-                        "assignment_bytes": m.assignment.len(),
-                    })).collect::<Vec<_>>(),
+                    "members": v.members.iter().map(member_json).collect::<Vec<_>>(),
                 })
             }),
         ),
@@ -237,6 +228,21 @@ fn decoded_json(topic: &str, r: &DumpRecord) -> (Value, Value) {
         Ok(other) => (json!({"unknown": format!("{other:?}")}), Value::Null),
         Err(e) => (json!({"error": e.to_string()}), Value::Null),
     }
+}
+
+/// A group member as a stored group metadata record holds it (`dump --decode offsets`,
+/// `groups list`).
+pub fn member_json(m: &eoslog::GroupMemberMetadata) -> Value {
+    json!({
+        "member_id": m.member_id,
+        "instance_id": m.instance_id,
+        "client_id": m.client_id,
+        "client_host": m.client_host,
+        "session_timeout": m.session_timeout_ms,
+        "rebalance_timeout": m.rebalance_timeout_ms,
+        "subscription_bytes": m.subscription.len(),
+        "assignment_bytes": m.assignment.len(),
+    })
 }
 
 fn lossy(b: Option<&Vec<u8>>) -> Value {

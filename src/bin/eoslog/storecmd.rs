@@ -318,13 +318,7 @@ pub fn group_list(dir: &Path, pairs: &[String], as_json: bool, out: &mut Out) ->
                     "protocol_type": meta.map(|m| m.protocol_type.as_str()),
                     "protocol": meta.and_then(|m| m.protocol.as_deref()),
                     "leader": meta.and_then(|m| m.leader.as_deref()),
-                    "members": meta.map_or(Vec::new(), |m| m.members.iter().map(|x| json!({
-                        "member_id": x.member_id,
-                        "instance_id": x.instance_id,
-                        "client_id": x.client_id,
-                        "client_host": x.client_host,
-                        "assignment_bytes": x.assignment.len(),
-                    })).collect()),
+                    "members": meta.map_or(Vec::new(), |m| m.members.iter().map(crate::dump::member_json).collect()),
                 }))?;
             } else {
                 let detail = meta.map_or(String::new(), |m| {
