@@ -195,7 +195,7 @@ pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, RollFs
 pub use coordinator::{
     decode_internal_record, partition_for, CommittedOffset, CoordinatorError, CoordinatorStats,
     FetchedOffset, GroupMember, GroupMemberMetadata, GroupMembership, GroupMetadataValue, HangingTransaction,
-    InternalRecord, InternalRecordError, ListFilter, OffsetCommit, Offsets, PartitionOffset,
+    InternalRecord, InternalRecordError, ListFilter, OffsetCommit, Offsets, OffsetsExpiry, PartitionOffset,
     ProducerIdAndEpoch, TopicPartition, TransactionDescription, TransactionListing, TransactionStateValue,
     Transactions, TxnApi, TxnOffsetCommit, TxnState, TxnVersion,
 };

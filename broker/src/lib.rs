@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eoslog::{Store, StoreError};
+use eoslog::{LogOptions, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -99,10 +99,24 @@ impl Broker {
         listen: SocketAddr,
         config: BrokerConfig,
     ) -> Result<Broker, BrokerError> {
+        Self::start_with(data_dir, listen, config, LogOptions::default()).await
+    }
+
+    /// [`Broker::start`] with the store's file system and clock given (tests drive
+    /// timeouts and retention with a manual clock).
+    ///
+    /// # Errors
+    /// As [`Broker::start`].
+    pub async fn start_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        config: BrokerConfig,
+        options: LogOptions,
+    ) -> Result<Broker, BrokerError> {
         config.validate()?;
         let dir = data_dir.to_owned();
         let store_config = config.store.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(dir, store_config))
+        let store = tokio::task::spawn_blocking(move || Store::open_with(dir, store_config, options))
             .await
             .map_err(|e| BrokerError::Task(e.to_string()))??;
         let listener = TcpListener::bind(listen)
@@ -249,6 +263,7 @@ async fn maintenance_loop(shared: Arc<Shared>) {
         let report = tokio::task::spawn_blocking(move || s.store.run_maintenance()).await;
         if let Ok(report) = report {
             tracing::trace!(target: "eoslog_broker", ?report, "maintenance");
+            groups::forget_deleted(&shared, &report.deleted_groups);
         }
         shared.data_arrived.notify_waiters();
     }

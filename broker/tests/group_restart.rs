@@ -10,41 +10,24 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{call, BrokerProcess};
+use common::{call, commit_offset, conn, s, BrokerProcess};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest,
-    OffsetCommitResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
 
 const GROUP: &str = "resumed";
 const CONFIGS: &[&str] = &[
     "group.initial.rebalance.delay.ms=0",
     "group.min.session.timeout.ms=500",
 ];
-
-fn s(v: &str) -> StrBytes {
-    StrBytes::from_string(v.to_owned())
-}
-
-/// A fresh connection (one request each: a JoinGroup may wait for a rebalance).
-fn conn(addr: &str) -> TcpStream {
-    let c = TcpStream::connect(addr).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    c
-}
 
 fn join(b: &str, member_id: &str, session_ms: i32) -> JoinGroupResponse {
     join_with(b, member_id, session_ms, Bytes::from_static(b"subscription"))
@@ -105,19 +88,7 @@ fn describe(b: &str) -> (String, Vec<(String, Bytes)>) {
 }
 
 fn commit(b: &str, member_id: &str, generation: i32) -> i16 {
-    let mut p = OffsetCommitRequestPartition::default();
-    p.partition_index = 0;
-    p.committed_offset = 5;
-    let mut t = OffsetCommitRequestTopic::default();
-    t.name = TopicName(s("in"));
-    t.partitions = vec![p];
-    let mut r = OffsetCommitRequest::default();
-    r.group_id = GroupId(s(GROUP));
-    r.generation_id_or_member_epoch = generation;
-    r.member_id = s(member_id);
-    r.topics = vec![t];
-    let resp: OffsetCommitResponse = call(&mut conn(b), ApiKey::OffsetCommit, 8, &r);
-    resp.topics[0].partitions[0].error_code
+    commit_offset(b, GROUP, member_id, generation, 5)
 }
 
 /// One member joins and syncs (generation 1, assignment "a1"), then the broker is killed.

@@ -7,9 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::call;
+use common::{call, in_process};
 use eoslog::{BatchBuilder, NewRecord};
-use eoslog_broker::{Broker, BrokerConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -17,28 +16,17 @@ use kafka_protocol::protocol::StrBytes;
 #[test]
 fn retention_runs_in_an_embedded_broker() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let mut config = BrokerConfig::default();
-    for (k, v) in [
-        ("log.segment.bytes", "65536"),
-        ("log.retention.bytes", "131072"),
-        ("eoslog.maintenance.interval.ms", "100"),
-        ("log.retention.check.interval.ms", "100"),
-        ("eoslog.preallocate.bytes", "0"),
-    ] {
-        config.set(k, v).expect("config");
-    }
-    let broker = rt
-        .block_on(Broker::start(
-            dir.path(),
-            "127.0.0.1:0".parse().expect("addr"),
-            config,
-        ))
-        .expect("start");
+    let (rt, broker) = in_process(
+        dir.path(),
+        &[
+            "log.segment.bytes=65536",
+            "log.retention.bytes=131072",
+            "eoslog.maintenance.interval.ms=100",
+            "log.retention.check.interval.ms=100",
+            "eoslog.preallocate.bytes=0",
+        ],
+        eoslog::LogOptions::default(),
+    );
     broker.store().create_topic("r", 1, &[]).expect("topic");
     let mut s = std::net::TcpStream::connect(broker.local_addr()).expect("connect");
     let value = vec![b'v'; 1000];

@@ -21,6 +21,7 @@ mod markers;
 mod metadata;
 mod offsets;
 pub(crate) mod offsets_codec;
+mod offsets_retention;
 mod records;
 mod state;
 mod stats;
@@ -35,6 +36,7 @@ pub use describe::{HangingTransaction, ListFilter, TransactionDescription, Trans
 pub use error::{CoordinatorError, TxnApi};
 pub use groups::{GroupMember, GroupMembership};
 pub use offsets::{CommittedOffset, FetchedOffset, OffsetCommit, Offsets, PartitionOffset, TxnOffsetCommit};
+pub use offsets_retention::OffsetsExpiry;
 pub use records::{
     decode_internal_record, GroupMemberMetadata, GroupMetadataValue, InternalRecord, InternalRecordError,
     TransactionStateValue,

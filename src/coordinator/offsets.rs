@@ -87,21 +87,21 @@ pub struct TxnOffsetCommit<'a> {
 }
 
 #[derive(Debug, Clone)]
-struct Committed {
+pub(super) struct Committed {
     /// Where the record is in the log: a pending offset materializes only over an older one.
     record_offset: i64,
-    value: OffsetValue,
+    pub(super) value: OffsetValue,
 }
 
-type GroupOffsets = HashMap<TopicPartition, Committed>;
+pub(super) type GroupOffsets = HashMap<TopicPartition, Committed>;
 
 /// The state of one `__consumer_offsets` partition.
 #[derive(Debug)]
 pub(super) struct PartState {
     pub(super) log: Arc<Log>,
-    committed: HashMap<String, GroupOffsets>,
-    pending: HashMap<i64, HashMap<String, GroupOffsets>>,
-    open_by_group: HashMap<String, HashSet<i64>>,
+    pub(super) committed: HashMap<String, GroupOffsets>,
+    pub(super) pending: HashMap<i64, HashMap<String, GroupOffsets>>,
+    pub(super) open_by_group: HashMap<String, HashSet<i64>>,
     /// Each group's last stored metadata (`group_metadata.rs`).
     pub(super) groups: HashMap<String, GroupMetadataValue>,
 }
@@ -114,7 +114,7 @@ pub(crate) struct OffsetsState {
     needs_reload: Vec<std::sync::atomic::AtomicBool>,
     /// Group membership, as the embedding broker reports it (not from the log, so a reload
     /// keeps it). Locked after a partition's mutex, never before.
-    members: Mutex<HashMap<String, GroupMembership>>,
+    pub(super) members: Mutex<HashMap<String, GroupMembership>>,
 }
 
 impl OffsetsState {
@@ -136,7 +136,7 @@ impl OffsetsState {
 
 impl PartState {
     /// Applies one offset record of a non-transactional batch.
-    fn replay_committed(
+    pub(super) fn replay_committed(
         &mut self,
         group: String,
         tp: TopicPartition,
@@ -155,6 +155,9 @@ impl PartState {
                 // transaction of the group.
                 if let Some(g) = self.committed.get_mut(&group) {
                     g.remove(&tp);
+                    if g.is_empty() {
+                        self.committed.remove(&group);
+                    }
                 }
                 for pid in self.open_by_group.get(&group).into_iter().flatten() {
                     if let Some(g) = self.pending.get_mut(pid).and_then(|p| p.get_mut(&group)) {

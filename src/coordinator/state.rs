@@ -63,6 +63,8 @@ pub(crate) struct CoordinatorState {
     pub(crate) stats: Counters,
     pub(crate) next_timeout_sweep_ms: AtomicI64,
     pub(crate) next_expiry_sweep_ms: AtomicI64,
+    /// When the next offsets-retention sweep is due (`offsets.retention.check.interval.ms`).
+    pub(crate) next_offsets_sweep_ms: AtomicI64,
     pub(crate) closing: AtomicBool,
 }
 
@@ -73,6 +75,7 @@ impl CoordinatorState {
             stats: Counters::default(),
             next_timeout_sweep_ms: AtomicI64::new(0),
             next_expiry_sweep_ms: AtomicI64::new(0),
+            next_offsets_sweep_ms: AtomicI64::new(0),
             closing: AtomicBool::new(false),
         }
     }

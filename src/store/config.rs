@@ -53,6 +53,14 @@ pub struct StoreConfig {
     pub transaction_version: i16,
     /// `offset.metadata.max.bytes` (default 4096).
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.minutes` (default 7 days), kept in milliseconds: how long an
+    /// Empty group's offsets (or a simple consumer's, from each commit) are kept
+    /// ([`crate::Offsets::remove_expired`]).
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms` (default 10 minutes): how often
+    /// [`crate::Store::run_maintenance`] removes expired offsets and deletes the groups left
+    /// with nothing.
+    pub offsets_retention_check_interval_ms: i64,
     /// `eoslog.producer.id.block.size` (default 1000): producer ids reserved on disk at a
     /// time; ids of a block not handed out before a restart are never handed out.
     pub producer_id_block_size: i64,
@@ -93,6 +101,8 @@ impl Default for StoreConfig {
             max_open_partitions: 1000,
             internal_durability: crate::config::Durability::SyncEachAppend,
             offset_metadata_max_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+            offsets_retention_check_interval_ms: 600_000,
             producer_id_block_size: 1000,
             retention_check_interval_ms: 0,
             cleaner_enabled: true,
@@ -172,6 +182,10 @@ impl StoreConfig {
                 }
                 self.offset_metadata_max_bytes = v as usize;
             }
+            "offsets.retention.minutes" => {
+                self.offsets_retention_ms = int(1)?.checked_mul(60_000).ok_or_else(|| bad("too large"))?;
+            }
+            "offsets.retention.check.interval.ms" => self.offsets_retention_check_interval_ms = int(1)?,
             "log.retention.check.interval.ms" => self.retention_check_interval_ms = int(0)?,
             "log.cleaner.enable" => self.cleaner_enabled = flag()?,
             "log.cleaner.backoff.ms" => self.cleaner_backoff_ms = int(0)?,

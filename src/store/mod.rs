@@ -187,7 +187,7 @@ struct Topic {
 }
 
 /// What [`Store::run_maintenance`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreMaintenanceReport {
     /// Partition logs maintained (the open ones).
     pub logs: usize,
@@ -201,6 +201,11 @@ pub struct StoreMaintenanceReport {
     pub expired_transactional_ids: usize,
     /// Transactions whose markers were completed now.
     pub completed_transactions: usize,
+    /// Committed offsets removed by `offsets.retention.minutes`.
+    pub expired_offsets: usize,
+    /// Groups deleted for being Empty with no offset left (an embedding broker forgets
+    /// them too): Kafka's groups that turn Dead.
+    pub deleted_groups: Vec<String>,
     /// Compacted logs cleaned.
     pub cleaned_logs: usize,
     /// Logs whose maintenance or reopening failed (each logged; retried next time).
@@ -305,8 +310,10 @@ impl Store {
         Ok(store)
     }
 
-    /// The store's clock, in milliseconds.
-    pub(crate) fn now_ms(&self) -> i64 {
+    /// The store's clock, in milliseconds: what its records are stamped with and its
+    /// timeouts and retention count by (an embedding broker stamps group records with it).
+    #[must_use]
+    pub fn now_ms(&self) -> i64 {
         self.options.clock.now_ms()
     }
 
@@ -317,6 +324,10 @@ impl Store {
         );
         self.txn.next_expiry_sweep_ms.store(
             now + self.config.transactional_id_expiry_interval_ms,
+            Ordering::Relaxed,
+        );
+        self.txn.next_offsets_sweep_ms.store(
+            now + self.config.offsets_retention_check_interval_ms,
             Ordering::Relaxed,
         );
     }
@@ -685,6 +696,16 @@ impl Store {
                 Ordering::Relaxed,
             );
             report.expired_transactional_ids = txns.expire_transactional_ids();
+        }
+        if now >= self.txn.next_offsets_sweep_ms.load(Ordering::Relaxed) {
+            self.txn.next_offsets_sweep_ms.store(
+                now + self.config.offsets_retention_check_interval_ms,
+                Ordering::Relaxed,
+            );
+            let expiry = self.offsets().remove_expired();
+            report.expired_offsets = expiry.expired_offsets;
+            report.deleted_groups = expiry.deleted_groups;
+            report.failures += expiry.failures;
         }
         report
     }

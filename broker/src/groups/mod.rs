@@ -372,7 +372,7 @@ fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result
     let _ = shared
         .groups
         .to_store
-        .send((group_id.to_owned(), Some(g.to_stored()), tx));
+        .send((group_id.to_owned(), Some(g.to_stored(shared.store.now_ms())), tx));
     rx
 }
 
@@ -830,6 +830,23 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
         publish(shared, &group_id, g);
     }
     out
+}
+
+/// Forgets the groups the store deleted (Empty, every offset expired: Kafka's Dead
+/// groups), unless a member joined since; a later join starts the group afresh.
+pub(crate) fn forget_deleted(shared: &Shared, ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let mut all = shared.groups.groups.lock();
+    for id in ids {
+        if all
+            .get(id)
+            .is_some_and(|g| g.state == State::Empty && g.members.is_empty())
+        {
+            all.remove(id);
+        }
+    }
 }
 
 /// Expires members whose session ran out and completes rebalances whose time came.

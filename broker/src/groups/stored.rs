@@ -15,7 +15,7 @@
 //! checks the member id and the generation). An Empty group is stored without waiting.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use eoslog::{CoordinatorError, GroupMemberMetadata, GroupMetadataValue, KafkaError, Store};
@@ -35,18 +35,16 @@ pub(super) type Change = (
 );
 
 impl Group {
-    /// The record of a settled group.
-    pub(super) fn to_stored(&self) -> GroupMetadataValue {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    /// The record of a settled group, stamped `now_ms` (the store's clock: an Empty
+    /// group's offsets expire `offsets.retention.minutes` after it).
+    pub(super) fn to_stored(&self, now_ms: i64) -> GroupMetadataValue {
         let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
         GroupMetadataValue {
             protocol_type: self.protocol_type.clone(),
             generation: self.generation,
             protocol: (!self.members.is_empty()).then(|| self.protocol.clone()),
             leader: self.leader.clone().filter(|_| !self.members.is_empty()),
-            current_state_timestamp: millis,
+            current_state_timestamp: now_ms,
             members: self
                 .members
                 .iter()

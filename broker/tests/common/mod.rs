@@ -118,3 +118,64 @@ pub fn read_frame(stream: &mut TcpStream) -> Option<Bytes> {
 pub fn closed(stream: &mut TcpStream) -> bool {
     read_frame(stream).is_none()
 }
+
+/// A fresh connection with a 20 s read timeout (one request each: a JoinGroup may wait
+/// for a rebalance).
+pub fn conn(addr: &str) -> TcpStream {
+    let c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    c
+}
+
+pub fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// OffsetCommit v8 of `offset` for partition 0 of topic `in`; the partition's error code.
+pub fn commit_offset(addr: &str, group: &str, member_id: &str, generation: i32, offset: i64) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetCommitResponse, TopicName};
+    let mut p = OffsetCommitRequestPartition::default();
+    p.partition_index = 0;
+    p.committed_offset = offset;
+    let mut t = OffsetCommitRequestTopic::default();
+    t.name = TopicName(s("in"));
+    t.partitions = vec![p];
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(s(group));
+    r.generation_id_or_member_epoch = generation;
+    r.member_id = s(member_id);
+    r.topics = vec![t];
+    let resp: OffsetCommitResponse = call(&mut conn(addr), ApiKey::OffsetCommit, 8, &r);
+    resp.topics[0].partitions[0].error_code
+}
+
+/// A broker in this process, on a runtime of two workers, with `configs` (`KEY=VALUE`) and
+/// the store's file system and clock.
+pub fn in_process(
+    dir: &Path,
+    configs: &[&str],
+    options: eoslog::LogOptions,
+) -> (tokio::runtime::Runtime, eoslog_broker::Broker) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut config = eoslog_broker::BrokerConfig::default();
+    for c in configs {
+        config.set_pair(c).expect("config");
+    }
+    let broker = rt
+        .block_on(eoslog_broker::Broker::start_with(
+            dir,
+            "127.0.0.1:0".parse().expect("addr"),
+            config,
+            options,
+        ))
+        .expect("start");
+    (rt, broker)
+}

@@ -1,0 +1,335 @@
+//! Invariant: committed offsets expire as Kafka's do (`offsets.retention.minutes`, KIP-211)
+//! and never earlier: a group with members keeps every offset however old; an Empty group's
+//! offsets expire the retention after it became Empty; a simple consumer's each the retention
+//! after its own commit; an offset with an explicit expire timestamp (value version 1) then;
+//! an offset a transaction still holds pending stays. A group left Empty with no offsets
+//! and no pending transaction is deleted (tombstoned). Expiry is written as tombstones, so
+//! a reopened store agrees with the one that expired them. Scenarios of Kafka's
+//! `GroupMetadataManagerTest` (`testExpireOffset`, `testExpireGroupWithOffsetsOnly`,
+//! `testOffsetExpirationSemantics`, `testOffsetExpirationOfActiveGroupSemantics`,
+//! `testExpiredOffsetsWithPendingTransactionalOffsets`).
+
+mod common;
+
+use common::{tp, TestStore, T0};
+use eoslog::{
+    GroupMember, GroupMembership, GroupMetadataValue, OffsetCommit, PartitionOffset, ProducerIdAndEpoch,
+    TopicPartition, TxnOffsetCommit, TxnVersion,
+};
+
+const GROUP: &str = "grp";
+const MINUTE: i64 = 60_000;
+
+/// Retention of 10 minutes, checked at every maintenance run.
+fn store(extra: &[(&str, &str)]) -> TestStore {
+    let mut pairs = vec![
+        ("offsets.retention.minutes", "10"),
+        ("offsets.retention.check.interval.ms", "1"),
+    ];
+    pairs.extend_from_slice(extra);
+    let t = TestStore::new(&pairs);
+    t.s().create_topic("in", 4, &[]).expect("topic");
+    t
+}
+
+fn commit(t: &TestStore, generation: i32, member: &str, parts: &[(i32, i64)]) {
+    let answers = t.s().offsets().commit(&OffsetCommit {
+        group_id: GROUP,
+        generation_id: generation,
+        member_id: member,
+        group_instance_id: None,
+        offsets: parts
+            .iter()
+            .map(|&(p, o)| PartitionOffset {
+                partition: tp("in", p),
+                offset: o,
+                leader_epoch: -1,
+                metadata: None,
+            })
+            .collect(),
+    });
+    for a in answers {
+        a.expect("committed");
+    }
+}
+
+/// The group's committed offsets, by partition.
+fn committed(t: &TestStore) -> Vec<(i32, i64)> {
+    t.s()
+        .offsets()
+        .fetch(GROUP, None, false)
+        .expect("fetch")
+        .into_iter()
+        .filter_map(|(p, o)| o.expect("answer").map(|c| (p.partition, c.offset)))
+        .collect()
+}
+
+fn known(t: &TestStore) -> bool {
+    t.s().offsets().groups().contains(&GROUP.to_owned())
+}
+
+fn members(generation: i32, ids: &[&str]) -> GroupMembership {
+    GroupMembership {
+        generation,
+        members: ids
+            .iter()
+            .map(|m| GroupMember {
+                member_id: (*m).to_owned(),
+                instance_id: None,
+            })
+            .collect(),
+        rebalancing: false,
+    }
+}
+
+fn empty_record(generation: i32, since: i64) -> GroupMetadataValue {
+    GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation,
+        protocol: None,
+        leader: None,
+        current_state_timestamp: since,
+        members: Vec::new(),
+    }
+}
+
+#[test]
+fn test_expire_offset_of_a_simple_consumer_counts_from_each_commit() {
+    let mut t = store(&[]);
+    commit(&t, -1, "", &[(0, 5)]);
+    t.clock.advance(5 * MINUTE);
+    commit(&t, -1, "", &[(1, 7)]);
+    t.clock.advance(5 * MINUTE - 1);
+    let r = t.s().run_maintenance();
+    assert_eq!(r.expired_offsets, 0, "one millisecond short of the retention");
+    t.clock.advance(1);
+    let r = t.s().run_maintenance();
+    assert_eq!(r.expired_offsets, 1, "{r:?}");
+    assert!(r.deleted_groups.is_empty(), "an offset is left");
+    assert_eq!(committed(&t), vec![(1, 7)]);
+    t.reopen();
+    assert_eq!(committed(&t), vec![(1, 7)], "the tombstone was written");
+    // testExpireGroupWithOffsetsOnly: once the last offset expired the group is deleted.
+    t.clock.advance(5 * MINUTE);
+    let r = t.s().run_maintenance();
+    assert_eq!(
+        (r.expired_offsets, r.deleted_groups.clone()),
+        (1, vec![GROUP.to_owned()])
+    );
+    assert!(!known(&t));
+    t.crash();
+    assert!(committed(&t).is_empty() && !known(&t), "the same after a crash");
+}
+
+#[test]
+fn test_offsets_of_a_group_with_members_never_expire_and_an_empty_groups_count_from_when_it_emptied() {
+    let mut t = store(&[]);
+    let offsets = t.s().offsets();
+    offsets
+        .set_group_membership(GROUP, members(3, &["m1"]))
+        .expect("membership");
+    commit(&t, 3, "m1", &[(0, 5), (1, 6)]);
+    t.clock.advance(7 * 24 * 60 * MINUTE);
+    let r = t.s().offsets().remove_expired();
+    assert_eq!(r.expired_offsets, 0, "a week old, but the group has a member");
+    assert_eq!(committed(&t), vec![(0, 5), (1, 6)]);
+
+    // The member leaves: the broker says the group is Empty, but until the Empty record is
+    // stored the group's last record still lists the member, and nothing expires.
+    let mut stable = empty_record(3, T0);
+    stable.protocol = Some("range".into());
+    stable.leader = Some("m1".into());
+    stable.members = vec![eoslog::GroupMemberMetadata {
+        member_id: "m1".into(),
+        instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        rebalance_timeout_ms: 1000,
+        session_timeout_ms: 1000,
+        subscription: Vec::new(),
+        assignment: Vec::new(),
+    }];
+    let offsets = t.s().offsets();
+    offsets.store_group(GROUP, Some(&stable)).expect("store");
+    offsets
+        .set_group_membership(GROUP, members(4, &[]))
+        .expect("membership");
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+
+    // Stored Empty now: the offsets, committed a week ago, expire 10 minutes from now.
+    let emptied = T0 + 7 * 24 * 60 * MINUTE;
+    t.s()
+        .offsets()
+        .store_group(GROUP, Some(&empty_record(4, emptied)))
+        .expect("store");
+    t.clock.advance(10 * MINUTE - 1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    // A member comes back and goes again before the retention ran out: it counts again
+    // from the new Empty record.
+    t.clock.advance(1);
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, members(5, &["m2"]))
+        .expect("membership");
+    assert_eq!(
+        t.s().offsets().remove_expired().expired_offsets,
+        0,
+        "a member again"
+    );
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, members(6, &[]))
+        .expect("membership");
+    t.s()
+        .offsets()
+        .store_group(GROUP, Some(&empty_record(6, emptied + 10 * MINUTE)))
+        .expect("store");
+    t.clock.advance(10 * MINUTE - 1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    t.clock.advance(1);
+    let r = t.s().offsets().remove_expired();
+    assert_eq!(r.expired_offsets, 2);
+    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    assert!(
+        t.s().offsets().stored_groups().is_empty(),
+        "the group's record is tombstoned"
+    );
+    // Forgotten: a commit with generation 6 is now one for a group that does not exist.
+    let refused = t.s().offsets().commit(&OffsetCommit {
+        group_id: GROUP,
+        generation_id: 6,
+        member_id: "m2",
+        group_instance_id: None,
+        offsets: vec![PartitionOffset {
+            partition: tp("in", 0),
+            offset: 1,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+    });
+    assert!(refused[0].is_err(), "{refused:?}");
+    t.reopen();
+    assert!(t.s().offsets().stored_groups().is_empty() && committed(&t).is_empty() && !known(&t));
+}
+
+#[test]
+fn test_expired_offsets_with_pending_transactional_offsets() {
+    let mut t = store(&[]);
+    let p: ProducerIdAndEpoch = t
+        .txns()
+        .init_producer_id(Some("txn"), 900_000, None)
+        .expect("init");
+    commit(&t, -1, "", &[(0, 5), (1, 6)]);
+    t.txns()
+        .add_offsets("txn", p, GROUP, TxnVersion::TV0)
+        .expect("add offsets");
+    let pending = TxnOffsetCommit {
+        transactional_id: "txn",
+        producer: p,
+        tv: TxnVersion::TV0,
+        commit: OffsetCommit {
+            group_id: GROUP,
+            generation_id: -1,
+            member_id: "",
+            group_instance_id: None,
+            offsets: vec![PartitionOffset {
+                partition: tp("in", 0),
+                offset: 50,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        },
+    };
+    for a in t.s().offsets().txn_commit(&pending) {
+        a.expect("pending");
+    }
+    t.clock.advance(10 * MINUTE);
+    let r = t.s().offsets().remove_expired();
+    assert_eq!(
+        r.expired_offsets, 1,
+        "partition 1 expires; partition 0 has a pending offset"
+    );
+    assert!(
+        r.deleted_groups.is_empty(),
+        "a transaction still holds offsets of the group"
+    );
+    assert_eq!(committed(&t), vec![(0, 5)]);
+    t.txns().end_txn("txn", p, true, TxnVersion::TV0).expect("commit");
+    assert_eq!(committed(&t), vec![(0, 50)], "the pending offset materialized");
+    t.crash();
+    assert_eq!(committed(&t), vec![(0, 50)], "and reloads so");
+    t.clock.advance(10 * MINUTE);
+    let r = t.s().offsets().remove_expired();
+    assert_eq!((r.expired_offsets, r.deleted_groups.len()), (1, 1));
+}
+
+/// An offset key (version 1) and a value of version 1, which carries an explicit expire
+/// timestamp (what OffsetCommit v1 with a retention time wrote in old Kafka).
+fn v1_record(partition: i32, offset: i64, commit_ts: i64, expire_ts: i64) -> (Vec<u8>, Vec<u8>) {
+    let string = |b: &mut Vec<u8>, s: &str| {
+        b.extend_from_slice(&(s.len() as i16).to_be_bytes());
+        b.extend_from_slice(s.as_bytes());
+    };
+    let mut key = 1i16.to_be_bytes().to_vec();
+    string(&mut key, GROUP);
+    string(&mut key, "in");
+    key.extend_from_slice(&partition.to_be_bytes());
+    let mut value = 1i16.to_be_bytes().to_vec();
+    value.extend_from_slice(&offset.to_be_bytes());
+    string(&mut value, "");
+    value.extend_from_slice(&commit_ts.to_be_bytes());
+    value.extend_from_slice(&expire_ts.to_be_bytes());
+    (key, value)
+}
+
+#[test]
+fn an_explicit_expire_timestamp_is_honoured() {
+    let mut t = store(&[]);
+    let k = t.s().offsets().partition_for(GROUP);
+    let log = t.s().partition("__consumer_offsets", k).expect("offsets log");
+    // Expires one minute after its commit, long before the 10-minute retention.
+    let (key, value) = v1_record(2, 9, T0, T0 + MINUTE);
+    common::append_keyed(&log, &key, Some(&value));
+    drop(log);
+    t.reopen();
+    assert_eq!(committed(&t), vec![(2, 9)]);
+    t.clock.advance(MINUTE - 1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    t.clock.advance(1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 1);
+    assert!(committed(&t).is_empty());
+}
+
+#[test]
+fn tombstones_of_many_offsets_are_split_into_batches_within_max_message_bytes() {
+    let mut t = store(&[("message.max.bytes", "2048")]);
+    t.s().create_topic("wide", 400, &[]).expect("topic");
+    let parts: Vec<TopicPartition> = (0..400).map(|p| tp("wide", p)).collect();
+    for chunk in parts.chunks(10) {
+        let answers = t.s().offsets().commit(&OffsetCommit {
+            group_id: GROUP,
+            generation_id: -1,
+            member_id: "",
+            group_instance_id: None,
+            offsets: chunk
+                .iter()
+                .map(|p| PartitionOffset {
+                    partition: p.clone(),
+                    offset: 1,
+                    leader_epoch: -1,
+                    metadata: None,
+                })
+                .collect(),
+        });
+        for a in answers {
+            a.expect("committed");
+        }
+    }
+    t.clock.advance(10 * MINUTE);
+    let r = t.s().offsets().remove_expired();
+    assert_eq!(r.failures, 0, "{r:?}");
+    assert_eq!(r.expired_offsets, 400);
+    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    t.crash();
+    assert!(!known(&t), "every batch of tombstones reloads");
+}
