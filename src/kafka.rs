@@ -73,10 +73,16 @@ pub enum KafkaError {
     OperationNotAttempted,
     /// `KAFKA_STORAGE_ERROR` (56).
     KafkaStorageError,
+    /// `NON_EMPTY_GROUP` (68).
+    NonEmptyGroup,
+    /// `GROUP_ID_NOT_FOUND` (69).
+    GroupIdNotFound,
     /// `UNSUPPORTED_COMPRESSION_TYPE` (76).
     UnsupportedCompressionType,
     /// `FENCED_INSTANCE_ID` (82).
     FencedInstanceId,
+    /// `GROUP_SUBSCRIBED_TO_TOPIC` (86).
+    GroupSubscribedToTopic,
     /// `INVALID_RECORD` (87).
     InvalidRecord,
     /// `UNSTABLE_OFFSET_COMMIT` (88).
@@ -90,7 +96,7 @@ pub enum KafkaError {
 }
 
 /// Every code, in one table: variant, number, name.
-const TABLE: [(KafkaError, i16, &str); 41] = [
+const TABLE: [(KafkaError, i16, &str); 44] = [
     (KafkaError::UnknownServerError, -1, "UNKNOWN_SERVER_ERROR"),
     (KafkaError::OffsetOutOfRange, 1, "OFFSET_OUT_OF_RANGE"),
     (KafkaError::CorruptMessage, 2, "CORRUPT_MESSAGE"),
@@ -165,12 +171,19 @@ const TABLE: [(KafkaError, i16, &str); 41] = [
     ),
     (KafkaError::OperationNotAttempted, 55, "OPERATION_NOT_ATTEMPTED"),
     (KafkaError::KafkaStorageError, 56, "KAFKA_STORAGE_ERROR"),
+    (KafkaError::NonEmptyGroup, 68, "NON_EMPTY_GROUP"),
+    (KafkaError::GroupIdNotFound, 69, "GROUP_ID_NOT_FOUND"),
     (
         KafkaError::UnsupportedCompressionType,
         76,
         "UNSUPPORTED_COMPRESSION_TYPE",
     ),
     (KafkaError::FencedInstanceId, 82, "FENCED_INSTANCE_ID"),
+    (
+        KafkaError::GroupSubscribedToTopic,
+        86,
+        "GROUP_SUBSCRIBED_TO_TOPIC",
+    ),
     (KafkaError::InvalidRecord, 87, "INVALID_RECORD"),
     (KafkaError::UnstableOffsetCommit, 88, "UNSTABLE_OFFSET_COMMIT"),
     (KafkaError::ProducerFenced, 90, "PRODUCER_FENCED"),

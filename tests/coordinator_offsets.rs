@@ -231,6 +231,7 @@ fn commits_are_checked_against_the_group() {
             instance_id: None,
         }],
         rebalancing: false,
+        subscribed_topics: None,
     };
     t.s()
         .offsets()

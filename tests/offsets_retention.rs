@@ -11,10 +11,10 @@
 
 mod common;
 
-use common::{tp, TestStore, T0};
+use common::{commit_offsets, committed_offsets, tp, txn_offset_commit, TestStore, T0};
 use eoslog::{
     GroupMember, GroupMembership, GroupMetadataValue, OffsetCommit, PartitionOffset, ProducerIdAndEpoch,
-    TopicPartition, TxnOffsetCommit, TxnVersion,
+    TopicPartition, TxnVersion,
 };
 
 const GROUP: &str = "grp";
@@ -33,34 +33,15 @@ fn store(extra: &[(&str, &str)]) -> TestStore {
 }
 
 fn commit(t: &TestStore, generation: i32, member: &str, parts: &[(i32, i64)]) {
-    let answers = t.s().offsets().commit(&OffsetCommit {
-        group_id: GROUP,
-        generation_id: generation,
-        member_id: member,
-        group_instance_id: None,
-        offsets: parts
-            .iter()
-            .map(|&(p, o)| PartitionOffset {
-                partition: tp("in", p),
-                offset: o,
-                leader_epoch: -1,
-                metadata: None,
-            })
-            .collect(),
-    });
-    for a in answers {
-        a.expect("committed");
-    }
+    let parts: Vec<(&str, i32, i64)> = parts.iter().map(|&(p, o)| ("in", p, o)).collect();
+    commit_offsets(t, GROUP, generation, member, &parts);
 }
 
-/// The group's committed offsets, by partition.
+/// The group's committed offsets, by partition of `in`.
 fn committed(t: &TestStore) -> Vec<(i32, i64)> {
-    t.s()
-        .offsets()
-        .fetch(GROUP, None, false)
-        .expect("fetch")
+    committed_offsets(t, GROUP)
         .into_iter()
-        .filter_map(|(p, o)| o.expect("answer").map(|c| (p.partition, c.offset)))
+        .map(|(p, o)| (p.partition, o))
         .collect()
 }
 
@@ -79,6 +60,7 @@ fn members(generation: i32, ids: &[&str]) -> GroupMembership {
             })
             .collect(),
         rebalancing: false,
+        subscribed_topics: None,
     }
 }
 
@@ -223,23 +205,7 @@ fn test_expired_offsets_with_pending_transactional_offsets() {
     t.txns()
         .add_offsets("txn", p, GROUP, TxnVersion::TV0)
         .expect("add offsets");
-    let pending = TxnOffsetCommit {
-        transactional_id: "txn",
-        producer: p,
-        tv: TxnVersion::TV0,
-        commit: OffsetCommit {
-            group_id: GROUP,
-            generation_id: -1,
-            member_id: "",
-            group_instance_id: None,
-            offsets: vec![PartitionOffset {
-                partition: tp("in", 0),
-                offset: 50,
-                leader_epoch: -1,
-                metadata: None,
-            }],
-        },
-    };
+    let pending = txn_offset_commit("txn", p, GROUP, tp("in", 0), 50);
     for a in t.s().offsets().txn_commit(&pending) {
         a.expect("pending");
     }
@@ -332,4 +298,55 @@ fn tombstones_of_many_offsets_are_split_into_batches_within_max_message_bytes() 
     assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
     t.crash();
     assert!(!known(&t), "every batch of tombstones reloads");
+}
+
+#[test]
+fn test_offset_expiration_of_a_stable_consumer_group_spares_its_subscribed_topics() {
+    // KIP-496: a Stable consumer group whose subscriptions are known loses, the retention
+    // after their commit, the offsets of topics no member subscribes to.
+    let t = store(&[]);
+    t.s().create_topic("old", 1, &[]).expect("topic");
+    let mut m = members(3, &["m1"]);
+    m.subscribed_topics = Some(vec!["in".to_owned()]);
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, m.clone())
+        .expect("membership");
+    commit(&t, 3, "m1", &[(0, 5)]);
+    let answers = t.s().offsets().commit(&OffsetCommit {
+        group_id: GROUP,
+        generation_id: 3,
+        member_id: "m1",
+        group_instance_id: None,
+        offsets: vec![PartitionOffset {
+            partition: tp("old", 0),
+            offset: 9,
+            leader_epoch: -1,
+            metadata: None,
+        }],
+    });
+    answers.into_iter().for_each(|a| a.expect("committed"));
+    // Rebalancing (between join and sync): nothing expires.
+    t.clock.advance(10 * MINUTE);
+    let mut rebalancing = m.clone();
+    rebalancing.rebalancing = true;
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, rebalancing)
+        .expect("membership");
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, m)
+        .expect("membership");
+    let r = t.s().offsets().remove_expired();
+    assert_eq!(r.expired_offsets, 1);
+    assert!(r.deleted_groups.is_empty(), "the group has members");
+    let left = t.s().offsets().fetch(GROUP, None, false).expect("fetch");
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].0,
+        tp("in", 0),
+        "the subscribed topic's offset stays however old"
+    );
 }

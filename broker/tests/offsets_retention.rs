@@ -10,46 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{call, commit_offset, conn, in_process, s};
+use common::{commit_offset, fetched_offsets, group_state, in_process, join_and_sync, leave, listed_groups};
 use eoslog::{LogOptions, ManualClock, StdFileSystem};
-use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::leave_group_request::MemberIdentity;
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use kafka_protocol::messages::{
-    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, JoinGroupRequest, JoinGroupResponse,
-    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetFetchRequest,
-    OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
-};
 
 const MINUTE: i64 = 60_000;
-
-/// Joins `group` alone and syncs: a Stable group at the returned generation.
-fn join_and_sync(b: &str, group: &str) -> (String, i32) {
-    let mut r = JoinGroupRequest::default();
-    r.group_id = GroupId(s(group));
-    r.session_timeout_ms = 30_000;
-    r.rebalance_timeout_ms = 10_000;
-    r.protocol_type = s("consumer");
-    let mut p = JoinGroupRequestProtocol::default();
-    p.name = s("range");
-    p.metadata = Bytes::from_static(b"subscription");
-    r.protocols = vec![p];
-    let j: JoinGroupResponse = call(&mut conn(b), ApiKey::JoinGroup, 5, &r);
-    assert_eq!(j.error_code, 0);
-    let member = j.member_id.to_string();
-    let mut y = SyncGroupRequest::default();
-    y.group_id = GroupId(s(group));
-    y.member_id = s(&member);
-    y.generation_id = j.generation_id;
-    let mut a = SyncGroupRequestAssignment::default();
-    a.member_id = s(&member);
-    a.assignment = Bytes::from_static(b"in-0");
-    y.assignments = vec![a];
-    let sy: SyncGroupResponse = call(&mut conn(b), ApiKey::SyncGroup, 3, &y);
-    assert_eq!(sy.error_code, 0);
-    (member, j.generation_id)
-}
 
 fn commit(b: &str, group: &str, member: &str, generation: i32, offset: i64) {
     assert_eq!(commit_offset(b, group, member, generation, offset), 0);
@@ -57,39 +21,7 @@ fn commit(b: &str, group: &str, member: &str, generation: i32, offset: i64) {
 
 /// The group's committed offset of `in`-0 (-1: none).
 fn fetched(b: &str, group: &str) -> i64 {
-    let mut t = OffsetFetchRequestTopic::default();
-    t.name = TopicName(s("in"));
-    t.partition_indexes = vec![0];
-    let mut r = OffsetFetchRequest::default();
-    r.group_id = GroupId(s(group));
-    r.topics = Some(vec![t]);
-    let resp: OffsetFetchResponse = call(&mut conn(b), ApiKey::OffsetFetch, 7, &r);
-    assert_eq!(resp.error_code, 0);
-    resp.topics[0].partitions[0].committed_offset
-}
-
-fn state(b: &str, group: &str) -> String {
-    let mut r = DescribeGroupsRequest::default();
-    r.groups = vec![GroupId(s(group))];
-    let resp: DescribeGroupsResponse = call(&mut conn(b), ApiKey::DescribeGroups, 4, &r);
-    resp.groups[0].group_state.to_string()
-}
-
-fn listed(b: &str) -> Vec<String> {
-    let resp: ListGroupsResponse = call(&mut conn(b), ApiKey::ListGroups, 3, &ListGroupsRequest::default());
-    let mut out: Vec<String> = resp.groups.iter().map(|g| g.group_id.to_string()).collect();
-    out.sort();
-    out
-}
-
-fn leave(b: &str, group: &str, member: &str) {
-    let mut m = MemberIdentity::default();
-    m.member_id = s(member);
-    let mut r = LeaveGroupRequest::default();
-    r.group_id = GroupId(s(group));
-    r.members = vec![m];
-    let resp: LeaveGroupResponse = call(&mut conn(b), ApiKey::LeaveGroup, 3, &r);
-    assert_eq!(resp.error_code, 0);
+    fetched_offsets(b, group, &["in"])[0]
 }
 
 /// Waits a few maintenance runs (every 20 ms) of the broker.
@@ -124,9 +56,9 @@ fn an_empty_groups_offsets_expire_and_the_group_is_forgotten_while_a_live_group_
     broker.store().create_topic("in", 1, &[]).expect("topic");
     let b = broker.local_addr().to_string();
 
-    let (gone, generation) = join_and_sync(&b, "gone");
+    let (gone, generation) = join_and_sync(&b, "gone", Bytes::from_static(b"subscription"));
     commit(&b, "gone", &gone, generation, 5);
-    let (live, live_generation) = join_and_sync(&b, "live");
+    let (live, live_generation) = join_and_sync(&b, "live", Bytes::from_static(b"subscription"));
     commit(&b, "live", &live, live_generation, 7);
     leave(&b, "gone", &gone);
     // Let the Empty record be written (stamped with the store's clock, now).
@@ -141,12 +73,12 @@ fn an_empty_groups_offsets_expire_and_the_group_is_forgotten_while_a_live_group_
         assert!(Instant::now() < deadline, "the Empty record was never stored");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(state(&b, "gone"), "Empty");
+    assert_eq!(group_state(&b, "gone"), "Empty");
 
     clock.advance(10 * MINUTE - 1);
     let_maintenance_run();
     assert_eq!(fetched(&b, "gone"), 5, "one millisecond short of the retention");
-    assert_eq!(state(&b, "gone"), "Empty");
+    assert_eq!(group_state(&b, "gone"), "Empty");
 
     clock.advance(1);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -155,16 +87,16 @@ fn an_empty_groups_offsets_expire_and_the_group_is_forgotten_while_a_live_group_
         std::thread::sleep(Duration::from_millis(20));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while state(&b, "gone") != "Dead" {
+    while group_state(&b, "gone") != "Dead" {
         assert!(Instant::now() < deadline, "the broker kept the deleted group");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(listed(&b), vec!["live".to_owned()]);
+    assert_eq!(listed_groups(&b), vec!["live".to_owned()]);
     assert_eq!(fetched(&b, "live"), 7, "a group with a member keeps its offsets");
-    assert_eq!(state(&b, "live"), "Stable");
+    assert_eq!(group_state(&b, "live"), "Stable");
 
     // The deleted group's name is free: a join starts it afresh.
-    let (_, again) = join_and_sync(&b, "gone");
+    let (_, again) = join_and_sync(&b, "gone", Bytes::from_static(b"subscription"));
     assert_eq!(again, 1);
     rt.block_on(broker.shutdown()).expect("shutdown");
 }

@@ -122,6 +122,19 @@ pub enum CoordinatorError {
     /// The group is rebalancing (`REBALANCE_IN_PROGRESS`, 27).
     #[error("the group is rebalancing")]
     RebalanceInProgress,
+    /// The group has members, so it cannot be deleted (`NON_EMPTY_GROUP`, 68).
+    #[error("the group has members")]
+    NonEmptyGroup,
+    /// No such group: no member, no offset, no stored record (`GROUP_ID_NOT_FOUND`, 69).
+    #[error("group not found")]
+    GroupIdNotFound,
+    /// The group's members subscribe to the topic, so its offsets cannot be deleted
+    /// (`GROUP_SUBSCRIBED_TO_TOPIC`, 86).
+    #[error("the group subscribes to topic {topic}")]
+    GroupSubscribedToTopic {
+        /// The topic.
+        topic: String,
+    },
     /// Offset metadata longer than `offset.metadata.max.bytes` (`OFFSET_METADATA_TOO_LARGE`, 12).
     #[error("offset metadata of {len} bytes exceeds {max}")]
     OffsetMetadataTooLarge {
@@ -200,6 +213,9 @@ impl CoordinatorError {
             E::FencedInstanceId { .. } => K::FencedInstanceId,
             E::InvalidGroupId => K::InvalidGroupId,
             E::RebalanceInProgress => K::RebalanceInProgress,
+            E::NonEmptyGroup => K::NonEmptyGroup,
+            E::GroupIdNotFound => K::GroupIdNotFound,
+            E::GroupSubscribedToTopic { .. } => K::GroupSubscribedToTopic,
             E::OffsetMetadataTooLarge { .. } => K::OffsetMetadataTooLarge,
             E::UnstableOffsetCommit => K::UnstableOffsetCommit,
             E::InvalidProducerEpoch => K::InvalidProducerEpoch,
@@ -294,6 +310,9 @@ impl CoordinatorError {
             },
             E::InvalidGroupId => E::InvalidGroupId,
             E::RebalanceInProgress => E::RebalanceInProgress,
+            E::NonEmptyGroup => E::NonEmptyGroup,
+            E::GroupIdNotFound => E::GroupIdNotFound,
+            E::GroupSubscribedToTopic { topic } => E::GroupSubscribedToTopic { topic: topic.clone() },
             E::OffsetMetadataTooLarge { len, max } => E::OffsetMetadataTooLarge { len: *len, max: *max },
             E::UnstableOffsetCommit => E::UnstableOffsetCommit,
             E::InvalidProducerEpoch => E::InvalidProducerEpoch,

@@ -24,6 +24,11 @@ pub struct GroupMembership {
     /// The group is between a join and its sync (Kafka's CompletingRebalance): plain
     /// commits are refused with `REBALANCE_IN_PROGRESS`.
     pub rebalancing: bool,
+    /// The topics the members subscribe to, for a consumer group (protocol type
+    /// `"consumer"`) whose every member's subscription was read (Kafka's
+    /// `subscribedTopics`): the offsets of other topics may be deleted (OffsetDelete) and
+    /// expire while the group is Stable (KIP-496). `None`: not known.
+    pub subscribed_topics: Option<Vec<String>>,
 }
 
 /// Who commits.
@@ -110,6 +115,7 @@ mod tests {
                 },
             ],
             rebalancing: false,
+            subscribed_topics: None,
         }
     }
 

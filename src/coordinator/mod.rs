@@ -21,7 +21,7 @@ mod markers;
 mod metadata;
 mod offsets;
 pub(crate) mod offsets_codec;
-mod offsets_retention;
+mod offsets_removal;
 mod records;
 mod state;
 mod stats;
@@ -36,7 +36,7 @@ pub use describe::{HangingTransaction, ListFilter, TransactionDescription, Trans
 pub use error::{CoordinatorError, TxnApi};
 pub use groups::{GroupMember, GroupMembership};
 pub use offsets::{CommittedOffset, FetchedOffset, OffsetCommit, Offsets, PartitionOffset, TxnOffsetCommit};
-pub use offsets_retention::OffsetsExpiry;
+pub use offsets_removal::OffsetsExpiry;
 pub use records::{
     decode_internal_record, GroupMemberMetadata, GroupMetadataValue, InternalRecord, InternalRecordError,
     TransactionStateValue,

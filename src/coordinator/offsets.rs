@@ -206,7 +206,7 @@ impl PartState {
                     self.open_by_group.remove(&group);
                 }
             }
-            if !commit {
+            if !commit || offsets.is_empty() {
                 continue;
             }
             let committed = self.committed.entry(group).or_default();

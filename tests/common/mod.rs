@@ -639,3 +639,64 @@ pub fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
     }
 }
+
+/// A plain OffsetCommit of `group`'s offsets (`(topic, partition, offset)`); every
+/// partition must be accepted.
+pub fn commit_offsets(t: &TestStore, group: &str, generation: i32, member: &str, parts: &[(&str, i32, i64)]) {
+    let answers = t.s().offsets().commit(&eoslog::OffsetCommit {
+        group_id: group,
+        generation_id: generation,
+        member_id: member,
+        group_instance_id: None,
+        offsets: parts
+            .iter()
+            .map(|&(topic, p, o)| eoslog::PartitionOffset {
+                partition: tp(topic, p),
+                offset: o,
+                leader_epoch: -1,
+                metadata: None,
+            })
+            .collect(),
+    });
+    for a in answers {
+        a.expect("committed");
+    }
+}
+
+/// `group`'s committed offsets, by partition.
+pub fn committed_offsets(t: &TestStore, group: &str) -> Vec<(eoslog::TopicPartition, i64)> {
+    t.s()
+        .offsets()
+        .fetch(group, None, false)
+        .expect("fetch")
+        .into_iter()
+        .filter_map(|(p, o)| o.expect("answer").map(|c| (p, c.offset)))
+        .collect()
+}
+
+/// A TxnOffsetCommit (TV0, generation -1, no member) of one offset of `group`.
+pub fn txn_offset_commit<'a>(
+    transactional_id: &'a str,
+    producer: eoslog::ProducerIdAndEpoch,
+    group: &'a str,
+    partition: eoslog::TopicPartition,
+    offset: i64,
+) -> eoslog::TxnOffsetCommit<'a> {
+    eoslog::TxnOffsetCommit {
+        transactional_id,
+        producer,
+        tv: eoslog::TxnVersion::TV0,
+        commit: eoslog::OffsetCommit {
+            group_id: group,
+            generation_id: -1,
+            member_id: "",
+            group_instance_id: None,
+            offsets: vec![eoslog::PartitionOffset {
+                partition,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        },
+    }
+}

@@ -20,6 +20,9 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
             let mut d = DescribedGroup::default();
             d.group_id = id.clone();
             match all.get(id.0.as_str()) {
+                // A group known only by its offsets (a simple consumer's) is Empty, as
+                // ListGroups shows it.
+                None if has_offsets(ctx, id.0.as_str()) => d.group_state = s(State::Empty.name()),
                 None => d.group_state = s("Dead"),
                 Some(g) => {
                     d.group_state = s(g.state.name());
@@ -87,4 +90,12 @@ pub(crate) fn list(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse {
         })
         .collect();
     out
+}
+
+fn has_offsets(ctx: &Ctx, group: &str) -> bool {
+    ctx.shared
+        .store
+        .offsets()
+        .fetch(group, None, false)
+        .is_ok_and(|o| !o.is_empty())
 }

@@ -11,9 +11,11 @@
 //! `REBALANCE_IN_PROGRESS`. A group that settles (Stable or Empty) is stored, and resumes
 //! after a restart (`stored.rs`).
 
+mod admin;
 mod describe;
 mod stored;
 
+pub(crate) use admin::{delete_groups, forget_deleted};
 pub(crate) use describe::{describe, list};
 pub(crate) use stored::writer_loop;
 
@@ -307,6 +309,9 @@ impl Group {
                 })
                 .collect(),
             rebalancing: self.state == State::CompletingRebalance,
+            subscribed_topics: (self.state == State::Stable)
+                .then(|| admin::subscribed_topics(self))
+                .flatten(),
         }
     }
 }
@@ -376,8 +381,16 @@ fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result
     rx
 }
 
+/// Queues the deletion of a group with its offsets (DeleteGroups), after every record
+/// queued before it.
+fn delete(shared: &Shared, group_id: &str) -> oneshot::Receiver<Result<(), i16>> {
+    let (tx, rx) = oneshot::channel();
+    let _ = shared.groups.to_store.send((group_id.to_owned(), None, tx));
+    rx
+}
+
 /// The outcome of a queued record (a writer that stopped is COORDINATOR_NOT_AVAILABLE).
-async fn stored(rx: oneshot::Receiver<Result<(), i16>>) -> Result<(), i16> {
+pub(super) async fn stored(rx: oneshot::Receiver<Result<(), i16>>) -> Result<(), i16> {
     rx.await
         .unwrap_or(Err(ResponseError::CoordinatorNotAvailable.code()))
 }
@@ -547,6 +560,15 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         };
         let (tx, rx) = oneshot::channel();
         let was_empty = g.state == State::Empty;
+        if g.state == State::Stable {
+            // The subscriptions may change with this join: none are known until the next
+            // generation is Stable (KIP-496 expiry and OffsetDelete wait for it).
+            let mut m = g.membership();
+            m.subscribed_topics = None;
+            if let Err(e) = shared.store.offsets().set_group_membership(&group_id, m) {
+                tracing::warn!(target: "eoslog_broker", group = %group_id, error = %e, "membership not recorded");
+            }
+        }
         let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
             instance_id: instance_id.clone(),
             client_id: ctx.client_id.clone(),
@@ -591,6 +613,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             if let Err(code) = stored(rx).await {
                 if let Some(g) = groups.groups.lock().get_mut(&group_id) {
                     g.prepare_rebalance(Instant::now());
+                    g.tell_membership(&shared.store, &group_id);
                 }
                 return error(code, answer.member_id);
             }
@@ -830,23 +853,6 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
         publish(shared, &group_id, g);
     }
     out
-}
-
-/// Forgets the groups the store deleted (Empty, every offset expired: Kafka's Dead
-/// groups), unless a member joined since; a later join starts the group afresh.
-pub(crate) fn forget_deleted(shared: &Shared, ids: &[String]) {
-    if ids.is_empty() {
-        return;
-    }
-    let mut all = shared.groups.groups.lock();
-    for id in ids {
-        if all
-            .get(id)
-            .is_some_and(|g| g.state == State::Empty && g.members.is_empty())
-        {
-            all.remove(id);
-        }
-    }
 }
 
 /// Expires members whose session ran out and completes rebalances whose time came.

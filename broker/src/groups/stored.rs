@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::{Group, Member, State};
 use crate::Shared;
 
-/// A group's record to write (`None` deletes it), and whom to tell the outcome (an error
+/// A group's record to write (`None` deletes the group with its offsets), and whom to tell the outcome (an error
 /// as the Kafka code to answer with).
 pub(super) type Change = (
     String,
@@ -146,8 +146,12 @@ pub(crate) async fn writer_loop(shared: Arc<Shared>) {
 async fn write(shared: &Arc<Shared>, (group, value, written): Change) {
     let s = shared.clone();
     let id = group.clone();
-    let result =
-        tokio::task::spawn_blocking(move || s.store.offsets().store_group(&id, value.as_ref())).await;
+    // No value: DeleteGroups (the group and its offsets).
+    let result = tokio::task::spawn_blocking(move || match value {
+        Some(v) => s.store.offsets().store_group(&id, Some(&v)),
+        None => s.store.offsets().delete_group(&id),
+    })
+    .await;
     let outcome = match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
@@ -170,7 +174,9 @@ fn store_error_code(e: &CoordinatorError) -> i16 {
     match e {
         CoordinatorError::Storage(_) => KafkaError::NotCoordinator.code(),
         CoordinatorError::CoordinatorLoadInProgress => KafkaError::CoordinatorLoadInProgress.code(),
-        CoordinatorError::InvalidGroupId => KafkaError::InvalidGroupId.code(),
+        CoordinatorError::InvalidGroupId
+        | CoordinatorError::NonEmptyGroup
+        | CoordinatorError::GroupIdNotFound => e.kafka_error().code(),
         _ => KafkaError::UnknownServerError.code(),
     }
 }

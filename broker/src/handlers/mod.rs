@@ -85,6 +85,10 @@ pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseK
         RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(crate::groups::leave(&ctx, r)),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(crate::groups::describe(&ctx, r)),
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(crate::groups::list(&ctx, r)),
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(crate::groups::delete_groups(&ctx, r).await)
+        }
+        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offsets::offset_delete(&ctx, r).await),
         other => {
             // The version check before decoding admits only the APIs above.
             tracing::error!(target: "eoslog_broker", request = ?std::mem::discriminant(&other), "request without a handler");

@@ -1,4 +1,4 @@
-//! OffsetCommit and OffsetFetch over the store's `__consumer_offsets`. The committer's
+//! OffsetCommit, OffsetFetch and OffsetDelete over the store's `__consumer_offsets`. The committer's
 //! generation and member are checked against the membership the group coordinator
 //! ([`crate::groups`]) gives the store; OffsetFetch with `require_stable` (v7) answers
 //! `UNSTABLE_OFFSET_COMMIT` for a partition with offsets pending in an open transaction.
@@ -7,11 +7,15 @@ use eoslog::{OffsetCommit, PartitionOffset, TopicPartition};
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::{
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest,
+    OffsetFetchResponse,
 };
 
 use super::{per_partition, s, topic_name, Asked, Ctx};
@@ -148,6 +152,80 @@ pub(crate) async fn offset_fetch(ctx: &Ctx, r: OffsetFetchRequest) -> OffsetFetc
                     }
                 }
             }
+        }
+    }
+    out
+}
+
+/// OffsetDelete (KIP-496): partitions of unknown topics answer `UNKNOWN_TOPIC_OR_PARTITION`;
+/// the store deletes the others' offsets as the group allows, or the whole request gets
+/// the group's error (`GROUP_ID_NOT_FOUND`, `NON_EMPTY_GROUP`, ...).
+pub(crate) async fn offset_delete(ctx: &Ctx, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let asked: Asked = r
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.0.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    let group = r.group_id.0.to_string();
+    let flat: Vec<TopicPartition> = asked
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |&p| TopicPartition::new(t.as_str(), p)))
+        .collect();
+    let answer = ctx
+        .blocking(move |sh| {
+            let exists: Vec<bool> = flat
+                .iter()
+                .map(|tp| sh.store.has_partition(&tp.topic, tp.partition))
+                .collect();
+            let known: Vec<TopicPartition> = flat
+                .iter()
+                .zip(&exists)
+                .filter(|(_, e)| **e)
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            let mut deleted = sh
+                .store
+                .offsets()
+                .delete_offsets(&group, &known)?
+                .into_iter()
+                .peekable();
+            Ok::<_, eoslog::CoordinatorError>(
+                exists
+                    .iter()
+                    .map(|&e| match (e, deleted.next_if(|_| e)) {
+                        (false, _) => eoslog::KafkaError::UnknownTopicOrPartition.code(),
+                        (true, Some(a)) => a.err().map_or(0, |e| e.kafka_error().code()),
+                        (true, None) => eoslog::KafkaError::UnknownServerError.code(),
+                    })
+                    .collect::<Vec<i16>>(),
+            )
+        })
+        .await;
+    let mut out = OffsetDeleteResponse::default();
+    match answer {
+        Err(e) => out.error_code = e.kafka_error().code(),
+        Ok(codes) => {
+            out.topics = per_partition(
+                asked,
+                codes,
+                |name, partitions| {
+                    let mut t = OffsetDeleteResponseTopic::default();
+                    t.name = name;
+                    t.partitions = partitions;
+                    t
+                },
+                |index, code| {
+                    let mut p = OffsetDeleteResponsePartition::default();
+                    p.partition_index = index;
+                    p.error_code = code;
+                    p
+                },
+            );
         }
     }
     out

@@ -179,3 +179,96 @@ pub fn in_process(
         .expect("start");
     (rt, broker)
 }
+
+/// Joins `group` alone with `subscription` (protocol type `consumer`, assignor `range`) and
+/// syncs with an empty assignment: a Stable group. Returns the member id and generation.
+pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i32) {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{
+        GroupId, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    };
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(s(group));
+    r.session_timeout_ms = 30_000;
+    r.rebalance_timeout_ms = 10_000;
+    r.protocol_type = s("consumer");
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    p.metadata = subscription;
+    r.protocols = vec![p];
+    let j: JoinGroupResponse = call(&mut conn(addr), ApiKey::JoinGroup, 5, &r);
+    assert_eq!(j.error_code, 0);
+    let member = j.member_id.to_string();
+    let mut y = SyncGroupRequest::default();
+    y.group_id = GroupId(s(group));
+    y.member_id = s(&member);
+    y.generation_id = j.generation_id;
+    let mut a = SyncGroupRequestAssignment::default();
+    a.member_id = s(&member);
+    y.assignments = vec![a];
+    let sy: SyncGroupResponse = call(&mut conn(addr), ApiKey::SyncGroup, 3, &y);
+    assert_eq!(sy.error_code, 0);
+    (member, j.generation_id)
+}
+
+/// LeaveGroup v3 of one member; must succeed.
+pub fn leave(addr: &str, group: &str, member: &str) {
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::{GroupId, LeaveGroupRequest, LeaveGroupResponse};
+    let mut m = MemberIdentity::default();
+    m.member_id = s(member);
+    let mut r = LeaveGroupRequest::default();
+    r.group_id = GroupId(s(group));
+    r.members = vec![m];
+    let resp: LeaveGroupResponse = call(&mut conn(addr), ApiKey::LeaveGroup, 3, &r);
+    assert_eq!(resp.error_code, 0);
+}
+
+/// The group's state as DescribeGroups v4 gives it.
+pub fn group_state(addr: &str, group: &str) -> String {
+    use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, GroupId};
+    let mut r = DescribeGroupsRequest::default();
+    r.groups = vec![GroupId(s(group))];
+    let resp: DescribeGroupsResponse = call(&mut conn(addr), ApiKey::DescribeGroups, 4, &r);
+    resp.groups[0].group_state.to_string()
+}
+
+/// Every group ListGroups v3 lists, sorted.
+pub fn listed_groups(addr: &str) -> Vec<String> {
+    use kafka_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
+    let resp: ListGroupsResponse = call(
+        &mut conn(addr),
+        ApiKey::ListGroups,
+        3,
+        &ListGroupsRequest::default(),
+    );
+    let mut out: Vec<String> = resp.groups.iter().map(|g| g.group_id.to_string()).collect();
+    out.sort();
+    out
+}
+
+/// The group's committed offsets of partition 0 of `topics` (-1: none), by OffsetFetch v7.
+pub fn fetched_offsets(addr: &str, group: &str, topics: &[&str]) -> Vec<i64> {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+    let mut r = OffsetFetchRequest::default();
+    r.group_id = GroupId(s(group));
+    r.topics = Some(
+        topics
+            .iter()
+            .map(|t| {
+                let mut x = OffsetFetchRequestTopic::default();
+                x.name = TopicName(s(t));
+                x.partition_indexes = vec![0];
+                x
+            })
+            .collect(),
+    );
+    let resp: OffsetFetchResponse = call(&mut conn(addr), ApiKey::OffsetFetch, 7, &r);
+    assert_eq!(resp.error_code, 0);
+    resp.topics
+        .iter()
+        .map(|t| t.partitions[0].committed_offset)
+        .collect()
+}

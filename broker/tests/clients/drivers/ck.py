@@ -750,6 +750,22 @@ def op_member(args):
     return 0
 
 
+def op_delete_groups(args):
+    """AdminClient.delete_consumer_groups (DeleteGroups): one `deleted` event per group with
+    its error name (None on success)."""
+    admin = AdminClient(base_conf(args))
+    futs = admin.delete_consumer_groups(args["groups"], request_timeout=15)
+    for group, f in futs.items():
+        try:
+            f.result()
+            emit("deleted", group=group, error=None)
+        except KafkaException as e:
+            err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            emit("deleted", group=group, error=err.name() if err else str(e))
+    emit("done")
+    return 0
+
+
 def op_info(args):
     import confluent_kafka
     admin = AdminClient(base_conf(args))
@@ -776,6 +792,7 @@ OPS = {
     "abort_without_data": op_abort_without_data,
     "member": op_member,
     "epoch_bump": op_epoch_bump,
+    "delete_groups": op_delete_groups,
 }
 
 

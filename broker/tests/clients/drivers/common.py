@@ -43,6 +43,12 @@ epoch_bump (ck)
     ``records_after`` (produced while the broker is stopped; they time out),
     ``records_final``; stdin lines ``stall`` and ``resume``. Events: open, stalled,
     commit_failed, aborted, committed, done.
+delete_groups (ck, kp)
+    ``groups``: DeleteGroups through the admin client. Events: deleted (``group``, ``error``:
+    Kafka's error name, or null), done.
+delete_group_offsets (kp)
+    ``group``, ``partitions``: OffsetDelete. Events: deleted_offsets (``error``: the request's
+    error name or null; ``partitions``: ``[[topic, partition, error name or null], ...]``), done.
 info
     connects and prints the client's versions (kafka-python: the inferred broker version).
 

@@ -369,6 +369,39 @@ def op_pipeline(args):
         return 1
 
 
+def error_name(cls):
+    """Kafka's name of a kafka-python error class (None for NoError)."""
+    return None if cls is Errors.NoError else cls.message
+
+
+def op_delete_groups(args):
+    """KafkaAdminClient.delete_groups (DeleteGroups): one `deleted` event per group."""
+    admin = kafka.KafkaAdminClient(bootstrap_servers=args["bootstrap"], request_timeout_ms=15000)
+    # kafka-python answers 'OK' or the error class's name.
+    for group, res in sorted(admin.delete_groups(args["groups"]).items()):
+        emit("deleted", group=group, error=None if res == "OK" else getattr(Errors, res).message)
+    admin.close()
+    emit("done")
+    return 0
+
+
+def op_delete_group_offsets(args):
+    """KafkaAdminClient.delete_group_offsets (OffsetDelete): a `deleted_offsets` event with
+    each partition's error name, or the request's error."""
+    admin = kafka.KafkaAdminClient(bootstrap_servers=args["bootstrap"], request_timeout_ms=15000)
+    parts = [TopicPartition(t, p) for t, p in args["partitions"]]
+    try:
+        got = admin.delete_group_offsets(args["group"], parts)
+    except Errors.KafkaError as e:
+        emit("deleted_offsets", error=getattr(e, "message", type(e).__name__), partitions=[])
+    else:
+        emit("deleted_offsets", error=None,
+             partitions=sorted([tp.topic, tp.partition, error_name(err)] for tp, err in got.items()))
+    admin.close()
+    emit("done")
+    return 0
+
+
 def op_info(args):
     p = KafkaProducer(bootstrap_servers=args["bootstrap"])
     c = KafkaConsumer(bootstrap_servers=args["bootstrap"])
@@ -389,6 +422,8 @@ OPS = {
     "member": op_member,
     "txn_open_and_hang": op_txn_open_and_hang,
     "pipeline": op_pipeline,
+    "delete_groups": op_delete_groups,
+    "delete_group_offsets": op_delete_group_offsets,
     "info": op_info,
 }
 

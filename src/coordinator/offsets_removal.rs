@@ -1,0 +1,458 @@
+//! Removing offsets and groups from `__consumer_offsets`: retention
+//! (`offsets.retention.minutes`, KIP-211), DeleteGroups and OffsetDelete (KIP-496). Each
+//! writes tombstones, so a reopened store agrees with the one that removed them.
+//!
+//! **Retention** (Kafka's `GroupMetadataManager.cleanupGroupMetadata`, which the store's
+//! maintenance runs every `offsets.retention.check.interval.ms`): which offsets of a group
+//! expire (`GroupMetadata.removeExpiredOffsets`):
+//! - a group with members keeps them, except that a Stable consumer group whose
+//!   subscriptions are known loses, the retention after their commit, the offsets of topics
+//!   no member subscribes to (KIP-496);
+//! - an Empty group's expire once the retention has passed since it became Empty: the
+//!   `current_state_timestamp` of its stored record. A group emptied but not yet stored
+//!   as Empty waits for its record;
+//! - a group never stored (a simple consumer committing with generation -1, or one that
+//!   emptied before it first settled): each offset the retention after its own commit;
+//! - an offset written with an explicit expire timestamp (value version 1) expires then;
+//! - an offset with a transactional commit pending stays until that transaction ends (its
+//!   tombstone would also drop the pending offset).
+//!
+//! A group that is then Empty, with no offset left and no transaction pending, turns Dead:
+//! a tombstone for its metadata, and its membership is forgotten, so the embedding broker
+//! forgets it too.
+//!
+//! **DeleteGroups** deletes an Empty group (or a simple consumer's) with every offset,
+//! pending ones included, as Kafka's coordinator does; a group with members is
+//! `NON_EMPTY_GROUP`. **OffsetDelete** deletes offsets of an Empty group, or of topics a
+//! consumer group does not subscribe to (`GROUP_SUBSCRIBED_TO_TOPIC` for the others).
+//!
+//! Every check and its tombstones happen under one hold of the partition's mutex and of
+//! the membership map, so a commit, a fetch or a join lands wholly before or wholly after.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use parking_lot::MutexGuard;
+
+use super::error::CoordinatorError;
+use super::groups::GroupMembership;
+use super::init_pid::MAX_STRING;
+use super::offsets::{append_records, Offsets, PartState};
+use super::offsets_codec as codec;
+use super::records::GroupMetadataValue;
+use super::TopicPartition;
+use crate::types::Offset;
+
+/// Bytes a tombstone record adds to a batch beyond its key (length, attributes, deltas,
+/// null value, header count: at most this many varint bytes).
+const TOMBSTONE_OVERHEAD: usize = 24;
+
+/// What one retention sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OffsetsExpiry {
+    /// Committed offsets removed.
+    pub expired_offsets: usize,
+    /// Groups deleted (Empty with no offset left), by name.
+    pub deleted_groups: Vec<String>,
+    /// Offsets partitions whose tombstones could not be written (retried next sweep).
+    pub failures: usize,
+}
+
+/// Which offsets of a group may expire, and from when their retention counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis<'a> {
+    /// The group has members (or is about to be stored Empty): nothing expires.
+    Keep,
+    /// A Stable consumer group: the offsets of topics outside these, from each commit.
+    Unsubscribed(&'a [String]),
+    /// Empty since then (its stored record's timestamp).
+    EmptySince(i64),
+    /// Each offset from its own commit.
+    EachCommit,
+}
+
+/// Whether the group has members: as the broker last said, or, for a group it has not
+/// described since the store opened, as its stored record says.
+fn has_members(membership: Option<&GroupMembership>, stored: Option<&GroupMetadataValue>) -> bool {
+    match membership {
+        Some(m) => !m.members.is_empty(),
+        None => stored.is_some_and(|v| !v.members.is_empty()),
+    }
+}
+
+fn basis<'a>(membership: Option<&'a GroupMembership>, stored: Option<&GroupMetadataValue>) -> Basis<'a> {
+    if has_members(membership, stored) {
+        return match membership.and_then(|m| m.subscribed_topics.as_deref()) {
+            Some(topics) if membership.is_some_and(|m| !m.rebalancing) => Basis::Unsubscribed(topics),
+            _ => Basis::Keep,
+        };
+    }
+    match stored {
+        // Emptied, but the Empty record is still on its way.
+        Some(v) if !v.members.is_empty() => Basis::Keep,
+        Some(v) if v.current_state_timestamp >= 0 => Basis::EmptySince(v.current_state_timestamp),
+        _ => Basis::EachCommit,
+    }
+}
+
+/// A tombstone to write, and what it removes.
+enum Removal {
+    Offset(String, TopicPartition),
+    Group(String),
+}
+
+/// What a batch of removals did.
+#[derive(Default)]
+struct Removed {
+    offsets: usize,
+    groups: Vec<String>,
+    end: Option<Offset>,
+}
+
+impl Offsets<'_> {
+    /// Removes the committed offsets past `offsets.retention.minutes` and deletes the
+    /// groups left Empty with nothing (module docs give Kafka's rules), durably as
+    /// `eoslog.internal.durability` asks. The store's maintenance calls it every
+    /// `offsets.retention.check.interval.ms`. A partition whose write fails keeps what it
+    /// had and is retried by the next sweep.
+    pub fn remove_expired(&self) -> OffsetsExpiry {
+        let now = self.store.now_ms();
+        let retention = self.store.config().offsets_retention_ms;
+        let mut out = OffsetsExpiry::default();
+        for k in 0..self.state().partitions.len() {
+            match self.sweep_partition(k, now, retention) {
+                Ok(r) => {
+                    out.expired_offsets += r.offsets;
+                    out.deleted_groups.extend(r.groups);
+                }
+                Err(e) => {
+                    out.failures += 1;
+                    tracing::warn!(target: "eoslog::coordinator", partition = k, error = %e, "offsets expiry failed; retried at the next sweep");
+                }
+            }
+        }
+        out
+    }
+
+    /// DeleteGroups for one group: an Empty group (or a simple consumer's) loses every
+    /// offset, pending ones included, and its stored record; its membership is forgotten.
+    ///
+    /// # Errors
+    /// `INVALID_GROUP_ID`; `GROUP_ID_NOT_FOUND` for a group with no member, offset or
+    /// record; `NON_EMPTY_GROUP` for a group with members; `COORDINATOR_LOAD_IN_PROGRESS`;
+    /// the storage error of the append or its fsync.
+    pub fn delete_group(&self, group_id: &str) -> Result<(), CoordinatorError> {
+        self.remove_in_group(group_id, |s, members| {
+            if has_members(members.get(group_id), s.groups.get(group_id)) {
+                return Err(CoordinatorError::NonEmptyGroup);
+            }
+            let mut tps: BTreeSet<&TopicPartition> = pending_partitions(s, group_id);
+            tps.extend(s.committed.get(group_id).into_iter().flat_map(|c| c.keys()));
+            let mut removals: Vec<Removal> = tps
+                .into_iter()
+                .map(|tp| Removal::Offset(group_id.to_owned(), tp.clone()))
+                .collect();
+            removals.push(Removal::Group(group_id.to_owned()));
+            Ok((removals, ()))
+        })
+    }
+
+    /// OffsetDelete (KIP-496): deletes `group_id`'s offsets of `partitions`, answering per
+    /// partition in order. An Empty group loses any; a consumer group with members only
+    /// those of topics no member subscribes to (the others answer
+    /// `GROUP_SUBSCRIBED_TO_TOPIC`). A partition with no offset answers success. A
+    /// transaction's pending offset of a deleted partition is dropped with it.
+    ///
+    /// # Errors
+    /// `INVALID_GROUP_ID`; `GROUP_ID_NOT_FOUND`; `NON_EMPTY_GROUP` for a group with members
+    /// whose subscriptions are not known (not a consumer group, or rebalancing);
+    /// `COORDINATOR_LOAD_IN_PROGRESS`; the storage error of the append or its fsync.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<Result<(), CoordinatorError>>, CoordinatorError> {
+        self.remove_in_group(group_id, |s, members| {
+            let membership = members.get(group_id);
+            let subscribed = if has_members(membership, s.groups.get(group_id)) {
+                match membership.and_then(|m| m.subscribed_topics.as_deref()) {
+                    Some(topics) => topics,
+                    None => return Err(CoordinatorError::NonEmptyGroup),
+                }
+            } else {
+                &[]
+            };
+            let pending = pending_partitions(s, group_id);
+            let committed = s.committed.get(group_id);
+            let mut answers = Vec::with_capacity(partitions.len());
+            let mut removals = Vec::new();
+            let mut seen = HashSet::new();
+            for tp in partitions {
+                if subscribed.iter().any(|t| *t == *tp.topic) {
+                    answers.push(Err(CoordinatorError::GroupSubscribedToTopic {
+                        topic: tp.topic.to_string(),
+                    }));
+                    continue;
+                }
+                let stored = committed.is_some_and(|c| c.contains_key(tp)) || pending.contains(tp);
+                if stored && seen.insert(tp) {
+                    removals.push(Removal::Offset(group_id.to_owned(), tp.clone()));
+                }
+                answers.push(Ok(()));
+            }
+            Ok((removals, answers))
+        })
+    }
+
+    /// Runs `plan` on `group_id`'s partition state and membership, both held, and writes
+    /// and applies the removals it returns before they are released; then waits for
+    /// durability. `GROUP_ID_NOT_FOUND` for a group nothing is known of.
+    fn remove_in_group<T>(
+        &self,
+        group_id: &str,
+        plan: impl FnOnce(
+            &PartState,
+            &HashMap<String, GroupMembership>,
+        ) -> Result<(Vec<Removal>, T), CoordinatorError>,
+    ) -> Result<T, CoordinatorError> {
+        if group_id.is_empty() || group_id.len() > MAX_STRING {
+            return Err(CoordinatorError::InvalidGroupId);
+        }
+        let now = self.store.now_ms();
+        let k = self.partition_for(group_id) as usize;
+        let mut slot = self.state().partitions[k].lock();
+        let s = slot.as_mut().ok_or(CoordinatorError::CoordinatorLoadInProgress)?;
+        let members = self.state().members.lock();
+        let known = s.committed.contains_key(group_id)
+            || s.groups.contains_key(group_id)
+            || members.contains_key(group_id)
+            || s.open_by_group.get(group_id).is_some_and(|p| !p.is_empty());
+        if !known {
+            return Err(CoordinatorError::GroupIdNotFound);
+        }
+        let (removals, answer) = plan(s, &members)?;
+        self.apply_removals(slot, members, removals, now)?;
+        Ok(answer)
+    }
+
+    fn sweep_partition(&self, k: usize, now: i64, retention: i64) -> Result<Removed, CoordinatorError> {
+        let mut slot = self.state().partitions[k].lock();
+        let Some(s) = slot.as_mut() else {
+            return Ok(Removed::default()); // reloading: the next sweep sees it
+        };
+        let members = self.state().members.lock();
+        let mut groups: BTreeSet<&str> = BTreeSet::new();
+        groups.extend(s.committed.keys().map(String::as_str));
+        groups.extend(s.groups.keys().map(String::as_str));
+        groups.extend(
+            members
+                .keys()
+                .map(String::as_str)
+                .filter(|g| self.partition_for(g) as usize == k),
+        );
+        let mut removals = Vec::new();
+        for g in groups {
+            let b = basis(members.get(g), s.groups.get(g));
+            if b == Basis::Keep {
+                continue;
+            }
+            let pending = pending_partitions(s, g);
+            let mut left = 0;
+            let mut expired: Vec<&TopicPartition> = Vec::new();
+            for (tp, c) in s.committed.get(g).into_iter().flatten() {
+                let v = &c.value;
+                let from = match b {
+                    Basis::EmptySince(t) => t,
+                    _ => v.commit_timestamp,
+                };
+                let due = match b {
+                    Basis::Unsubscribed(topics) if topics.iter().any(|t| *t == *tp.topic) => false,
+                    _ if v.expire_timestamp >= 0 => now >= v.expire_timestamp,
+                    _ => now.saturating_sub(from) >= retention,
+                };
+                if due && !pending.contains(tp) {
+                    expired.push(tp);
+                } else {
+                    left += 1;
+                }
+            }
+            expired.sort();
+            removals.extend(
+                expired
+                    .into_iter()
+                    .map(|tp| Removal::Offset(g.to_owned(), tp.clone())),
+            );
+            let empty = !matches!(b, Basis::Unsubscribed(_));
+            if empty && left == 0 && s.open_by_group.get(g).is_none_or(HashSet::is_empty) {
+                removals.push(Removal::Group(g.to_owned()));
+            }
+        }
+        self.apply_removals(slot, members, removals, now)
+    }
+
+    /// Writes and applies `removals` with both locks still held, then releases them and
+    /// waits for durability.
+    fn apply_removals(
+        &self,
+        mut slot: MutexGuard<'_, Option<PartState>>,
+        mut members: MutexGuard<'_, HashMap<String, GroupMembership>>,
+        removals: Vec<Removal>,
+        now: i64,
+    ) -> Result<Removed, CoordinatorError> {
+        let Some(s) = slot.as_mut() else {
+            return Ok(Removed::default());
+        };
+        let removed = self.write_removals(s, &mut members, removals, now)?;
+        let log = s.log.clone();
+        drop(members);
+        drop(slot);
+        self.durable(&log, removed.end)?;
+        Ok(removed)
+    }
+
+    /// Writes tombstones for `removals` in batches no larger than the offsets topic's
+    /// `max.message.bytes`, applying each batch once appended.
+    fn write_removals(
+        &self,
+        s: &mut PartState,
+        members: &mut HashMap<String, GroupMembership>,
+        removals: Vec<Removal>,
+        now: i64,
+    ) -> Result<Removed, CoordinatorError> {
+        let max_batch = usize::try_from(s.log.config().max_message_bytes).unwrap_or(usize::MAX);
+        let mut out = Removed::default();
+        let mut chunk: Vec<(Removal, Vec<u8>)> = Vec::new();
+        let mut size = crate::batch::HEADER_SIZE;
+        for r in removals {
+            let key = match &r {
+                Removal::Offset(g, tp) => codec::encode_offset_key(g, &tp.topic, tp.partition),
+                Removal::Group(g) => codec::encode_group_key(g),
+            };
+            let len = key.len() + TOMBSTONE_OVERHEAD;
+            if !chunk.is_empty() && size + len > max_batch {
+                write_chunk(s, members, std::mem::take(&mut chunk), now, &mut out)?;
+                size = crate::batch::HEADER_SIZE;
+            }
+            size += len;
+            chunk.push((r, key));
+        }
+        if !chunk.is_empty() {
+            write_chunk(s, members, chunk, now, &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Appends one batch of tombstones and applies it: offsets (and the pending ones of the
+/// same partitions) and stored groups leave the partition's state, and a deleted group's
+/// membership is forgotten.
+fn write_chunk(
+    s: &mut PartState,
+    members: &mut HashMap<String, GroupMembership>,
+    chunk: Vec<(Removal, Vec<u8>)>,
+    now: i64,
+    out: &mut Removed,
+) -> Result<(), CoordinatorError> {
+    let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = chunk.iter().map(|(_, k)| (k.clone(), None)).collect();
+    let end = append_records(&s.log, &records, now, None, None)?;
+    let first = end.0 - records.len() as i64;
+    for (n, (r, _)) in chunk.into_iter().enumerate() {
+        match r {
+            Removal::Offset(g, tp) => {
+                tracing::debug!(target: "eoslog::coordinator", group = %g, partition = %tp, "offset removed");
+                s.replay_committed(g, tp, first + n as i64, None);
+                out.offsets += 1;
+            }
+            Removal::Group(g) => {
+                tracing::info!(target: "eoslog::coordinator", group = %g, "group deleted");
+                s.groups.remove(&g);
+                s.committed.remove(&g);
+                members.remove(&g);
+                out.groups.push(g);
+            }
+        }
+    }
+    out.end = Some(end);
+    Ok(())
+}
+
+/// The partitions for which an open transaction holds offsets of `group`.
+fn pending_partitions<'s>(s: &'s PartState, group: &str) -> BTreeSet<&'s TopicPartition> {
+    s.open_by_group
+        .get(group)
+        .into_iter()
+        .flatten()
+        .filter_map(|pid| s.pending.get(pid).and_then(|g| g.get(group)))
+        .flat_map(|o| o.keys())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GroupMember;
+
+    fn stored(members: usize, at: i64) -> GroupMetadataValue {
+        GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: None,
+            leader: None,
+            current_state_timestamp: at,
+            members: (0..members)
+                .map(|i| crate::GroupMemberMetadata {
+                    member_id: format!("m{i}"),
+                    instance_id: None,
+                    client_id: String::new(),
+                    client_host: String::new(),
+                    rebalance_timeout_ms: 1,
+                    session_timeout_ms: 1,
+                    subscription: Vec::new(),
+                    assignment: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
+    fn membership(members: usize, topics: Option<&[&str]>, rebalancing: bool) -> GroupMembership {
+        GroupMembership {
+            generation: 4,
+            members: (0..members)
+                .map(|i| GroupMember {
+                    member_id: format!("m{i}"),
+                    instance_id: None,
+                })
+                .collect(),
+            rebalancing,
+            subscribed_topics: topics.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn retention_counts_from_when_the_group_emptied_or_from_each_commit() {
+        // A simple consumer's group: nobody described it and nothing is stored.
+        assert_eq!(basis(None, None), Basis::EachCommit);
+        // Members: nothing expires, whether the broker said so or the stored record does.
+        assert_eq!(
+            basis(Some(&membership(2, None, false)), Some(&stored(0, 5))),
+            Basis::Keep
+        );
+        assert_eq!(basis(None, Some(&stored(2, 5))), Basis::Keep);
+        // ... unless the group is a Stable consumer group whose subscriptions are known.
+        let known = membership(2, Some(&["in"]), false);
+        assert_eq!(basis(Some(&known), None), Basis::Unsubscribed(&["in".to_owned()]));
+        assert_eq!(
+            basis(Some(&membership(2, Some(&["in"]), true)), None),
+            Basis::Keep
+        );
+        // Empty and stored Empty: from the record's timestamp.
+        let empty = membership(0, None, false);
+        assert_eq!(basis(Some(&empty), Some(&stored(0, 5))), Basis::EmptySince(5));
+        assert_eq!(basis(None, Some(&stored(0, 7))), Basis::EmptySince(7));
+        // Emptied, but its last record still lists members: wait for the Empty record.
+        assert_eq!(basis(Some(&empty), Some(&stored(3, 5))), Basis::Keep);
+        // Empty and never stored, or stored without a timestamp (old record versions).
+        assert_eq!(basis(Some(&empty), None), Basis::EachCommit);
+        assert_eq!(basis(None, Some(&stored(0, -1))), Basis::EachCommit);
+    }
+}

@@ -1,0 +1,180 @@
+//! Invariant: DeleteGroups and OffsetDelete remove exactly what Kafka's coordinator
+//! removes, with its error codes, and durably (tombstones: a reopened store agrees).
+//! DeleteGroups: an unknown group is GROUP_ID_NOT_FOUND, a group with members
+//! NON_EMPTY_GROUP; an Empty group loses every offset (pending ones of an open transaction
+//! too, which its later COMMIT does not bring back) and its stored record. OffsetDelete:
+//! an Empty group loses the offsets asked for and keeps the others; a consumer group with
+//! members keeps those of the topics it subscribes to (GROUP_SUBSCRIBED_TO_TOPIC) and loses
+//! the others; a group with members whose subscriptions are unknown is NON_EMPTY_GROUP.
+//! Scenarios of Kafka's `GroupCoordinatorTest` (`testDeleteGroups`,
+//! `testDeleteNonEmptyGroup`, `testDeleteOffsetOfEmptyGroup`,
+//! `testDeleteOffsetOfStableConsumerGroup`, `testDeleteOffsetOfNonConsumerGroupWithMembers`).
+
+mod common;
+
+use common::{commit_offsets, committed_offsets, tp, txn_offset_commit, TestStore};
+use eoslog::{
+    CoordinatorError, GroupMember, GroupMembership, GroupMetadataValue, KafkaError, TopicPartition,
+    TxnVersion,
+};
+
+const GROUP: &str = "grp";
+
+fn store() -> TestStore {
+    let t = TestStore::new(&[]);
+    t.s().create_topic("in", 2, &[]).expect("topic");
+    t.s().create_topic("other", 2, &[]).expect("topic");
+    t
+}
+
+fn commit(t: &TestStore, generation: i32, member: &str, parts: &[(&str, i32, i64)]) {
+    commit_offsets(t, GROUP, generation, member, parts);
+}
+
+fn committed(t: &TestStore) -> Vec<(TopicPartition, i64)> {
+    committed_offsets(t, GROUP)
+}
+
+fn with_members(topics: Option<&[&str]>) -> GroupMembership {
+    GroupMembership {
+        generation: 2,
+        members: vec![GroupMember {
+            member_id: "m1".into(),
+            instance_id: None,
+        }],
+        rebalancing: false,
+        subscribed_topics: topics.map(|ts| ts.iter().map(|s| (*s).to_owned()).collect()),
+    }
+}
+
+fn empty_membership() -> GroupMembership {
+    GroupMembership {
+        generation: 3,
+        members: Vec::new(),
+        rebalancing: false,
+        subscribed_topics: None,
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, CoordinatorError>) -> KafkaError {
+    r.expect_err("refused").kafka_error()
+}
+
+#[test]
+fn test_delete_groups() {
+    let mut t = store();
+    let offsets = t.s().offsets();
+    assert_eq!(code(offsets.delete_group("")), KafkaError::InvalidGroupId);
+    assert_eq!(code(offsets.delete_group(GROUP)), KafkaError::GroupIdNotFound);
+
+    // testDeleteNonEmptyGroup.
+    offsets
+        .set_group_membership(GROUP, with_members(Some(&["in"])))
+        .expect("membership");
+    commit(&t, 2, "m1", &[("in", 0, 5), ("in", 1, 6)]);
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::NonEmptyGroup
+    );
+    assert_eq!(committed(&t).len(), 2, "nothing removed");
+
+    // The group empties and is stored so; an open transaction holds an offset of it.
+    let offsets = t.s().offsets();
+    offsets
+        .set_group_membership(GROUP, empty_membership())
+        .expect("membership");
+    let record = GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation: 3,
+        protocol: None,
+        leader: None,
+        current_state_timestamp: 1,
+        members: Vec::new(),
+    };
+    offsets.store_group(GROUP, Some(&record)).expect("store");
+    let p = t
+        .txns()
+        .init_producer_id(Some("txn"), 60_000, None)
+        .expect("init");
+    t.txns()
+        .add_offsets("txn", p, GROUP, TxnVersion::TV0)
+        .expect("add offsets");
+    let pending = txn_offset_commit("txn", p, GROUP, tp("other", 0), 50);
+    for a in t.s().offsets().txn_commit(&pending) {
+        a.expect("pending");
+    }
+    t.s().offsets().delete_group(GROUP).expect("deleted");
+    assert!(committed(&t).is_empty());
+    assert!(t.s().offsets().stored_groups().is_empty());
+    t.txns().end_txn("txn", p, true, TxnVersion::TV0).expect("commit");
+    assert!(
+        committed(&t).is_empty(),
+        "the deleted pending offset does not come back"
+    );
+    assert!(!t.s().offsets().groups().contains(&GROUP.to_owned()));
+    t.crash();
+    assert!(committed(&t).is_empty() && t.s().offsets().stored_groups().is_empty());
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::GroupIdNotFound
+    );
+}
+
+#[test]
+fn test_delete_offset_of_empty_group() {
+    let mut t = store();
+    commit(&t, -1, "", &[("in", 0, 5), ("in", 1, 6), ("other", 0, 7)]);
+    let answers = t
+        .s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 0), tp("other", 1), tp("in", 0)])
+        .expect("deleted");
+    assert_eq!(answers.len(), 3);
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    let want = vec![(tp("in", 1), 6), (tp("other", 0), 7)];
+    assert_eq!(committed(&t), want);
+    t.reopen();
+    assert_eq!(committed(&t), want, "the tombstone was written");
+    assert_eq!(
+        code(t.s().offsets().delete_offsets("nobody", &[tp("in", 0)])),
+        KafkaError::GroupIdNotFound
+    );
+}
+
+#[test]
+fn test_delete_offset_of_stable_consumer_group() {
+    let t = store();
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, with_members(Some(&["in"])))
+        .expect("membership");
+    commit(&t, 2, "m1", &[("in", 0, 5), ("other", 0, 7), ("other", 1, 8)]);
+    let answers = t
+        .s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 0), tp("other", 0)])
+        .expect("answered");
+    assert_eq!(
+        answers
+            .iter()
+            .map(|a| a.as_ref().err().map(CoordinatorError::kafka_error))
+            .collect::<Vec<_>>(),
+        vec![Some(KafkaError::GroupSubscribedToTopic), None]
+    );
+    assert_eq!(committed(&t), vec![(tp("in", 0), 5), (tp("other", 1), 8)]);
+}
+
+#[test]
+fn test_delete_offset_of_group_with_members_and_unknown_subscriptions() {
+    let t = store();
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, with_members(None))
+        .expect("membership");
+    commit(&t, 2, "m1", &[("other", 0, 7)]);
+    assert_eq!(
+        code(t.s().offsets().delete_offsets(GROUP, &[tp("other", 0)])),
+        KafkaError::NonEmptyGroup
+    );
+    assert_eq!(committed(&t).len(), 1);
+}
