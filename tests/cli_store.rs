@@ -321,3 +321,83 @@ fn dump_decodes_the_internal_topics() {
     let text = run(&["dump", offsets_dir.to_str().unwrap(), "--decode", "offsets"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("\"group\":\"grp\""));
 }
+
+#[test]
+fn groups_delete_offsets_then_delete_removes_what_kafka_would() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let d = dir.path().to_str().unwrap();
+    // A stored group with a member is refused, as DeleteGroups refuses a live group.
+    let store = Store::open(dir.path(), config()).unwrap();
+    let member = eoslog::GroupMemberMetadata {
+        member_id: "m-1".into(),
+        ..Default::default()
+    };
+    let value = eoslog::GroupMetadataValue {
+        protocol_type: "consumer".into(),
+        generation: 4,
+        protocol: Some("range".into()),
+        leader: Some("m-1".into()),
+        current_state_timestamp: 0,
+        members: vec![member],
+    };
+    store.offsets().store_group("live", Some(&value)).unwrap();
+    store.close().unwrap();
+    let refused = run(&[
+        "groups", "--store", d, "--json", "delete", "--group", "live", "--group", "nobody",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    let lines: Vec<Value> = String::from_utf8(refused.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (lines[0]["error"].as_str(), lines[1]["error"].as_str()),
+        (Some("NON_EMPTY_GROUP"), Some("GROUP_ID_NOT_FOUND")),
+        "{lines:?}"
+    );
+    let bad = run(&[
+        "groups",
+        "--store",
+        d,
+        "delete-offsets",
+        "--group",
+        "grp",
+        "--topic",
+        "out:7",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "no partition 7");
+
+    // out-1 has no offset of grp: deleting it answers success and changes nothing.
+    let deleted = json_lines(&run(&[
+        "groups",
+        "--store",
+        d,
+        "--json",
+        "delete-offsets",
+        "--group",
+        "grp",
+        "--topic",
+        "out:1",
+    ]));
+    assert_eq!(deleted.len(), 1);
+    assert!(deleted[0]["error"].is_null(), "{deleted:?}");
+    let left = json_lines(&run(&[
+        "groups", "--store", d, "--json", "offsets", "--group", "grp",
+    ]));
+    assert_eq!(left[0]["offset"], 5, "{left:?}");
+    let gone = json_lines(&run(&[
+        "groups", "--store", d, "--json", "delete", "--group", "grp",
+    ]));
+    assert_eq!(gone[0]["deleted"], true, "{gone:?}");
+    let listed = json_lines(&run(&["groups", "--store", d, "--json", "list"]));
+    assert!(listed.iter().all(|l| l["group"] != "grp"), "{listed:?}");
+    let left = json_lines(&run(&[
+        "groups", "--store", d, "--json", "offsets", "--group", "grp",
+    ]));
+    assert!(
+        left.is_empty(),
+        "committed and pending offsets are gone: {left:?}"
+    );
+}

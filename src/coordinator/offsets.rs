@@ -159,9 +159,30 @@ impl PartState {
                         self.committed.remove(&group);
                     }
                 }
-                for pid in self.open_by_group.get(&group).into_iter().flatten() {
-                    if let Some(g) = self.pending.get_mut(pid).and_then(|p| p.get_mut(&group)) {
+                // A transaction left with no pending offset of the group no longer holds it.
+                let pids: Vec<i64> = self
+                    .open_by_group
+                    .get(&group)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect();
+                for pid in pids {
+                    let Some(by_group) = self.pending.get_mut(&pid) else {
+                        continue;
+                    };
+                    let emptied = by_group.get_mut(&group).is_some_and(|g| {
                         g.remove(&tp);
+                        g.is_empty()
+                    });
+                    if emptied {
+                        by_group.remove(&group);
+                        if let Some(open) = self.open_by_group.get_mut(&group) {
+                            open.remove(&pid);
+                            if open.is_empty() {
+                                self.open_by_group.remove(&group);
+                            }
+                        }
                     }
                 }
             }

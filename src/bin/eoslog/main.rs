@@ -167,7 +167,8 @@ enum Command {
     Transactions(TransactionsArgs),
     /// The consumer groups of a store: `list` prints every group with its stored state
     /// (generation, protocol, members); `offsets --group G` prints the committed offsets and
-    /// the producers whose transactions hold pending ones.
+    /// the producers whose transactions hold pending ones; `delete` and `delete-offsets`
+    /// remove groups and offsets as DeleteGroups and OffsetDelete do.
     Groups(GroupsArgs),
 }
 
@@ -253,6 +254,23 @@ enum GroupCommand {
     Offsets {
         #[arg(long)]
         group: String,
+    },
+    /// Delete groups with every committed offset, as DeleteGroups does
+    /// (`kafka-consumer-groups --delete`): refused for a group whose stored record lists
+    /// members (a restarted broker would resume it).
+    Delete {
+        /// A group to delete; repeatable.
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+    },
+    /// Delete a group's offsets of some topics, as OffsetDelete does
+    /// (`kafka-consumer-groups --delete-offsets`).
+    DeleteOffsets {
+        #[arg(long)]
+        group: String,
+        /// `TOPIC` (every partition) or `TOPIC:P,P,...`; repeatable.
+        #[arg(long = "topic", required = true)]
+        topics: Vec<String>,
     },
 }
 
@@ -580,6 +598,17 @@ fn run(command: Command, out: &mut Out) -> Result<(), Failure> {
             GroupCommand::Offsets { group } => {
                 storecmd::group_offsets(&a.store.store, &a.store.config, &group, a.store.json, out)
             }
+            GroupCommand::Delete { groups } => {
+                storecmd::group_delete(&a.store.store, &a.store.config, &groups, a.store.json, out)
+            }
+            GroupCommand::DeleteOffsets { group, topics } => storecmd::group_delete_offsets(
+                &a.store.store,
+                &a.store.config,
+                &group,
+                &topics,
+                a.store.json,
+                out,
+            ),
         },
     }
 }

@@ -335,3 +335,99 @@ pub fn group_list(dir: &Path, pairs: &[String], as_json: bool, out: &mut Out) ->
         Ok(())
     })
 }
+
+/// `groups delete`: DeleteGroups of each group, in order; one line per group with its
+/// outcome (Kafka's error name). Exits 1 if any was refused.
+pub fn group_delete(
+    dir: &Path,
+    pairs: &[String],
+    groups: &[String],
+    as_json: bool,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    with_store(dir, pairs, |store| {
+        let mut refused = false;
+        for group in groups {
+            let error = store.offsets().delete_group(group).err();
+            refused |= error.is_some();
+            let name = error.as_ref().map(|e| e.kafka_error().name());
+            if as_json {
+                out.json(&json!({"group": group, "deleted": error.is_none(), "error": name}))?;
+            } else {
+                match &error {
+                    None => out.line(&format!("{group}\tdeleted"))?,
+                    Some(e) => out.line(&format!("{group}\t{}: {e}", e.kafka_error().name()))?,
+                }
+            }
+        }
+        if refused {
+            Err(Failure::silent(1))
+        } else {
+            Ok(())
+        }
+    })
+}
+
+/// `groups delete-offsets`: OffsetDelete of a group's offsets of the given topics (`T` for
+/// every partition, `T:0,1` for some); one line per partition with its outcome.
+pub fn group_delete_offsets(
+    dir: &Path,
+    pairs: &[String],
+    group: &str,
+    topics: &[String],
+    as_json: bool,
+    out: &mut Out,
+) -> Result<(), Failure> {
+    with_store(dir, pairs, |store| {
+        let known = store.topics();
+        let mut asked = Vec::new();
+        for spec in topics {
+            let (topic, list) = match spec.split_once(':') {
+                Some((t, ps)) => (t, Some(ps)),
+                None => (spec.as_str(), None),
+            };
+            let Some(info) = known.iter().find(|t| t.name == topic) else {
+                return Err(Failure::usage(format!("no topic {topic:?} in the store")));
+            };
+            match list {
+                None => asked.extend((0..info.partitions as i32).map(|p| TopicPartition::new(topic, p))),
+                Some(ps) => {
+                    for p in ps.split(',') {
+                        let p: i32 = p
+                            .trim()
+                            .parse()
+                            .map_err(|_| Failure::usage(format!("bad partition {p:?} in {spec:?}")))?;
+                        if p < 0 || p >= info.partitions as i32 {
+                            return Err(Failure::usage(format!(
+                                "{topic} has {} partitions: no partition {p}",
+                                info.partitions
+                            )));
+                        }
+                        asked.push(TopicPartition::new(topic, p));
+                    }
+                }
+            }
+        }
+        let answers = store
+            .offsets()
+            .delete_offsets(group, &asked)
+            .map_err(|e| Failure::failed(format!("{}: {e}", e.kafka_error().name())))?;
+        let mut refused = false;
+        for (tp, answer) in asked.iter().zip(answers) {
+            let name = answer.as_ref().err().map(|e| e.kafka_error().name());
+            refused |= name.is_some();
+            if as_json {
+                out.json(
+                    &json!({"group": group, "topic": &*tp.topic, "partition": tp.partition, "error": name}),
+                )?;
+            } else {
+                out.line(&format!("{tp}\t{}", name.unwrap_or("deleted")))?;
+            }
+        }
+        if refused {
+            Err(Failure::silent(1))
+        } else {
+            Ok(())
+        }
+    })
+}
