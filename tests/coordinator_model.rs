@@ -2,8 +2,8 @@
 //! transactional ids, two partitions and one group's offsets under random sequences of
 //! InitProducerId (with and without the current identity), AddPartitionsToTxn, TV0 and TV2
 //! transactional produces, AddOffsetsToTxn, TxnOffsetCommit, EndTxn (commit and abort, TV0
-//! and TV2), zombie requests one epoch behind or ahead, clock jumps past the transaction
-//! timeout, clean reopens and crashes. Compared after every step: each answer, each id's
+//! and TV2), OffsetDelete and DeleteGroups of the group, zombie requests one epoch behind
+//! or ahead, clock jumps past the transaction timeout, clean reopens and crashes. Compared after every step: each answer, each id's
 //! state and epoch, the read_committed view of each partition, and the committed offsets
 //! (stable and not).
 //!
@@ -30,6 +30,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..2u8, any::<bool>(), any::<bool>(), delta)
             .prop_map(|(id, commit, tv2, epoch_delta)| Op::EndTxn { id, commit, tv2, epoch_delta }),
         2 => (0..1501u16).prop_map(|ms| Op::ClockJump { ms }),
+        1 => (0..2u8).prop_map(|part| Op::OffsetDelete { part }),
+        1 => Just(Op::DeleteGroup),
         1 => Just(Op::Reopen),
         1 => Just(Op::Crash),
     ]

@@ -20,6 +20,8 @@ enum FuzzOp {
     TxnOffsetCommit { id: u8, part: u8, offset: u8, tv2: bool, epoch_delta: i8 },
     EndTxn { id: u8, commit: bool, tv2: bool, epoch_delta: i8 },
     ClockJump { ms: u16 },
+    OffsetDelete { part: u8 },
+    DeleteGroup,
     Reopen,
     Crash,
 }
@@ -36,6 +38,8 @@ impl From<FuzzOp> for model::Op {
             }
             FuzzOp::EndTxn { id, commit, tv2, epoch_delta } => model::Op::EndTxn { id, commit, tv2, epoch_delta },
             FuzzOp::ClockJump { ms } => model::Op::ClockJump { ms },
+            FuzzOp::OffsetDelete { part } => model::Op::OffsetDelete { part },
+            FuzzOp::DeleteGroup => model::Op::DeleteGroup,
             FuzzOp::Reopen => model::Op::Reopen,
             FuzzOp::Crash => model::Op::Crash,
         };

@@ -5,7 +5,8 @@
 //! Invariant: a store agrees with a small in-memory model of two transactional ids, two
 //! data partitions and one group's offsets under any sequence of InitProducerId,
 //! AddPartitionsToTxn, transactional produces (TV0 with explicit adds, TV2 with implicit
-//! ones), AddOffsetsToTxn, TxnOffsetCommit, EndTxn (TV0 and TV2, commit and abort), zombie
+//! ones), AddOffsetsToTxn, TxnOffsetCommit, EndTxn (TV0 and TV2, commit and abort),
+//! OffsetDelete and DeleteGroups of the group (committed and pending offsets), zombie
 //! requests with an old or future epoch, clock jumps past transaction timeouts, clean
 //! reopens and crashes. Compared after every step: each request's answer (Kafka's error
 //! code, or the identity returned), each id's state and epoch, each partition's
@@ -72,6 +73,13 @@ pub enum Op {
         tv2: bool,
         epoch_delta: i8,
     },
+    /// OffsetDelete of the group's offset of input partition `part` 0..2 (the committed
+    /// one and every transaction's pending one).
+    OffsetDelete {
+        part: u8,
+    },
+    /// DeleteGroups of the group (it never has members): every offset, pending ones too.
+    DeleteGroup,
     /// Advances the clock 0..=1500 ms and runs maintenance (timeouts are 1000 ms).
     ClockJump {
         ms: u16,
@@ -137,6 +145,7 @@ impl Op {
                 epoch_delta: delta(epoch_delta),
             },
             Op::ClockJump { ms } => Op::ClockJump { ms: ms % 1501 },
+            Op::OffsetDelete { part } => Op::OffsetDelete { part: part % 2 },
             other => other,
         }
     }
@@ -246,6 +255,12 @@ impl Model {
         for id in expired {
             self.fence(id, now);
         }
+    }
+
+    /// Whether the store knows the group: it has a committed offset, or a transaction holds
+    /// a pending one.
+    fn group_known(&self) -> bool {
+        !self.committed.is_empty() || self.ids.values().any(|x| !x.pending.is_empty())
     }
 
     /// read_committed values of a partition: committed records before the first open one.
@@ -573,6 +588,45 @@ pub fn run(ops: &[Op]) {
                     } else {
                         m.ids.get_mut(&id).expect("id").state = TxnState::CompleteAbort;
                     }
+                }
+            }
+            Op::OffsetDelete { part } => {
+                let got = h
+                    .s()
+                    .offsets()
+                    .delete_offsets(GROUP, &[TopicPartition::new("in", i32::from(part))]);
+                let got = got.map(|mut a| a.remove(0).map_err(|e| e.kafka_error()));
+                if m.group_known() {
+                    assert_eq!(
+                        got.map_err(|e| e.kafka_error()),
+                        Ok(Ok(())),
+                        "{}",
+                        ctx("offset delete")
+                    );
+                    m.committed.remove(&part);
+                    for x in m.ids.values_mut() {
+                        x.pending.remove(&part);
+                    }
+                } else {
+                    assert_eq!(
+                        got.map_err(|e| e.kafka_error()),
+                        Err(KafkaError::GroupIdNotFound),
+                        "{}",
+                        ctx("offset delete of an unknown group")
+                    );
+                }
+            }
+            Op::DeleteGroup => {
+                let got = h.s().offsets().delete_group(GROUP).map_err(|e| e.kafka_error());
+                let expect = if m.group_known() {
+                    Ok(())
+                } else {
+                    Err(KafkaError::GroupIdNotFound)
+                };
+                assert_eq!(got, expect, "{}", ctx("delete group"));
+                m.committed.clear();
+                for x in m.ids.values_mut() {
+                    x.pending.clear();
                 }
             }
             Op::ClockJump { ms } => {
