@@ -194,10 +194,10 @@ pub use compression::Compression;
 pub use config::{CleanupPolicy, Durability, HighWatermarkMode, LogConfig, RollFsync, CONFIG_KEYS};
 pub use coordinator::{
     decode_internal_record, partition_for, CommittedOffset, CoordinatorError, CoordinatorStats,
-    FetchedOffset, GroupMember, GroupMemberMetadata, GroupMembership, GroupMetadataValue, HangingTransaction,
-    InternalRecord, InternalRecordError, ListFilter, OffsetCommit, Offsets, OffsetsExpiry, PartitionOffset,
-    ProducerIdAndEpoch, TopicPartition, TransactionDescription, TransactionListing, TransactionStateValue,
-    Transactions, TxnApi, TxnOffsetCommit, TxnState, TxnVersion,
+    FetchedOffset, GroupMember, GroupMemberMetadata, GroupMembership, GroupMetadataValue, GroupState,
+    HangingTransaction, InternalRecord, InternalRecordError, ListFilter, OffsetCommit, Offsets,
+    OffsetsExpiry, PartitionOffset, ProducerIdAndEpoch, TopicPartition, TransactionDescription,
+    TransactionListing, TransactionStateValue, Transactions, TxnApi, TxnOffsetCommit, TxnState, TxnVersion,
 };
 pub use epoch_cache::EpochEntry;
 pub use error::{
@@ -309,6 +309,7 @@ pub mod internals {
 /// Decoders of eoslog's files, for tools and fuzzers.
 pub mod decode {
     pub use crate::coordinator::offsets_codec::encode_group_value as encode_group_metadata;
+    pub use crate::coordinator::offsets_codec::subscription_topics;
     pub use crate::snapshot::{
         decode as snapshot, encode as encode_snapshot, ProducerSnapshot, SnapshotBatch, SnapshotEntry,
         UnreplicatedTxn,

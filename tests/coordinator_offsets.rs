@@ -8,7 +8,7 @@ mod common;
 
 use common::{pe, tp, TestStore};
 use eoslog::{
-    CoordinatorError, GroupMember, GroupMembership, KafkaError, OffsetCommit, PartitionOffset,
+    CoordinatorError, GroupMember, GroupMembership, GroupState, KafkaError, OffsetCommit, PartitionOffset,
     ProducerIdAndEpoch, TopicPartition, TxnApi, TxnOffsetCommit, TxnVersion,
 };
 
@@ -230,7 +230,8 @@ fn commits_are_checked_against_the_group() {
             member_id: "m".into(),
             instance_id: None,
         }],
-        rebalancing: false,
+        state: GroupState::Stable,
+        protocol_type: "consumer".into(),
         subscribed_topics: None,
     };
     t.s()

@@ -14,8 +14,8 @@ mod common;
 
 use common::{commit_offsets, committed_offsets, tp, txn_offset_commit, TestStore};
 use eoslog::{
-    CoordinatorError, GroupMember, GroupMembership, GroupMetadataValue, KafkaError, TopicPartition,
-    TxnVersion,
+    CoordinatorError, GroupMember, GroupMembership, GroupMetadataValue, GroupState, KafkaError,
+    TopicPartition, TxnVersion,
 };
 
 const GROUP: &str = "grp";
@@ -35,14 +35,15 @@ fn committed(t: &TestStore) -> Vec<(TopicPartition, i64)> {
     committed_offsets(t, GROUP)
 }
 
-fn with_members(topics: Option<&[&str]>) -> GroupMembership {
+fn with_members(protocol_type: &str, topics: Option<&[&str]>) -> GroupMembership {
     GroupMembership {
         generation: 2,
         members: vec![GroupMember {
             member_id: "m1".into(),
             instance_id: None,
         }],
-        rebalancing: false,
+        state: GroupState::Stable,
+        protocol_type: protocol_type.into(),
         subscribed_topics: topics.map(|ts| ts.iter().map(|s| (*s).to_owned()).collect()),
     }
 }
@@ -51,7 +52,8 @@ fn empty_membership() -> GroupMembership {
     GroupMembership {
         generation: 3,
         members: Vec::new(),
-        rebalancing: false,
+        state: GroupState::Empty,
+        protocol_type: String::new(),
         subscribed_topics: None,
     }
 }
@@ -64,12 +66,13 @@ fn code<T: std::fmt::Debug>(r: Result<T, CoordinatorError>) -> KafkaError {
 fn test_delete_groups() {
     let mut t = store();
     let offsets = t.s().offsets();
-    assert_eq!(code(offsets.delete_group("")), KafkaError::InvalidGroupId);
+    // Kafka accepts the empty id in DeleteGroups: no such group.
+    assert_eq!(code(offsets.delete_group("")), KafkaError::GroupIdNotFound);
     assert_eq!(code(offsets.delete_group(GROUP)), KafkaError::GroupIdNotFound);
 
     // testDeleteNonEmptyGroup.
     offsets
-        .set_group_membership(GROUP, with_members(Some(&["in"])))
+        .set_group_membership(GROUP, with_members("consumer", Some(&["in"])))
         .expect("membership");
     commit(&t, 2, "m1", &[("in", 0, 5), ("in", 1, 6)]);
     assert_eq!(
@@ -105,6 +108,11 @@ fn test_delete_groups() {
     }
     t.s().offsets().delete_group(GROUP).expect("deleted");
     assert!(committed(&t).is_empty());
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::GroupIdNotFound,
+        "the open transaction no longer holds an offset of the group"
+    );
     assert!(t.s().offsets().stored_groups().is_empty());
     t.txns().end_txn("txn", p, true, TxnVersion::TV0).expect("commit");
     assert!(
@@ -146,7 +154,7 @@ fn test_delete_offset_of_stable_consumer_group() {
     let t = store();
     t.s()
         .offsets()
-        .set_group_membership(GROUP, with_members(Some(&["in"])))
+        .set_group_membership(GROUP, with_members("consumer", Some(&["in"])))
         .expect("membership");
     commit(&t, 2, "m1", &[("in", 0, 5), ("other", 0, 7), ("other", 1, 8)]);
     let answers = t
@@ -166,15 +174,56 @@ fn test_delete_offset_of_stable_consumer_group() {
 
 #[test]
 fn test_delete_offset_of_group_with_members_and_unknown_subscriptions() {
+    // A consumer group whose subscriptions are not known counts as subscribed to every
+    // topic (Kafka's `isSubscribedToTopic`); a group of another protocol type with members
+    // is NON_EMPTY_GROUP.
     let t = store();
-    t.s()
-        .offsets()
-        .set_group_membership(GROUP, with_members(None))
+    let offsets = t.s().offsets();
+    offsets
+        .set_group_membership(GROUP, with_members("consumer", None))
         .expect("membership");
     commit(&t, 2, "m1", &[("other", 0, 7)]);
+    let answers = t
+        .s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("other", 0)])
+        .expect("answered");
+    assert_eq!(
+        answers[0].as_ref().map_err(CoordinatorError::kafka_error),
+        Err(KafkaError::GroupSubscribedToTopic)
+    );
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, with_members("connect", None))
+        .expect("membership");
     assert_eq!(
         code(t.s().offsets().delete_offsets(GROUP, &[tp("other", 0)])),
         KafkaError::NonEmptyGroup
     );
     assert_eq!(committed(&t).len(), 1);
+}
+
+#[test]
+fn a_group_being_joined_is_not_empty() {
+    // The first member is joining an Empty group (PreparingRebalance): DeleteGroups is
+    // refused, and OffsetDelete keeps the offsets of every topic until subscriptions are known.
+    let t = store();
+    commit(&t, -1, "", &[("in", 0, 5)]);
+    let mut joining = with_members("consumer", None);
+    joining.state = GroupState::PreparingRebalance;
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, joining)
+        .expect("membership");
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::NonEmptyGroup
+    );
+    let answers = t
+        .s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 0)])
+        .expect("answered");
+    assert!(answers[0].is_err());
+    assert_eq!(committed(&t), vec![(tp("in", 0), 5)]);
 }

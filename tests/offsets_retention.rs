@@ -13,8 +13,8 @@ mod common;
 
 use common::{commit_offsets, committed_offsets, tp, txn_offset_commit, TestStore, T0};
 use eoslog::{
-    GroupMember, GroupMembership, GroupMetadataValue, OffsetCommit, PartitionOffset, ProducerIdAndEpoch,
-    TopicPartition, TxnVersion,
+    GroupMember, GroupMembership, GroupMetadataValue, GroupState, OffsetCommit, PartitionOffset,
+    ProducerIdAndEpoch, TopicPartition, TxnVersion,
 };
 
 const GROUP: &str = "grp";
@@ -59,7 +59,12 @@ fn members(generation: i32, ids: &[&str]) -> GroupMembership {
                 instance_id: None,
             })
             .collect(),
-        rebalancing: false,
+        state: if ids.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        },
+        protocol_type: "consumer".into(),
         subscribed_topics: None,
     }
 }
@@ -326,10 +331,16 @@ fn test_offset_expiration_of_a_stable_consumer_group_spares_its_subscribed_topic
         }],
     });
     answers.into_iter().for_each(|a| a.expect("committed"));
-    // Rebalancing (between join and sync): nothing expires.
+    // Rebalancing (a member joining, or between join and sync): nothing expires.
     t.clock.advance(10 * MINUTE);
     let mut rebalancing = m.clone();
-    rebalancing.rebalancing = true;
+    rebalancing.state = GroupState::PreparingRebalance;
+    t.s()
+        .offsets()
+        .set_group_membership(GROUP, rebalancing.clone())
+        .expect("membership");
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    rebalancing.state = GroupState::CompletingRebalance;
     t.s()
         .offsets()
         .set_group_membership(GROUP, rebalancing)

@@ -14,22 +14,50 @@ pub struct GroupMember {
     pub instance_id: Option<String>,
 }
 
+/// A classic group's state (Kafka's `ClassicGroupState`), as its coordinator reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// No members.
+    #[default]
+    Empty,
+    /// Members are (re)joining; commits of the current generation are still accepted.
+    PreparingRebalance,
+    /// Between the joins and the leader's SyncGroup: plain commits are refused with
+    /// `REBALANCE_IN_PROGRESS`.
+    CompletingRebalance,
+    /// Settled: every member has its assignment.
+    Stable,
+}
+
 /// A group's generation and members, as its group coordinator knows them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupMembership {
     /// The generation (-1 for none).
     pub generation: i32,
-    /// The members; none means the group is Empty.
+    /// The members, joining ones included; none means the group is Empty.
     pub members: Vec<GroupMember>,
-    /// The group is between a join and its sync (Kafka's CompletingRebalance): plain
-    /// commits are refused with `REBALANCE_IN_PROGRESS`.
-    pub rebalancing: bool,
-    /// The topics the members subscribe to, for a consumer group (protocol type
-    /// `"consumer"`) whose every member's subscription was read (Kafka's
-    /// `subscribedTopics`): the offsets of other topics may be deleted (OffsetDelete) and
-    /// expire while the group is Stable (KIP-496). `None`: not known.
+    /// The group's state.
+    pub state: GroupState,
+    /// The protocol type its members joined with (`"consumer"` for Kafka consumers).
+    pub protocol_type: String,
+    /// The topics the members subscribe to, for a consumer group whose every member's
+    /// subscription reads (Kafka's `subscribedTopics`; see
+    /// [`crate::decode::subscription_topics`]); `None`: not known. While Stable, the offsets
+    /// of other topics expire (KIP-496); OffsetDelete may delete them at any time.
     pub subscribed_topics: Option<Vec<String>>,
 }
+
+impl GroupMembership {
+    /// Whether the group is a consumer group (protocol type `"consumer"`).
+    #[must_use]
+    pub fn is_consumer_group(&self) -> bool {
+        self.protocol_type == CONSUMER_PROTOCOL_TYPE
+    }
+}
+
+/// The protocol type of Kafka's consumers.
+pub(crate) const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 
 /// Who commits.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +119,7 @@ pub(crate) fn validate(group: Option<&GroupMembership>, c: &Committer<'_>) -> Re
             got: c.generation,
         });
     }
-    if !c.transactional && g.rebalancing {
+    if !c.transactional && g.state == GroupState::CompletingRebalance {
         return Err(CoordinatorError::RebalanceInProgress);
     }
     Ok(())
@@ -114,7 +142,8 @@ mod tests {
                     instance_id: Some("i2".into()),
                 },
             ],
-            rebalancing: false,
+            state: GroupState::Stable,
+            protocol_type: "consumer".into(),
             subscribed_topics: None,
         }
     }
@@ -163,7 +192,7 @@ mod tests {
             Err(CoordinatorError::IllegalGeneration { .. })
         ));
         let mut r = group();
-        r.rebalancing = true;
+        r.state = GroupState::CompletingRebalance;
         assert!(matches!(
             validate(Some(&r), &c(3, "m1", None, false)),
             Err(CoordinatorError::RebalanceInProgress)

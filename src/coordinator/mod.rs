@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 pub use describe::{HangingTransaction, ListFilter, TransactionDescription, TransactionListing};
 pub use error::{CoordinatorError, TxnApi};
-pub use groups::{GroupMember, GroupMembership};
+pub use groups::{GroupMember, GroupMembership, GroupState};
 pub use offsets::{CommittedOffset, FetchedOffset, OffsetCommit, Offsets, PartitionOffset, TxnOffsetCommit};
 pub use offsets_removal::OffsetsExpiry;
 pub use records::{

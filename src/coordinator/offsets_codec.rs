@@ -239,6 +239,28 @@ pub(crate) fn decode_group_value(bytes: &[u8]) -> Result<GroupMetadataValue, Opt
     })
 }
 
+/// The topics of a consumer's subscription (`ConsumerProtocolSubscription`, a member's
+/// metadata in a consumer group): an int16 version, then the topics as an array of strings,
+/// in every version (later fields are not needed). `None` when it does not read. The count
+/// is checked against the bytes left before anything is reserved.
+#[must_use]
+pub fn subscription_topics(bytes: &[u8]) -> Option<Vec<String>> {
+    let mut r = Reader::new(bytes);
+    if r.i16()? < 0 {
+        return None;
+    }
+    let count = usize::try_from(r.i32()?).ok()?;
+    // Each topic takes at least its two length bytes.
+    if count > r.remaining() / 2 {
+        return None;
+    }
+    let mut topics = Vec::with_capacity(count);
+    for _ in 0..count {
+        topics.push(r.string()?);
+    }
+    Some(topics)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use parking_lot::MutexGuard;
 
 use super::error::CoordinatorError;
-use super::groups::GroupMembership;
+use super::groups::{GroupMembership, GroupState, CONSUMER_PROTOCOL_TYPE};
 use super::init_pid::MAX_STRING;
 use super::offsets::{append_records, Offsets, PartState};
 use super::offsets_codec as codec;
@@ -71,19 +71,60 @@ enum Basis<'a> {
     EachCommit,
 }
 
-/// Whether the group has members: as the broker last said, or, for a group it has not
-/// described since the store opened, as its stored record says.
-fn has_members(membership: Option<&GroupMembership>, stored: Option<&GroupMetadataValue>) -> bool {
-    match membership {
-        Some(m) => !m.members.is_empty(),
-        None => stored.is_some_and(|v| !v.members.is_empty()),
+/// What the removal rules need of a group: from its coordinator's membership, or, for a
+/// group the coordinator has not described since the store opened (an offline tool), from
+/// its stored record (a record with members is a Stable group).
+#[derive(Debug, PartialEq, Eq)]
+struct GroupView {
+    /// It has members (joining ones included).
+    live: bool,
+    stable: bool,
+    consumer: bool,
+    /// The topics its members subscribe to, when known.
+    topics: Option<Vec<String>>,
+}
+
+fn view(membership: Option<&GroupMembership>, stored: Option<&GroupMetadataValue>) -> GroupView {
+    match (membership, stored) {
+        (Some(m), _) => GroupView {
+            live: !m.members.is_empty(),
+            stable: m.state == GroupState::Stable,
+            consumer: m.is_consumer_group(),
+            topics: m.subscribed_topics.clone(),
+        },
+        (None, Some(v)) if !v.members.is_empty() => {
+            let consumer = v.protocol_type == CONSUMER_PROTOCOL_TYPE;
+            let topics = consumer
+                .then(|| {
+                    let mut all = Vec::new();
+                    for member in &v.members {
+                        all.extend(codec::subscription_topics(&member.subscription)?);
+                    }
+                    all.sort();
+                    all.dedup();
+                    Some(all)
+                })
+                .flatten();
+            GroupView {
+                live: true,
+                stable: true,
+                consumer,
+                topics,
+            }
+        }
+        (None, _) => GroupView {
+            live: false,
+            stable: false,
+            consumer: false,
+            topics: None,
+        },
     }
 }
 
-fn basis<'a>(membership: Option<&'a GroupMembership>, stored: Option<&GroupMetadataValue>) -> Basis<'a> {
-    if has_members(membership, stored) {
-        return match membership.and_then(|m| m.subscribed_topics.as_deref()) {
-            Some(topics) if membership.is_some_and(|m| !m.rebalancing) => Basis::Unsubscribed(topics),
+fn basis<'a>(view: &'a GroupView, stored: Option<&GroupMetadataValue>) -> Basis<'a> {
+    if view.live {
+        return match view.topics.as_deref() {
+            Some(topics) if view.stable && view.consumer => Basis::Unsubscribed(topics),
             _ => Basis::Keep,
         };
     }
@@ -101,12 +142,14 @@ enum Removal {
     Group(String),
 }
 
-/// What a batch of removals did.
+/// What a run of removals did: what was applied (and written) before it stopped, and
+/// why it stopped early, if it did.
 #[derive(Default)]
 struct Removed {
     offsets: usize,
     groups: Vec<String>,
     end: Option<Offset>,
+    error: Option<CoordinatorError>,
 }
 
 impl Offsets<'_> {
@@ -120,15 +163,13 @@ impl Offsets<'_> {
         let retention = self.store.config().offsets_retention_ms;
         let mut out = OffsetsExpiry::default();
         for k in 0..self.state().partitions.len() {
-            match self.sweep_partition(k, now, retention) {
-                Ok(r) => {
-                    out.expired_offsets += r.offsets;
-                    out.deleted_groups.extend(r.groups);
-                }
-                Err(e) => {
-                    out.failures += 1;
-                    tracing::warn!(target: "eoslog::coordinator", partition = k, error = %e, "offsets expiry failed; retried at the next sweep");
-                }
+            // What was removed before a failure is reported too: it is gone from memory.
+            let r = self.sweep_partition(k, now, retention);
+            out.expired_offsets += r.offsets;
+            out.deleted_groups.extend(r.groups);
+            if let Some(e) = r.error {
+                out.failures += 1;
+                tracing::warn!(target: "eoslog::coordinator", partition = k, error = %e, "offsets expiry failed; retried at the next sweep");
             }
         }
         out
@@ -138,12 +179,13 @@ impl Offsets<'_> {
     /// offset, pending ones included, and its stored record; its membership is forgotten.
     ///
     /// # Errors
-    /// `INVALID_GROUP_ID`; `GROUP_ID_NOT_FOUND` for a group with no member, offset or
-    /// record; `NON_EMPTY_GROUP` for a group with members; `COORDINATOR_LOAD_IN_PROGRESS`;
+    /// `GROUP_ID_NOT_FOUND` for a group with no member, offset or record (the empty id
+    /// among them: Kafka accepts it in DeleteGroups); `INVALID_GROUP_ID` for an id longer
+    /// than a Kafka string; `NON_EMPTY_GROUP` for a group with members; `COORDINATOR_LOAD_IN_PROGRESS`;
     /// the storage error of the append or its fsync.
     pub fn delete_group(&self, group_id: &str) -> Result<(), CoordinatorError> {
         self.remove_in_group(group_id, |s, members| {
-            if has_members(members.get(group_id), s.groups.get(group_id)) {
+            if view(members.get(group_id), s.groups.get(group_id)).live {
                 return Err(CoordinatorError::NonEmptyGroup);
             }
             let mut tps: BTreeSet<&TopicPartition> = pending_partitions(s, group_id);
@@ -159,28 +201,32 @@ impl Offsets<'_> {
 
     /// OffsetDelete (KIP-496): deletes `group_id`'s offsets of `partitions`, answering per
     /// partition in order. An Empty group loses any; a consumer group with members only
-    /// those of topics no member subscribes to (the others answer
-    /// `GROUP_SUBSCRIBED_TO_TOPIC`). A partition with no offset answers success. A
+    /// those of topics no member subscribes to (the others, and every topic while the
+    /// subscriptions are not known, answer `GROUP_SUBSCRIBED_TO_TOPIC`, as Kafka's
+    /// `isSubscribedToTopic` does). A partition with no offset answers success. A
     /// transaction's pending offset of a deleted partition is dropped with it.
     ///
     /// # Errors
     /// `INVALID_GROUP_ID`; `GROUP_ID_NOT_FOUND`; `NON_EMPTY_GROUP` for a group with members
-    /// whose subscriptions are not known (not a consumer group, or rebalancing);
-    /// `COORDINATOR_LOAD_IN_PROGRESS`; the storage error of the append or its fsync.
+    /// that is not a consumer group; `COORDINATOR_LOAD_IN_PROGRESS`; the storage error of
+    /// the append or its fsync.
     pub fn delete_offsets(
         &self,
         group_id: &str,
         partitions: &[TopicPartition],
     ) -> Result<Vec<Result<(), CoordinatorError>>, CoordinatorError> {
+        if group_id.is_empty() {
+            return Err(CoordinatorError::InvalidGroupId);
+        }
         self.remove_in_group(group_id, |s, members| {
-            let membership = members.get(group_id);
-            let subscribed = if has_members(membership, s.groups.get(group_id)) {
-                match membership.and_then(|m| m.subscribed_topics.as_deref()) {
-                    Some(topics) => topics,
-                    None => return Err(CoordinatorError::NonEmptyGroup),
-                }
-            } else {
-                &[]
+            let v = view(members.get(group_id), s.groups.get(group_id));
+            if v.live && !v.consumer {
+                return Err(CoordinatorError::NonEmptyGroup);
+            }
+            let subscribed = |topic: &str| match (&v.topics, v.live) {
+                (_, false) => false,
+                (Some(topics), true) => topics.iter().any(|t| t == topic),
+                (None, true) => true,
             };
             let pending = pending_partitions(s, group_id);
             let committed = s.committed.get(group_id);
@@ -188,7 +234,7 @@ impl Offsets<'_> {
             let mut removals = Vec::new();
             let mut seen = HashSet::new();
             for tp in partitions {
-                if subscribed.iter().any(|t| *t == *tp.topic) {
+                if subscribed(&tp.topic) {
                     answers.push(Err(CoordinatorError::GroupSubscribedToTopic {
                         topic: tp.topic.to_string(),
                     }));
@@ -215,7 +261,7 @@ impl Offsets<'_> {
             &HashMap<String, GroupMembership>,
         ) -> Result<(Vec<Removal>, T), CoordinatorError>,
     ) -> Result<T, CoordinatorError> {
-        if group_id.is_empty() || group_id.len() > MAX_STRING {
+        if group_id.len() > MAX_STRING {
             return Err(CoordinatorError::InvalidGroupId);
         }
         let now = self.store.now_ms();
@@ -231,14 +277,16 @@ impl Offsets<'_> {
             return Err(CoordinatorError::GroupIdNotFound);
         }
         let (removals, answer) = plan(s, &members)?;
-        self.apply_removals(slot, members, removals, now)?;
-        Ok(answer)
+        match self.apply_removals(slot, members, removals, now).error {
+            Some(e) => Err(e),
+            None => Ok(answer),
+        }
     }
 
-    fn sweep_partition(&self, k: usize, now: i64, retention: i64) -> Result<Removed, CoordinatorError> {
+    fn sweep_partition(&self, k: usize, now: i64, retention: i64) -> Removed {
         let mut slot = self.state().partitions[k].lock();
         let Some(s) = slot.as_mut() else {
-            return Ok(Removed::default()); // reloading: the next sweep sees it
+            return Removed::default(); // reloading: the next sweep sees it
         };
         let members = self.state().members.lock();
         let mut groups: BTreeSet<&str> = BTreeSet::new();
@@ -252,7 +300,8 @@ impl Offsets<'_> {
         );
         let mut removals = Vec::new();
         for g in groups {
-            let b = basis(members.get(g), s.groups.get(g));
+            let v = view(members.get(g), s.groups.get(g));
+            let b = basis(&v, s.groups.get(g));
             if b == Basis::Keep {
                 continue;
             }
@@ -298,16 +347,18 @@ impl Offsets<'_> {
         mut members: MutexGuard<'_, HashMap<String, GroupMembership>>,
         removals: Vec<Removal>,
         now: i64,
-    ) -> Result<Removed, CoordinatorError> {
+    ) -> Removed {
         let Some(s) = slot.as_mut() else {
-            return Ok(Removed::default());
+            return Removed::default();
         };
-        let removed = self.write_removals(s, &mut members, removals, now)?;
+        let mut removed = self.write_removals(s, &mut members, removals, now);
         let log = s.log.clone();
         drop(members);
         drop(slot);
-        self.durable(&log, removed.end)?;
-        Ok(removed)
+        if let Err(e) = self.durable(&log, removed.end) {
+            removed.error.get_or_insert(e);
+        }
+        removed
     }
 
     /// Writes tombstones for `removals` in batches no larger than the offsets topic's
@@ -318,7 +369,7 @@ impl Offsets<'_> {
         members: &mut HashMap<String, GroupMembership>,
         removals: Vec<Removal>,
         now: i64,
-    ) -> Result<Removed, CoordinatorError> {
+    ) -> Removed {
         let max_batch = usize::try_from(s.log.config().max_message_bytes).unwrap_or(usize::MAX);
         let mut out = Removed::default();
         let mut chunk: Vec<(Removal, Vec<u8>)> = Vec::new();
@@ -330,16 +381,21 @@ impl Offsets<'_> {
             };
             let len = key.len() + TOMBSTONE_OVERHEAD;
             if !chunk.is_empty() && size + len > max_batch {
-                write_chunk(s, members, std::mem::take(&mut chunk), now, &mut out)?;
+                if let Err(e) = write_chunk(s, members, std::mem::take(&mut chunk), now, &mut out) {
+                    out.error = Some(e);
+                    return out;
+                }
                 size = crate::batch::HEADER_SIZE;
             }
             size += len;
             chunk.push((r, key));
         }
         if !chunk.is_empty() {
-            write_chunk(s, members, chunk, now, &mut out)?;
+            if let Err(e) = write_chunk(s, members, chunk, now, &mut out) {
+                out.error = Some(e);
+            }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -392,7 +448,14 @@ mod tests {
     use super::*;
     use crate::GroupMember;
 
-    fn stored(members: usize, at: i64) -> GroupMetadataValue {
+    /// A stored record; each member subscribes to `topics` (consumer protocol, version 0).
+    fn stored(members: usize, at: i64, topics: &[&str]) -> GroupMetadataValue {
+        let mut subscription = 0i16.to_be_bytes().to_vec();
+        subscription.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+        for t in topics {
+            subscription.extend_from_slice(&(t.len() as i16).to_be_bytes());
+            subscription.extend_from_slice(t.as_bytes());
+        }
         GroupMetadataValue {
             protocol_type: "consumer".into(),
             generation: 4,
@@ -402,19 +465,14 @@ mod tests {
             members: (0..members)
                 .map(|i| crate::GroupMemberMetadata {
                     member_id: format!("m{i}"),
-                    instance_id: None,
-                    client_id: String::new(),
-                    client_host: String::new(),
-                    rebalance_timeout_ms: 1,
-                    session_timeout_ms: 1,
-                    subscription: Vec::new(),
-                    assignment: Vec::new(),
+                    subscription: subscription.clone(),
+                    ..Default::default()
                 })
                 .collect(),
         }
     }
 
-    fn membership(members: usize, topics: Option<&[&str]>, rebalancing: bool) -> GroupMembership {
+    fn membership(members: usize, topics: Option<&[&str]>, state: GroupState) -> GroupMembership {
         GroupMembership {
             generation: 4,
             members: (0..members)
@@ -423,36 +481,83 @@ mod tests {
                     instance_id: None,
                 })
                 .collect(),
-            rebalancing,
+            state,
+            protocol_type: "consumer".into(),
             subscribed_topics: topics.map(|t| t.iter().map(|s| (*s).to_owned()).collect()),
         }
     }
 
+    fn basis_of(m: Option<&GroupMembership>, v: Option<&GroupMetadataValue>) -> String {
+        format!("{:?}", basis(&view(m, v), v))
+    }
+
     #[test]
     fn retention_counts_from_when_the_group_emptied_or_from_each_commit() {
+        use GroupState::{Empty, PreparingRebalance, Stable};
+        let keep = format!("{:?}", Basis::Keep);
         // A simple consumer's group: nobody described it and nothing is stored.
-        assert_eq!(basis(None, None), Basis::EachCommit);
+        assert_eq!(basis_of(None, None), "EachCommit");
         // Members: nothing expires, whether the broker said so or the stored record does.
         assert_eq!(
-            basis(Some(&membership(2, None, false)), Some(&stored(0, 5))),
-            Basis::Keep
+            basis_of(Some(&membership(2, None, Stable)), Some(&stored(0, 5, &[]))),
+            keep
         );
-        assert_eq!(basis(None, Some(&stored(2, 5))), Basis::Keep);
-        // ... unless the group is a Stable consumer group whose subscriptions are known.
-        let known = membership(2, Some(&["in"]), false);
-        assert_eq!(basis(Some(&known), None), Basis::Unsubscribed(&["in".to_owned()]));
         assert_eq!(
-            basis(Some(&membership(2, Some(&["in"]), true)), None),
-            Basis::Keep
+            basis_of(None, Some(&stored(2, 5, &["in"]))),
+            r#"Unsubscribed(["in"])"#
+        );
+        // ... unless the group is a Stable consumer group whose subscriptions are known.
+        let known = membership(2, Some(&["in"]), Stable);
+        assert_eq!(basis_of(Some(&known), None), r#"Unsubscribed(["in"])"#);
+        // Joining (a member is joining an Empty group) or rebalancing: nothing expires.
+        assert_eq!(
+            basis_of(
+                Some(&membership(1, None, PreparingRebalance)),
+                Some(&stored(0, 5, &[]))
+            ),
+            keep
+        );
+        assert_eq!(
+            basis_of(Some(&membership(2, Some(&["in"]), PreparingRebalance)), None),
+            keep
         );
         // Empty and stored Empty: from the record's timestamp.
-        let empty = membership(0, None, false);
-        assert_eq!(basis(Some(&empty), Some(&stored(0, 5))), Basis::EmptySince(5));
-        assert_eq!(basis(None, Some(&stored(0, 7))), Basis::EmptySince(7));
+        let empty = membership(0, None, Empty);
+        assert_eq!(basis_of(Some(&empty), Some(&stored(0, 5, &[]))), "EmptySince(5)");
+        assert_eq!(basis_of(None, Some(&stored(0, 7, &[]))), "EmptySince(7)");
         // Emptied, but its last record still lists members: wait for the Empty record.
-        assert_eq!(basis(Some(&empty), Some(&stored(3, 5))), Basis::Keep);
+        assert_eq!(basis_of(Some(&empty), Some(&stored(3, 5, &[]))), keep);
         // Empty and never stored, or stored without a timestamp (old record versions).
-        assert_eq!(basis(Some(&empty), None), Basis::EachCommit);
-        assert_eq!(basis(None, Some(&stored(0, -1))), Basis::EachCommit);
+        assert_eq!(basis_of(Some(&empty), None), "EachCommit");
+        assert_eq!(basis_of(None, Some(&stored(0, -1, &[]))), "EachCommit");
+    }
+
+    #[test]
+    fn subscriptions_read_at_every_version_and_damage_is_unknown() {
+        let sub = stored(1, 0, &["a", "b"]).members[0].subscription.clone();
+        assert_eq!(
+            codec::subscription_topics(&sub),
+            Some(vec!["a".to_owned(), "b".to_owned()])
+        );
+        let mut later = sub.clone();
+        later[1] = 3;
+        later.extend_from_slice(b"user data and owned partitions follow");
+        assert_eq!(codec::subscription_topics(&later).map(|t| t.len()), Some(2));
+        assert_eq!(codec::subscription_topics(b"\x00"), None);
+        assert_eq!(
+            codec::subscription_topics(b"\xff\xff\x00\x00\x00\x00"),
+            None,
+            "negative version"
+        );
+        assert_eq!(
+            codec::subscription_topics(b"\x00\x00\x7f\xff\xff\xff"),
+            None,
+            "count past the end"
+        );
+        assert_eq!(
+            codec::subscription_topics(b"\x00\x00\x00\x00\x00\x01\x00\x09ab"),
+            None,
+            "short topic"
+        );
     }
 }

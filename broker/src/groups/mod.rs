@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eoslog::{GroupMember, GroupMembership, KafkaError};
+use eoslog::{GroupMember, GroupMembership, GroupState, KafkaError};
 use indexmap::IndexMap;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
@@ -279,6 +279,15 @@ impl Group {
     }
 
     /// A leader that is no longer a member is replaced by the first member.
+    /// The protocol type of the group, or, for a group joined from Empty whose first
+    /// rebalance has not completed, of its first member (Kafka sets it at the first join).
+    fn joined_protocol_type(&self) -> &str {
+        match self.members.values().next() {
+            Some(m) if self.protocol_type.is_empty() => &m.protocol_type,
+            _ => &self.protocol_type,
+        }
+    }
+
     fn keep_leader_a_member(&mut self) {
         if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
             self.leader = self.members.keys().next().cloned();
@@ -308,10 +317,14 @@ impl Group {
                     instance_id: m.instance_id.clone(),
                 })
                 .collect(),
-            rebalancing: self.state == State::CompletingRebalance,
-            subscribed_topics: (self.state == State::Stable)
-                .then(|| admin::subscribed_topics(self))
-                .flatten(),
+            state: match self.state {
+                State::Empty => GroupState::Empty,
+                State::PreparingRebalance => GroupState::PreparingRebalance,
+                State::CompletingRebalance => GroupState::CompletingRebalance,
+                State::Stable => GroupState::Stable,
+            },
+            protocol_type: self.joined_protocol_type().to_owned(),
+            subscribed_topics: admin::subscribed_topics(self),
         }
     }
 }
@@ -560,15 +573,6 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         };
         let (tx, rx) = oneshot::channel();
         let was_empty = g.state == State::Empty;
-        if g.state == State::Stable {
-            // The subscriptions may change with this join: none are known until the next
-            // generation is Stable (KIP-496 expiry and OffsetDelete wait for it).
-            let mut m = g.membership();
-            m.subscribed_topics = None;
-            if let Err(e) = shared.store.offsets().set_group_membership(&group_id, m) {
-                tracing::warn!(target: "eoslog_broker", group = %group_id, error = %e, "membership not recorded");
-            }
-        }
         let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
             instance_id: instance_id.clone(),
             client_id: ctx.client_id.clone(),
@@ -602,6 +606,10 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         }
         if g.try_complete_join(now) {
             publish(shared, &group_id, g);
+        } else {
+            // The store learns at once that the group is rebalancing with a member: offsets
+            // retention and DeleteGroups must not treat a group being joined as Empty.
+            g.tell_membership(&shared.store, &group_id);
         }
         Joining::Rebalance(rx, member_id)
     };

@@ -134,6 +134,18 @@ pub fn s(v: &str) -> StrBytes {
 
 /// OffsetCommit v8 of `offset` for partition 0 of topic `in`; the partition's error code.
 pub fn commit_offset(addr: &str, group: &str, member_id: &str, generation: i32, offset: i64) -> i16 {
+    commit_offset_to(addr, group, member_id, generation, "in", offset)
+}
+
+/// OffsetCommit v8 of `offset` for partition 0 of `topic`; the partition's error code.
+pub fn commit_offset_to(
+    addr: &str,
+    group: &str,
+    member_id: &str,
+    generation: i32,
+    topic: &str,
+    offset: i64,
+) -> i16 {
     use kafka_protocol::messages::offset_commit_request::{
         OffsetCommitRequestPartition, OffsetCommitRequestTopic,
     };
@@ -142,7 +154,7 @@ pub fn commit_offset(addr: &str, group: &str, member_id: &str, generation: i32, 
     p.partition_index = 0;
     p.committed_offset = offset;
     let mut t = OffsetCommitRequestTopic::default();
-    t.name = TopicName(s("in"));
+    t.name = TopicName(s(topic));
     t.partitions = vec![p];
     let mut r = OffsetCommitRequest::default();
     r.group_id = GroupId(s(group));
@@ -151,6 +163,17 @@ pub fn commit_offset(addr: &str, group: &str, member_id: &str, generation: i32, 
     r.topics = vec![t];
     let resp: OffsetCommitResponse = call(&mut conn(addr), ApiKey::OffsetCommit, 8, &r);
     resp.topics[0].partitions[0].error_code
+}
+
+/// A consumer-protocol subscription (version 1) to `topics`, as a consumer's JoinGroup
+/// metadata carries it.
+pub fn subscription(topics: &[&str]) -> Bytes {
+    let mut sub = kafka_protocol::messages::ConsumerProtocolSubscription::default();
+    sub.topics = topics.iter().map(|t| s(t)).collect();
+    let mut b = BytesMut::new();
+    b.put_i16(1);
+    sub.encode(&mut b, 1).expect("encode");
+    b.freeze()
 }
 
 /// A broker in this process, on a runtime of two workers, with `configs` (`KEY=VALUE`) and
