@@ -384,4 +384,26 @@ mod tests {
             .uvarint(1 << 63);
         assert_eq!(decode_group_value(&o.buf), Err(None));
     }
+
+    #[test]
+    fn a_string_too_long_for_kafka_is_cut_at_a_character_boundary() {
+        let v = GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 1,
+            protocol: Some("range".into()),
+            leader: None,
+            current_state_timestamp: 0,
+            members: vec![GroupMemberMetadata {
+                member_id: "é".repeat(20_000), // 40,000 bytes
+                ..GroupMemberMetadata::default()
+            }],
+        };
+        let back = decode_group_value(&encode_group_value(&v)).expect("reads back");
+        let id = &back.members[0].member_id;
+        assert!(
+            id.len() <= i16::MAX as usize && id.chars().all(|c| c == 'é'),
+            "{} bytes",
+            id.len()
+        );
+    }
 }

@@ -39,9 +39,14 @@ impl Out {
     /// A non-flexible string: `int16` length, then the UTF-8 bytes. Longer strings are
     /// refused by the callers before they get here (names are capped far below 32 KiB).
     pub(crate) fn string(&mut self, s: &str) -> &mut Self {
-        let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-        self.i16(len);
-        self.buf.extend_from_slice(&s.as_bytes()[..len as usize]);
+        // Longer than a Kafka string can be: cut at a character boundary, so that what is
+        // read back is still UTF-8 (callers keep their strings within the bound).
+        let mut len = s.len().min(i16::MAX as usize);
+        while !s.is_char_boundary(len) {
+            len -= 1;
+        }
+        self.i16(len as i16);
+        self.buf.extend_from_slice(&s.as_bytes()[..len]);
         self
     }
     /// A non-flexible nullable string: length -1 for null.

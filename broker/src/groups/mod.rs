@@ -329,6 +329,17 @@ impl Group {
     }
 }
 
+/// The part of a client id that starts its members' ids: cut at a character boundary so
+/// that the id (prefix, then `-`, 16 and up to 16 hex digits) fits a Kafka string of
+/// 32767 bytes, as the group's stored record needs.
+fn client_prefix(client_id: &str) -> &str {
+    let mut n = client_id.len().min(i16::MAX as usize - 34);
+    while !client_id.is_char_boundary(n) {
+        n -= 1;
+    }
+    &client_id[..n]
+}
+
 /// Every group of the broker.
 pub(crate) struct Groups {
     groups: Mutex<HashMap<String, Group>>,
@@ -529,7 +540,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             let client = if ctx.client_id.is_empty() {
                 "member"
             } else {
-                &ctx.client_id
+                client_prefix(&ctx.client_id)
             };
             let fresh = format!(
                 "{client}-{:016x}-{:x}",
@@ -888,5 +899,20 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
                 publish(&shared, id, g);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_prefix;
+
+    #[test]
+    fn member_ids_fit_a_kafka_string_whatever_the_client_id() {
+        let long = "é".repeat(20_000); // 40,000 bytes
+        let prefix = client_prefix(&long);
+        let id = format!("{prefix}-{:016x}-{:x}", u64::MAX, u64::MAX);
+        assert!(id.len() <= i16::MAX as usize, "{} bytes", id.len());
+        assert!(prefix.len() > 32_000, "only what does not fit is cut");
+        assert_eq!(client_prefix("consumer-1"), "consumer-1");
     }
 }
