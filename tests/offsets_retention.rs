@@ -361,3 +361,35 @@ fn test_offset_expiration_of_a_stable_consumer_group_spares_its_subscribed_topic
         "the subscribed topic's offset stays however old"
     );
 }
+
+#[test]
+fn a_sweep_whose_writes_fail_changes_nothing_and_the_next_one_finishes() {
+    let switch = std::sync::Arc::new(common::FailSwitch::default());
+    let mut t = TestStore::with_fs(
+        &[
+            ("offsets.retention.minutes", "10"),
+            ("offsets.retention.check.interval.ms", "1"),
+        ],
+        common::switched_fs(switch.clone()),
+    );
+    t.s().create_topic("in", 4, &[]).expect("topic");
+    commit(&t, -1, "", &[(0, 5), (1, 6)]);
+    t.clock.advance(10 * MINUTE);
+    switch.fail(&["__consumer_offsets"]);
+    let r = t.s().offsets().remove_expired();
+    assert!(r.failures >= 1, "{r:?}");
+    assert_eq!((r.expired_offsets, r.deleted_groups.len()), (0, 0), "{r:?}");
+    assert_eq!(
+        committed(&t),
+        vec![(0, 5), (1, 6)],
+        "nothing removed in memory either"
+    );
+    switch.heal();
+    // The next maintenance reopens the failed log, then sweeps again.
+    let r = t.s().run_maintenance();
+    assert_eq!(r.failures, 0, "{r:?}");
+    assert_eq!(r.expired_offsets, 2, "{r:?}");
+    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    t.crash();
+    assert!(committed(&t).is_empty() && !known(&t));
+}
