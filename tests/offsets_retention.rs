@@ -45,6 +45,11 @@ fn committed(t: &TestStore) -> Vec<(i32, i64)> {
         .collect()
 }
 
+/// The names of deleted groups.
+fn names(deleted: &[(String, i32)]) -> Vec<String> {
+    deleted.iter().map(|(g, _)| g.clone()).collect()
+}
+
 fn known(t: &TestStore) -> bool {
     t.s().offsets().groups().contains(&GROUP.to_owned())
 }
@@ -100,7 +105,7 @@ fn test_expire_offset_of_a_simple_consumer_counts_from_each_commit() {
     t.clock.advance(5 * MINUTE);
     let r = t.s().run_maintenance();
     assert_eq!(
-        (r.expired_offsets, r.deleted_groups.clone()),
+        (r.expired_offsets, names(&r.deleted_groups)),
         (1, vec![GROUP.to_owned()])
     );
     assert!(!known(&t));
@@ -176,7 +181,11 @@ fn test_offsets_of_a_group_with_members_never_expire_and_an_empty_groups_count_f
     t.clock.advance(1);
     let r = t.s().offsets().remove_expired();
     assert_eq!(r.expired_offsets, 2);
-    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    assert_eq!(
+        r.deleted_groups,
+        vec![(GROUP.to_owned(), 6)],
+        "with the generation the broker last reported"
+    );
     assert!(
         t.s().offsets().stored_groups().is_empty(),
         "the group's record is tombstoned"
@@ -300,7 +309,7 @@ fn tombstones_of_many_offsets_are_split_into_batches_within_max_message_bytes() 
     let r = t.s().offsets().remove_expired();
     assert_eq!(r.failures, 0, "{r:?}");
     assert_eq!(r.expired_offsets, 400);
-    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    assert_eq!(names(&r.deleted_groups), vec![GROUP.to_owned()]);
     t.crash();
     assert!(!known(&t), "every batch of tombstones reloads");
 }
@@ -389,7 +398,7 @@ fn a_sweep_whose_writes_fail_changes_nothing_and_the_next_one_finishes() {
     let r = t.s().run_maintenance();
     assert_eq!(r.failures, 0, "{r:?}");
     assert_eq!(r.expired_offsets, 2, "{r:?}");
-    assert_eq!(r.deleted_groups, vec![GROUP.to_owned()]);
+    assert_eq!(names(&r.deleted_groups), vec![GROUP.to_owned()]);
     t.crash();
     assert!(committed(&t).is_empty() && !known(&t));
 }

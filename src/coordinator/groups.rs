@@ -82,7 +82,7 @@ pub(crate) fn validate(group: Option<&GroupMembership>, c: &Committer<'_>) -> Re
             })
         };
     };
-    if c.generation < 0 && g.members.is_empty() {
+    if c.generation < 0 && g.state == GroupState::Empty {
         return Ok(());
     }
     // A transactional commit that names no member (a producer that sends offsets without
@@ -185,6 +185,14 @@ mod tests {
         // No member named: accepted for a transactional commit, refused for a plain one.
         assert!(validate(Some(&g), &c(-1, "", None, true)).is_ok());
         assert!(validate(Some(&g), &c(-1, "", None, false)).is_err());
+        // Generation -1 is a simple consumer's commit: only an Empty group takes it (Kafka
+        // checks the state: a group whose last member left mid-rebalance is not Empty yet).
+        let mut left = group();
+        left.members.clear();
+        left.state = GroupState::PreparingRebalance;
+        assert!(validate(Some(&left), &c(-1, "", None, false)).is_err());
+        left.state = GroupState::Empty;
+        assert!(validate(Some(&left), &c(-1, "", None, false)).is_ok());
         // Unknown group: generation -1 creates it, anything else is ILLEGAL_GENERATION.
         assert!(validate(None, &c(-1, "", None, true)).is_ok());
         assert!(matches!(

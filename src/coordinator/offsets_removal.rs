@@ -52,8 +52,10 @@ const TOMBSTONE_OVERHEAD: usize = 24;
 pub struct OffsetsExpiry {
     /// Committed offsets removed.
     pub expired_offsets: usize,
-    /// Groups deleted (Empty with no offset left), by name.
-    pub deleted_groups: Vec<String>,
+    /// Groups deleted (Empty with no offset left): each name, and the generation its
+    /// coordinator last reported (or its stored record had; -1 for none), so that an
+    /// embedding broker forgets only a group that has not moved on since.
+    pub deleted_groups: Vec<(String, i32)>,
     /// Offsets partitions whose tombstones could not be written (retried next sweep).
     pub failures: usize,
 }
@@ -87,7 +89,9 @@ struct GroupView {
 fn view(membership: Option<&GroupMembership>, stored: Option<&GroupMetadataValue>) -> GroupView {
     match (membership, stored) {
         (Some(m), _) => GroupView {
-            live: !m.members.is_empty(),
+            // A group whose last member left during a rebalance is not Empty yet (Kafka's
+            // state decides, not the member count).
+            live: !m.members.is_empty() || m.state != GroupState::Empty,
             stable: m.state == GroupState::Stable,
             consumer: m.is_consumer_group(),
             topics: m.subscribed_topics.clone(),
@@ -147,7 +151,7 @@ enum Removal {
 #[derive(Default)]
 struct Removed {
     offsets: usize,
-    groups: Vec<String>,
+    groups: Vec<(String, i32)>,
     end: Option<Offset>,
     error: Option<CoordinatorError>,
 }
@@ -421,10 +425,13 @@ fn write_chunk(
             }
             Removal::Group(g) => {
                 tracing::info!(target: "eoslog::coordinator", group = %g, "group deleted");
-                s.groups.remove(&g);
+                let stored = s.groups.remove(&g);
                 s.committed.remove(&g);
-                members.remove(&g);
-                out.groups.push(g);
+                let generation = match members.remove(&g) {
+                    Some(m) => m.generation,
+                    None => stored.map_or(-1, |v| v.generation),
+                };
+                out.groups.push((g, generation));
             }
         }
     }

@@ -204,8 +204,9 @@ pub struct StoreMaintenanceReport {
     /// Committed offsets removed by `offsets.retention.minutes`.
     pub expired_offsets: usize,
     /// Groups deleted for being Empty with no offset left (an embedding broker forgets
-    /// them too): Kafka's groups that turn Dead.
-    pub deleted_groups: Vec<String>,
+    /// them too): Kafka's groups that turn Dead. Each with its generation (see
+    /// [`crate::OffsetsExpiry::deleted_groups`]).
+    pub deleted_groups: Vec<(String, i32)>,
     /// Compacted logs cleaned.
     pub cleaned_logs: usize,
     /// Logs whose maintenance or reopening failed (each logged; retried next time).

@@ -1,6 +1,7 @@
 //! Deleting groups, and what the store needs to know to delete offsets: DeleteGroups
 //! (`kafka-consumer-groups --delete`), the groups offsets retention deleted, and the topics
-//! a Stable consumer group subscribes to (OffsetDelete and KIP-496 expiry spare them).
+//! a consumer group's generation subscribes to (OffsetDelete and KIP-496 expiry spare
+//! them).
 
 use eoslog::KafkaError;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
@@ -20,18 +21,21 @@ pub(crate) async fn delete_groups(ctx: &Ctx, r: DeleteGroupsRequest) -> DeleteGr
     let mut out = DeleteGroupsResponse::default();
     for id in r.groups_names {
         let group = id.0.as_str();
+        // The generation the group had, to forget it only if it has not moved on.
         let queued = {
             let all = shared.groups.groups.lock();
             match all.get(group) {
                 Some(g) if g.state != State::Empty || !g.members.is_empty() => None,
-                _ => Some(super::delete(shared, group)),
+                g => Some((super::delete(shared, group), g.map(|g| g.membership().generation))),
             }
         };
         let code = match queued {
             None => KafkaError::NonEmptyGroup.code(),
-            Some(rx) => match stored(rx).await {
+            Some((rx, generation)) => match stored(rx).await {
                 Ok(()) => {
-                    forget_deleted(shared, std::slice::from_ref(&group.to_owned()));
+                    if let Some(generation) = generation {
+                        forget_deleted(shared, &[(group.to_owned(), generation)]);
+                    }
                     0
                 }
                 Err(code) => code,
@@ -46,17 +50,17 @@ pub(crate) async fn delete_groups(ctx: &Ctx, r: DeleteGroupsRequest) -> DeleteGr
 }
 
 /// Forgets the groups the store deleted (Empty, every offset expired: Kafka's Dead
-/// groups), unless a member joined since; a later join starts the group afresh.
-pub(crate) fn forget_deleted(shared: &Shared, ids: &[String]) {
-    if ids.is_empty() {
+/// groups), each given with the generation it had then, unless it moved on since (a member
+/// joined, or joined and left, storing the group again); a later join starts it afresh.
+pub(crate) fn forget_deleted(shared: &Shared, deleted: &[(String, i32)]) {
+    if deleted.is_empty() {
         return;
     }
     let mut all = shared.groups.groups.lock();
-    for id in ids {
-        if all
-            .get(id)
-            .is_some_and(|g| g.state == State::Empty && g.members.is_empty())
-        {
+    for (id, generation) in deleted {
+        if all.get(id).is_some_and(|g| {
+            g.state == State::Empty && g.members.is_empty() && g.membership().generation == *generation
+        }) {
             all.remove(id);
         }
     }

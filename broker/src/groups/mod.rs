@@ -119,6 +119,10 @@ struct Group {
     /// The leader's assignment is being stored: the group turns Stable, and the syncs are
     /// answered, once the record is written (`settle_after_store`).
     storing: bool,
+    /// The topics the current generation's members subscribe to (Kafka's
+    /// `subscribedTopics`): set when a generation starts, kept through the next rebalance;
+    /// `None` while not known.
+    subscribed_topics: Option<Vec<String>>,
 }
 
 impl Group {
@@ -133,6 +137,7 @@ impl Group {
             rebalance_deadline: now,
             initial_until: now,
             storing: false,
+            subscribed_topics: None,
         }
     }
 
@@ -192,6 +197,8 @@ impl Group {
         self.members.retain(|_, m| m.join_waiter.is_some());
         self.generation += 1;
         if self.members.is_empty() {
+            // An emptied consumer group subscribes to nothing (Kafka: an empty set).
+            self.subscribed_topics = (self.joined_protocol_type() == "consumer").then(Vec::new);
             self.state = State::Empty;
             self.protocol.clear();
             self.protocol_type.clear();
@@ -206,6 +213,7 @@ impl Group {
             .map(|m| m.protocol_type.clone())
             .unwrap_or_default();
         self.keep_leader_a_member();
+        self.subscribed_topics = admin::subscribed_topics(self);
         self.state = State::CompletingRebalance;
         let leader = self.leader.clone().unwrap_or_default();
         let roster = self.roster();
@@ -324,7 +332,7 @@ impl Group {
                 State::Stable => GroupState::Stable,
             },
             protocol_type: self.joined_protocol_type().to_owned(),
-            subscribed_topics: admin::subscribed_topics(self),
+            subscribed_topics: self.subscribed_topics.clone(),
         }
     }
 }
@@ -904,7 +912,57 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
 
 #[cfg(test)]
 mod tests {
-    use super::client_prefix;
+    use super::*;
+
+    fn member(topics: &[&str], waiting: bool) -> Member {
+        let mut sub = 0i16.to_be_bytes().to_vec();
+        sub.extend_from_slice(&(topics.len() as i32).to_be_bytes());
+        for t in topics {
+            sub.extend_from_slice(&(t.len() as i16).to_be_bytes());
+            sub.extend_from_slice(t.as_bytes());
+        }
+        Member {
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(10),
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from(sub))],
+            last_seen: Instant::now(),
+            join_waiter: waiting.then(|| oneshot::channel().0),
+            sync_waiter: None,
+            assignment: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn subscribed_topics_are_the_generations_and_last_through_the_next_rebalance() {
+        let now = Instant::now();
+        let mut g = Group::new(now);
+        g.members.insert("a".into(), member(&["in"], true));
+        g.members.insert("b".into(), member(&["other"], true));
+        g.prepare_rebalance(now);
+        assert_eq!(g.membership().subscribed_topics, None, "no generation yet");
+        assert!(g.try_complete_join(now));
+        let both = Some(vec!["in".to_owned(), "other".to_owned()]);
+        assert_eq!(g.membership().subscribed_topics, both);
+        // The only member subscribing to `other` leaves: until the next generation starts,
+        // Kafka still counts `other` as subscribed (OffsetDelete answers
+        // GROUP_SUBSCRIBED_TO_TOPIC for it).
+        g.members.shift_remove("b");
+        g.prepare_rebalance(now);
+        let m = g.membership();
+        assert_eq!(
+            (m.state, m.subscribed_topics),
+            (GroupState::PreparingRebalance, both)
+        );
+        // The group empties: an Empty consumer group subscribes to nothing.
+        g.members.shift_remove("a");
+        g.rebalance_deadline = now;
+        assert!(g.try_complete_join(now));
+        assert_eq!(g.membership().subscribed_topics, Some(Vec::new()));
+    }
 
     #[test]
     fn member_ids_fit_a_kafka_string_whatever_the_client_id() {

@@ -102,6 +102,7 @@ impl Group {
         g.protocol = protocol;
         g.leader = v.leader;
         g.keep_leader_a_member();
+        g.subscribed_topics = super::admin::subscribed_topics(&g);
         g
     }
 }
