@@ -180,6 +180,7 @@ fn pipeline(store: &Store, mode: Mode, durable: bool, run: u64) -> Duration {
                 generation_id: -1,
                 member_id: "",
                 group_instance_id: None,
+                retention_ms: None,
                 offsets,
             };
             match mode {

@@ -296,6 +296,7 @@ impl<'s> Producer<'s> {
                 generation_id: -1,
                 member_id: "",
                 group_instance_id: None,
+                retention_ms: None,
                 offsets: offsets
                     .iter()
                     .map(|(&p, &o)| PartitionOffset {

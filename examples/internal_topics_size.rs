@@ -76,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 generation_id: -1,
                 member_id: "",
                 group_instance_id: None,
+                retention_ms: None,
                 offsets: vec![PartitionOffset {
                     partition: TopicPartition::new("in", (t % 10) as i32),
                     offset: t as i64,

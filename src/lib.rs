@@ -112,7 +112,7 @@
 //!     store.produce("out", partition, &batch, &ctx)?;
 //! }
 //! let consumed = PartitionOffset { partition: TopicPartition::new("out", 0), offset: 42, leader_epoch: -1, metadata: None };
-//! let commit = OffsetCommit { group_id: "app", generation_id: -1, member_id: "", group_instance_id: None, offsets: vec![consumed] };
+//! let commit = OffsetCommit { group_id: "app", generation_id: -1, member_id: "", group_instance_id: None, retention_ms: None, offsets: vec![consumed] };
 //! for answer in store.offsets().txn_commit(&TxnOffsetCommit { transactional_id: "worker-1", producer: p, tv: TxnVersion::TV2, commit }) {
 //!     answer?;
 //! }

@@ -75,6 +75,7 @@ fn build(dir: &Path) {
             generation_id: -1,
             member_id: "",
             group_instance_id: None,
+            retention_ms: None,
             offsets: vec![PartitionOffset {
                 partition: out0.clone(),
                 offset,

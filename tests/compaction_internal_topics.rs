@@ -51,6 +51,7 @@ fn internal_topics_stay_bounded_and_reload_the_same_state() {
                 generation_id: -1,
                 member_id: "",
                 group_instance_id: None,
+                retention_ms: None,
                 offsets: vec![PartitionOffset {
                     partition: part.clone(),
                     offset: i,

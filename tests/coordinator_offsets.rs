@@ -32,6 +32,7 @@ fn plain(parts: &[(&TopicPartition, i64)]) -> OffsetCommit<'static> {
         generation_id: -1,
         member_id: "",
         group_instance_id: None,
+        retention_ms: None,
         offsets: offsets(parts),
     }
 }

@@ -196,6 +196,7 @@ fn test_offsets_of_a_group_with_members_never_expire_and_an_empty_groups_count_f
         generation_id: 6,
         member_id: "m2",
         group_instance_id: None,
+        retention_ms: None,
         offsets: vec![PartitionOffset {
             partition: tp("in", 0),
             offset: 1,
@@ -291,6 +292,7 @@ fn tombstones_of_many_offsets_are_split_into_batches_within_max_message_bytes() 
             generation_id: -1,
             member_id: "",
             group_instance_id: None,
+            retention_ms: None,
             offsets: chunk
                 .iter()
                 .map(|p| PartitionOffset {
@@ -332,6 +334,7 @@ fn test_offset_expiration_of_a_stable_consumer_group_spares_its_subscribed_topic
         generation_id: 3,
         member_id: "m1",
         group_instance_id: None,
+        retention_ms: None,
         offsets: vec![PartitionOffset {
             partition: tp("old", 0),
             offset: 9,
@@ -401,4 +404,37 @@ fn a_sweep_whose_writes_fail_changes_nothing_and_the_next_one_finishes() {
     assert_eq!(names(&r.deleted_groups), vec![GROUP.to_owned()]);
     t.crash();
     assert!(committed(&t).is_empty() && !known(&t));
+}
+
+#[test]
+fn a_commit_with_a_retention_time_expires_that_long_after_it() {
+    // OffsetCommit v2-v4's retention_time_ms: Kafka writes an explicit expire timestamp
+    // (value version 1) and the offset expires then, before the broker's retention.
+    let mut t = store(&[]);
+    let answers = t.s().offsets().commit(&OffsetCommit {
+        group_id: GROUP,
+        generation_id: -1,
+        member_id: "",
+        group_instance_id: None,
+        retention_ms: Some(MINUTE),
+        offsets: vec![PartitionOffset {
+            partition: tp("in", 0),
+            offset: 4,
+            leader_epoch: 9,
+            metadata: Some("m"),
+        }],
+    });
+    answers.into_iter().for_each(|a| a.expect("committed"));
+    t.reopen();
+    let got = t.s().offsets().fetch(GROUP, None, false).expect("fetch");
+    let c = got[0].1.as_ref().expect("answer").as_ref().expect("committed");
+    assert_eq!(
+        (c.offset, c.leader_epoch, c.metadata.as_str()),
+        (4, -1, "m"),
+        "version 1 has no leader epoch"
+    );
+    t.clock.advance(MINUTE - 1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 0);
+    t.clock.advance(1);
+    assert_eq!(t.s().offsets().remove_expired().expired_offsets, 1);
 }

@@ -152,3 +152,46 @@ fn a_group_being_joined_keeps_its_offsets() {
     assert_eq!(fetched(&b, "joined"), 5);
     rt.block_on(broker.shutdown()).expect("shutdown");
 }
+
+#[test]
+fn an_offset_commit_with_a_retention_time_expires_then() {
+    // OffsetCommit v2's retention_time_ms (Kafka honours it as an explicit expire
+    // timestamp), well before the broker's 10-minute retention.
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, OffsetCommitResponse, TopicName};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (clock, rt, broker) = broker_with_clock(dir.path(), 0);
+    let b = broker.local_addr().to_string();
+    let commit_v2 = |group: &str, retention_ms: i64| {
+        let mut p = OffsetCommitRequestPartition::default();
+        p.committed_offset = 3;
+        let mut t = OffsetCommitRequestTopic::default();
+        t.name = TopicName(common::s("in"));
+        t.partitions = vec![p];
+        let mut r = OffsetCommitRequest::default();
+        r.group_id = GroupId(common::s(group));
+        r.generation_id_or_member_epoch = -1;
+        r.retention_time_ms = retention_ms;
+        r.topics = vec![t];
+        let resp: OffsetCommitResponse = common::call(&mut common::conn(&b), ApiKey::OffsetCommit, 2, &r);
+        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+    };
+    commit_v2("short", MINUTE);
+    commit_v2("shorter", MINUTE - 1);
+    commit_v2("broker-default", -1);
+    clock.advance(MINUTE - 1);
+    eventually("the shorter retention never expired", || {
+        fetched(&b, "shorter") == -1
+    });
+    assert_eq!(
+        fetched(&b, "short"),
+        3,
+        "one millisecond short of its retention time"
+    );
+    clock.advance(1);
+    eventually("the offset never expired", || fetched(&b, "short") == -1);
+    assert_eq!(fetched(&b, "broker-default"), 3, "-1 is the broker's retention");
+    rt.block_on(broker.shutdown()).expect("shutdown");
+}

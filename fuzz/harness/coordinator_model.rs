@@ -498,6 +498,7 @@ pub fn run(ops: &[Op]) {
                         generation_id: -1,
                         member_id: "",
                         group_instance_id: None,
+                        retention_ms: None,
                         offsets: vec![PartitionOffset {
                             partition: TopicPartition::new("in", i32::from(part)),
                             offset: i64::from(offset),

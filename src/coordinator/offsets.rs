@@ -69,6 +69,11 @@ pub struct OffsetCommit<'a> {
     pub member_id: &'a str,
     /// The committer's `group.instance.id`.
     pub group_instance_id: Option<&'a str>,
+    /// OffsetCommit v2-v4's `retention_time_ms` (`None` for -1, the broker's retention):
+    /// the offsets then expire that long after the commit, written as Kafka writes them
+    /// (value version 1, an explicit expire timestamp, no leader epoch). Ignored in a
+    /// TxnOffsetCommit, which has no such field.
+    pub retention_ms: Option<i64>,
     /// The offsets.
     pub offsets: Vec<PartitionOffset<'a>>,
 }
@@ -492,12 +497,17 @@ impl<'a> Offsets<'a> {
                     });
                     continue;
                 }
+                let expire_timestamp = match (txn, req.retention_ms) {
+                    (None, Some(r)) if r >= 0 => now.saturating_add(r),
+                    _ => -1,
+                };
                 let value = OffsetValue {
                     offset: o.offset,
-                    leader_epoch: o.leader_epoch,
+                    // Version 1, which carries the expire timestamp, has no leader epoch.
+                    leader_epoch: if expire_timestamp >= 0 { -1 } else { o.leader_epoch },
                     metadata: metadata.to_owned(),
                     commit_timestamp: now,
-                    expire_timestamp: -1,
+                    expire_timestamp,
                 };
                 let key = codec::encode_offset_key(req.group_id, &o.partition.topic, o.partition.partition);
                 records.push((key, Some(codec::encode_offset_value(&value))));

@@ -79,6 +79,15 @@ pub(crate) struct OffsetValue {
 
 pub(crate) fn encode_offset_value(v: &OffsetValue) -> Vec<u8> {
     let mut o = Out::default();
+    if v.expire_timestamp >= 0 {
+        // An explicit expire timestamp: version 1, as Kafka writes it.
+        o.i16(1)
+            .i64(v.offset)
+            .string(&v.metadata)
+            .i64(v.commit_timestamp)
+            .i64(v.expire_timestamp);
+        return o.buf;
+    }
     o.i16(OFFSET_VALUE_VERSION)
         .i64(v.offset)
         .i32(v.leader_epoch)
@@ -295,7 +304,19 @@ mod tests {
         };
         let bytes = encode_offset_value(&v);
         assert_eq!(hex(&bytes), "0003000000000000002a0000000700000000018bcfe56800");
-        assert_eq!(decode_offset_value(&bytes), Ok(v));
+        assert_eq!(decode_offset_value(&bytes), Ok(v.clone()));
+        // With an explicit expire timestamp: version 1 (no leader epoch), as Kafka writes it.
+        let explicit = OffsetValue {
+            leader_epoch: -1,
+            expire_timestamp: 1_700_000_060_000,
+            ..v
+        };
+        let bytes = encode_offset_value(&explicit);
+        assert_eq!(
+            hex(&bytes),
+            "0001000000000000002a00000000018bcfe568000000018bcfe65260"
+        );
+        assert_eq!(decode_offset_value(&bytes), Ok(explicit));
         assert_eq!(decode_offset_value(&[0, 9]), Err(Some(9)));
         assert_eq!(decode_offset_value(&[0, 3, 1]), Err(None));
     }

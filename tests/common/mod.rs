@@ -648,6 +648,7 @@ pub fn commit_offsets(t: &TestStore, group: &str, generation: i32, member: &str,
         generation_id: generation,
         member_id: member,
         group_instance_id: None,
+        retention_ms: None,
         offsets: parts
             .iter()
             .map(|&(topic, p, o)| eoslog::PartitionOffset {
@@ -691,6 +692,7 @@ pub fn txn_offset_commit<'a>(
             generation_id: -1,
             member_id: "",
             group_instance_id: None,
+            retention_ms: None,
             offsets: vec![eoslog::PartitionOffset {
                 partition,
                 offset,

@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
 use super::{per_partition, s, topic_name, Asked, Ctx};
 
 pub(crate) async fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCommitResponse {
+    let version = ctx.version;
     let asked: Asked = r
         .topics
         .iter()
@@ -50,6 +51,11 @@ pub(crate) async fn offset_commit(ctx: &Ctx, r: OffsetCommitRequest) -> OffsetCo
                 generation_id: r.generation_id_or_member_epoch,
                 member_id: r.member_id.as_str(),
                 group_instance_id: r.group_instance_id.as_ref().map(|i| i.as_str()),
+                // v2-v4 carry a retention time; -1 means the broker's.
+                retention_ms: (2..=4)
+                    .contains(&version)
+                    .then_some(r.retention_time_ms)
+                    .filter(|&r| r >= 0),
                 offsets,
             };
             sh.store

@@ -192,6 +192,7 @@ pub(crate) async fn txn_offset_commit(ctx: &Ctx, r: TxnOffsetCommitRequest) -> T
                     generation_id: generation,
                     member_id: member,
                     group_instance_id: instance,
+                    retention_ms: None,
                     offsets,
                 },
             };
