@@ -228,11 +228,10 @@ fn groups_offsets_shows_committed_and_pending() {
     assert_eq!(lines[1]["partitions"][0], "out-0");
 }
 
-#[test]
-fn groups_list_shows_stored_groups_and_groups_known_by_offsets() {
-    let dir = tempfile::tempdir().unwrap();
-    build(dir.path());
-    let store = Store::open(dir.path(), config()).unwrap();
+/// Stores group `live`: Stable at generation 4 with member `m-1` (client `c`, a 3-byte
+/// assignment), as a broker that stopped with the group running leaves it.
+fn store_live_group(dir: &Path) {
+    let store = Store::open(dir, config()).unwrap();
     let member = eoslog::GroupMemberMetadata {
         member_id: "m-1".into(),
         client_id: "c".into(),
@@ -249,6 +248,13 @@ fn groups_list_shows_stored_groups_and_groups_known_by_offsets() {
     };
     store.offsets().store_group("live", Some(&value)).unwrap();
     store.close().unwrap();
+}
+
+#[test]
+fn groups_list_shows_stored_groups_and_groups_known_by_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    store_live_group(dir.path());
     let lines = json_lines(&run(&[
         "groups",
         "--store",
@@ -329,21 +335,7 @@ fn groups_delete_offsets_then_delete_removes_what_kafka_would() {
     build(dir.path());
     let d = dir.path().to_str().unwrap();
     // A stored group with a member is refused, as DeleteGroups refuses a live group.
-    let store = Store::open(dir.path(), config()).unwrap();
-    let member = eoslog::GroupMemberMetadata {
-        member_id: "m-1".into(),
-        ..Default::default()
-    };
-    let value = eoslog::GroupMetadataValue {
-        protocol_type: "consumer".into(),
-        generation: 4,
-        protocol: Some("range".into()),
-        leader: Some("m-1".into()),
-        current_state_timestamp: 0,
-        members: vec![member],
-    };
-    store.offsets().store_group("live", Some(&value)).unwrap();
-    store.close().unwrap();
+    store_live_group(dir.path());
     let refused = run(&[
         "groups", "--store", d, "--json", "delete", "--group", "live", "--group", "nobody",
     ]);
