@@ -13,12 +13,20 @@
 //!   producer id and the next sequence (and its CRC recomputed). It costs the client next to
 //!   nothing, so against `in_process` it is the protocol layer's cost alone.
 //! * `produce/broker_transactional` — the same producer transactional, committing every
-//!   100 ms, against `broker_idempotent`.
+//!   100 ms, against `broker_idempotent`. After it the bench prints how long its
+//!   `commit_transaction` calls took. Both librdkafka rows drain their acknowledgements
+//!   themselves before the binding's flush (see [`drain`]).
+//! * After the produce group, the same two ratios from paired rounds: each round times
+//!   in-process, idempotent and transactional back to back, in rotating order, and the bench
+//!   prints the ratios of the summed times and their per-round medians (rows measured in
+//!   separate stretches of a run drift apart on a noisy machine).
 //! * `fetch/read_committed` against `fetch/read_uncommitted` — a librdkafka consumer reading
 //!   the same 20,000 committed 1 KiB records (with aborted transactions among them).
 //!
-//! `cargo bench -p eoslog-broker --bench clients`
+//! `cargo bench -p eoslog-broker --bench clients`. `EOSLOG_BENCH_DIR` puts the data
+//! elsewhere than `/dev/shm`; `EOSLOG_BENCH_BROKER_CONFIG="key=value ..."` adds broker configs.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -91,6 +99,17 @@ fn start_broker() -> Running {
     config
         .set("log.retention.check.interval.ms", "1000")
         .expect("config");
+    // `EOSLOG_BENCH_BROKER_CONFIG="key=value key=value"`: more broker configs, for example
+    // `eoslog.internal.durability=buffered` with the data on a disk.
+    for pair in std::env::var("EOSLOG_BENCH_BROKER_CONFIG")
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        let (key, value) = pair
+            .split_once('=')
+            .expect("EOSLOG_BENCH_BROKER_CONFIG: key=value");
+        config.set(key, value).expect("EOSLOG_BENCH_BROKER_CONFIG");
+    }
     let broker = rt
         .block_on(Broker::start(
             dir.path(),
@@ -136,6 +155,25 @@ fn producer(addr: &str, transactional_id: Option<&str>) -> BaseProducer {
 /// Produces `n` records and waits for every acknowledgement; with `commit_every`, commits
 /// the transaction whenever that much time passed (and at the end).
 fn produce(p: &BaseProducer, topic: &str, n: u64, commit_every: Option<Duration>) -> Duration {
+    produce_counting(p, topic, n, commit_every, &Cell::new((Duration::ZERO, 0)))
+}
+
+/// [`produce`], adding the time spent in `commit_transaction` and the commits to `commits`.
+fn produce_counting(
+    p: &BaseProducer,
+    topic: &str,
+    n: u64,
+    commit_every: Option<Duration>,
+    commits: &Cell<(Duration, u32)>,
+) -> Duration {
+    let commit = || {
+        let t = Instant::now();
+        drain(p);
+        p.commit_transaction(Duration::from_secs(30)).expect("commit");
+        let (d, c) = commits.get();
+        commits.set((d + t.elapsed(), c + 1));
+        p.begin_transaction().expect("begin");
+    };
     let value = vec![b'x'; RECORD];
     let start = Instant::now();
     let mut last_commit = start;
@@ -158,18 +196,38 @@ fn produce(p: &BaseProducer, topic: &str, n: u64, commit_every: Option<Duration>
         p.poll(Duration::ZERO);
         if let Some(every) = commit_every {
             if last_commit.elapsed() >= every {
-                p.commit_transaction(Duration::from_secs(30)).expect("commit");
-                p.begin_transaction().expect("begin");
+                commit();
                 last_commit = Instant::now();
             }
         }
     }
-    p.flush(Duration::from_secs(60)).expect("flush");
+    drain(p);
     if commit_every.is_some() {
-        p.commit_transaction(Duration::from_secs(30)).expect("commit");
-        p.begin_transaction().expect("begin");
+        commit();
     }
     start.elapsed()
+}
+
+/// Waits until every message is acknowledged, serving the delivery reports as they come.
+///
+/// rust-rdkafka's `flush`, and so its `commit_transaction`, which flushes first, serves
+/// them with `BaseProducer::poll(100 ms)`, and that returns only at its deadline (spinning
+/// through its last millisecond): each flush would end on a 100 ms step, however soon the
+/// last acknowledgement came. That is the binding's cost, not librdkafka's (whose own flush
+/// wakes on the last one) nor the broker's; draining first, with a non-blocking poll every
+/// 100 µs, leaves the binding's flush nothing to wait for.
+fn drain(p: &BaseProducer) {
+    // A flush that times out at once still wakes librdkafka's threads to send what lingers.
+    let _ = p.flush(Duration::ZERO);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        p.poll(Duration::ZERO);
+        if p.in_flight_count() == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "messages unacknowledged after 60 s");
+        std::thread::sleep(Duration::from_micros(100));
+    }
 }
 
 /// The batches stored in a partition, as appended.
@@ -290,46 +348,122 @@ fn bench_produce(c: &mut Criterion) {
     );
 
     let txn = producer(&running.addr, Some("bench-txn"));
+    let commits = Cell::new((Duration::ZERO, 0u32));
+    let (mut txn_time, mut txn_records) = (Duration::ZERO, 0u64);
     g.bench_function("broker_transactional", |b| {
-        b.iter_custom(|n| produce(&txn, "bench-txn", n * PER_ITER, Some(Duration::from_millis(100))))
+        b.iter_custom(|n| {
+            let took = produce_counting(
+                &txn,
+                "bench-txn",
+                n * PER_ITER,
+                Some(Duration::from_millis(100)),
+                &commits,
+            );
+            txn_time += took;
+            txn_records += n * PER_ITER;
+            took
+        })
     });
+    let (in_commit, count) = commits.get();
+    eprintln!(
+        "broker_transactional: {count} commits took {:.1} ms each ({:.1}% of the time producing {txn_records} records)",
+        in_commit.as_secs_f64() * 1e3 / f64::from(count.max(1)),
+        in_commit.as_secs_f64() * 100.0 / txn_time.as_secs_f64().max(1e-9),
+    );
 
     g.bench_function("in_process", |b| {
-        b.iter_custom(|n| {
-            let n = n * PER_ITER;
-            let mut elapsed = Duration::ZERO;
-            let mut done = 0u64;
-            while done < n {
-                let dir = bench_dir();
-                // The broker's segment size (its retention is left out: each store here
-                // holds one pass over the batches and is deleted untimed).
-                let mut config = StoreConfig::default();
-                config.set("log.segment.bytes", SEGMENT_BYTES).expect("config");
-                let store = Store::open(dir.path(), config).expect("store");
-                store.create_topic("bench", 1, &[]).expect("topic");
-                // The partition's files are created at its first use: not part of an append.
-                store.partition("bench", 0).expect("partition");
-                let start = Instant::now();
-                for (batch, count) in batches.iter().zip(&records) {
-                    let outcome = store
-                        .produce("bench", 0, batch, &ProduceContext::default())
-                        .expect("produce");
-                    assert!(outcome.info().is_some(), "{outcome:?}");
-                    done += count;
-                    if done >= n {
-                        break;
-                    }
-                }
-                elapsed += start.elapsed();
-                store.close().expect("close");
-            }
-            elapsed
-        })
+        b.iter_custom(|n| in_process(&batches, &records, n * PER_ITER))
     });
 
     g.finish();
+    paired(&idem, &txn, &batches, &records);
     drop(idem);
     drop(txn);
+}
+
+/// Appends `n` records of the captured batches with `Store::produce` in fresh stores; the
+/// time of the appends alone.
+fn in_process(batches: &[Vec<u8>], records: &[u64], n: u64) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    let mut done = 0u64;
+    while done < n {
+        let dir = bench_dir();
+        // The broker's segment size (its retention is left out: each store here
+        // holds one pass over the batches and is deleted untimed).
+        let mut config = StoreConfig::default();
+        config.set("log.segment.bytes", SEGMENT_BYTES).expect("config");
+        let store = Store::open(dir.path(), config).expect("store");
+        store.create_topic("bench", 1, &[]).expect("topic");
+        // The partition's files are created at its first use: not part of an append.
+        store.partition("bench", 0).expect("partition");
+        let start = Instant::now();
+        for (batch, count) in batches.iter().zip(records) {
+            let outcome = store
+                .produce("bench", 0, batch, &ProduceContext::default())
+                .expect("produce");
+            assert!(outcome.info().is_some(), "{outcome:?}");
+            done += count;
+            if done >= n {
+                break;
+            }
+        }
+        elapsed += start.elapsed();
+        store.close().expect("close");
+    }
+    elapsed
+}
+
+/// The two produce ratios again, from rounds that each time all three of in-process,
+/// idempotent and transactional (commit every 100 ms) over `PER_ITER` records, in an order
+/// that rotates round by round, so that the machine's drift falls on all three alike
+/// (criterion times each row in its own stretch of the run). Prints each ratio of the
+/// summed times and its median over the rounds. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 15).
+fn paired(idem: &BaseProducer, txn: &BaseProducer, batches: &[Vec<u8>], records: &[u64]) {
+    let rounds: usize = std::env::var("EOSLOG_BENCH_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let mut times = vec![[Duration::ZERO; 3]; rounds];
+    for (round, t) in times.iter_mut().enumerate() {
+        for k in 0..3 {
+            let row = (round + k) % 3;
+            t[row] = match row {
+                0 => in_process(batches, records, PER_ITER),
+                1 => produce(idem, "bench-idem", PER_ITER, None),
+                _ => produce(txn, "bench-txn", PER_ITER, Some(Duration::from_millis(100))),
+            };
+        }
+    }
+    let ratio = |num: usize, den: usize| {
+        let sum = |i: usize| times.iter().map(|t| t[i].as_secs_f64()).sum::<f64>();
+        let mut each: Vec<f64> = times
+            .iter()
+            .map(|t| t[den].as_secs_f64() / t[num].as_secs_f64())
+            .collect();
+        each.sort_by(f64::total_cmp);
+        (
+            sum(den) / sum(num),
+            each[each.len() / 2],
+            each[0],
+            each[each.len() - 1],
+        )
+    };
+    let mean_ms = |i: usize| times.iter().map(|t| t[i].as_secs_f64()).sum::<f64>() * 1e3 / rounds as f64;
+    eprintln!(
+        "paired, {rounds} rounds of {PER_ITER} records: in_process {:.1} ms, broker_idempotent {:.1} ms, broker_transactional {:.1} ms",
+        mean_ms(0),
+        mean_ms(1),
+        mean_ms(2)
+    );
+    for (name, num, den) in [
+        ("broker_idempotent / in_process", 1, 0),
+        ("broker_transactional / broker_idempotent", 2, 1),
+    ] {
+        let (sum, median, low, high) = ratio(num, den);
+        eprintln!(
+            "paired throughput {name}: {sum:.3} of summed times; per round median {median:.3} (range {low:.3} to {high:.3})"
+        );
+    }
 }
 
 /// A client that costs next to nothing: Produce requests over one blocking connection.

@@ -163,7 +163,10 @@ async fn handle_frame(
             .unwrap_or_default(),
         client_host: peer.to_owned(),
     };
-    let Some(response) = crate::handlers::dispatch(ctx, request).await else {
+    let started = std::time::Instant::now();
+    let response = crate::handlers::dispatch(ctx, request).await;
+    tracing::debug!(target: "eoslog_broker", ?api, correlation_id = header.correlation_id, micros = started.elapsed().as_micros() as u64, "handled");
+    let Some(response) = response else {
         return Ok(None);
     };
     encode(header.correlation_id, api, version, &response).map(Some)
