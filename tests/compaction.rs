@@ -585,6 +585,55 @@ fn a_small_dedupe_buffer_cleans_what_fits() {
     assert_eq!(latest(&log).len(), 40, "every key kept");
 }
 
+/// A segment holding more keys than `log.cleaner.dedupe.buffer.size` is cleaned in several
+/// passes, each mapping from where the last stopped inside the segment (Kafka's partially
+/// mapped segment), rather than one map that outgrows its budget.
+#[test]
+fn a_segment_with_more_keys_than_the_dedupe_buffer_is_cleaned_in_passes() {
+    let t = compacted(&[("segment.bytes", "1048576")]);
+    let log = t.open();
+    for round in ["old", "new"] {
+        for i in 0..40 {
+            appended(client(&log, &kv(&[(&format!("key-{i:02}"), Some(round))])));
+        }
+    }
+    seal(&log);
+    assert_eq!(log.segments().len(), 2, "one sealed segment of 80 records");
+    // Room for a handful of keys: far fewer than the segment's 40.
+    let small = CleanerOptions::default().dedupe_buffer_bytes(500);
+    let mut ends = Vec::new();
+    while ends.last().is_none_or(|&e| e < off(80)) {
+        let report = log.clean(&small, true).expect("clean").expect("report");
+        assert!(
+            ends.last().is_none_or(|&e| report.end_offset > e),
+            "every clean maps further: {ends:?} then {report:?}"
+        );
+        assert_eq!(
+            log.cleanability().expect("cleanability").first_dirty_offset,
+            report.end_offset,
+            "the next clean starts where this one stopped"
+        );
+        ends.push(report.end_offset);
+        assert!(ends.len() <= 40, "cleans never reach the end: {ends:?}");
+        // Whatever the passes so far, a consumer sees the latest value of every key.
+        let seen = latest(&log);
+        assert_eq!(seen.len(), 40);
+        assert!(
+            seen.values().all(|v| v == "new"),
+            "after {} passes: {seen:?}",
+            ends.len()
+        );
+    }
+    assert!(ends.len() > 2, "the map filled inside the segment: {ends:?}");
+    assert!(ends[0] > off(0) && ends[0] < off(40), "{ends:?}");
+    // Every superseded record is gone; each kept one is at its original offset.
+    let left = records(&log, Isolation::ReadUncommitted);
+    assert_eq!(
+        left.iter().map(|(o, ..)| *o).collect::<Vec<_>>(),
+        (40..80).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn a_fetch_taken_before_a_swap_reads_the_old_bytes_after_it() {
     let t = compacted(&[]);

@@ -41,7 +41,11 @@ pub enum Op {
         commit: bool,
     },
     Roll,
-    Clean,
+    /// A forced clean; with `keys` (mod 4) above 0, a `log.cleaner.dedupe.buffer.size` of
+    /// about that many keys, so the map fills and the clean stops inside a segment.
+    Clean {
+        keys: u8,
+    },
     /// The clock passes every delete horizon (`delete.retention.ms` is 1 s).
     Advance,
     /// The producers without an open transaction expire; they come back with new ids.
@@ -130,8 +134,13 @@ impl Harness {
             } => self.put(usize::from(slot % 5), key % 6, 1 + n % 3, tombstone),
             Op::End { slot, commit } => self.end(3 + usize::from(slot % 2), commit),
             Op::Roll => self.log().roll_segment().expect("roll"),
-            Op::Clean => {
-                self.log().clean(&CleanerOptions::default(), true).expect("clean");
+            Op::Clean { keys } => {
+                let options = match keys % 4 {
+                    0 => CleanerOptions::default(),
+                    // A key here costs its 2 bytes plus the map's estimated 64 per entry.
+                    n => CleanerOptions::default().dedupe_buffer_bytes(usize::from(n) * 66),
+                };
+                self.log().clean(&options, true).expect("clean");
                 self.check();
             }
             Op::Advance => self.clock.advance(1_001),
@@ -318,6 +327,6 @@ pub fn run(ops: &[Op]) {
         h.apply(op);
     }
     h.apply(&Op::Roll);
-    h.apply(&Op::Clean);
+    h.apply(&Op::Clean { keys: 0 });
     h.apply(&Op::Crash);
 }

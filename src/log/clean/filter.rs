@@ -136,6 +136,9 @@ pub(super) struct LastOfProducer {
 #[derive(Debug)]
 pub(super) struct Rules<'a> {
     pub(super) map: &'a OffsetMap,
+    /// End of the mapped range: records from here on were not mapped and are kept as they
+    /// are (Kafka's `pastLatestOffset`).
+    pub(super) map_end: i64,
     pub(super) producers: &'a HashMap<i64, LastOfProducer>,
     /// The clean's clock reading.
     pub(super) now_ms: i64,
@@ -246,10 +249,13 @@ impl Rules<'_> {
         Ok((Outcome::Rebuilt(rebuild_with(batch, &kept, horizon)?), entry))
     }
 
-    /// Kafka's `shouldRetainRecord` for a data record: the latest of its key, and either a
-    /// value or a tombstone whose delete horizon has not passed. A record without a key has
-    /// no place in a compacted log and goes.
+    /// Kafka's `shouldRetainRecord` for a data record: past the mapped range, or the latest
+    /// of its key and either a value or a tombstone whose delete horizon has not passed. A
+    /// record without a key has no place in a compacted log and goes (once mapped past).
     fn keeps_record(&self, batch: &RecordBatch<'_>, r: &Record<'_>, stats: &mut FilterStats) -> bool {
+        if r.offset >= self.map_end {
+            return true;
+        }
         let Some(key) = r.key else {
             return false;
         };

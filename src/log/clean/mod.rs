@@ -7,7 +7,8 @@
 //!    segment, `min.compaction.lag.ms`); the dirty ones start at the cleaner's first dirty
 //!    offset (`eoslog.cleaner`).
 //! 2. **Map** the dirty segments: key → latest offset, skipping control batches and aborted
-//!    data, within `log.cleaner.dedupe.buffer.size` (a full map ends the clean early).
+//!    data, within `log.cleaner.dedupe.buffer.size` (a full map ends the mapped range early,
+//!    at a batch boundary, possibly inside a segment).
 //! 3. **Copy**, group by group (consecutive segments whose cleaned bytes fit one
 //!    `segment.bytes`), every batch through [`filter::Rules::decide`] into
 //!    `<base>.*.cleaned`, fsynced.
@@ -62,9 +63,9 @@ pub struct CleanerOptions {
     /// `log.cleaner.io.max.bytes.per.second`: bytes read plus written per second, at most
     /// (default unlimited).
     pub io_max_bytes_per_second: f64,
-    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB). A clean
-    /// whose dirty keys do not fit cleans up to the segment where the map filled; the first
-    /// dirty segment is always mapped whole, so it alone can take the map past the budget.
+    /// `log.cleaner.dedupe.buffer.size`: memory for the key map (default 128 MiB), checked
+    /// before each batch. A clean whose dirty keys do not fit maps up to the batch where the
+    /// map filled, even inside a segment, and the next clean goes on from there.
     pub dedupe_buffer_bytes: usize,
 }
 
@@ -312,13 +313,15 @@ impl Log {
             start: Instant::now(),
             bytes: 0.0,
         };
-        let (map, end) = self.build_map(&plan, options.dedupe_buffer_bytes, &mut throttle)?;
+        let (map, end, end_offset) = self.build_map(&plan, options.dedupe_buffer_bytes, &mut throttle)?;
         let cleaned = &plan.segments[..end];
         let start_offset = cleaned[0].base_offset;
-        let end_offset = plan.segments[end].base_offset;
-        let mut txns = txn_tracker(&plan.segments, start_offset, end_offset);
+        // The rewritten segments end here; the mapped range may end inside the last one.
+        let walk_end = plan.segments[end].base_offset;
+        let mut txns = txn_tracker(&plan.segments, start_offset, walk_end);
         let rules = Rules {
             map: &map,
+            map_end: end_offset,
             producers: &producers,
             now_ms: now,
             delete_retention_ms: self.config.delete_retention_ms,
@@ -339,21 +342,14 @@ impl Log {
         let mut i = 0;
         while i < cleaned.len() {
             let base = cleaned[i].base_offset;
-            let (copy, j) = match self.copy_group(
-                cleaned,
-                i,
-                end_offset,
-                &rules,
-                &mut txns,
-                &mut stats,
-                &mut throttle,
-            ) {
-                Ok(done) => done,
-                Err(e) => {
-                    self.discard_copy(base);
-                    return Err(e);
-                }
-            };
+            let (copy, j) =
+                match self.copy_group(cleaned, i, walk_end, &rules, &mut txns, &mut stats, &mut throttle) {
+                    Ok(done) => done,
+                    Err(e) => {
+                        self.discard_copy(base);
+                        return Err(e);
+                    }
+                };
             let group = &cleaned[i..j];
             i = j;
             if copy.size() == 0 {
@@ -461,31 +457,41 @@ impl Log {
         })
     }
 
-    /// Maps the dirty segments; returns the map and the end (exclusive segment index) of
-    /// what the clean covers: every dirty segment, or those that fit the memory budget.
+    /// Maps the dirty section, key → latest offset, from the first dirty offset on. Returns
+    /// the map, the end (exclusive segment index) of the segments the clean rewrites, and
+    /// the end of the mapped range: the next clean's first dirty offset.
+    ///
+    /// The budget is checked before each batch once one batch of the dirty section is
+    /// mapped, so the map holds at most the budget plus one batch's keys and every clean
+    /// moves the first dirty offset forward, even inside one large segment. A segment where
+    /// the map filled is still rewritten whole: its records from the mapped range's end on
+    /// are kept as they are (Kafka's `pastLatestOffset`) and the next clean maps from there.
     fn build_map(
         &self,
         plan: &Plan,
         budget: usize,
         throttle: &mut Throttle,
-    ) -> Result<(OffsetMap, usize), StorageError> {
+    ) -> Result<(OffsetMap, usize, i64), StorageError> {
         let mut map = OffsetMap::default();
         let first = plan.segments[plan.first_dirty].base_offset;
         let last = plan.segments[plan.cleanable].base_offset;
+        let from = plan.info.first_dirty_offset.0;
         let mut txns = txn_tracker(&plan.segments, first, last);
-        let mut end = plan.first_dirty;
-        for seg in &plan.segments[plan.first_dirty..plan.cleanable] {
-            // The budget is checked batch by batch once the first dirty segment is mapped
-            // whole. A segment mapped in part is not cleaned; the keys it did map are still
-            // right to use (each names a newer record that exists), as in Kafka.
-            let may_stop = end > plan.first_dirty;
-            let mut full = false;
+        let mut mapped_any = false;
+        for index in plan.first_dirty..plan.cleanable {
+            let seg = &plan.segments[index];
+            // The first batch left unmapped, and how many batches of the segment came before.
+            let mut stop: Option<i64> = None;
+            let mut batches = 0usize;
             let mut failed: Option<BatchError> = None;
             let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
-                if may_stop && map.bytes() >= budget {
-                    full = true;
+                if mapped_any && map.bytes() >= budget {
+                    stop = Some(batch.base_offset());
                     return Ok(ControlFlow::Break(()));
                 }
+                batches += 1;
+                // Records below the first dirty offset were cleaned before: not mapped.
+                mapped_any |= batch.last_offset() >= from;
                 if batch.is_control() {
                     let control = batch.marker().ok().flatten().map(|m| m.control_type);
                     txns.on_control(&batch, control);
@@ -504,7 +510,7 @@ impl Log {
                 for r in records.iter() {
                     match r {
                         Ok(r) => {
-                            if let Some(key) = r.key {
+                            if let (Some(key), true) = (r.key, r.offset >= from) {
                                 map.put(key, r.offset);
                             }
                         }
@@ -523,13 +529,17 @@ impl Log {
                 return Err(seg.corrupt(position, error.into()));
             }
             throttle.spend(seg.size());
-            if full {
-                tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean stops at segment {}", seg.base_offset);
-                break;
+            if let Some(at) = stop {
+                tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean maps up to offset {at}");
+                // Full before this segment's first batch: the segment stays for the next clean.
+                return Ok(if batches == 0 {
+                    (map, index, seg.base_offset)
+                } else {
+                    (map, index + 1, at)
+                });
             }
-            end += 1;
         }
-        Ok((map, end))
+        Ok((map, plan.cleanable, last))
     }
 
     /// Writes the cleaned copy of the group that starts at `cleaned[first]` and makes it
@@ -547,7 +557,7 @@ impl Log {
         &self,
         cleaned: &[Arc<Segment>],
         first: usize,
-        end_offset: i64,
+        walk_end: i64,
         rules: &Rules<'_>,
         txns: &mut TxnTracker,
         stats: &mut FilterStats,
@@ -577,7 +587,7 @@ impl Log {
             if next > first {
                 // Written out first, so that the copy's size and index room are exact.
                 out.flush(&copy, throttle)?;
-                let next_end = cleaned.get(next + 1).map_or(end_offset, |s| s.base_offset);
+                let next_end = cleaned.get(next + 1).map_or(walk_end, |s| s.base_offset);
                 if copy.size() + seg.size() > self.config.segment_bytes
                     || next_end - 1 - base > i64::from(i32::MAX)
                     || (copy.index_room() as u64) < seg.size() / interval + 2
