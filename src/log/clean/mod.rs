@@ -484,7 +484,16 @@ impl Log {
             let mut stop: Option<i64> = None;
             let mut batches = 0usize;
             let mut failed: Option<BatchError> = None;
-            let scanned = seg.scan_batches(0, seg.size(), |_, batch| {
+            // A clean that stopped inside this segment left the batches before `from`
+            // mapped and cleaned: the scan starts at the batch holding `from` (found through
+            // the offset index, checked against the log).
+            let start = if seg.base_offset < from {
+                seg.find_batch(&*self.fs, from, seg.size())?
+                    .map_or(seg.size(), |b| b.position)
+            } else {
+                0
+            };
+            let scanned = seg.scan_batches(start, seg.size(), |_, batch| {
                 if mapped_any && map.bytes() >= budget {
                     stop = Some(batch.base_offset());
                     return Ok(ControlFlow::Break(()));
@@ -528,7 +537,7 @@ impl Log {
             if let ScanEnd::Invalid { position, error } = scanned {
                 return Err(seg.corrupt(position, error.into()));
             }
-            throttle.spend(seg.size());
+            throttle.spend(seg.size() - start);
             if let Some(at) = stop {
                 tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean maps up to offset {at}");
                 // Full before this segment's first batch: the segment stays for the next clean.
