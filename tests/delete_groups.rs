@@ -149,6 +149,47 @@ fn test_delete_offset_of_empty_group() {
     );
 }
 
+/// A simple consumer's group (offsets committed with generation -1, no member, no stored
+/// record) whose every offset OffsetDelete removed still exists, Empty, until the next
+/// retention sweep deletes it, as Kafka's coordinator keeps such an empty classic group
+/// until its next cleanup: DeleteGroups answers NONE for it and ListGroups lists it.
+#[test]
+fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep() {
+    let t = store();
+    let listed = |t: &TestStore| t.s().offsets().groups().contains(&GROUP.to_owned());
+    commit(&t, -1, "", &[("in", 0, 5)]);
+    t.s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 0)])
+        .expect("deleted");
+    assert!(committed(&t).is_empty());
+    assert!(listed(&t) && t.s().offsets().knows_group(GROUP), "still known");
+    t.s()
+        .offsets()
+        .delete_group(GROUP)
+        .expect("DeleteGroups answers NONE");
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::GroupIdNotFound
+    );
+    assert!(!listed(&t));
+
+    // Emptied again; this time the sweep deletes it.
+    commit(&t, -1, "", &[("in", 1, 6)]);
+    t.s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 1)])
+        .expect("deleted");
+    assert!(listed(&t));
+    let swept = t.s().offsets().remove_expired();
+    assert_eq!(swept.deleted_groups, vec![(GROUP.to_owned(), -1)]);
+    assert!(!listed(&t) && !t.s().offsets().knows_group(GROUP));
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::GroupIdNotFound
+    );
+}
+
 #[test]
 fn test_delete_offset_of_stable_consumer_group() {
     let t = store();

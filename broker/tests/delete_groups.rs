@@ -4,7 +4,8 @@
 //! protocol subscriptions) and deletes the others; an unknown topic is
 //! UNKNOWN_TOPIC_OR_PARTITION. Once Empty, DeleteGroups removes the group and its offsets:
 //! DescribeGroups answers Dead, ListGroups omits it, OffsetFetch finds nothing. A group
-//! known only by its offsets (a simple consumer's) describes as Empty and deletes the same.
+//! known only by its offsets (a simple consumer's) describes as Empty and deletes the same,
+//! also once OffsetDelete removed its last offset.
 
 mod common;
 
@@ -115,5 +116,18 @@ fn groups_and_offsets_are_deleted_as_kafka_deletes_them() {
     assert_eq!(delete_groups(&b, &["simple"], 0), vec![("simple".to_owned(), 0)]);
     assert_eq!(group_state(&b, "simple"), "Dead");
     assert!(listed_groups(&b).is_empty());
+
+    // One whose offsets OffsetDelete removed lives on, Empty, until DeleteGroups (or the
+    // next retention sweep), as Kafka keeps its empty classic group until its next cleanup.
+    assert_eq!(commit_offset(&b, "simple", "", -1, 9), 0);
+    assert_eq!(
+        offset_delete(&b, "simple", &["in"]),
+        (0, vec![("in".to_owned(), 0)])
+    );
+    assert_eq!(fetched_offsets(&b, "simple", &["in"]), vec![-1]);
+    assert_eq!(group_state(&b, "simple"), "Empty");
+    assert_eq!(listed_groups(&b), vec!["simple".to_owned()]);
+    assert_eq!(delete_groups(&b, &["simple"], 0), vec![("simple".to_owned(), 0)]);
+    assert_eq!(group_state(&b, "simple"), "Dead");
     rt.block_on(broker.shutdown()).expect("shutdown");
 }

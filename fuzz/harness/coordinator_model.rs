@@ -187,6 +187,9 @@ struct Model {
     records: [Vec<(String, Status)>; 2],
     /// Committed offsets: input partition -> (offset, write order).
     committed: BTreeMap<u8, (u8, u64)>,
+    /// OffsetDelete removed the group's last offset: it still exists, Empty, until a
+    /// DeleteGroups, a retention sweep that deletes it, or a reopen.
+    emptied: bool,
     order: u64,
     now: i64,
     pids_seen: HashSet<i64>,
@@ -257,9 +260,13 @@ impl Model {
         }
     }
 
-    /// Whether the store knows the group: it has a committed offset, or a transaction holds
-    /// a pending one.
+    /// Whether the store knows the group: it has a committed offset, a transaction holds
+    /// a pending one, or OffsetDelete emptied it since the store opened.
     fn group_known(&self) -> bool {
+        self.emptied || self.has_offsets()
+    }
+
+    fn has_offsets(&self) -> bool {
         !self.committed.is_empty() || self.ids.values().any(|x| !x.pending.is_empty())
     }
 
@@ -604,10 +611,11 @@ pub fn run(ops: &[Op]) {
                         "{}",
                         ctx("offset delete")
                     );
-                    m.committed.remove(&part);
+                    let mut removed = m.committed.remove(&part).is_some();
                     for x in m.ids.values_mut() {
-                        x.pending.remove(&part);
+                        removed |= x.pending.remove(&part).is_some();
                     }
+                    m.emptied |= removed && !m.has_offsets();
                 } else {
                     assert_eq!(
                         got.map_err(|e| e.kafka_error()),
@@ -625,6 +633,7 @@ pub fn run(ops: &[Op]) {
                     Err(KafkaError::GroupIdNotFound)
                 };
                 assert_eq!(got, expect, "{}", ctx("delete group"));
+                m.emptied = false;
                 m.committed.clear();
                 for x in m.ids.values_mut() {
                     x.pending.clear();
@@ -635,16 +644,26 @@ pub fn run(ops: &[Op]) {
                 m.now += i64::from(ms);
                 let report = h.s().run_maintenance();
                 assert_eq!(report.failures, 0, "{}", ctx("maintenance"));
+                if report.deleted_groups.iter().any(|(g, _)| g == GROUP) {
+                    assert!(
+                        m.emptied && !m.has_offsets(),
+                        "{}",
+                        ctx("the sweep deleted a group with offsets")
+                    );
+                    m.emptied = false;
+                }
                 m.timeouts();
             }
             Op::Reopen => {
                 h.store.take().expect("open").close().expect("close");
                 h.open();
+                m.emptied = false;
                 m.timeouts();
             }
             Op::Crash => {
                 drop(h.store.take());
                 h.open();
+                m.emptied = false;
                 m.timeouts();
             }
         }

@@ -109,6 +109,12 @@ pub(super) struct PartState {
     pub(super) open_by_group: HashMap<String, HashSet<i64>>,
     /// Each group's last stored metadata (`group_metadata.rs`).
     pub(super) groups: HashMap<String, GroupMetadataValue>,
+    /// Groups known only by their offsets (no member, no stored record: a simple
+    /// consumer's) whose last offset OffsetDelete removed. They still exist, Empty, until
+    /// the next retention sweep deletes them, as Kafka keeps such a group until its next
+    /// cleanup. Not stored: a reopened store no longer knows them, nor does Kafka's
+    /// coordinator after a reload.
+    pub(super) emptied: HashSet<String>,
 }
 
 /// Every offsets partition of a store.
@@ -140,6 +146,14 @@ impl OffsetsState {
 }
 
 impl PartState {
+    /// Whether the partition knows `group` (the broker's membership aside).
+    pub(super) fn knows(&self, group: &str) -> bool {
+        self.committed.contains_key(group)
+            || self.groups.contains_key(group)
+            || self.emptied.contains(group)
+            || self.open_by_group.get(group).is_some_and(|p| !p.is_empty())
+    }
+
     /// Applies one offset record of a non-transactional batch.
     pub(super) fn replay_committed(
         &mut self,
@@ -338,6 +352,7 @@ impl<'a> Offsets<'a> {
             pending: HashMap::new(),
             open_by_group: HashMap::new(),
             groups: HashMap::new(),
+            emptied: HashSet::new(),
         };
         scan_batches(&log, CONSUMER_OFFSETS_TOPIC, k, |b| s.replay_batch(b))?;
         *self.state().partitions[k as usize].lock() = Some(s);
@@ -675,11 +690,26 @@ impl<'a> Offsets<'a> {
                 out.extend(s.committed.keys().cloned());
                 out.extend(s.open_by_group.keys().cloned());
                 out.extend(s.groups.keys().cloned());
+                out.extend(s.emptied.iter().cloned());
             }
         }
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Whether the store knows `group_id`: by committed or pending offsets, a stored record,
+    /// a membership the broker reported, or as a simple consumer's group emptied by
+    /// OffsetDelete and not yet swept (DeleteGroups answers `GROUP_ID_NOT_FOUND` for any
+    /// other group).
+    #[must_use]
+    pub fn knows_group(&self, group_id: &str) -> bool {
+        let k = self.partition_for(group_id) as usize;
+        let slot = self.state().partitions[k].lock();
+        let Some(s) = slot.as_ref() else {
+            return false;
+        };
+        s.knows(group_id) || self.state().members.lock().contains_key(group_id)
     }
 
     /// Writes a transaction's marker to offsets partition `k` and applies it (the pending

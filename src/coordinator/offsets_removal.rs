@@ -21,6 +21,9 @@
 //! a tombstone for its metadata, and its membership is forgotten, so the embedding broker
 //! forgets it too.
 //!
+//! A simple consumer's group (no record, no member) whose last offset OffsetDelete removed
+//! stays known, Empty, until then (Kafka's empty classic group lives until its next cleanup).
+//!
 //! **DeleteGroups** deletes an Empty group (or a simple consumer's) with every offset,
 //! pending ones included, as Kafka's coordinator does; a group with members is
 //! `NON_EMPTY_GROUP`. **OffsetDelete** deletes offsets of an Empty group, or of topics a
@@ -183,8 +186,9 @@ impl Offsets<'_> {
     /// offset, pending ones included, and its stored record; its membership is forgotten.
     ///
     /// # Errors
-    /// `GROUP_ID_NOT_FOUND` for a group with no member, offset or record (the empty id
-    /// among them: Kafka accepts it in DeleteGroups); `INVALID_GROUP_ID` for an id longer
+    /// `GROUP_ID_NOT_FOUND` for a group with no member, offset or record, and not emptied
+    /// by OffsetDelete since the last sweep (the empty id among them: Kafka accepts it in
+    /// DeleteGroups); `INVALID_GROUP_ID` for an id longer
     /// than a Kafka string; `NON_EMPTY_GROUP` for a group with members; `COORDINATOR_LOAD_IN_PROGRESS`;
     /// the storage error of the append or its fsync.
     pub fn delete_group(&self, group_id: &str) -> Result<(), CoordinatorError> {
@@ -273,11 +277,7 @@ impl Offsets<'_> {
         let mut slot = self.state().partitions[k].lock();
         let s = slot.as_mut().ok_or(CoordinatorError::CoordinatorLoadInProgress)?;
         let members = self.state().members.lock();
-        let known = s.committed.contains_key(group_id)
-            || s.groups.contains_key(group_id)
-            || members.contains_key(group_id)
-            || s.open_by_group.get(group_id).is_some_and(|p| !p.is_empty());
-        if !known {
+        if !s.knows(group_id) && !members.contains_key(group_id) {
             return Err(CoordinatorError::GroupIdNotFound);
         }
         let (removals, answer) = plan(s, &members)?;
@@ -296,6 +296,7 @@ impl Offsets<'_> {
         let mut groups: BTreeSet<&str> = BTreeSet::new();
         groups.extend(s.committed.keys().map(String::as_str));
         groups.extend(s.groups.keys().map(String::as_str));
+        groups.extend(s.emptied.iter().map(String::as_str));
         groups.extend(
             members
                 .keys()
@@ -420,11 +421,18 @@ fn write_chunk(
         match r {
             Removal::Offset(g, tp) => {
                 tracing::debug!(target: "eoslog::coordinator", group = %g, partition = %tp, "offset removed");
-                s.replay_committed(g, tp, first + n as i64, None);
+                s.replay_committed(g.clone(), tp, first + n as i64, None);
                 out.offsets += 1;
+                if !s.knows(&g) && !members.contains_key(&g) {
+                    // A simple consumer's group with nothing left: it lives on, Empty,
+                    // until the next sweep (or a DeleteGroups, or the Group removal that
+                    // follows in this run).
+                    s.emptied.insert(g);
+                }
             }
             Removal::Group(g) => {
                 tracing::info!(target: "eoslog::coordinator", group = %g, "group deleted");
+                s.emptied.remove(&g);
                 let stored = s.groups.remove(&g);
                 s.committed.remove(&g);
                 let generation = match members.remove(&g) {

@@ -20,9 +20,11 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
             let mut d = DescribedGroup::default();
             d.group_id = id.clone();
             match all.get(id.0.as_str()) {
-                // A group known only by its offsets (a simple consumer's) is Empty, as
-                // ListGroups shows it.
-                None if has_offsets(ctx, id.0.as_str()) => d.group_state = s(State::Empty.name()),
+                // A group known only to the store (a simple consumer's, by its offsets or
+                // emptied by OffsetDelete and not yet swept) is Empty, as ListGroups shows it.
+                None if ctx.shared.store.offsets().knows_group(id.0.as_str()) => {
+                    d.group_state = s(State::Empty.name())
+                }
                 None => d.group_state = s("Dead"),
                 Some(g) => {
                     d.group_state = s(g.state.name());
@@ -90,12 +92,4 @@ pub(crate) fn list(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse {
         })
         .collect();
     out
-}
-
-fn has_offsets(ctx: &Ctx, group: &str) -> bool {
-    ctx.shared
-        .store
-        .offsets()
-        .fetch(group, None, false)
-        .is_ok_and(|o| !o.is_empty())
 }
