@@ -200,3 +200,72 @@ fn a_group_that_cannot_be_stored_is_not_answered_stable() {
     assert_eq!(heartbeat(&b.addr, &member, 1), 27, "the group rebalances");
     assert_eq!(describe(&b.addr).0, "PreparingRebalance");
 }
+
+/// A static member's JoinGroup listing several protocols, each with `subscription`.
+fn join_static(b: &str, instance: &str, subscription: &'static [u8]) -> JoinGroupResponse {
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(s(GROUP));
+    r.session_timeout_ms = 30_000;
+    r.rebalance_timeout_ms = 10_000;
+    r.member_id = s("");
+    r.group_instance_id = Some(s(instance));
+    r.protocol_type = s("consumer");
+    r.protocols = ["cooperative-sticky", "range"]
+        .into_iter()
+        .map(|name| {
+            let mut p = JoinGroupRequestProtocol::default();
+            p.name = s(name);
+            p.metadata = Bytes::from_static(subscription);
+            p
+        })
+        .collect();
+    call(&mut conn(b), ApiKey::JoinGroup, 5, &r)
+}
+
+/// The stored record keeps only each member's selected protocol, so a restarted static
+/// member listing several protocols no longer equals what the reloaded group knows of it.
+/// Kafka's `updateStaticMemberAndRebalance` compares the selected protocol instead: if the
+/// member's protocols leave it unchanged, the member takes its old place and assignment
+/// with no rebalance (KIP-345), even with a new subscription.
+#[test]
+fn a_static_member_with_several_protocols_rejoins_a_reloaded_group_without_a_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = BrokerProcess::start(dir.path(), CONFIGS);
+    let j = join_static(&b.addr, "inst-a", b"sub-a");
+    assert_eq!(
+        (
+            j.error_code,
+            j.generation_id,
+            j.protocol_name.as_ref().map(|p| p.to_string())
+        ),
+        (0, 1, Some("cooperative-sticky".to_owned()))
+    );
+    let first = j.member_id.to_string();
+    let sy = sync(&b.addr, &first, 1, &[(&first, b"a1")]);
+    assert_eq!((sy.error_code, &sy.assignment[..]), (0, &b"a1"[..]));
+    drop(b); // SIGKILL
+
+    let b = BrokerProcess::start(dir.path(), CONFIGS);
+    assert_eq!(describe(&b.addr).0, "Stable");
+    // The client restarted too: no member id, its instance id, both protocols, and a
+    // subscription that changed.
+    let again = join_static(&b.addr, "inst-a", b"sub-a2");
+    assert_eq!(again.error_code, 0);
+    assert_eq!(again.generation_id, 1, "no rebalance: the generation stays");
+    let second = again.member_id.to_string();
+    assert_ne!(second, first, "a new member id for the returning instance");
+    assert_eq!(
+        describe(&b.addr),
+        (
+            "Stable".to_owned(),
+            vec![(second.clone(), Bytes::from_static(b"a1"))]
+        ),
+        "the instance kept its assignment under its new id"
+    );
+    assert_eq!(heartbeat(&b.addr, &second, 1), 0);
+    assert_eq!(
+        heartbeat(&b.addr, &first, 1),
+        25,
+        "the old member id is gone (UNKNOWN_MEMBER_ID)"
+    );
+}

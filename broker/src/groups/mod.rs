@@ -168,19 +168,9 @@ impl Group {
         self.state = State::PreparingRebalance;
     }
 
-    /// The protocol every member supports, in the first member's order of preference.
+    /// The protocol the group selects (Kafka's `selectProtocol`), see [`select_protocol`].
     fn common_protocol(&self) -> Option<String> {
-        let first = self.members.values().next()?;
-        first
-            .protocols
-            .iter()
-            .map(|(name, _)| name)
-            .find(|name| {
-                self.members
-                    .values()
-                    .all(|m| m.protocols.iter().any(|(n, _)| n == *name))
-            })
-            .cloned()
+        select_protocol(self.members.values().map(|m| m.protocols.as_slice()))
     }
 
     /// Ends PreparingRebalance when every member rejoined (after the initial delay), or
@@ -335,6 +325,31 @@ impl Group {
             subscribed_topics: self.subscribed_topics.clone(),
         }
     }
+}
+
+/// Kafka's `selectProtocol`: among the protocols every member supports, each member votes
+/// for the first it lists, and the most votes win (a tie goes to the protocol voted for
+/// first, in member order; Kafka's is the order of a hash map).
+fn select_protocol<'a>(members: impl Iterator<Item = &'a [(String, Bytes)]>) -> Option<String> {
+    let members: Vec<&[(String, Bytes)]> = members.collect();
+    let supported = |name: &str| members.iter().all(|m| m.iter().any(|(n, _)| n == name));
+    let mut votes: Vec<(&str, usize)> = Vec::new();
+    for m in &members {
+        let Some((choice, _)) = m.iter().find(|(n, _)| supported(n)) else {
+            continue;
+        };
+        match votes.iter_mut().find(|(n, _)| *n == choice.as_str()) {
+            Some((_, count)) => *count += 1,
+            None => votes.push((choice, 1)),
+        }
+    }
+    let mut best: Option<(&str, usize)> = None;
+    for (name, count) in votes {
+        if best.is_none_or(|(_, most)| count > most) {
+            best = Some((name, count));
+        }
+    }
+    best.map(|(name, _)| name.to_owned())
 }
 
 /// The part of a client id that starts its members' ids: cut at a character boundary so
@@ -562,12 +577,22 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                         ..JoinAnswer::default()
                     });
                 }
-                // A static member back with the same subscription while the group is
-                // Stable keeps its assignment under its new id: no rebalance (KIP-345).
+                // A static member back while the group is Stable keeps its assignment under
+                // its new id, without a rebalance, when its protocols leave the group's
+                // selected protocol as it is (KIP-345; Kafka's `updateStaticMemberAndRebalance`
+                // compares the selection, not the subscriptions: a group reloaded from its
+                // record knows only each member's selected protocol).
+                let selected = select_protocol(
+                    g.members
+                        .values()
+                        .map(|o| o.protocols.as_slice())
+                        .chain(std::iter::once(protocols.as_slice())),
+                );
                 if g.state == State::Stable
-                    && m.protocols == protocols
                     && m.protocol_type == r.protocol_type.as_str()
+                    && selected.as_deref() == Some(g.protocol.as_str())
                 {
+                    m.protocols = protocols;
                     m.last_seen = now;
                     m.client_id = ctx.client_id.clone();
                     m.client_host = ctx.client_host.clone();

@@ -61,3 +61,28 @@ fn member_ids_fit_a_kafka_string_whatever_the_client_id() {
     assert!(prefix.len() > 32_000, "only what does not fit is cut");
     assert_eq!(client_prefix("consumer-1"), "consumer-1");
 }
+
+#[test]
+fn the_selected_protocol_is_kafkas_vote_among_the_common_ones() {
+    let list = |names: &[&str]| -> Vec<(String, Bytes)> {
+        names.iter().map(|n| ((*n).to_owned(), Bytes::new())).collect()
+    };
+    let select = |members: &[&[&str]]| {
+        let lists: Vec<_> = members.iter().map(|m| list(m)).collect();
+        select_protocol(lists.iter().map(Vec::as_slice))
+    };
+    // Most first choices win, whoever joined first.
+    assert_eq!(
+        select(&[&["range", "coop"], &["coop", "range"], &["coop", "range"]]).as_deref(),
+        Some("coop")
+    );
+    // A member votes for its first choice every member supports.
+    assert_eq!(
+        select(&[&["sticky", "range"], &["range"], &["range", "sticky"]]).as_deref(),
+        Some("range")
+    );
+    // A tie goes to the first vote, in member order.
+    assert_eq!(select(&[&["a", "b"], &["b", "a"]]).as_deref(), Some("a"));
+    assert_eq!(select(&[&["a"], &["b"]]), None, "nothing in common");
+    assert_eq!(select(&[]), None);
+}
