@@ -13,6 +13,7 @@ appended after the broker resumed) followed by its ABORT marker.
 
 import json
 import subprocess
+import time
 
 from harness import check_view, eoslog_bin
 
@@ -67,3 +68,61 @@ def test_timed_out_transaction_is_aborted_with_an_epoch_bump(clients, broker, na
         "the transaction after the abort did not run on a bumped epoch: %s" % txn
     assert last_data[0]["base_sequence"] == 0, "sequences did not restart at the new epoch: %s" % last_data
     assert sum(b["count"] for b in last_data) == len(final), last_data
+
+
+def stored_transactional_batches(broker, topic):
+    eoslog = eoslog_bin()
+    assert eoslog.exists(), "the eoslog binary %s is needed to read the stored batches" % eoslog
+    out = subprocess.run([str(eoslog), "dump", "--json", str(broker.partition_dirs(topic, 0)[0])],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    batches = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return [b for b in batches if b["is_transactional"]]
+
+
+def test_kafka_python_epoch_bump_after_a_timeout_abort_is_fenced_as_kafka_fences_it(clients, broker, names):
+    """Scenario 15 for kafka-python 3 (KIP-360 with an inferred broker version >= 2.5), where
+    it differs from librdkafka's: its transaction hangs (SIGSTOP) past transaction.timeout.ms
+    and the broker aborts it, fencing the epoch. Resumed, its next send in that transaction is
+    refused with INVALID_PRODUCER_EPOCH (47, Produce's code), and kafka-python tries to
+    recover with InitProducerId v3 carrying its old producer id and epoch. Kafka's
+    coordinator answers that with PRODUCER_FENCED (90): after an epoch fence its last epoch
+    is -1, so the old epoch is neither the current one nor the last
+    (`TransactionMetadata.prepareIncrementProducerEpoch`), and eoslog answers the same: the
+    producer is fatally fenced, nothing of the expired transaction is ever visible, and a new
+    producer with the same transactional.id takes over the same producer id at a higher
+    epoch."""
+    topic = clients.create_topic(names("t"), 1)
+    tp = (topic, 0)
+    txid = names("tx")
+
+    def recs(tag, n):
+        return [{"topic": topic, "partition": 0, "key": tag, "value": "%s-%d" % (tag, i)} for i in range(n)]
+
+    first, after, final = recs("first", 3), recs("after", 3), recs("final", 3)
+    d = clients.start("kp", "txn_open_and_hang", topic=topic, transactional_id=txid, txn_timeout_ms=3000,
+                      records=first, records_after=after, records_final=recs("never", 3))
+    d.wait_for("open", timeout=30)
+    d.sigstop()
+    time.sleep(3 + 3)
+    d.sigcont()
+    d.send("recover")
+    refused = d.wait_for("refused", timeout=60)
+    assert refused["delivered"] == 0 and refused["names"] == ["InvalidProducerEpochError"] * len(after), \
+        "the expired transaction's sends: %s\n%s" % (refused, d.describe())
+    err = d.failed(timeout=60)
+    assert (err["kind"], err["code"]) == ("fenced", 90), \
+        "the epoch bump of an expired epoch must be fenced: %s\n%s" % (err, d.describe())
+
+    clients.produce("kp", topic, final, txid=txid, end="commit")
+    clients.sentinels([tp])
+    check_view(clients.read("ck", [tp], "read_committed"), {tp: [r["value"] for r in final]})
+
+    txn = stored_transactional_batches(broker, topic)
+    pid, epoch = txn[0]["producer_id"], txn[0]["producer_epoch"]
+    assert all(b["producer_id"] == pid for b in txn), txn
+    data = [b for b in txn if not b["is_control"]]
+    assert sum(b["count"] for b in data if b["producer_epoch"] == epoch) == len(first), txn
+    later = [b for b in data if b["producer_epoch"] > epoch]
+    assert later and sum(b["count"] for b in later) == len(final), \
+        "the new producer did not take over at a higher epoch: %s" % txn

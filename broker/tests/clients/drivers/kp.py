@@ -159,6 +159,9 @@ def op_txn_open_and_hang(args):
     during = cmd
     try:
         after = [dict(r, topic=r.get("topic", args.get("topic"))) for r in args.get("records_after", [])]
+        if cmd == "recover":
+            return recover(producer, after, [dict(r, topic=r.get("topic", args.get("topic")))
+                                             for r in args.get("records_final", [])])
         if cmd in ("produce_commit", "produce"):
             futs = send_records(producer, after)
             producer.flush(timeout=TIMEOUT)
@@ -170,6 +173,46 @@ def op_txn_open_and_hang(args):
         elif cmd == "abort":
             producer.abort_transaction()
         emit("result", cmd=cmd, ok=True)
+    except Exception as e:  # noqa: BLE001
+        error_event(e, during)
+        return 1
+    return 0
+
+
+def recover(producer, after, final):
+    """After the broker aborted the transaction by its timeout: `after` is sent in the expired
+    transaction and refused (the partition's producer epoch moved on), which kafka-python
+    answers with a KIP-360 epoch bump (InitProducerId v3 with its producer id and epoch);
+    then `final` is sent and committed in a new transaction. Emits `refused` with the send
+    errors, then `result`, or the error that stopped it."""
+    during = "send"
+    try:
+        futs = send_records(producer, after)
+        try:
+            producer.flush(timeout=TIMEOUT)
+        except Exception as e:  # noqa: BLE001 - reported with the refused sends
+            emit("flush_error", name=type(e).__name__, message=str(e))
+        names = [type(f.exception).__name__ for _, f in futs if f.is_done and not f.succeeded()]
+        emit("refused", names=names, delivered=sum(1 for _, f in futs if f.is_done and f.succeeded()))
+        during = "begin_transaction"
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            # The epoch bump runs in the background; until it lands the producer is not ready.
+            try:
+                producer.begin_transaction()
+                break
+            except (Errors.IllegalStateError, Errors.KafkaError) as e:
+                if isinstance(e, (Errors.ProducerFencedError, Errors.InvalidProducerEpochError)) \
+                        or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        during = "send"
+        futs = send_records(producer, final)
+        producer.flush(timeout=TIMEOUT)
+        n = report(futs)
+        during = "commit_transaction"
+        producer.commit_transaction()
+        emit("result", cmd="recover", ok=True, delivered=n)
     except Exception as e:  # noqa: BLE001
         error_event(e, during)
         return 1
