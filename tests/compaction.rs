@@ -608,11 +608,18 @@ fn a_segment_with_more_keys_than_the_dedupe_buffer_is_cleaned_in_passes() {
             ends.last().is_none_or(|&e| report.end_offset > e),
             "every clean maps further: {ends:?} then {report:?}"
         );
+        let c = log.cleanability().expect("cleanability");
         assert_eq!(
-            log.cleanability().expect("cleanability").first_dirty_offset,
-            report.end_offset,
+            c.first_dirty_offset, report.end_offset,
             "the next clean starts where this one stopped"
         );
+        if report.end_offset < off(80) {
+            assert_eq!(
+                (c.clean_bytes, c.dirty_bytes),
+                (log.segments()[0].size, log.segments()[0].size),
+                "the segment a clean stopped inside counts as clean and as dirty (Kafka's LogToClean)"
+            );
+        }
         ends.push(report.end_offset);
         assert!(ends.len() <= 40, "cleans never reach the end: {ends:?}");
         // Whatever the passes so far, a consumer sees the latest value of every key.

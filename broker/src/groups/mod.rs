@@ -170,7 +170,8 @@ impl Group {
 
     /// The protocol the group selects (Kafka's `selectProtocol`), see [`select_protocol`].
     fn common_protocol(&self) -> Option<String> {
-        select_protocol(self.members.values().map(|m| m.protocols.as_slice()))
+        let current = (!self.protocol.is_empty()).then_some(self.protocol.as_str());
+        select_protocol(self.members.values().map(|m| m.protocols.as_slice()), current)
     }
 
     /// Ends PreparingRebalance when every member rejoined (after the initial delay), or
@@ -258,20 +259,23 @@ impl Group {
             .collect()
     }
 
-    /// The join answer of the current generation for `member_id`.
-    fn stable_answer(&self, member_id: &str) -> JoinAnswer {
-        let leader = self.leader.clone().unwrap_or_default();
+    /// The join answer of the current generation for a static member that took its old
+    /// place as `member_id`. It names `leader`, the leader before the replacement, as
+    /// Kafka's `updateStaticMemberAndRebalance` does for JoinGroup before v9: a returning
+    /// leader gets the roster but does not find itself named leader, so it runs no
+    /// assignment that a Stable group would never hand out.
+    fn static_rejoin_answer(&self, member_id: &str, leader: Option<String>) -> JoinAnswer {
         JoinAnswer {
             error: 0,
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
             protocol: self.protocol.clone(),
-            members: if leader == member_id {
+            members: if self.leader.as_deref() == Some(member_id) {
                 self.roster()
             } else {
                 Vec::new()
             },
-            leader,
+            leader: leader.unwrap_or_default(),
             member_id: member_id.to_owned(),
         }
     }
@@ -328,9 +332,14 @@ impl Group {
 }
 
 /// Kafka's `selectProtocol`: among the protocols every member supports, each member votes
-/// for the first it lists, and the most votes win (a tie goes to the protocol voted for
-/// first, in member order; Kafka's is the order of a hash map).
-fn select_protocol<'a>(members: impl Iterator<Item = &'a [(String, Bytes)]>) -> Option<String> {
+/// for the first it lists, and the most votes win. A tie goes to `current` (the group's
+/// protocol) if it is among the winners, else to the protocol voted for first in member
+/// order, so that a member rejoining at the end of the order cannot flip it (Kafka breaks
+/// ties by a hash map's order).
+fn select_protocol<'a>(
+    members: impl Iterator<Item = &'a [(String, Bytes)]>,
+    current: Option<&str>,
+) -> Option<String> {
     let members: Vec<&[(String, Bytes)]> = members.collect();
     let supported = |name: &str| members.iter().all(|m| m.iter().any(|(n, _)| n == name));
     let mut votes: Vec<(&str, usize)> = Vec::new();
@@ -343,13 +352,17 @@ fn select_protocol<'a>(members: impl Iterator<Item = &'a [(String, Bytes)]>) -> 
             None => votes.push((choice, 1)),
         }
     }
-    let mut best: Option<(&str, usize)> = None;
-    for (name, count) in votes {
-        if best.is_none_or(|(_, most)| count > most) {
-            best = Some((name, count));
-        }
-    }
-    best.map(|(name, _)| name.to_owned())
+    let most = votes.iter().map(|&(_, count)| count).max()?;
+    let winners = || {
+        votes
+            .iter()
+            .filter(|&&(_, count)| count == most)
+            .map(|&(name, _)| name)
+    };
+    winners()
+        .find(|&name| Some(name) == current)
+        .or_else(|| winners().next())
+        .map(str::to_owned)
 }
 
 /// The part of a client id that starts its members' ids: cut at a character boundary so
@@ -587,6 +600,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                         .values()
                         .map(|o| o.protocols.as_slice())
                         .chain(std::iter::once(protocols.as_slice())),
+                    Some(&g.protocol),
                 );
                 if g.state == State::Stable
                     && m.protocol_type == r.protocol_type.as_str()
@@ -597,11 +611,13 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                     m.client_id = ctx.client_id.clone();
                     m.client_host = ctx.client_host.clone();
                     g.members.insert(fresh.clone(), m);
+                    let leader_before = g.leader.clone();
                     if g.leader.as_deref() == previous.as_deref() {
                         g.leader = Some(fresh.clone());
                     }
                     publish(shared, &group_id, g);
-                    break 'locked Joining::Replaced(g.stable_answer(&fresh), store(shared, &group_id, g));
+                    let answer = g.static_rejoin_answer(&fresh, leader_before);
+                    break 'locked Joining::Replaced(answer, store(shared, &group_id, g));
                 }
             }
             fresh

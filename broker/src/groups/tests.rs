@@ -69,7 +69,7 @@ fn the_selected_protocol_is_kafkas_vote_among_the_common_ones() {
     };
     let select = |members: &[&[&str]]| {
         let lists: Vec<_> = members.iter().map(|m| list(m)).collect();
-        select_protocol(lists.iter().map(Vec::as_slice))
+        select_protocol(lists.iter().map(Vec::as_slice), None)
     };
     // Most first choices win, whoever joined first.
     assert_eq!(
@@ -81,8 +81,14 @@ fn the_selected_protocol_is_kafkas_vote_among_the_common_ones() {
         select(&[&["sticky", "range"], &["range"], &["range", "sticky"]]).as_deref(),
         Some("range")
     );
-    // A tie goes to the first vote, in member order.
+    // A tie goes to the group's current protocol, else to the first vote in member order.
     assert_eq!(select(&[&["a", "b"], &["b", "a"]]).as_deref(), Some("a"));
+    let tied = [list(&["b", "a"]), list(&["a", "b"])];
+    assert_eq!(
+        select_protocol(tied.iter().map(Vec::as_slice), Some("a")).as_deref(),
+        Some("a"),
+        "a member rejoining at the end of the order does not flip a tie"
+    );
     assert_eq!(select(&[&["a"], &["b"]]), None, "nothing in common");
     assert_eq!(select(&[]), None);
 }

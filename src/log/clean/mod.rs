@@ -125,9 +125,10 @@ pub struct Cleanability {
     pub first_dirty_offset: Offset,
     /// Nothing at or above this is cleaned (LSO, high watermark, active segment, min lag).
     pub first_uncleanable_offset: Offset,
-    /// Bytes of cleanable segments below the first dirty offset.
+    /// Bytes of the segments below the first dirty offset, the one holding it included.
     pub clean_bytes: u64,
-    /// Bytes of cleanable segments from the first dirty offset on.
+    /// Bytes of cleanable segments from the one holding the first dirty offset on (a
+    /// segment a clean stopped inside counts in both, as in Kafka).
     pub dirty_bytes: u64,
     /// `dirty / (clean + dirty)`, 0 with nothing cleanable.
     pub dirty_ratio: f64,
@@ -419,7 +420,15 @@ impl Log {
         let first_dirty = (0..cleanable)
             .find(|&i| next_base(i) > first_dirty_offset)
             .unwrap_or(cleanable);
-        let clean_bytes: u64 = segments[..first_dirty].iter().map(|s| s.size()).sum();
+        // A segment a clean stopped inside counts as clean and as dirty, as in Kafka's
+        // `LogToClean` (its clean bytes end at, its dirty bytes start from, the segment
+        // holding the first dirty offset).
+        let clean_end = if first_dirty < cleanable && segments[first_dirty].base_offset < first_dirty_offset {
+            first_dirty + 1
+        } else {
+            first_dirty
+        };
+        let clean_bytes: u64 = segments[..clean_end].iter().map(|s| s.size()).sum();
         let dirty_bytes: u64 = segments[first_dirty..cleanable].iter().map(|s| s.size()).sum();
         let total = clean_bytes + dirty_bytes;
         let dirty_ratio = if total == 0 {
