@@ -23,12 +23,20 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// Runs store work off the async threads.
+    /// Runs store work (file I/O, fsync waits) where it may block: on a multi-thread
+    /// runtime in place (`block_in_place`: this worker's other tasks move to another
+    /// thread), so that a Produce's records are appended by the thread that just read them
+    /// from the socket, with them still in its cache; on a current-thread runtime on the
+    /// blocking pool. Measured on the raw-client produce row (BENCHMARKS.md, session 12):
+    /// 88.4 and 93.0 ms per 100,000 records in place against 108.2 and 104.2 ms on the pool.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Shared) -> T + Send + 'static,
     ) -> T {
         let shared = self.shared.clone();
+        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            return tokio::task::block_in_place(move || f(&shared));
+        }
         match tokio::task::spawn_blocking(move || f(&shared)).await {
             Ok(v) => v,
             // A panic in store code is a bug; keep the broker up and surface it.
