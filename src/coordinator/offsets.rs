@@ -146,12 +146,14 @@ impl OffsetsState {
 }
 
 impl PartState {
-    /// Whether the partition knows `group` (the broker's membership aside).
-    pub(super) fn knows(&self, group: &str) -> bool {
+    /// Whether `group` exists for the coordinator: offsets (committed or pending), a stored
+    /// record, a membership the broker reported, or emptied by OffsetDelete and not swept.
+    pub(super) fn knows(&self, members: &HashMap<String, GroupMembership>, group: &str) -> bool {
         self.committed.contains_key(group)
             || self.groups.contains_key(group)
             || self.emptied.contains(group)
             || self.open_by_group.get(group).is_some_and(|p| !p.is_empty())
+            || members.contains_key(group)
     }
 
     /// Applies one offset record of a non-transactional batch.
@@ -709,7 +711,7 @@ impl<'a> Offsets<'a> {
         let Some(s) = slot.as_ref() else {
             return false;
         };
-        s.knows(group_id) || self.state().members.lock().contains_key(group_id)
+        s.knows(&self.state().members.lock(), group_id)
     }
 
     /// Writes a transaction's marker to offsets partition `k` and applies it (the pending

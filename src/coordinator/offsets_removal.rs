@@ -277,7 +277,7 @@ impl Offsets<'_> {
         let mut slot = self.state().partitions[k].lock();
         let s = slot.as_mut().ok_or(CoordinatorError::CoordinatorLoadInProgress)?;
         let members = self.state().members.lock();
-        if !s.knows(group_id) && !members.contains_key(group_id) {
+        if !s.knows(&members, group_id) {
             return Err(CoordinatorError::GroupIdNotFound);
         }
         let (removals, answer) = plan(s, &members)?;
@@ -423,7 +423,7 @@ fn write_chunk(
                 tracing::debug!(target: "eoslog::coordinator", group = %g, partition = %tp, "offset removed");
                 s.replay_committed(g.clone(), tp, first + n as i64, None);
                 out.offsets += 1;
-                if !s.knows(&g) && !members.contains_key(&g) {
+                if !s.knows(members, &g) {
                     // A simple consumer's group with nothing left: it lives on, Empty,
                     // until the next sweep (or a DeleteGroups, or the Group removal that
                     // follows in this run).

@@ -489,9 +489,9 @@ impl Log {
         let mut mapped_any = false;
         for index in plan.first_dirty..plan.cleanable {
             let seg = &plan.segments[index];
-            // The first batch left unmapped, and how many batches of the segment came before.
+            // The first batch left unmapped, and whether one of this segment came before it.
             let mut stop: Option<i64> = None;
-            let mut batches = 0usize;
+            let mut mapped_here = false;
             let mut failed: Option<BatchError> = None;
             // A clean that stopped inside this segment left the batches before `from`
             // mapped and cleaned: the scan starts at the batch holding `from` (found through
@@ -503,13 +503,13 @@ impl Log {
                 0
             };
             let scanned = seg.scan_batches(start, seg.size(), |_, batch| {
-                if mapped_any && map.bytes() >= budget {
+                if (mapped_any || mapped_here) && map.bytes() >= budget {
                     stop = Some(batch.base_offset());
                     return Ok(ControlFlow::Break(()));
                 }
-                batches += 1;
-                // Records below the first dirty offset were cleaned before: not mapped.
-                mapped_any |= batch.last_offset() >= from;
+                // Every batch scanned ends at or after `from` (the scan starts at the one
+                // holding it), so each counts as dirty work done.
+                mapped_here = true;
                 if batch.is_control() {
                     let control = batch.marker().ok().flatten().map(|m| m.control_type);
                     txns.on_control(&batch, control);
@@ -528,6 +528,7 @@ impl Log {
                 for r in records.iter() {
                     match r {
                         Ok(r) => {
+                            // Records below the first dirty offset were cleaned before.
                             if let (Some(key), true) = (r.key, r.offset >= from) {
                                 map.put(key, r.offset);
                             }
@@ -547,10 +548,11 @@ impl Log {
                 return Err(seg.corrupt(position, error.into()));
             }
             throttle.spend(seg.size() - start);
+            mapped_any |= mapped_here;
             if let Some(at) = stop {
                 tracing::info!(dir = %self.dir.display(), keys = map.len(), "key map full; the clean maps up to offset {at}");
                 // Full before this segment's first batch: the segment stays for the next clean.
-                return Ok(if batches == 0 {
+                return Ok(if !mapped_here {
                     (map, index, seg.base_offset)
                 } else {
                     (map, index + 1, at)
