@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{commit_offsets, committed_offsets, tp, txn_offset_commit, TestStore};
+use common::{commit_offsets, committed_offsets, open_txn_with_offset, tp, TestStore};
 use eoslog::{
     CoordinatorError, GroupMember, GroupMembership, GroupMetadataValue, GroupState, KafkaError,
     TopicPartition, TxnVersion,
@@ -95,17 +95,7 @@ fn test_delete_groups() {
         members: Vec::new(),
     };
     offsets.store_group(GROUP, Some(&record)).expect("store");
-    let p = t
-        .txns()
-        .init_producer_id(Some("txn"), 60_000, None)
-        .expect("init");
-    t.txns()
-        .add_offsets("txn", p, GROUP, TxnVersion::TV0)
-        .expect("add offsets");
-    let pending = txn_offset_commit("txn", p, GROUP, tp("other", 0), 50);
-    for a in t.s().offsets().txn_commit(&pending) {
-        a.expect("pending");
-    }
+    let p = open_txn_with_offset(&t, "txn", GROUP, tp("other", 0), 50);
     t.s().offsets().delete_group(GROUP).expect("deleted");
     assert!(committed(&t).is_empty());
     assert_eq!(
@@ -149,14 +139,19 @@ fn test_delete_offset_of_empty_group() {
     );
 }
 
+fn listed(t: &TestStore) -> bool {
+    t.s().offsets().groups().contains(&GROUP.to_owned())
+}
+
 /// A simple consumer's group (offsets committed with generation -1, no member, no stored
 /// record) whose every offset OffsetDelete removed still exists, Empty, until the next
 /// retention sweep deletes it, as Kafka's coordinator keeps such an empty classic group
-/// until its next cleanup: DeleteGroups answers NONE for it and ListGroups lists it.
+/// until its next cleanup: DeleteGroups answers NONE for it and ListGroups lists it. A
+/// reopened store knows it too (Kafka's replay re-creates it from its commit record), and
+/// forgets it once deleted.
 #[test]
 fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep() {
-    let t = store();
-    let listed = |t: &TestStore| t.s().offsets().groups().contains(&GROUP.to_owned());
+    let mut t = store();
     commit(&t, -1, "", &[("in", 0, 5)]);
     t.s()
         .offsets()
@@ -164,6 +159,13 @@ fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep()
         .expect("deleted");
     assert!(committed(&t).is_empty());
     assert!(listed(&t) && t.s().offsets().knows_group(GROUP), "still known");
+    t.reopen();
+    assert!(
+        listed(&t) && t.s().offsets().knows_group(GROUP),
+        "known after a reopen"
+    );
+    t.crash();
+    assert!(listed(&t), "known after a crash");
     t.s()
         .offsets()
         .delete_group(GROUP)
@@ -183,6 +185,40 @@ fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep()
     assert!(listed(&t));
     let swept = t.s().offsets().remove_expired();
     assert_eq!(swept.deleted_groups, vec![(GROUP.to_owned(), -1)]);
+    assert!(!listed(&t) && !t.s().offsets().knows_group(GROUP));
+    t.reopen();
+    assert!(
+        !listed(&t),
+        "the sweep's group tombstone deletes it for a reopened store too"
+    );
+    assert_eq!(
+        code(t.s().offsets().delete_group(GROUP)),
+        KafkaError::GroupIdNotFound
+    );
+}
+
+/// A group known only by the offsets a transaction holds pending (a simple consumer's, or
+/// a stream processor's before its first commit) outlives that transaction's abort, Empty,
+/// until the next sweep: Kafka's coordinator created the simple group when it applied the
+/// TxnOffsetCommit and keeps it until its cleanup. The same after a reopen, where the
+/// abort marker is replayed.
+#[test]
+fn a_group_known_only_by_an_aborted_transactions_offsets_lives_until_the_next_sweep() {
+    let mut t = store();
+    let p = open_txn_with_offset(&t, "txn", GROUP, tp("in", 0), 9);
+    assert!(listed(&t), "known by its pending offset");
+    t.txns().end_txn("txn", p, false, TxnVersion::TV0).expect("abort");
+    assert!(committed(&t).is_empty(), "the aborted offset is dropped");
+    assert!(
+        listed(&t) && t.s().offsets().knows_group(GROUP),
+        "the group outlives the abort"
+    );
+    t.reopen();
+    assert!(listed(&t), "and a reopen, which replays the abort");
+    assert!(committed(&t).is_empty());
+    let swept = t.s().offsets().remove_expired();
+    assert_eq!(swept.deleted_groups, vec![(GROUP.to_owned(), -1)]);
+    t.reopen();
     assert!(!listed(&t) && !t.s().offsets().knows_group(GROUP));
     assert_eq!(
         code(t.s().offsets().delete_group(GROUP)),

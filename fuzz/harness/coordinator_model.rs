@@ -187,8 +187,9 @@ struct Model {
     records: [Vec<(String, Status)>; 2],
     /// Committed offsets: input partition -> (offset, write order).
     committed: BTreeMap<u8, (u8, u64)>,
-    /// OffsetDelete removed the group's last offset: it still exists, Empty, until a
-    /// DeleteGroups, a retention sweep that deletes it, or a reopen.
+    /// The group lost its last offset (OffsetDelete, or the abort of the only transaction
+    /// holding pending ones): it still exists, Empty, until a DeleteGroups or a retention
+    /// sweep deletes it, across reopens and crashes.
     emptied: bool,
     order: u64,
     now: i64,
@@ -214,6 +215,7 @@ impl Model {
                 }
             }
         }
+        let lost = !commit && !m.pending.is_empty();
         m.written.clear();
         m.open_at.clear();
         m.offsets_open = false;
@@ -225,6 +227,7 @@ impl Model {
         } else {
             TxnState::CompleteAbort
         };
+        self.emptied |= lost && !self.has_offsets();
         let _ = now;
     }
 
@@ -261,7 +264,7 @@ impl Model {
     }
 
     /// Whether the store knows the group: it has a committed offset, a transaction holds
-    /// a pending one, or OffsetDelete emptied it since the store opened.
+    /// a pending one, or it lost its last one and was not deleted since.
     fn group_known(&self) -> bool {
         self.emptied || self.has_offsets()
     }
@@ -644,6 +647,8 @@ pub fn run(ops: &[Op]) {
                 m.now += i64::from(ms);
                 let report = h.s().run_maintenance();
                 assert_eq!(report.failures, 0, "{}", ctx("maintenance"));
+                // The store aborts timed-out transactions before its offsets sweep.
+                m.timeouts();
                 if report.deleted_groups.iter().any(|(g, _)| g == GROUP) {
                     assert!(
                         m.emptied && !m.has_offsets(),
@@ -652,18 +657,15 @@ pub fn run(ops: &[Op]) {
                     );
                     m.emptied = false;
                 }
-                m.timeouts();
             }
             Op::Reopen => {
                 h.store.take().expect("open").close().expect("close");
                 h.open();
-                m.emptied = false;
                 m.timeouts();
             }
             Op::Crash => {
                 drop(h.store.take());
                 h.open();
-                m.emptied = false;
                 m.timeouts();
             }
         }

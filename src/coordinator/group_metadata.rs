@@ -27,6 +27,8 @@ impl PartState {
     pub(super) fn replay_group(&mut self, group: String, value: Option<&[u8]>, at: i64) {
         match value.map(codec::decode_group_value) {
             None => {
+                // The group is deleted: emptied or not, it is gone.
+                self.emptied.remove(&group);
                 self.groups.remove(&group);
             }
             Some(Ok(v)) => {

@@ -109,11 +109,12 @@ pub(super) struct PartState {
     pub(super) open_by_group: HashMap<String, HashSet<i64>>,
     /// Each group's last stored metadata (`group_metadata.rs`).
     pub(super) groups: HashMap<String, GroupMetadataValue>,
-    /// Groups known only by their offsets (no member, no stored record: a simple
-    /// consumer's) whose last offset OffsetDelete removed. They still exist, Empty, until
-    /// the next retention sweep deletes them, as Kafka keeps such a group until its next
-    /// cleanup. Not stored: a reopened store no longer knows them, nor does Kafka's
-    /// coordinator after a reload.
+    /// Groups that lost their last offset, committed or pending (to a tombstone or an
+    /// aborted transaction), with no stored record to name them: a simple consumer's.
+    /// They still exist, Empty, until a retention sweep or DeleteGroups deletes them (a
+    /// group tombstone), as Kafka keeps the simple group an offset commit created until
+    /// its next cleanup. Derived from the log by [`PartState::note_loss`], on load as when
+    /// live, so a reopened store knows the same groups (as Kafka's replay re-creates them).
     pub(super) emptied: HashSet<String>,
 }
 
@@ -147,13 +148,25 @@ impl OffsetsState {
 
 impl PartState {
     /// Whether `group` exists for the coordinator: offsets (committed or pending), a stored
-    /// record, a membership the broker reported, or emptied by OffsetDelete and not swept.
+    /// record, a membership the broker reported, or emptied and not yet deleted.
     pub(super) fn knows(&self, members: &HashMap<String, GroupMembership>, group: &str) -> bool {
         self.committed.contains_key(group)
             || self.groups.contains_key(group)
             || self.emptied.contains(group)
             || self.open_by_group.get(group).is_some_and(|p| !p.is_empty())
             || members.contains_key(group)
+    }
+
+    /// Called when `group` has just lost offsets: with none left, committed or pending,
+    /// and no stored record, it is a simple group emptied, which lives on until deleted.
+    /// The one rule for both the live paths and the load, which replay the same records.
+    fn note_loss(&mut self, group: &str) {
+        let left = self.committed.contains_key(group)
+            || self.groups.contains_key(group)
+            || self.open_by_group.get(group).is_some_and(|p| !p.is_empty());
+        if !left {
+            self.emptied.insert(group.to_owned());
+        }
     }
 
     /// Applies one offset record of a non-transactional batch.
@@ -174,8 +187,9 @@ impl PartState {
             None => {
                 // A tombstone removes the offset, and the pending ones of every open
                 // transaction of the group.
+                let mut lost = false;
                 if let Some(g) = self.committed.get_mut(&group) {
-                    g.remove(&tp);
+                    lost |= g.remove(&tp).is_some();
                     if g.is_empty() {
                         self.committed.remove(&group);
                     }
@@ -193,7 +207,7 @@ impl PartState {
                         continue;
                     };
                     let emptied = by_group.get_mut(&group).is_some_and(|g| {
-                        g.remove(&tp);
+                        lost |= g.remove(&tp).is_some();
                         g.is_empty()
                     });
                     if emptied {
@@ -205,6 +219,11 @@ impl PartState {
                             }
                         }
                     }
+                }
+                // A tombstone of an offset already gone (its commit compacted away)
+                // names no group, as Kafka's replay creates a group only from a commit.
+                if lost {
+                    self.note_loss(&group);
                 }
             }
         }
@@ -249,6 +268,7 @@ impl PartState {
                 }
             }
             if !commit || offsets.is_empty() {
+                self.note_loss(&group);
                 continue;
             }
             let committed = self.committed.entry(group).or_default();
@@ -701,9 +721,9 @@ impl<'a> Offsets<'a> {
     }
 
     /// Whether the store knows `group_id`: by committed or pending offsets, a stored record,
-    /// a membership the broker reported, or as a simple consumer's group emptied by
-    /// OffsetDelete and not yet swept (DeleteGroups answers `GROUP_ID_NOT_FOUND` for any
-    /// other group).
+    /// a membership the broker reported, or as a simple consumer's group that lost its
+    /// offsets (to OffsetDelete, expiry or an aborted transaction) and is not yet deleted
+    /// by a sweep or DeleteGroups; DeleteGroups answers `GROUP_ID_NOT_FOUND` for any other.
     #[must_use]
     pub fn knows_group(&self, group_id: &str) -> bool {
         let k = self.partition_for(group_id) as usize;

@@ -21,8 +21,11 @@
 //! a tombstone for its metadata, and its membership is forgotten, so the embedding broker
 //! forgets it too.
 //!
-//! A simple consumer's group (no record, no member) whose last offset OffsetDelete removed
-//! stays known, Empty, until then (Kafka's empty classic group lives until its next cleanup).
+//! A simple consumer's group (no record, no member) that lost its last offset (to
+//! OffsetDelete, or when the transaction that held its only pending offsets aborted) stays
+//! known, Empty, until then, and across a reopen: Kafka's coordinator creates a simple
+//! classic group for every offset commit it applies or replays and keeps it until its
+//! next cleanup.
 //!
 //! **DeleteGroups** deletes an Empty group (or a simple consumer's) with every offset,
 //! pending ones included, as Kafka's coordinator does; a group with members is
@@ -186,9 +189,9 @@ impl Offsets<'_> {
     /// offset, pending ones included, and its stored record; its membership is forgotten.
     ///
     /// # Errors
-    /// `GROUP_ID_NOT_FOUND` for a group with no member, offset or record, and not emptied
-    /// by OffsetDelete since the last sweep (the empty id among them: Kafka accepts it in
-    /// DeleteGroups); `INVALID_GROUP_ID` for an id longer
+    /// `GROUP_ID_NOT_FOUND` for a group with no member, offset or record, and not a
+    /// simple group emptied since it was last deleted (the empty id among them: Kafka
+    /// accepts it in DeleteGroups); `INVALID_GROUP_ID` for an id longer
     /// than a Kafka string; `NON_EMPTY_GROUP` for a group with members; `COORDINATOR_LOAD_IN_PROGRESS`;
     /// the storage error of the append or its fsync.
     pub fn delete_group(&self, group_id: &str) -> Result<(), CoordinatorError> {
@@ -421,23 +424,20 @@ fn write_chunk(
         match r {
             Removal::Offset(g, tp) => {
                 tracing::debug!(target: "eoslog::coordinator", group = %g, partition = %tp, "offset removed");
-                s.replay_committed(g.clone(), tp, first + n as i64, None);
+                // A simple consumer's group left with nothing lives on, Empty, until the
+                // next sweep, a DeleteGroups or the Group removal that follows in this run
+                // (`PartState::note_loss`).
+                s.replay_committed(g, tp, first + n as i64, None);
                 out.offsets += 1;
-                if !s.knows(members, &g) {
-                    // A simple consumer's group with nothing left: it lives on, Empty,
-                    // until the next sweep (or a DeleteGroups, or the Group removal that
-                    // follows in this run).
-                    s.emptied.insert(g);
-                }
             }
             Removal::Group(g) => {
                 tracing::info!(target: "eoslog::coordinator", group = %g, "group deleted");
-                s.emptied.remove(&g);
-                let stored = s.groups.remove(&g);
+                let stored = s.groups.get(&g).map(|v| v.generation);
+                s.replay_group(g.clone(), None, first + n as i64);
                 s.committed.remove(&g);
                 let generation = match members.remove(&g) {
                     Some(m) => m.generation,
-                    None => stored.map_or(-1, |v| v.generation),
+                    None => stored.unwrap_or(-1),
                 };
                 out.groups.push((g, generation));
             }

@@ -675,6 +675,29 @@ pub fn committed_offsets(t: &TestStore, group: &str) -> Vec<(eoslog::TopicPartit
         .collect()
 }
 
+/// Opens a transaction of `transactional_id` (a new producer) holding one pending offset of
+/// `group` (TV0); returns the producer.
+pub fn open_txn_with_offset(
+    t: &TestStore,
+    transactional_id: &str,
+    group: &str,
+    partition: eoslog::TopicPartition,
+    offset: i64,
+) -> eoslog::ProducerIdAndEpoch {
+    let p = t
+        .txns()
+        .init_producer_id(Some(transactional_id), 60_000, None)
+        .expect("init");
+    t.txns()
+        .add_offsets(transactional_id, p, group, eoslog::TxnVersion::TV0)
+        .expect("add offsets");
+    let pending = txn_offset_commit(transactional_id, p, group, partition, offset);
+    for a in t.s().offsets().txn_commit(&pending) {
+        a.expect("pending");
+    }
+    p
+}
+
 /// A TxnOffsetCommit (TV0, generation -1, no member) of one offset of `group`.
 pub fn txn_offset_commit<'a>(
     transactional_id: &'a str,

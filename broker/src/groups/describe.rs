@@ -21,7 +21,7 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
             d.group_id = id.clone();
             match all.get(id.0.as_str()) {
                 // A group known only to the store (a simple consumer's, by its offsets or
-                // emptied by OffsetDelete and not yet swept) is Empty, as ListGroups shows it.
+                // emptied of them and not yet deleted) is Empty, as ListGroups shows it.
                 None if ctx.shared.store.offsets().knows_group(id.0.as_str()) => {
                     d.group_state = s(State::Empty.name())
                 }
