@@ -125,8 +125,10 @@ pub(crate) struct OffsetsState {
     /// A partition whose log failed: maintenance reopens and loads it.
     needs_reload: Vec<std::sync::atomic::AtomicBool>,
     /// Group membership, as the embedding broker reports it (not from the log, so a reload
-    /// keeps it). Locked after a partition's mutex, never before.
-    pub(super) members: Mutex<HashMap<String, GroupMembership>>,
+    /// keeps it), one map per partition beside it: a group's is at its partition's index.
+    /// Locked after that partition's mutex, never before, so a sweep writing one
+    /// partition's tombstones holds up no other partition's groups.
+    pub(super) members: Vec<Mutex<HashMap<String, GroupMembership>>>,
 }
 
 impl OffsetsState {
@@ -134,7 +136,7 @@ impl OffsetsState {
         OffsetsState {
             partitions: (0..partitions).map(|_| Mutex::new(None)).collect(),
             needs_reload: (0..partitions).map(|_| Default::default()).collect(),
-            members: Mutex::new(HashMap::new()),
+            members: (0..partitions).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
@@ -351,6 +353,11 @@ impl<'a> Offsets<'a> {
         partition_for(group_id, self.store.config().offsets_partitions)
     }
 
+    /// The membership map that holds `group_id`'s (its partition's).
+    pub(super) fn members_of(&self, group_id: &str) -> &'a Mutex<HashMap<String, GroupMembership>> {
+        &self.state().members[self.partition_for(group_id) as usize]
+    }
+
     /// Runs `f` on the loaded state of `group_id`'s partition.
     pub(super) fn with_group<R>(
         &self,
@@ -423,8 +430,7 @@ impl<'a> Offsets<'a> {
         if group_id.is_empty() {
             return Err(CoordinatorError::InvalidGroupId);
         }
-        self.state()
-            .members
+        self.members_of(group_id)
             .lock()
             .insert(group_id.to_owned(), membership);
         Ok(())
@@ -520,7 +526,7 @@ impl<'a> Offsets<'a> {
                 instance_id: req.group_instance_id,
                 transactional: txn.is_some(),
             };
-            validate(self.state().members.lock().get(req.group_id), &committer)?;
+            validate(self.members_of(req.group_id).lock().get(req.group_id), &committer)?;
             // Encoded records for the batch, and what each one replays.
             let mut records = Vec::with_capacity(known.len());
             let mut replays = Vec::with_capacity(known.len());
@@ -731,7 +737,7 @@ impl<'a> Offsets<'a> {
         let Some(s) = slot.as_ref() else {
             return false;
         };
-        s.knows(&self.state().members.lock(), group_id)
+        s.knows(&self.state().members[k].lock(), group_id)
     }
 
     /// Writes a transaction's marker to offsets partition `k` and applies it (the pending

@@ -33,7 +33,8 @@
 //! consumer group does not subscribe to (`GROUP_SUBSCRIBED_TO_TOPIC` for the others).
 //!
 //! Every check and its tombstones happen under one hold of the partition's mutex and of
-//! the membership map, so a commit, a fetch or a join lands wholly before or wholly after.
+//! its membership map, so a commit, a fetch or a join lands wholly before or wholly after;
+//! the other partitions' groups go on meanwhile.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -279,7 +280,7 @@ impl Offsets<'_> {
         let k = self.partition_for(group_id) as usize;
         let mut slot = self.state().partitions[k].lock();
         let s = slot.as_mut().ok_or(CoordinatorError::CoordinatorLoadInProgress)?;
-        let members = self.state().members.lock();
+        let members = self.state().members[k].lock();
         if !s.knows(&members, group_id) {
             return Err(CoordinatorError::GroupIdNotFound);
         }
@@ -295,17 +296,12 @@ impl Offsets<'_> {
         let Some(s) = slot.as_mut() else {
             return Removed::default(); // reloading: the next sweep sees it
         };
-        let members = self.state().members.lock();
+        let members = self.state().members[k].lock();
         let mut groups: BTreeSet<&str> = BTreeSet::new();
         groups.extend(s.committed.keys().map(String::as_str));
         groups.extend(s.groups.keys().map(String::as_str));
         groups.extend(s.emptied.iter().map(String::as_str));
-        groups.extend(
-            members
-                .keys()
-                .map(String::as_str)
-                .filter(|g| self.partition_for(g) as usize == k),
-        );
+        groups.extend(members.keys().map(String::as_str));
         let mut removals = Vec::new();
         for g in groups {
             let v = view(members.get(g), s.groups.get(g));

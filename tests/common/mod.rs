@@ -191,6 +191,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateOn {
     Read,
+    Write,
     Sync,
 }
 
@@ -273,21 +274,27 @@ impl Gate {
 
     /// A log at `t` whose files named by `gated` pass their operations through this gate.
     pub fn open(&self, t: &TestLog, gated: fn(&Path) -> bool) -> Log {
-        let gate = self.clone();
         Log::open_with(
             t.path(),
             t.config.clone(),
             LogOptions {
-                fs: Arc::new(WrappedFs(
-                    move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
-                        Arc::new(GatedFile(f, gated(path).then(|| gate.clone())))
-                    },
-                )),
+                fs: gated_fs(self, gated),
                 clock: Arc::new(t.clock.clone()),
             },
         )
         .expect("open")
     }
+}
+
+/// A file system whose files for which `gated` holds pass their operations through `gate`
+/// (a store's, where [`Gate::open`] opens a lone log).
+pub fn gated_fs(gate: &Gate, gated: impl Fn(&Path) -> bool + Send + Sync + 'static) -> Arc<dyn FileSystem> {
+    let gate = gate.clone();
+    Arc::new(WrappedFs(
+        move |path: &Path, f: Arc<dyn StorageFile>| -> Arc<dyn StorageFile> {
+            Arc::new(GatedFile(f, gated(path).then(|| gate.clone())))
+        },
+    ))
 }
 
 /// Whether a path is a segment's `.log` file.
@@ -306,9 +313,15 @@ impl StorageFile for GatedFile {
         self.0.read_at(buf, pos)
     }
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        if let Some(g) = &self.1 {
+            g.pass(GateOn::Write);
+        }
         self.0.write_all_at(buf, pos)
     }
     fn write_all_vectored_at(&self, parts: &[&[u8]], pos: u64) -> io::Result<()> {
+        if let Some(g) = &self.1 {
+            g.pass(GateOn::Write);
+        }
         self.0.write_all_vectored_at(parts, pos)
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
