@@ -421,6 +421,16 @@ impl Groups {
 /// Tells the store the group's generation and members (offset commits are checked
 /// against them); a group that just emptied is also stored (as Kafka stores it).
 fn publish(shared: &Shared, group_id: &str, g: &Group) {
+    tracing::info!(
+        target: "eoslog_broker",
+        group = group_id,
+        generation = g.generation,
+        state = g.state.name(),
+        members = ?g.members.keys().collect::<Vec<_>>(),
+        leader = g.leader.as_deref().unwrap_or(""),
+        protocol = %g.protocol,
+        "group changed"
+    );
     g.tell_membership(&shared.store, group_id);
     if g.state == State::Empty {
         drop(store(shared, group_id, g));

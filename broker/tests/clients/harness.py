@@ -382,17 +382,23 @@ class Driver:
         try:
             rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            if self.client != "kjs":
-                try:  # the Python drivers dump their threads' stacks into the log
-                    os.kill(self.proc.pid, signal.SIGUSR1)
-                    time.sleep(1)
-                except ProcessLookupError:
-                    pass
+            self.dump_stacks()
             self.kill9()
             raise DriverError("%s %s did not finish within %.0f s\n%s"
                               % (self.client, self.op, timeout, self.describe()))
         self._reader.join(10)
         return rc
+
+    def dump_stacks(self):
+        """A Python driver still running writes its threads' stacks into its log (for a
+        failure's report: where a client is stuck)."""
+        if self.client == "kjs" or self.proc.poll() is not None:
+            return
+        try:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            time.sleep(1)
+        except ProcessLookupError:
+            pass
 
     def ok(self, timeout=60.0):
         """Waits for a clean exit: status 0, no error event, a done event."""
@@ -595,6 +601,8 @@ def settle(members, want, timeout):
         if set().union(*owns) == want and sum(map(len, owns)) == len(want) and all(owns):
             return time.monotonic() - start
         if time.monotonic() - start > timeout:
+            for m in members:
+                m.dump_stacks()
             raise AssertionError("assignments did not settle within %.0f s: %s\n%s" % (
                 timeout, owns, "\n".join(m.describe(6) for m in members)))
         time.sleep(0.05)
