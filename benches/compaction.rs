@@ -14,6 +14,15 @@
 //!   with `eoslog.roll.fsync=maintenance` (a roll fsyncs nothing; maintenance does), with a
 //!   third thread running the log's maintenance every 10 ms in every row, as an embedder's
 //!   maintenance loop would (the broker's runs every second).
+//! * After the group, paired rounds of both append groups: each round times
+//!   `baseline_no_cleaner`, `cleaner_running` and `raw_copy_running` back to back (the
+//!   order rotating), so the disk's drift falls on all alike (criterion times each row in
+//!   its own stretch, and the disk's speed moves more between stretches than the cleaner's
+//!   effect). `raw_copy_running` is the peer the cleaner is judged against: a thread that
+//!   does nothing but copy 8 MiB in a loop (`pread` 1 MiB at a time, `write` to a new file,
+//!   fsync, unlink), the I/O any cleaner must do, with no log in it. Prints each ratio of
+//!   the summed times and the per-round median. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21)
+//!   rounds of 4 iterations a row.
 #![allow(missing_docs)]
 
 use std::fs::File;
@@ -313,6 +322,35 @@ fn bench_concurrent(c: &mut Criterion) {
             });
         }
     }
+    for (group, log, maintain) in [
+        ("append_while_cleaning", &log, None),
+        (
+            "append_while_cleaning_roll_fsync_maintenance",
+            &deferred,
+            Some(Duration::from_millis(10)),
+        ),
+    ] {
+        if !paired_wanted() {
+            break;
+        }
+        paired(group, |arm| {
+            let copier = (arm == Arm::RawCopy).then(|| RawCopier::start(root.path(), log));
+            let time = timed_with_background(
+                log,
+                (arm == Arm::Cleaner).then_some(unthrottled),
+                maintain,
+                PAIRED_ITERS,
+                &mut || {
+                    for bytes in &batches {
+                        must_append(log, bytes);
+                    }
+                },
+                || keep(log),
+            );
+            drop(copier);
+            time
+        });
+    }
     g.throughput(Throughput::Bytes(4 << 20));
     for (name, cleaning) in [
         ("read_while_cleaning/baseline_no_cleaner", None),
@@ -351,6 +389,180 @@ fn bench_concurrent(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Whether the command line asks for the paired rounds: not `--list` or `--test`, and no
+/// filter, or one that names them (`paired`, `append_while`).
+fn paired_wanted() -> bool {
+    const TAKES_VALUE: &[&str] = &[
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--nresamples",
+        "--profile-time",
+        "--color",
+        "--output-format",
+        "--plotting-backend",
+        "--format",
+    ];
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut filters = Vec::new();
+    let mut skip = false;
+    for a in &args {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a == "--list" || a == "--test" {
+            return false;
+        }
+        if a.starts_with('-') {
+            skip = TAKES_VALUE.contains(&a.as_str());
+        } else {
+            filters.push(a.as_str());
+        }
+    }
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| f.contains("paired") || f.contains("append_while"))
+}
+
+/// Iterations of each row in a paired round.
+const PAIRED_ITERS: u64 = 4;
+
+/// What runs beside the appends in a paired round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arm {
+    Nothing,
+    Cleaner,
+    RawCopy,
+}
+
+/// A thread copying 8 MiB of the log's bytes in a loop with plain file I/O until dropped:
+/// `pread` 1 MiB at a time from a copy of the log's oldest segments, `write` to a new file,
+/// fsync, unlink. Cleaning's I/O with no log in it.
+struct RawCopier {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RawCopier {
+    fn start(root: &Path, log: &Log) -> RawCopier {
+        let dir = root.join("raw-copy");
+        std::fs::create_dir_all(&dir).expect("dir");
+        // The source: 8 MiB of the log as it is on disk (one file; its pages cached as the
+        // segments the cleaner reads are).
+        let src_path = dir.join("source");
+        let mut src = File::create(&src_path).expect("create");
+        let mut from = log.log_start_offset();
+        let mut copied = 0u64;
+        while copied < 8 << 20 {
+            let r = log.read(from, 1 << 20, Isolation::ReadUncommitted).expect("read");
+            let Some(last) = r.slices.last() else { break };
+            for slice in &r.slices {
+                let bytes = slice.read().expect("bytes");
+                src.write_all(&bytes).expect("write");
+                copied += bytes.len() as u64;
+            }
+            let bytes = last.read().expect("bytes");
+            let mut rest = &bytes[..];
+            while let Ok((b, tail)) = RecordBatch::parse(rest) {
+                from = Offset(b.next_offset());
+                rest = tail;
+            }
+        }
+        src.sync_all().expect("fsync");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let src = File::open(&src_path).expect("open");
+            let len = src.metadata().expect("meta").len();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut passes = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                let out = dir.join(format!("copy-{passes}"));
+                let mut f = File::create(&out).expect("create");
+                let mut pos = 0;
+                while pos < len {
+                    let n = src.read_at(&mut buf, pos).expect("read");
+                    f.write_all(&buf[..n]).expect("write");
+                    pos += n as u64;
+                }
+                f.sync_all().expect("fsync");
+                drop(f);
+                std::fs::remove_file(&out).expect("remove");
+                passes += 1;
+            }
+            passes
+        });
+        RawCopier {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RawCopier {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            black_box(t.join().expect("raw copier"));
+        }
+    }
+}
+
+/// Times `run` with nothing, the cleaner and the raw copier beside it in each of
+/// `EOSLOG_BENCH_PAIRED_ROUNDS` rounds, the order rotating, and prints the appends'
+/// throughput with each against without, and with the cleaner against with the copier: of
+/// the summed times, and the per-round median.
+fn paired(group: &str, mut run: impl FnMut(Arm) -> Duration) {
+    const ARMS: [Arm; 3] = [Arm::Nothing, Arm::Cleaner, Arm::RawCopy];
+    let rounds: usize = std::env::var("EOSLOG_BENCH_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
+        .max(1);
+    let mut times = vec![[Duration::ZERO; 3]; rounds];
+    for (round, t) in times.iter_mut().enumerate() {
+        for k in 0..3 {
+            let arm = (round + k) % 3;
+            t[arm] = run(ARMS[arm]);
+        }
+    }
+    let per = |i: usize| {
+        times.iter().map(|t| t[i].as_secs_f64()).sum::<f64>() * 1e3 / (rounds as f64 * PAIRED_ITERS as f64)
+    };
+    eprintln!(
+        "paired {group}, {rounds} rounds of {PAIRED_ITERS} iterations: baseline_no_cleaner {:.2} ms, cleaner_running {:.2} ms, raw_copy_running {:.2} ms per iteration",
+        per(0),
+        per(1),
+        per(2)
+    );
+    // Throughput of arm `num` against arm `den`: the inverse ratio of their times.
+    for (name, num, den) in [
+        ("cleaner_running / baseline_no_cleaner", 1, 0),
+        ("raw_copy_running / baseline_no_cleaner", 2, 0),
+        ("cleaner_running / raw_copy_running", 1, 2),
+    ] {
+        let mut each: Vec<f64> = times
+            .iter()
+            .map(|t| t[den].as_secs_f64() / t[num].as_secs_f64())
+            .collect();
+        each.sort_by(f64::total_cmp);
+        eprintln!(
+            "paired throughput {group} {name}: {:.3} of summed times; per round median {:.3} (range {:.3} to {:.3})",
+            per(den) / per(num),
+            each[each.len() / 2],
+            each[0],
+            each[each.len() - 1]
+        );
+    }
 }
 
 criterion_group!(benches, bench_clean, bench_concurrent);
