@@ -195,6 +195,19 @@ fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep()
         code(t.s().offsets().delete_group(GROUP)),
         KafkaError::GroupIdNotFound
     );
+
+    // Emptied once more; a group tombstone the broker stores deletes it too, live as after
+    // a reopen.
+    commit(&t, -1, "", &[("in", 0, 8)]);
+    t.s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", 0)])
+        .expect("deleted");
+    assert!(listed(&t));
+    t.s().offsets().store_group(GROUP, None).expect("tombstone");
+    assert!(!listed(&t), "the group tombstone deletes it");
+    t.reopen();
+    assert!(!listed(&t));
 }
 
 /// A group known only by the offsets a transaction holds pending (a simple consumer's, or
@@ -209,6 +222,10 @@ fn a_group_known_only_by_an_aborted_transactions_offsets_lives_until_the_next_sw
     assert!(listed(&t), "known by its pending offset");
     t.txns().end_txn("txn", p, false, TxnVersion::TV0).expect("abort");
     assert!(committed(&t).is_empty(), "the aborted offset is dropped");
+    assert!(
+        t.s().offsets().pending(GROUP).expect("pending").is_empty(),
+        "the abort reached the offsets partition"
+    );
     assert!(
         listed(&t) && t.s().offsets().knows_group(GROUP),
         "the group outlives the abort"

@@ -675,6 +675,16 @@ pub fn run(ops: &[Op]) {
 
 /// Compares every id, partition and offset with the model.
 fn check(h: &Harness, m: &Model, ctx: &str) {
+    assert_eq!(
+        h.s().offsets().knows_group(GROUP),
+        m.group_known(),
+        "{ctx}: whether the group exists"
+    );
+    assert_eq!(
+        h.s().offsets().groups().contains(&GROUP.to_owned()),
+        m.group_known(),
+        "{ctx}: whether the group is listed"
+    );
     for (id, x) in &m.ids {
         let d = h.s().transactions().describe(IDS[*id as usize]).expect(ctx);
         assert_eq!(

@@ -67,10 +67,8 @@ impl Offsets<'_> {
         let now = self.store.now_ms();
         let (log, end) = self.with_group(group_id, |s| {
             let end = append_records(&s.log, &record, now, None, None)?;
-            match value {
-                Some(v) => s.groups.insert(group_id.to_owned(), v.clone()),
-                None => s.groups.remove(group_id),
-            };
+            // Applied as the load replays it (a tombstone also forgets an emptied group).
+            s.replay_group(group_id.to_owned(), record[0].1.as_deref(), end.0 - 1);
             Ok((s.log.clone(), end))
         })?;
         self.durable(&log, Some(end))

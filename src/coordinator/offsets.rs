@@ -110,11 +110,14 @@ pub(super) struct PartState {
     /// Each group's last stored metadata (`group_metadata.rs`).
     pub(super) groups: HashMap<String, GroupMetadataValue>,
     /// Groups that lost their last offset, committed or pending (to a tombstone or an
-    /// aborted transaction), with no stored record to name them: a simple consumer's.
-    /// They still exist, Empty, until a retention sweep or DeleteGroups deletes them (a
-    /// group tombstone), as Kafka keeps the simple group an offset commit created until
-    /// its next cleanup. Derived from the log by [`PartState::note_loss`], on load as when
-    /// live, so a reopened store knows the same groups (as Kafka's replay re-creates them).
+    /// aborted transaction), with no stored record to name them: a simple consumer's (or
+    /// one with members the broker reported, which is known by them anyway). They still
+    /// exist, Empty, until a retention sweep or DeleteGroups deletes them (a group
+    /// tombstone), as Kafka keeps the simple group an offset commit created until its next
+    /// cleanup. Derived from the log by [`PartState::note_loss`], on load as when live, so a
+    /// reopened store knows the same groups, until compaction removes the commit records
+    /// (or the aborted batches) they were known by: then, as in Kafka, whose replay creates
+    /// a simple group only from a commit record, a reopen no longer knows them.
     pub(super) emptied: HashSet<String>,
 }
 

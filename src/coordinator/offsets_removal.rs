@@ -21,11 +21,11 @@
 //! a tombstone for its metadata, and its membership is forgotten, so the embedding broker
 //! forgets it too.
 //!
-//! A simple consumer's group (no record, no member) that lost its last offset (to
-//! OffsetDelete, or when the transaction that held its only pending offsets aborted) stays
-//! known, Empty, until then, and across a reopen: Kafka's coordinator creates a simple
-//! classic group for every offset commit it applies or replays and keeps it until its
-//! next cleanup.
+//! A simple consumer's group (no stored record) that lost its last offset (to OffsetDelete,
+//! or when the transaction that held its only pending offsets aborted) stays known, Empty,
+//! until then, and across a reopen while the log still holds the records it was known by:
+//! Kafka's coordinator creates a simple classic group for every offset commit it applies or
+//! replays and keeps it until its next cleanup.
 //!
 //! **DeleteGroups** deletes an Empty group (or a simple consumer's) with every offset,
 //! pending ones included, as Kafka's coordinator does; a group with members is

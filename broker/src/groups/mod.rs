@@ -297,7 +297,11 @@ impl Group {
     }
 
     /// Tells the store the group's generation and members: offset commits are checked
-    /// against them.
+    /// against them. Called under the groups' lock, so that the store learns of changes in
+    /// their order; it waits while an offsets sweep or DeleteGroups writes tombstones to
+    /// this group's `__consumer_offsets` partition (the store holds that partition's
+    /// membership map across the append, not across its fsync), and every group waits with
+    /// it: the store's maps are per partition, this broker's lock is not.
     fn tell_membership(&self, store: &eoslog::Store, group_id: &str) {
         if let Err(e) = store.offsets().set_group_membership(group_id, self.membership()) {
             tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
