@@ -20,8 +20,9 @@
 //!   its own stretch, and the disk's speed moves more between stretches than the cleaner's
 //!   effect). `raw_copy_running` is the peer the cleaner is judged against: a thread that
 //!   does nothing but copy 8 MiB in a loop (`pread` 1 MiB at a time, `write` to a new file,
-//!   fsync, unlink), the I/O any cleaner must do, with no log in it. Prints each ratio of
-//!   the summed times and the per-round median. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21)
+//!   fsync, unlink), paced to write as many bytes a second as the cleaner wrote in its arms:
+//!   the same I/O with no log in it. Prints each ratio of the summed times and the
+//!   per-round median, and both write rates. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21)
 //!   rounds of 4 iterations a row.
 #![allow(missing_docs)]
 
@@ -199,10 +200,11 @@ fn timed_with_cleaner(
     mut work: impl FnMut(),
     reset: impl Fn(),
 ) -> Duration {
-    timed_with_background(log, cleaning, None, iters, &mut work, reset)
+    timed_with_background(log, cleaning, None, iters, &mut work, reset).0
 }
 
-/// [`timed_with_cleaner`], with a thread running the log's maintenance every `maintain`.
+/// [`timed_with_cleaner`], with a thread running the log's maintenance every `maintain`;
+/// also returns the bytes the cleaner wrote.
 fn timed_with_background(
     log: &Arc<Log>,
     cleaning: Option<CleanerOptions>,
@@ -210,7 +212,7 @@ fn timed_with_background(
     iters: u64,
     work: &mut dyn FnMut(),
     reset: impl Fn(),
-) -> Duration {
+) -> (Duration, u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = maintain.map(|period| {
         let (log, stop) = (log.clone(), stop.clone());
@@ -224,16 +226,15 @@ fn timed_with_background(
     let cleaner = cleaning.map(|options| {
         let (log, stop) = (log.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut cleans = 0u64;
+            let mut written = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // Forced: every cleanable segment is cleaned again, dirty or not.
-                if log.clean(&options, true).expect("clean").is_some() {
-                    cleans += 1;
-                } else {
-                    std::thread::yield_now();
+                match log.clean(&options, true).expect("clean") {
+                    Some(r) => written += r.bytes_written,
+                    None => std::thread::yield_now(),
                 }
             }
-            cleans
+            written
         })
     });
     let mut total = Duration::ZERO;
@@ -244,13 +245,11 @@ fn timed_with_background(
         reset();
     }
     stop.store(true, Ordering::Relaxed);
-    if let Some(t) = cleaner {
-        black_box(t.join().expect("cleaner"));
-    }
+    let written = cleaner.map_or(0, |t| t.join().expect("cleaner"));
     if let Some(t) = maintenance {
         t.join().expect("maintenance");
     }
-    total
+    (total, written)
 }
 
 /// A compacted log of 1 MiB segments with 8 MiB of history (8 segments) for the cleaner.
@@ -318,6 +317,7 @@ fn bench_concurrent(c: &mut Criterion) {
                         },
                         || keep(log),
                     )
+                    .0
                 });
             });
         }
@@ -333,9 +333,10 @@ fn bench_concurrent(c: &mut Criterion) {
         if !paired_wanted() {
             break;
         }
-        paired(group, |arm| {
-            let copier = (arm == Arm::RawCopy).then(|| RawCopier::start(root.path(), log));
-            let time = timed_with_background(
+        paired(group, |arm, pace| {
+            let copier = (arm == Arm::RawCopy).then(|| RawCopier::start(root.path(), log, pace));
+            let started = std::time::Instant::now();
+            let (time, cleaned) = timed_with_background(
                 log,
                 (arm == Arm::Cleaner).then_some(unthrottled),
                 maintain,
@@ -347,8 +348,12 @@ fn bench_concurrent(c: &mut Criterion) {
                 },
                 || keep(log),
             );
-            drop(copier);
-            time
+            let copied = copier.map_or(0, RawCopier::stop);
+            Sample {
+                time,
+                written: cleaned + copied,
+                wall: started.elapsed(),
+            }
         });
     }
     g.throughput(Throughput::Bytes(4 << 20));
@@ -392,7 +397,7 @@ fn bench_concurrent(c: &mut Criterion) {
 }
 
 /// Whether the command line asks for the paired rounds: not `--list` or `--test`, and no
-/// filter, or one that names them (`paired`, `append_while`).
+/// filter, or one that names them (`paired`; `append_while` unless `--exact`).
 fn paired_wanted() -> bool {
     const TAKES_VALUE: &[&str] = &[
         "--measurement-time",
@@ -410,10 +415,14 @@ fn paired_wanted() -> bool {
         "--output-format",
         "--plotting-backend",
         "--format",
+        "-s",
+        "-b",
+        "-c",
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut filters = Vec::new();
     let mut skip = false;
+    let exact = args.iter().any(|a| a == "--exact");
     for a in &args {
         if std::mem::take(&mut skip) {
             continue;
@@ -430,7 +439,7 @@ fn paired_wanted() -> bool {
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| f.contains("paired") || f.contains("append_while"))
+            .any(|f| f.contains("paired") || (!exact && f.contains("append_while")))
 }
 
 /// Iterations of each row in a paired round.
@@ -444,16 +453,16 @@ enum Arm {
     RawCopy,
 }
 
-/// A thread copying 8 MiB of the log's bytes in a loop with plain file I/O until dropped:
+/// A thread copying 8 MiB of the log's bytes in a loop with plain file I/O until stopped:
 /// `pread` 1 MiB at a time from a copy of the log's oldest segments, `write` to a new file,
-/// fsync, unlink. Cleaning's I/O with no log in it.
+/// fsync, unlink. Cleaning's I/O with no log in it, at most `pace` bytes written a second.
 struct RawCopier {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<u64>>,
 }
 
 impl RawCopier {
-    fn start(root: &Path, log: &Log) -> RawCopier {
+    fn start(root: &Path, log: &Log, pace: f64) -> RawCopier {
         let dir = root.join("raw-copy");
         std::fs::create_dir_all(&dir).expect("dir");
         // The source: 8 MiB of the log as it is on disk (one file; its pages cached as the
@@ -484,27 +493,43 @@ impl RawCopier {
             let src = File::open(&src_path).expect("open");
             let len = src.metadata().expect("meta").len();
             let mut buf = vec![0u8; 1 << 20];
-            let mut passes = 0u64;
+            let (started, mut written, mut passes) = (std::time::Instant::now(), 0u64, 0u64);
             while !flag.load(Ordering::Relaxed) {
                 let out = dir.join(format!("copy-{passes}"));
                 let mut f = File::create(&out).expect("create");
                 let mut pos = 0;
-                while pos < len {
+                while pos < len && !flag.load(Ordering::Relaxed) {
+                    // Ahead of the pace: wait (a little at a time, to stop promptly) until
+                    // the bytes written so far are due.
+                    let due = Duration::from_secs_f64(written as f64 / pace);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait.min(Duration::from_millis(2)));
+                        continue;
+                    }
                     let n = src.read_at(&mut buf, pos).expect("read");
                     f.write_all(&buf[..n]).expect("write");
                     pos += n as u64;
+                    written += n as u64;
                 }
                 f.sync_all().expect("fsync");
                 drop(f);
                 std::fs::remove_file(&out).expect("remove");
                 passes += 1;
             }
-            passes
+            written
         });
         RawCopier {
             stop,
             thread: Some(thread),
         }
+    }
+}
+
+impl RawCopier {
+    /// Stops the copier; returns the bytes it wrote.
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().expect("raw copier"))
     }
 }
 
@@ -517,32 +542,61 @@ impl Drop for RawCopier {
     }
 }
 
+/// One arm of a paired round: the appends' time, the bytes the thread beside them wrote,
+/// and the wall time it had to write them in.
+struct Sample {
+    time: Duration,
+    written: u64,
+    wall: Duration,
+}
+
 /// Times `run` with nothing, the cleaner and the raw copier beside it in each of
 /// `EOSLOG_BENCH_PAIRED_ROUNDS` rounds, the order rotating, and prints the appends'
 /// throughput with each against without, and with the cleaner against with the copier: of
-/// the summed times, and the per-round median.
-fn paired(group: &str, mut run: impl FnMut(Arm) -> Duration) {
+/// the summed times, and the per-round median. The copier is paced to the bytes a second the
+/// cleaner wrote in its arms so far (a first, untimed cleaner arm calibrates it), so the
+/// two write alike and the ratio between them is the cost of the cleaner's own work.
+fn paired(group: &str, mut run: impl FnMut(Arm, f64) -> Sample) {
     const ARMS: [Arm; 3] = [Arm::Nothing, Arm::Cleaner, Arm::RawCopy];
     let rounds: usize = std::env::var("EOSLOG_BENCH_PAIRED_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(21)
         .max(1);
+    let calibration = run(Arm::Cleaner, f64::INFINITY);
+    let (mut cleaner_bytes, mut cleaner_wall) = (calibration.written, calibration.wall.as_secs_f64());
+    let (mut copier_bytes, mut copier_wall) = (0u64, 0f64);
     let mut times = vec![[Duration::ZERO; 3]; rounds];
     for (round, t) in times.iter_mut().enumerate() {
         for k in 0..3 {
             let arm = (round + k) % 3;
-            t[arm] = run(ARMS[arm]);
+            let pace = (cleaner_bytes as f64 / cleaner_wall).max(1.0);
+            let sample = run(ARMS[arm], pace);
+            t[arm] = sample.time;
+            match ARMS[arm] {
+                Arm::Cleaner => {
+                    cleaner_bytes += sample.written;
+                    cleaner_wall += sample.wall.as_secs_f64();
+                }
+                Arm::RawCopy => {
+                    copier_bytes += sample.written;
+                    copier_wall += sample.wall.as_secs_f64();
+                }
+                Arm::Nothing => {}
+            }
         }
     }
     let per = |i: usize| {
         times.iter().map(|t| t[i].as_secs_f64()).sum::<f64>() * 1e3 / (rounds as f64 * PAIRED_ITERS as f64)
     };
+    let mib_s = |bytes: u64, wall: f64| bytes as f64 / wall / f64::from(1u32 << 20);
     eprintln!(
-        "paired {group}, {rounds} rounds of {PAIRED_ITERS} iterations: baseline_no_cleaner {:.2} ms, cleaner_running {:.2} ms, raw_copy_running {:.2} ms per iteration",
+        "paired {group}, {rounds} rounds of {PAIRED_ITERS} iterations: baseline_no_cleaner {:.2} ms, cleaner_running {:.2} ms, raw_copy_running {:.2} ms per iteration; the cleaner wrote {:.1} MiB/s, the copier {:.1} MiB/s",
         per(0),
         per(1),
-        per(2)
+        per(2),
+        mib_s(cleaner_bytes, cleaner_wall),
+        mib_s(copier_bytes, copier_wall),
     );
     // Throughput of arm `num` against arm `den`: the inverse ratio of their times.
     for (name, num, den) in [
