@@ -9,6 +9,7 @@ mod common;
 use common::*;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use eoslog::{
     AppendOutcome, BatchBuilder, CleanerOptions, Isolation, Log, NewRecord, ProducerEpoch, ProducerId,
@@ -639,6 +640,69 @@ fn a_segment_with_more_keys_than_the_dedupe_buffer_is_cleaned_in_passes() {
         left.iter().map(|(o, ..)| *o).collect::<Vec<_>>(),
         (40..80).collect::<Vec<_>>()
     );
+}
+
+/// A clean whose segments change under it (here a truncation while it copies its second
+/// group) keeps the groups it already installed: it reports them, and the next clean maps
+/// from the first group it left instead of starting over.
+#[test]
+fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_from_there() {
+    let t = compacted(&[]);
+    let target = Arc::new(Mutex::new(String::new()));
+    let gate = Gate::new(GateOn::Write);
+    let name = target.clone();
+    let log = t.open_with_fs(gated_fs(&gate, move |p| {
+        p.file_name()
+            .is_some_and(|f| *f.to_string_lossy() == *name.lock().expect("name"))
+    }));
+    // Three sealed segments of distinct keys (each its own group), and "dup" again last.
+    let value = "v".repeat(100);
+    let mut keys: Vec<String> = vec!["dup".into()];
+    appended(client(&log, &kv(&[("dup", Some("old"))])));
+    while log.segments().len() < 4 {
+        let key = format!("key-{:02}", keys.len());
+        appended(client(&log, &kv(&[(&key, Some(&value))])));
+        keys.push(key);
+    }
+    appended(client(&log, &kv(&[("dup", Some("new"))])));
+    seal(&log);
+    appended(client(&log, &kv(&[("tail", Some("x"))])));
+    let bases: Vec<_> = log.segments().iter().map(|s| s.base_offset).collect();
+    assert!(bases.len() >= 4, "sealed segments to clean: {bases:?}");
+    *target.lock().expect("name") = format!("{:020}.log.cleaned", bases[1].0);
+
+    let report = std::thread::scope(|scope| {
+        gate.arm();
+        let cleaning = scope.spawn(|| log.clean(&CleanerOptions::default(), true));
+        gate.wait_entered(); // the first group is installed; the second is being copied
+        log.truncate_to(off(log.log_end_offset().0 - 1))
+            .expect("truncate");
+        gate.release();
+        cleaning.join().expect("clean").expect("clean")
+    });
+    let report = report.expect("a report of the group installed");
+    assert_eq!(report.segments_written, 1, "{report:?}");
+    assert_eq!(report.end_offset, bases[1], "{report:?}");
+    assert_eq!(
+        log.cleanability().expect("cleanability").first_dirty_offset,
+        bases[1]
+    );
+    let offsets = || -> Vec<i64> {
+        records(&log, Isolation::ReadUncommitted)
+            .into_iter()
+            .map(|(o, ..)| o)
+            .collect()
+    };
+    assert!(!offsets().contains(&0), "the first group was cleaned");
+    let want = keys.clone();
+    let have = |log: &Log| latest(log).into_keys().collect::<Vec<_>>();
+    assert_eq!(have(&log), want, "every key, the truncated tail gone");
+    assert_eq!(latest(&log)["dup"], "new");
+
+    let next = clean(&log);
+    assert!(next.end_offset > bases[1], "{next:?}");
+    assert_eq!(have(&log), want);
+    assert_eq!(latest(&log)["dup"], "new");
 }
 
 #[test]

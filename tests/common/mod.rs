@@ -38,11 +38,18 @@ impl TestLog {
     }
     /// Opens the log in `dir` with this test's config and clock.
     pub fn open_at(&self, dir: &Path) -> Log {
+        self.open_in(dir, Arc::new(StdFileSystem))
+    }
+    /// Opens the log with this test's config and clock on `fs`.
+    pub fn open_with_fs(&self, fs: Arc<dyn FileSystem>) -> Log {
+        self.open_in(&self.path(), fs)
+    }
+    fn open_in(&self, dir: &Path, fs: Arc<dyn FileSystem>) -> Log {
         Log::open_with(
             dir,
             self.config.clone(),
             LogOptions {
-                fs: Arc::new(StdFileSystem),
+                fs,
                 clock: Arc::new(self.clock.clone()),
             },
         )
@@ -274,15 +281,7 @@ impl Gate {
 
     /// A log at `t` whose files named by `gated` pass their operations through this gate.
     pub fn open(&self, t: &TestLog, gated: fn(&Path) -> bool) -> Log {
-        Log::open_with(
-            t.path(),
-            t.config.clone(),
-            LogOptions {
-                fs: gated_fs(self, gated),
-                clock: Arc::new(t.clock.clone()),
-            },
-        )
-        .expect("open")
+        t.open_with_fs(gated_fs(self, gated))
     }
 }
 

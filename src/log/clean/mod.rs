@@ -267,8 +267,10 @@ impl Log {
 
     /// Cleans the log if it is compacted (`cleanup.policy` includes `compact`) and a clean is
     /// due; `force` cleans whatever the dirty ratio. Returns what the clean did, `None` when
-    /// nothing was cleaned (not compacted, nothing cleanable, not due, or the segments changed
-    /// underneath: retention or a truncation won the race).
+    /// nothing was cleaned (not compacted, nothing cleanable, not due, or the segments of its
+    /// first group changed underneath: retention or a truncation won the race). A clean whose
+    /// later group lost that race keeps and reports the groups it installed before it; its
+    /// `end_offset`, where the next clean maps from, is then that group's base offset.
     ///
     /// # Errors
     /// Storage failures and damaged batches. A failure before the swap leaves the log as it
@@ -340,6 +342,9 @@ impl Log {
             records_read: 0,
             records_kept: 0,
         };
+        // Where the clean ends: `end_offset`, or the base of a group whose segments changed
+        // while it was copied (the groups before it are installed, and clean).
+        let mut stopped_at = None;
         let mut i = 0;
         while i < cleaned.len() {
             let base = cleaned[i].base_offset;
@@ -359,20 +364,31 @@ impl Log {
                 self.discard_copy(base);
                 continue;
             }
-            report.segments_read += group.len();
-            report.bytes_read += group.iter().map(|s| s.size()).sum::<u64>();
-            report.bytes_written += copy.size();
+            let (read, written) = (group.iter().map(|s| s.size()).sum::<u64>(), copy.size());
             if !self.swap_in(group, copy, truncations)? {
                 tracing::info!(dir = %self.dir.display(), "segments changed during the clean; it stops here");
-                return Ok(None);
+                if report.segments_written == 0 {
+                    return Ok(None);
+                }
+                stopped_at = Some(group[0].base_offset);
+                break;
             }
+            report.segments_read += group.len();
+            report.bytes_read += read;
+            report.bytes_written += written;
             report.segments_written += 1;
+            report.records_read = stats.records_read;
+            report.records_kept = stats.records_kept;
         }
-        report.records_read = stats.records_read;
-        report.records_kept = stats.records_kept;
         report.finished_ms = self.clock.now_ms();
         report.duration_ms = started.elapsed().as_millis() as i64;
         let mut st = self.cleaner.lock();
+        // A clean that stopped early leaves dirty what it did not install: the next one
+        // maps from the first group it left (never from below where this one started).
+        let end_offset = stopped_at.map_or(end_offset, |base| {
+            base.max(st.file.first_dirty_offset).min(end_offset)
+        });
+        report.end_offset = Offset(end_offset);
         st.file.first_dirty_offset = end_offset;
         st.file.last_run = Some(report);
         state::write(&*self.fs, &self.dir, &st.file)?;
