@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use eoslog::{
-    AppendOutcome, BatchBuilder, CleanerOptions, Isolation, Log, NewRecord, ProducerEpoch, ProducerId,
-    RecordBatch, Sequence,
+    AppendOutcome, BatchBuilder, CleanerOptions, Isolation, Log, NewRecord, Offset, ProducerEpoch,
+    ProducerId, RecordBatch, Sequence,
 };
 
 fn compacted(extra: &[(&str, &str)]) -> TestLog {
@@ -642,11 +642,19 @@ fn a_segment_with_more_keys_than_the_dedupe_buffer_is_cleaned_in_passes() {
     );
 }
 
-/// A clean whose segments change under it (here a truncation while it copies its second
-/// group) keeps the groups it already installed: it reports them, and the next clean maps
-/// from the first group it left instead of starting over.
-#[test]
-fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_from_there() {
+/// Three sealed segments of distinct keys, each its own group of a clean, "dup" in the first
+/// and again in the last, and a record in the active segment; then a forced clean during
+/// whose copy of the second group the log is truncated to `cut(log, segment bases)`.
+/// Returns the test log, the log, the segment bases, the keys written and the clean's answer.
+fn clean_cut_short(
+    cut: fn(&Log, &[Offset]) -> Offset,
+) -> (
+    TestLog,
+    Log,
+    Vec<Offset>,
+    Vec<String>,
+    Option<eoslog::CleanReport>,
+) {
     let t = compacted(&[]);
     let target = Arc::new(Mutex::new(String::new()));
     let gate = Gate::new(GateOn::Write);
@@ -655,7 +663,6 @@ fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_fr
         p.file_name()
             .is_some_and(|f| *f.to_string_lossy() == *name.lock().expect("name"))
     }));
-    // Three sealed segments of distinct keys (each its own group), and "dup" again last.
     let value = "v".repeat(100);
     let mut keys: Vec<String> = vec!["dup".into()];
     appended(client(&log, &kv(&[("dup", Some("old"))])));
@@ -670,16 +677,23 @@ fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_fr
     let bases: Vec<_> = log.segments().iter().map(|s| s.base_offset).collect();
     assert!(bases.len() >= 4, "sealed segments to clean: {bases:?}");
     *target.lock().expect("name") = format!("{:020}.log.cleaned", bases[1].0);
-
     let report = std::thread::scope(|scope| {
         gate.arm();
         let cleaning = scope.spawn(|| log.clean(&CleanerOptions::default(), true));
         gate.wait_entered(); // the first group is installed; the second is being copied
-        log.truncate_to(off(log.log_end_offset().0 - 1))
-            .expect("truncate");
+        log.truncate_to(cut(&log, &bases)).expect("truncate");
         gate.release();
         cleaning.join().expect("clean").expect("clean")
     });
+    (t, log, bases, keys, report)
+}
+
+/// A clean whose segments change under it (here a truncation of the tail while it copies
+/// its second group) keeps the groups it already installed: it reports them, and the next
+/// clean maps from the first group it left instead of starting over.
+#[test]
+fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_from_there() {
+    let (_t, log, bases, keys, report) = clean_cut_short(|log, _| off(log.log_end_offset().0 - 1));
     let report = report.expect("a report of the group installed");
     assert_eq!(report.segments_written, 1, "{report:?}");
     assert_eq!(report.end_offset, bases[1], "{report:?}");
@@ -687,22 +701,44 @@ fn a_clean_stopped_by_a_change_reports_what_it_installed_and_the_next_goes_on_fr
         log.cleanability().expect("cleanability").first_dirty_offset,
         bases[1]
     );
-    let offsets = || -> Vec<i64> {
-        records(&log, Isolation::ReadUncommitted)
-            .into_iter()
-            .map(|(o, ..)| o)
-            .collect()
-    };
-    assert!(!offsets().contains(&0), "the first group was cleaned");
-    let want = keys.clone();
+    let offsets: Vec<i64> = records(&log, Isolation::ReadUncommitted)
+        .into_iter()
+        .map(|(o, ..)| o)
+        .collect();
+    assert!(!offsets.contains(&0), "the first group was cleaned");
     let have = |log: &Log| latest(log).into_keys().collect::<Vec<_>>();
-    assert_eq!(have(&log), want, "every key, the truncated tail gone");
+    assert_eq!(have(&log), keys, "every key, the truncated tail gone");
     assert_eq!(latest(&log)["dup"], "new");
 
     let next = clean(&log);
     assert!(next.end_offset > bases[1], "{next:?}");
-    assert_eq!(have(&log), want);
+    assert_eq!(have(&log), keys);
     assert_eq!(latest(&log)["dup"], "new");
+}
+
+/// A truncation below what a running clean installed (Kafka's `maybeTruncateCheckpoint`):
+/// the clean's new first dirty offset is not above the cut, so what is written again from
+/// there is mapped by the next clean rather than taken for clean.
+#[test]
+fn a_clean_cut_short_by_a_truncation_below_it_records_no_first_dirty_offset_above_the_cut() {
+    let (_t, log, bases, _, report) = clean_cut_short(|_, bases| off(bases[1].0 - 2));
+    let cut = log.log_end_offset();
+    assert!(cut < bases[1], "{cut:?} {bases:?}");
+    let report = report.expect("a report of the group installed");
+    assert!(report.end_offset <= cut, "{report:?} cut at {cut:?}");
+    let first_dirty = log.cleanability().expect("cleanability").first_dirty_offset;
+    assert!(first_dirty <= cut, "{first_dirty:?} cut at {cut:?}");
+    // Written again past the cut: a new value of a key of the first group, then sealed.
+    appended(client(&log, &kv(&[("key-01", Some("again"))])));
+    seal(&log);
+    clean(&log);
+    let kept = latest(&log);
+    assert_eq!(kept["key-01"], "again");
+    let key_01 = records(&log, Isolation::ReadUncommitted)
+        .into_iter()
+        .filter(|(_, k, _)| k == "key-01")
+        .count();
+    assert_eq!(key_01, 1, "the rewritten key was mapped: its old record is gone");
 }
 
 #[test]

@@ -138,9 +138,13 @@ pub struct Cleanability {
 }
 
 /// The cleaner's memory of one log.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct CleanerState {
     pub(super) file: CleanerFile,
+    /// The lowest offset a truncation cut the log to since the running clean began
+    /// (`i64::MAX`: none): the clean's new first dirty offset is not above it, or a clean
+    /// finishing after a truncation would record as clean offsets written again since.
+    truncated_to: i64,
 }
 
 impl CleanerState {
@@ -148,6 +152,7 @@ impl CleanerState {
     pub(super) fn load(fs: &dyn crate::fs::FileSystem, dir: &std::path::Path) -> Self {
         CleanerState {
             file: state::read(fs, dir).unwrap_or_default(),
+            truncated_to: i64::MAX,
         }
     }
 }
@@ -242,6 +247,7 @@ impl Log {
     /// lock; a failed write of the file is logged (the file is advisory).
     pub(super) fn truncate_cleaner_state(&self, offset: i64) {
         let mut st = self.cleaner.lock();
+        st.truncated_to = st.truncated_to.min(offset);
         if st.file.first_dirty_offset > offset {
             st.file.first_dirty_offset = offset;
             if let Err(e) = state::write(&*self.fs, &self.dir, &st.file) {
@@ -282,6 +288,7 @@ impl Log {
         }
         let _one_at_a_time = self.clean_lock.lock();
         self.check_writable()?;
+        self.cleaner.lock().truncated_to = i64::MAX;
         let started = Instant::now();
         let now = self.clock.now_ms();
         let (segments, producers, truncations) = {
@@ -384,10 +391,14 @@ impl Log {
         report.duration_ms = started.elapsed().as_millis() as i64;
         let mut st = self.cleaner.lock();
         // A clean that stopped early leaves dirty what it did not install: the next one
-        // maps from the first group it left (never from below where this one started).
-        let end_offset = stopped_at.map_or(end_offset, |base| {
-            base.max(st.file.first_dirty_offset).min(end_offset)
-        });
+        // maps from the first group it left (never from below where this one started). Nor
+        // from above where a truncation meanwhile cut the log: what was written again since
+        // was never mapped.
+        let end_offset = stopped_at
+            .map_or(end_offset, |base| {
+                base.max(st.file.first_dirty_offset).min(end_offset)
+            })
+            .min(st.truncated_to);
         report.end_offset = Offset(end_offset);
         st.file.first_dirty_offset = end_offset;
         st.file.last_run = Some(report);
