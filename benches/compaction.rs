@@ -294,14 +294,15 @@ fn bench_concurrent(c: &mut Criterion) {
         ("cleaner_running", Some(unthrottled)),
         ("cleaner_throttled_64MiBps", Some(throttled)),
     ];
-    for (group, log, maintain) in [
+    let append_groups = [
         ("append_while_cleaning", &log, None),
         (
             "append_while_cleaning_roll_fsync_maintenance",
             &deferred,
             Some(Duration::from_millis(10)),
         ),
-    ] {
+    ];
+    for (group, log, maintain) in append_groups {
         for (row, cleaning) in rows {
             g.bench_function(format!("{group}/{row}"), |b| {
                 b.iter_custom(|iters| {
@@ -322,17 +323,7 @@ fn bench_concurrent(c: &mut Criterion) {
             });
         }
     }
-    for (group, log, maintain) in [
-        ("append_while_cleaning", &log, None),
-        (
-            "append_while_cleaning_roll_fsync_maintenance",
-            &deferred,
-            Some(Duration::from_millis(10)),
-        ),
-    ] {
-        if !paired_wanted() {
-            break;
-        }
+    for (group, log, maintain) in append_groups.into_iter().filter(|_| paired_wanted()) {
         paired(group, |arm, pace| {
             let copier = (arm == Arm::RawCopy).then(|| RawCopier::start(root.path(), log, pace));
             let started = std::time::Instant::now();
@@ -523,11 +514,13 @@ impl RawCopier {
             thread: Some(thread),
         }
     }
-}
 
-impl RawCopier {
     /// Stops the copier; returns the bytes it wrote.
     fn stop(mut self) -> u64 {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.take().map_or(0, |t| t.join().expect("raw copier"))
     }
@@ -535,10 +528,7 @@ impl RawCopier {
 
 impl Drop for RawCopier {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            black_box(t.join().expect("raw copier"));
-        }
+        self.finish();
     }
 }
 

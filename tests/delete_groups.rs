@@ -139,6 +139,16 @@ fn test_delete_offset_of_empty_group() {
     );
 }
 
+/// A simple consumer commits `offset` of `in`'s `partition` (generation -1), then
+/// OffsetDelete removes it: the group's only offset.
+fn empty_simple_group(t: &TestStore, partition: i32, offset: i64) {
+    commit(t, -1, "", &[("in", partition, offset)]);
+    t.s()
+        .offsets()
+        .delete_offsets(GROUP, &[tp("in", partition)])
+        .expect("deleted");
+}
+
 fn listed(t: &TestStore) -> bool {
     t.s().offsets().groups().contains(&GROUP.to_owned())
 }
@@ -152,11 +162,7 @@ fn listed(t: &TestStore) -> bool {
 #[test]
 fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep() {
     let mut t = store();
-    commit(&t, -1, "", &[("in", 0, 5)]);
-    t.s()
-        .offsets()
-        .delete_offsets(GROUP, &[tp("in", 0)])
-        .expect("deleted");
+    empty_simple_group(&t, 0, 5);
     assert!(committed(&t).is_empty());
     assert!(listed(&t) && t.s().offsets().knows_group(GROUP), "still known");
     t.reopen();
@@ -177,11 +183,7 @@ fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep()
     assert!(!listed(&t));
 
     // Emptied again; this time the sweep deletes it.
-    commit(&t, -1, "", &[("in", 1, 6)]);
-    t.s()
-        .offsets()
-        .delete_offsets(GROUP, &[tp("in", 1)])
-        .expect("deleted");
+    empty_simple_group(&t, 1, 6);
     assert!(listed(&t));
     let swept = t.s().offsets().remove_expired();
     assert_eq!(swept.deleted_groups, vec![(GROUP.to_owned(), -1)]);
@@ -198,11 +200,7 @@ fn a_simple_consumer_group_emptied_by_offset_delete_lives_until_the_next_sweep()
 
     // Emptied once more; a group tombstone the broker stores deletes it too, live as after
     // a reopen.
-    commit(&t, -1, "", &[("in", 0, 8)]);
-    t.s()
-        .offsets()
-        .delete_offsets(GROUP, &[tp("in", 0)])
-        .expect("deleted");
+    empty_simple_group(&t, 0, 8);
     assert!(listed(&t));
     t.s().offsets().store_group(GROUP, None).expect("tombstone");
     assert!(!listed(&t), "the group tombstone deletes it");

@@ -155,21 +155,21 @@ impl PartState {
     /// Whether `group` exists for the coordinator: offsets (committed or pending), a stored
     /// record, a membership the broker reported, or emptied and not yet deleted.
     pub(super) fn knows(&self, members: &HashMap<String, GroupMembership>, group: &str) -> bool {
+        self.holds(group) || self.emptied.contains(group) || members.contains_key(group)
+    }
+
+    /// Whether the log names `group` now: by offsets (committed or pending) or a record.
+    fn holds(&self, group: &str) -> bool {
         self.committed.contains_key(group)
             || self.groups.contains_key(group)
-            || self.emptied.contains(group)
             || self.open_by_group.get(group).is_some_and(|p| !p.is_empty())
-            || members.contains_key(group)
     }
 
     /// Called when `group` has just lost offsets: with none left, committed or pending,
     /// and no stored record, it is a simple group emptied, which lives on until deleted.
     /// The one rule for both the live paths and the load, which replay the same records.
     fn note_loss(&mut self, group: &str) {
-        let left = self.committed.contains_key(group)
-            || self.groups.contains_key(group)
-            || self.open_by_group.get(group).is_some_and(|p| !p.is_empty());
-        if !left {
+        if !self.holds(group) {
             self.emptied.insert(group.to_owned());
         }
     }
