@@ -13,14 +13,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{call, commit_offset, conn, s, BrokerProcess};
+use common::{call, commit_offset, conn, heartbeat, s, BrokerProcess};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, CreateTopicsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    GroupId, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 
 const GROUP: &str = "resumed";
@@ -62,15 +61,6 @@ fn sync(b: &str, member_id: &str, generation: i32, assign: &[(&str, &'static [u8
         })
         .collect();
     call(&mut conn(b), ApiKey::SyncGroup, 3, &r)
-}
-
-fn heartbeat(b: &str, member_id: &str, generation: i32) -> i16 {
-    let mut r = HeartbeatRequest::default();
-    r.group_id = GroupId(s(GROUP));
-    r.member_id = s(member_id);
-    r.generation_id = generation;
-    let resp: HeartbeatResponse = call(&mut conn(b), ApiKey::Heartbeat, 3, &r);
-    resp.error_code
 }
 
 fn describe(b: &str) -> (String, Vec<(String, Bytes)>) {
@@ -128,7 +118,7 @@ fn a_stable_group_resumes_after_a_broker_kill_without_a_rebalance() {
         "the group resumed as stored"
     );
     assert_eq!(
-        heartbeat(&b.addr, &member, 1),
+        heartbeat(&b.addr, GROUP, &member, 1),
         0,
         "a heartbeat of the stored generation is answered NONE"
     );
@@ -153,7 +143,7 @@ fn a_stable_group_resumes_after_a_broker_kill_without_a_rebalance() {
         (j.error_code, j.generation_id)
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while heartbeat(&b.addr, &member, 1) != 27 {
+    while heartbeat(&b.addr, GROUP, &member, 1) != 27 {
         assert!(
             Instant::now() < deadline,
             "the newcomer's join started no rebalance"
@@ -197,7 +187,7 @@ fn a_group_that_cannot_be_stored_is_not_answered_stable() {
         "a record too large to store is UNKNOWN_SERVER_ERROR, as in Kafka"
     );
     assert!(sy.assignment.is_empty());
-    assert_eq!(heartbeat(&b.addr, &member, 1), 27, "the group rebalances");
+    assert_eq!(heartbeat(&b.addr, GROUP, &member, 1), 27, "the group rebalances");
     assert_eq!(describe(&b.addr).0, "PreparingRebalance");
 }
 
@@ -267,9 +257,9 @@ fn a_static_member_with_several_protocols_rejoins_a_reloaded_group_without_a_reb
         ),
         "the instance kept its assignment under its new id"
     );
-    assert_eq!(heartbeat(&b.addr, &second, 1), 0);
+    assert_eq!(heartbeat(&b.addr, GROUP, &second, 1), 0);
     assert_eq!(
-        heartbeat(&b.addr, &first, 1),
+        heartbeat(&b.addr, GROUP, &first, 1),
         25,
         "the old member id is gone (UNKNOWN_MEMBER_ID)"
     );

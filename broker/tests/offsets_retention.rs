@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     commit_offset, commit_offset_to, fetched_offsets, group_state, in_process, join_and_sync, leave,
-    listed_groups, subscription,
+    listed_groups, subscription, wall_clock,
 };
 use eoslog::{LogOptions, ManualClock, StdFileSystem};
 
@@ -32,11 +32,7 @@ fn broker_with_clock(
     dir: &std::path::Path,
     initial_delay_ms: u32,
 ) -> (Arc<ManualClock>, tokio::runtime::Runtime, eoslog_broker::Broker) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_millis() as i64;
-    let clock = Arc::new(ManualClock::new(now));
+    let clock = wall_clock();
     let options = LogOptions {
         fs: Arc::new(StdFileSystem),
         clock: clock.clone(),

@@ -23,7 +23,7 @@ pub(crate) async fn delete_groups(ctx: &Ctx, r: DeleteGroupsRequest) -> DeleteGr
         let group = id.0.as_str();
         // The generation the group had, to forget it only if it has not moved on.
         let queued = {
-            let all = shared.groups.groups.lock();
+            let all = shared.groups.lock(&shared.store, group);
             match all.get(group) {
                 Some(g) if g.state != State::Empty || !g.members.is_empty() => None,
                 g => Some((super::delete(shared, group), g.map(|g| g.membership().generation))),
@@ -56,8 +56,8 @@ pub(crate) fn forget_deleted(shared: &Shared, deleted: &[(String, i32)]) {
     if deleted.is_empty() {
         return;
     }
-    let mut all = shared.groups.groups.lock();
     for (id, generation) in deleted {
+        let mut all = shared.groups.lock(&shared.store, id);
         if all.get(id).is_some_and(|g| {
             g.state == State::Empty && g.members.is_empty() && g.membership().generation == *generation
         }) {

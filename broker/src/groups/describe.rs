@@ -8,10 +8,9 @@ use kafka_protocol::messages::{
 };
 
 use super::State;
-use crate::handlers::{s, Ctx};
+use crate::handlers::{in_place, s, Ctx};
 
 pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let all = ctx.shared.groups.groups.lock();
     let mut out = DescribeGroupsResponse::default();
     out.groups = r
         .groups
@@ -19,10 +18,11 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
         .map(|id| {
             let mut d = DescribedGroup::default();
             d.group_id = id.clone();
+            let all = ctx.shared.groups.lock(&ctx.shared.store, id.0.as_str());
             match all.get(id.0.as_str()) {
                 // A group known only to the store (a simple consumer's, by its offsets or
                 // emptied of them and not yet deleted) is Empty, as ListGroups shows it.
-                None if ctx.shared.store.offsets().knows_group(id.0.as_str()) => {
+                None if in_place(|| ctx.shared.store.offsets().knows_group(id.0.as_str())) => {
                     d.group_state = s(State::Empty.name())
                 }
                 None => d.group_state = s("Dead"),
@@ -60,16 +60,15 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
 }
 
 pub(crate) fn list(ctx: &Ctx, r: ListGroupsRequest) -> ListGroupsResponse {
-    let mut listed: Vec<(String, String, &'static str)> = ctx
-        .shared
-        .groups
-        .groups
-        .lock()
-        .iter()
-        .map(|(id, g)| (id.clone(), g.protocol_type.clone(), g.state.name()))
-        .collect();
+    let mut listed: Vec<(String, String, &'static str)> = Vec::new();
+    for all in ctx.shared.groups.shards() {
+        listed.extend(
+            all.iter()
+                .map(|(id, g)| (id.clone(), g.protocol_type.clone(), g.state.name())),
+        );
+    }
     // Groups known only by their committed offsets are Empty.
-    for id in ctx.shared.store.offsets().groups() {
+    for id in in_place(|| ctx.shared.store.offsets().groups()) {
         if !listed.iter().any(|(l, _, _)| *l == id) {
             listed.push((id, String::new(), State::Empty.name()));
         }

@@ -34,12 +34,12 @@ use kafka_protocol::messages::{
     LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use self::stored::Change;
-use crate::handlers::{s, Ctx};
+use crate::handlers::{in_place, s, Ctx};
 use crate::{BrokerConfig, Shared};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,13 +297,14 @@ impl Group {
     }
 
     /// Tells the store the group's generation and members: offset commits are checked
-    /// against them. Called under the groups' lock, so that the store learns of changes in
-    /// their order; it waits while an offsets sweep or DeleteGroups writes tombstones to
-    /// this group's `__consumer_offsets` partition (the store holds that partition's
-    /// membership map across the append, not across its fsync), and every group waits with
-    /// it: the store's maps are per partition, this broker's lock is not.
+    /// against them. Called under the lock of the group's partition, so that the store
+    /// learns of a group's changes in their order; it waits while an offsets sweep or
+    /// DeleteGroups writes tombstones to this group's `__consumer_offsets` partition (the
+    /// store holds that partition's membership map across the append, not across its
+    /// fsync), and so do the other groups of that partition, none of another.
     fn tell_membership(&self, store: &eoslog::Store, group_id: &str) {
-        if let Err(e) = store.offsets().set_group_membership(group_id, self.membership()) {
+        let membership = self.membership();
+        if let Err(e) = in_place(|| store.offsets().set_group_membership(group_id, membership)) {
             tracing::warn!(target: "eoslog_broker", group = group_id, error = %e, "membership not recorded");
         }
     }
@@ -380,9 +381,13 @@ fn client_prefix(client_id: &str) -> &str {
     &client_id[..n]
 }
 
-/// Every group of the broker.
+/// Every group of the broker, locked per `__consumer_offsets` partition as the store's
+/// membership maps are: a group's change waits only for the groups of its own partition
+/// (and, while an offsets sweep or DeleteGroups writes that partition's tombstones, for
+/// the write), never for another partition's.
 pub(crate) struct Groups {
-    groups: Mutex<HashMap<String, Group>>,
+    /// The groups of partition `p` at index `p`.
+    shards: Vec<Mutex<HashMap<String, Group>>>,
     /// Settled groups to store, in order; `writer_loop` takes the receiver.
     to_store: tokio::sync::mpsc::UnboundedSender<Change>,
     changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
@@ -399,8 +404,14 @@ impl Groups {
     /// The broker's groups: every group stored in `store` resumes.
     pub(crate) fn new(config: &BrokerConfig, store: &eoslog::Store) -> Groups {
         let (to_store, changes) = tokio::sync::mpsc::unbounded_channel();
+        let mut shards: Vec<HashMap<String, Group>> = (0..store.config().offsets_partitions)
+            .map(|_| HashMap::new())
+            .collect();
+        for (id, g) in stored::resume(store) {
+            shards[shard_of(store, &id)].insert(id, g);
+        }
         Groups {
-            groups: Mutex::new(stored::resume(store)),
+            shards: shards.into_iter().map(Mutex::new).collect(),
             to_store,
             changes: Mutex::new(Some(changes)),
             initial_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
@@ -420,6 +431,27 @@ impl Groups {
             },
         }
     }
+
+    /// The lock of the groups of `group_id`'s partition: the one to hold to read or change
+    /// that group.
+    fn lock(&self, store: &eoslog::Store, group_id: &str) -> MutexGuard<'_, HashMap<String, Group>> {
+        lock_shard(&self.shards[shard_of(store, group_id)])
+    }
+
+    /// Every partition's groups, one lock at a time.
+    fn shards(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<String, Group>>> {
+        self.shards.iter().map(lock_shard)
+    }
+}
+
+/// A partition's groups, waited for (its holder may be waiting for a sweep's write) without
+/// stalling the runtime.
+fn lock_shard(m: &Mutex<HashMap<String, Group>>) -> MutexGuard<'_, HashMap<String, Group>> {
+    m.try_lock().unwrap_or_else(|| in_place(|| m.lock()))
+}
+
+fn shard_of(store: &eoslog::Store, group_id: &str) -> usize {
+    usize::try_from(store.offsets().partition_for(group_id)).unwrap_or(0)
 }
 
 /// Tells the store the group's generation and members (offset commits are checked
@@ -473,7 +505,7 @@ pub(super) async fn stored(rx: oneshot::Receiver<Result<(), i16>>) -> Result<(),
 /// that rebalance, it turns Stable and every sync is answered with its assignment; on a
 /// failed write every sync gets the error and the group rebalances, as in Kafka.
 fn settle_after_store(shared: &Shared, group_id: &str, generation: i32, outcome: Result<(), i16>) {
-    let mut all = shared.groups.groups.lock();
+    let mut all = shared.groups.lock(&shared.store, group_id);
     let Some(g) = all.get_mut(group_id) else {
         return;
     };
@@ -551,7 +583,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
     let instance_id = r.group_instance_id.as_ref().map(|i| i.to_string());
     let now = Instant::now();
     let joining = 'locked: {
-        let mut all = groups.groups.lock();
+        let mut all = groups.lock(&shared.store, &group_id);
         if !r.member_id.is_empty() && !all.contains_key(&group_id) {
             return error(KafkaError::UnknownMemberId.code(), r.member_id.to_string());
         }
@@ -693,7 +725,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         // rebalances and the member rejoins.
         Joining::Replaced(answer, rx) => {
             if let Err(code) = stored(rx).await {
-                if let Some(g) = groups.groups.lock().get_mut(&group_id) {
+                if let Some(g) = groups.lock(&shared.store, &group_id).get_mut(&group_id) {
                     g.prepare_rebalance(Instant::now());
                     g.tell_membership(&shared.store, &group_id);
                 }
@@ -768,7 +800,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
         out
     };
     let (rx, protocol_type, protocol, pending) = {
-        let mut all = shared.groups.groups.lock();
+        let mut all = shared.groups.lock(&shared.store, &group_id);
         let Some(g) = all.get_mut(&group_id) else {
             return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
         };
@@ -836,7 +868,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
 
 pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
     let mut out = HeartbeatResponse::default();
-    let mut all = ctx.shared.groups.groups.lock();
+    let mut all = ctx.shared.groups.lock(&ctx.shared.store, r.group_id.0.as_str());
     let Some(g) = all.get_mut(r.group_id.0.as_str()) else {
         out.error_code = KafkaError::UnknownMemberId.code();
         return out;
@@ -887,7 +919,7 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
         vec![(r.member_id.to_string(), None)]
     };
     let mut out = LeaveGroupResponse::default();
-    let mut all = shared.groups.groups.lock();
+    let mut all = shared.groups.lock(&shared.store, &group_id);
     let Some(g) = all.get_mut(&group_id) else {
         out.error_code = KafkaError::UnknownMemberId.code();
         return out;
@@ -946,20 +978,21 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
             _ = shutdown.wait_for(|&stop| stop) => return,
         }
         let now = Instant::now();
-        let mut all = shared.groups.groups.lock();
-        for (id, g) in all.iter_mut() {
-            let before = g.members.len();
-            g.members.retain(|_, m| {
-                m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
-            });
-            let expired = g.members.len() != before;
-            if expired && g.state != State::Empty {
-                tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
-                g.prepare_rebalance(now);
-            }
-            let completed = g.try_complete_join(now);
-            if expired || completed {
-                publish(&shared, id, g);
+        for mut all in shared.groups.shards() {
+            for (id, g) in all.iter_mut() {
+                let before = g.members.len();
+                g.members.retain(|_, m| {
+                    m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
+                });
+                let expired = g.members.len() != before;
+                if expired && g.state != State::Empty {
+                    tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
+                    g.prepare_rebalance(now);
+                }
+                let completed = g.try_complete_join(now);
+                if expired || completed {
+                    publish(&shared, id, g);
+                }
             }
         }
     }

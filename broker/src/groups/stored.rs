@@ -6,7 +6,7 @@
 //! session, counted from the restart, runs out.
 //!
 //! The records are written by one task, in the order the changes happened (they are
-//! queued under the groups' lock), so that no handler blocks a thread on the disk. A member
+//! queued under the lock of the group's partition), so that no handler blocks a thread on the disk. A member
 //! learns of what a record holds only once it is written: the syncs of a new generation
 //! are answered, and a static member's new id is given, after the write succeeded, as in
 //! Kafka; a failed write is answered with an error and the group rebalances. So a broker

@@ -34,7 +34,7 @@ impl Ctx {
         f: impl FnOnce(&Shared) -> T + Send + 'static,
     ) -> T {
         let shared = self.shared.clone();
-        if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        if multi_thread() {
             return tokio::task::block_in_place(move || f(&shared));
         }
         match tokio::task::spawn_blocking(move || f(&shared)).await {
@@ -43,6 +43,26 @@ impl Ctx {
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
+}
+
+/// Runs `f`, which may wait for a lock that a store write holds, without stalling the
+/// runtime: on a multi-thread runtime in place (`block_in_place`), so that this worker's
+/// other tasks, and its turn at polling sockets and timers, move to another thread (a
+/// worker blocked in a plain call can leave every connection unserved: no other worker
+/// may be polling for I/O); elsewhere (a current-thread runtime, no runtime) as it is.
+/// For short synchronous work under the groups' locks; what may fsync goes through
+/// [`Ctx::blocking`].
+pub(crate) fn in_place<R>(f: impl FnOnce() -> R) -> R {
+    if multi_thread() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
+    }
+}
+
+fn multi_thread() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// Answers one request; `None` when Kafka sends no response (Produce with `acks=0`).

@@ -12,6 +12,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+// The library's test file systems (a gate that holds a file operation, and the wrapper
+// it is built on).
+#[path = "../../../tests/common/gate.rs"]
+mod gate;
+#[allow(unused_imports)]
+pub use gate::{gated_fs, is_segment, Gate, GateOn, WrappedFs};
+
 /// A running `eoslog-broker`.
 pub struct BrokerProcess {
     pub child: Child,
@@ -203,14 +210,11 @@ pub fn in_process(
     (rt, broker)
 }
 
-/// Joins `group` alone with `subscription` (protocol type `consumer`, assignor `range`) and
-/// syncs with an empty assignment: a Stable group. Returns the member id and generation.
-pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i32) {
+/// A JoinGroup of a new member of `group` with `subscription` (protocol type `consumer`,
+/// assignor `range`; sessions of 30 s, rebalances of 10 s).
+pub fn join_request(group: &str, subscription: Bytes) -> kafka_protocol::messages::JoinGroupRequest {
     use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-    use kafka_protocol::messages::{
-        GroupId, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
-    };
+    use kafka_protocol::messages::{GroupId, JoinGroupRequest};
     let mut r = JoinGroupRequest::default();
     r.group_id = GroupId(s(group));
     r.session_timeout_ms = 30_000;
@@ -220,6 +224,15 @@ pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i
     p.name = s("range");
     p.metadata = subscription;
     r.protocols = vec![p];
+    r
+}
+
+/// Joins `group` alone with `subscription` (protocol type `consumer`, assignor `range`) and
+/// syncs with an empty assignment: a Stable group. Returns the member id and generation.
+pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i32) {
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{GroupId, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse};
+    let r = join_request(group, subscription);
     let j: JoinGroupResponse = call(&mut conn(addr), ApiKey::JoinGroup, 5, &r);
     assert_eq!(j.error_code, 0);
     let member = j.member_id.to_string();
@@ -233,6 +246,27 @@ pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i
     let sy: SyncGroupResponse = call(&mut conn(addr), ApiKey::SyncGroup, 3, &y);
     assert_eq!(sy.error_code, 0);
     (member, j.generation_id)
+}
+
+/// Heartbeat v3 of a member of `group`; its error code.
+pub fn heartbeat(addr: &str, group: &str, member_id: &str, generation: i32) -> i16 {
+    use kafka_protocol::messages::{GroupId, HeartbeatRequest, HeartbeatResponse};
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s(group));
+    r.member_id = s(member_id);
+    r.generation_id = generation;
+    let resp: HeartbeatResponse = call(&mut conn(addr), ApiKey::Heartbeat, 3, &r);
+    resp.error_code
+}
+
+/// A manual clock for the store, starting at the wall clock's now (the broker's own
+/// timers run on the wall clock).
+pub fn wall_clock() -> std::sync::Arc<eoslog::ManualClock> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as i64;
+    std::sync::Arc::new(eoslog::ManualClock::new(now))
 }
 
 /// LeaveGroup v3 of one member; must succeed.
