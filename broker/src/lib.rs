@@ -143,8 +143,10 @@ impl Broker {
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(maintenance_loop(shared.clone())),
             tokio::spawn(groups::timer_loop(shared.clone())),
-            tokio::spawn(groups::writer_loop(shared.clone())),
         ];
+        for k in 0..shared.groups.partitions() {
+            tasks.push(tokio::spawn(groups::writer_loop(shared.clone(), k)));
+        }
         for _ in 0..shared.config.store.cleaner_threads {
             tasks.push(tokio::spawn(cleaner_loop(shared.clone())));
         }

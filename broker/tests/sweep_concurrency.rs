@@ -1,9 +1,10 @@
 //! Invariant: a group in the broker waits only for the `__consumer_offsets` partition it
 //! lives in. While the broker's offsets retention sweep writes its tombstones to one
-//! partition (holding that partition's membership), a join to another group of that
-//! partition waits for the write, and a group of another partition heartbeats, commits and
-//! is described meanwhile; once the write finishes, the join completes and the swept
-//! group is gone.
+//! partition (holding that partition's membership and state), a sync and a join of other
+//! groups of that partition wait for the write; a group of another partition heartbeats,
+//! commits and is described, and a new group there joins and syncs (its record written),
+//! meanwhile. Once the write finishes, the waiting requests complete and the swept group
+//! is gone.
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use common::{
     call, commit_offset, conn, fetched_offsets, gated_fs, group_state, heartbeat, in_process, is_segment,
-    join_and_sync, join_request, subscription, wall_clock, Gate, GateOn,
+    join_and_sync, join_request, subscription, sync_alone, wall_clock, Gate, GateOn,
 };
 use eoslog::LogOptions;
 use kafka_protocol::messages::{ApiKey, JoinGroupResponse};
@@ -31,19 +32,33 @@ fn join(addr: &str, group: &str) -> i16 {
     j.error_code
 }
 
+/// Runs `f` on a thread of `scope` and checks that it does not finish within 300 ms: it
+/// waits (for the gated write). The receiver gets its answer.
+fn held<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    what: &str,
+    f: impl FnOnce() -> i16 + Send + 'scope,
+) -> mpsc::Receiver<i16> {
+    let (tx, rx) = mpsc::channel();
+    scope.spawn(move || tx.send(f()).expect("send"));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "{what} did not wait for the sweep of its partition"
+    );
+    rx
+}
+
 #[test]
 fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
-    // "swept" expires; "waiting" shares its partition; "other" lives on another.
+    // "swept" expires; "syncing" and "waiting" share its partition; "other" and "new"
+    // live on others.
     let partition = |g: &str| eoslog::partition_for(g, PARTITIONS);
     let swept = "g0";
     let mut names = (1..).map(|i| format!("g{i}"));
-    let waiting = names
-        .by_ref()
-        .find(|g| partition(g) == partition(swept))
-        .expect("a group on the swept partition");
-    let other = names
-        .find(|g| partition(g) != partition(swept))
-        .expect("a group on another partition");
+    let mut same = names.clone().filter(|g| partition(g) == partition(swept));
+    let (syncing, waiting) = (same.next().expect("a group"), same.next().expect("a group"));
+    let mut others = names.by_ref().filter(|g| partition(g) != partition(swept));
+    let (other, new) = (others.next().expect("a group"), others.next().expect("a group"));
     let gated_dir = format!("__consumer_offsets-{}", partition(swept));
 
     let gate = Gate::new(GateOn::Write);
@@ -72,6 +87,14 @@ fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
     let b = broker.local_addr().to_string();
     assert_eq!(commit_offset(&b, swept, "", -1, 5), 0);
     let (member, generation) = join_and_sync(&b, &other, subscription(&["in"]));
+    // A generation whose leader has not synced yet.
+    let j: JoinGroupResponse = call(
+        &mut conn(&b),
+        ApiKey::JoinGroup,
+        5,
+        &join_request(&syncing, subscription(&["in"])),
+    );
+    assert_eq!(j.error_code, 0);
 
     // The next write to the swept partition's segment is the sweep's tombstone: it blocks.
     gate.arm();
@@ -79,23 +102,22 @@ fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
     gate.wait_entered();
 
     std::thread::scope(|scope| {
-        // A new member of a group on the swept partition: its join tells the store the
-        // group's membership, which waits for the sweep's write.
-        let (joined, join_done) = mpsc::channel();
-        let (b, waiting) = (&b, &waiting);
-        scope.spawn(move || joined.send(join(b, waiting)).expect("send"));
-        assert!(
-            join_done.recv_timeout(Duration::from_millis(300)).is_err(),
-            "the join did not wait for the sweep of its partition"
-        );
+        let b = &b;
+        // The leader's sync queues the group's record, which waits for the partition.
+        let synced = held(scope, "the sync", || {
+            sync_alone(b, &syncing, &j.member_id, j.generation_id)
+        });
+        // A new member's join tells the store the group's membership, which waits too.
+        let joined = held(scope, "the join", || join(b, &waiting));
 
         let (done, finished) = mpsc::channel();
-        let (other, member) = (&other, &member);
+        let (other, member, new) = (&other, &member, &new);
         scope.spawn(move || {
             let answers = (
                 heartbeat(b, other, member, generation),
                 commit_offset(b, other, member, generation, 9),
                 group_state(b, other),
+                join_and_sync(b, new, subscription(&["in"])).1,
             );
             done.send(answers).expect("send");
         });
@@ -103,13 +125,11 @@ fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
         gate.release();
         assert_eq!(
             outcome.expect("a group of another partition waited for the sweep's write"),
-            (0, 0, "Stable".to_owned())
+            (0, 0, "Stable".to_owned(), 1)
         );
-        assert_eq!(
-            join_done.recv_timeout(Duration::from_secs(20)),
-            Ok(0),
-            "the join completes once the write is done"
-        );
+        let within = Duration::from_secs(20);
+        assert_eq!(synced.recv_timeout(within), Ok(0), "the sync completes");
+        assert_eq!(joined.recv_timeout(within), Ok(0), "the join completes");
     });
     assert_eq!(fetched_offsets(&b, swept, &["in"]), vec![-1]);
     assert_eq!(fetched_offsets(&b, &other, &["in"]), vec![9]);

@@ -388,9 +388,11 @@ fn client_prefix(client_id: &str) -> &str {
 pub(crate) struct Groups {
     /// The groups of partition `p` at index `p`.
     shards: Vec<Mutex<HashMap<String, Group>>>,
-    /// Settled groups to store, in order; `writer_loop` takes the receiver.
-    to_store: tokio::sync::mpsc::UnboundedSender<Change>,
-    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
+    /// Per partition, its settled groups to store, in order; that partition's
+    /// `writer_loop` takes the receiver. A write that waits for a partition (its sweep)
+    /// holds up no other partition's records.
+    to_store: Vec<tokio::sync::mpsc::UnboundedSender<Change>>,
+    changes: Vec<Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>>,
     initial_delay: Duration,
     min_session_ms: i32,
     max_session_ms: i32,
@@ -403,7 +405,12 @@ pub(crate) struct Groups {
 impl Groups {
     /// The broker's groups: every group stored in `store` resumes.
     pub(crate) fn new(config: &BrokerConfig, store: &eoslog::Store) -> Groups {
-        let (to_store, changes) = tokio::sync::mpsc::unbounded_channel();
+        let (to_store, changes) = (0..store.config().offsets_partitions)
+            .map(|_| {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                (tx, Mutex::new(Some(rx)))
+            })
+            .unzip();
         let mut shards: Vec<HashMap<String, Group>> = (0..store.config().offsets_partitions)
             .map(|_| HashMap::new())
             .collect();
@@ -413,7 +420,7 @@ impl Groups {
         Groups {
             shards: shards.into_iter().map(Mutex::new).collect(),
             to_store,
-            changes: Mutex::new(Some(changes)),
+            changes,
             initial_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
             min_session_ms: config.group_min_session_timeout_ms,
             max_session_ms: config.group_max_session_timeout_ms,
@@ -436,6 +443,11 @@ impl Groups {
     /// that group.
     fn lock(&self, store: &eoslog::Store, group_id: &str) -> MutexGuard<'_, HashMap<String, Group>> {
         lock_shard(&self.shards[shard_of(store, group_id)])
+    }
+
+    /// The number of partitions (of locks, and of writers).
+    pub(crate) fn partitions(&self) -> usize {
+        self.shards.len()
     }
 
     /// Every partition's groups, one lock at a time.
@@ -480,10 +492,11 @@ fn publish(shared: &Shared, group_id: &str, g: &Group) {
 fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result<(), i16>> {
     let (tx, rx) = oneshot::channel();
     // Fails only once the writer has stopped (shutdown); the receiver then reports it.
-    let _ = shared
-        .groups
-        .to_store
-        .send((group_id.to_owned(), Some(g.to_stored(shared.store.now_ms())), tx));
+    let _ = shared.groups.to_store[shard_of(&shared.store, group_id)].send((
+        group_id.to_owned(),
+        Some(g.to_stored(shared.store.now_ms())),
+        tx,
+    ));
     rx
 }
 
@@ -491,7 +504,7 @@ fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result
 /// queued before it.
 fn delete(shared: &Shared, group_id: &str) -> oneshot::Receiver<Result<(), i16>> {
     let (tx, rx) = oneshot::channel();
-    let _ = shared.groups.to_store.send((group_id.to_owned(), None, tx));
+    let _ = shared.groups.to_store[shard_of(&shared.store, group_id)].send((group_id.to_owned(), None, tx));
     rx
 }
 

@@ -5,9 +5,10 @@
 //! still alive go on heartbeating with no rebalance; the others are dropped when their
 //! session, counted from the restart, runs out.
 //!
-//! The records are written by one task, in the order the changes happened (they are
-//! queued under the lock of the group's partition), so that no handler blocks a thread on the disk. A member
-//! learns of what a record holds only once it is written: the syncs of a new generation
+//! The records are written by one task per `__consumer_offsets` partition, in the order
+//! the changes happened (they are queued under the lock of the group's partition), so
+//! that no handler blocks a thread on the disk and no partition's write waits for
+//! another's. A member learns of what a record holds only once it is written: the syncs of a new generation
 //! are answered, and a static member's new id is given, after the write succeeded, as in
 //! Kafka; a failed write is answered with an error and the group rebalances. So a broker
 //! that dies before a write resumes the group from a record no member has gone past, and a
@@ -124,9 +125,10 @@ pub(super) fn resume(store: &Store) -> std::collections::HashMap<String, Group> 
         .collect()
 }
 
-/// Writes queued group records in order until shutdown, then what is still queued.
-pub(crate) async fn writer_loop(shared: Arc<Shared>) {
-    let Some(mut rx) = shared.groups.changes.lock().take() else {
+/// Writes the queued group records of `__consumer_offsets` partition `partition` in
+/// order until shutdown, then what is still queued.
+pub(crate) async fn writer_loop(shared: Arc<Shared>, partition: usize) {
+    let Some(mut rx) = shared.groups.changes.get(partition).and_then(|c| c.lock().take()) else {
         return;
     };
     let mut shutdown = shared.shutdown.subscribe();

@@ -230,22 +230,29 @@ pub fn join_request(group: &str, subscription: Bytes) -> kafka_protocol::message
 /// Joins `group` alone with `subscription` (protocol type `consumer`, assignor `range`) and
 /// syncs with an empty assignment: a Stable group. Returns the member id and generation.
 pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i32) {
-    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-    use kafka_protocol::messages::{GroupId, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse};
+    use kafka_protocol::messages::JoinGroupResponse;
     let r = join_request(group, subscription);
     let j: JoinGroupResponse = call(&mut conn(addr), ApiKey::JoinGroup, 5, &r);
     assert_eq!(j.error_code, 0);
     let member = j.member_id.to_string();
+    assert_eq!(sync_alone(addr, group, &member, j.generation_id), 0);
+    (member, j.generation_id)
+}
+
+/// SyncGroup v3 of the only member of `group`, as its leader, with an empty assignment;
+/// the error code.
+pub fn sync_alone(addr: &str, group: &str, member: &str, generation: i32) -> i16 {
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::{GroupId, SyncGroupRequest, SyncGroupResponse};
     let mut y = SyncGroupRequest::default();
     y.group_id = GroupId(s(group));
-    y.member_id = s(&member);
-    y.generation_id = j.generation_id;
+    y.member_id = s(member);
+    y.generation_id = generation;
     let mut a = SyncGroupRequestAssignment::default();
-    a.member_id = s(&member);
+    a.member_id = s(member);
     y.assignments = vec![a];
     let sy: SyncGroupResponse = call(&mut conn(addr), ApiKey::SyncGroup, 3, &y);
-    assert_eq!(sy.error_code, 0);
-    (member, j.generation_id)
+    sy.error_code
 }
 
 /// Heartbeat v3 of a member of `group`; its error code.
