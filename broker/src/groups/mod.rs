@@ -10,28 +10,35 @@
 //! arrives during CompletingRebalance restarts the rebalance and pending syncs get
 //! `REBALANCE_IN_PROGRESS`. A group that settles (Stable or Empty) is stored, and resumes
 //! after a restart (`stored.rs`).
+//!
+//! A group lives on one `__consumer_offsets` partition (`eoslog::partition_for`). Each
+//! partition's groups have their own lock and their own record writer, as the store keeps
+//! each partition's membership, so an offsets sweep writing one partition holds up only
+//! that partition's groups; waits for either run in place (`handlers::in_place`), never
+//! stalling the runtime's workers.
 
 mod admin;
 mod describe;
+mod join;
 mod stored;
 
 pub(crate) use admin::{delete_groups, forget_deleted};
 pub(crate) use describe::{describe, list};
+pub(crate) use join::join;
 pub(crate) use stored::writer_loop;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use eoslog::{GroupMember, GroupMembership, GroupState, KafkaError};
 use indexmap::IndexMap;
-use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    HeartbeatRequest, HeartbeatResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest,
+    SyncGroupResponse,
 };
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, MutexGuard};
@@ -72,15 +79,6 @@ struct JoinAnswer {
     member_id: String,
     /// For the leader: every member and its subscription.
     members: Vec<(String, Option<String>, Bytes)>,
-}
-
-/// How a JoinGroup goes on once the groups' lock is released.
-enum Joining {
-    /// It waits for the rebalance to complete.
-    Rebalance(oneshot::Receiver<JoinAnswer>, String),
-    /// A static member took its old place in a Stable group; it is answered once the
-    /// group's record holds its new id.
-    Replaced(JoinAnswer, oneshot::Receiver<Result<(), i16>>),
 }
 
 /// What a SyncGroup waits for.
@@ -370,17 +368,6 @@ fn select_protocol<'a>(
         .map(str::to_owned)
 }
 
-/// The part of a client id that starts its members' ids: cut at a character boundary so
-/// that the id (prefix, then `-`, 16 and up to 16 hex digits) fits a Kafka string of
-/// 32767 bytes, as the group's stored record needs.
-fn client_prefix(client_id: &str) -> &str {
-    let mut n = client_id.len().min(i16::MAX as usize - 34);
-    while !client_id.is_char_boundary(n) {
-        n -= 1;
-    }
-    &client_id[..n]
-}
-
 /// Every group of the broker, locked per `__consumer_offsets` partition as the store's
 /// membership maps are: a group's change waits only for the groups of its own partition
 /// (and, while an offsets sweep or DeleteGroups writes that partition's tombstones, for
@@ -553,246 +540,6 @@ fn settle_after_store(shared: &Shared, group_id: &str, generation: i32, outcome:
         }
     }
     publish(shared, group_id, g);
-}
-
-pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
-    let version = ctx.version;
-    let shared = &ctx.shared;
-    let group_id = r.group_id.0.to_string();
-    let error = |code: i16, member_id: String| {
-        let mut out = JoinGroupResponse::default();
-        out.error_code = code;
-        out.generation_id = -1;
-        out.member_id = s(member_id);
-        if version >= 7 {
-            out.protocol_name = None;
-        } else {
-            out.protocol_name = Some(s(""));
-        }
-        out
-    };
-    if group_id.is_empty() {
-        return error(KafkaError::InvalidGroupId.code(), r.member_id.to_string());
-    }
-    let groups = &shared.groups;
-    if r.session_timeout_ms < groups.min_session_ms || r.session_timeout_ms > groups.max_session_ms {
-        return error(
-            ResponseError::InvalidSessionTimeout.code(),
-            r.member_id.to_string(),
-        );
-    }
-    if r.protocol_type.is_empty() || r.protocols.is_empty() {
-        return error(
-            ResponseError::InconsistentGroupProtocol.code(),
-            r.member_id.to_string(),
-        );
-    }
-    // Before v1 the rebalance timeout is the session timeout.
-    let rebalance_ms = if version >= 1 {
-        r.rebalance_timeout_ms
-    } else {
-        r.session_timeout_ms
-    };
-    let instance_id = r.group_instance_id.as_ref().map(|i| i.to_string());
-    let now = Instant::now();
-    let joining = 'locked: {
-        let mut all = groups.lock(&shared.store, &group_id);
-        if !r.member_id.is_empty() && !all.contains_key(&group_id) {
-            return error(KafkaError::UnknownMemberId.code(), r.member_id.to_string());
-        }
-        let g = all.entry(group_id.clone()).or_insert_with(|| Group::new(now));
-        let protocols: Vec<(String, Bytes)> = r
-            .protocols
-            .iter()
-            .map(|p| (p.name.to_string(), p.metadata.clone()))
-            .collect();
-        if !g.members.is_empty() {
-            let same_type = g
-                .members
-                .values()
-                .all(|m| m.protocol_type == r.protocol_type.as_str());
-            let shared_protocol = protocols.iter().any(|(n, _)| {
-                g.members
-                    .values()
-                    .all(|m| m.protocols.iter().any(|(x, _)| x == n))
-            });
-            let alone = g.members.len() == 1 && g.members.contains_key(r.member_id.as_str());
-            if !alone && (!same_type || !shared_protocol) {
-                return error(
-                    ResponseError::InconsistentGroupProtocol.code(),
-                    r.member_id.to_string(),
-                );
-            }
-        }
-        let member_id = if r.member_id.is_empty() {
-            // A static member that restarts takes its old place; the old id is fenced.
-            let previous = instance_id.as_ref().and_then(|i| {
-                g.members
-                    .iter()
-                    .find(|(_, m)| m.instance_id.as_ref() == Some(i))
-                    .map(|(id, _)| id.clone())
-            });
-            let client = if ctx.client_id.is_empty() {
-                "member"
-            } else {
-                client_prefix(&ctx.client_id)
-            };
-            let fresh = format!(
-                "{client}-{:016x}-{:x}",
-                groups.instance,
-                groups.next_member.fetch_add(1, Ordering::Relaxed)
-            );
-            if let Some(mut m) = previous.as_ref().and_then(|old| g.members.shift_remove(old)) {
-                if let Some(w) = m.join_waiter.take() {
-                    let _ = w.send(JoinAnswer {
-                        error: ResponseError::FencedInstanceId.code(),
-                        ..JoinAnswer::default()
-                    });
-                }
-                // A static member back while the group is Stable keeps its assignment under
-                // its new id, without a rebalance, when its protocols leave the group's
-                // selected protocol as it is (KIP-345; Kafka's `updateStaticMemberAndRebalance`
-                // compares the selection, not the subscriptions: a group reloaded from its
-                // record knows only each member's selected protocol).
-                let selected = select_protocol(
-                    g.members
-                        .values()
-                        .map(|o| o.protocols.as_slice())
-                        .chain(std::iter::once(protocols.as_slice())),
-                    Some(&g.protocol),
-                );
-                if g.state == State::Stable
-                    && m.protocol_type == r.protocol_type.as_str()
-                    && selected.as_deref() == Some(g.protocol.as_str())
-                {
-                    m.protocols = protocols;
-                    m.last_seen = now;
-                    m.client_id = ctx.client_id.clone();
-                    m.client_host = ctx.client_host.clone();
-                    g.members.insert(fresh.clone(), m);
-                    let leader_before = g.leader.clone();
-                    if g.leader.as_deref() == previous.as_deref() {
-                        g.leader = Some(fresh.clone());
-                    }
-                    publish(shared, &group_id, g);
-                    let answer = g.static_rejoin_answer(&fresh, leader_before);
-                    break 'locked Joining::Replaced(answer, store(shared, &group_id, g));
-                }
-            }
-            fresh
-        } else {
-            let id = r.member_id.to_string();
-            match g.members.get(&id) {
-                None => return error(KafkaError::UnknownMemberId.code(), id),
-                Some(m) if instance_id.is_some() && m.instance_id != instance_id => {
-                    return error(ResponseError::FencedInstanceId.code(), id);
-                }
-                Some(_) => id,
-            }
-        };
-        let (tx, rx) = oneshot::channel();
-        let was_empty = g.state == State::Empty;
-        let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
-            instance_id: instance_id.clone(),
-            client_id: ctx.client_id.clone(),
-            client_host: ctx.client_host.clone(),
-            session_timeout: Duration::ZERO,
-            rebalance_timeout: Duration::ZERO,
-            protocol_type: String::new(),
-            protocols: Vec::new(),
-            last_seen: now,
-            join_waiter: None,
-            sync_waiter: None,
-            assignment: Bytes::new(),
-        });
-        member.session_timeout = Duration::from_millis(u64::try_from(r.session_timeout_ms).unwrap_or(0));
-        member.rebalance_timeout = Duration::from_millis(u64::try_from(rebalance_ms).unwrap_or(0));
-        member.protocol_type = r.protocol_type.to_string();
-        member.protocols = protocols;
-        member.last_seen = now;
-        if let Some(old) = member.join_waiter.replace(tx) {
-            let _ = old.send(JoinAnswer {
-                error: KafkaError::RebalanceInProgress.code(),
-                ..JoinAnswer::default()
-            });
-        }
-        if was_empty {
-            g.initial_until = now + groups.initial_delay;
-        }
-        g.prepare_rebalance(now);
-        if was_empty {
-            g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
-        }
-        if g.try_complete_join(now) {
-            publish(shared, &group_id, g);
-        } else {
-            // The store learns at once that the group is rebalancing with a member: offsets
-            // retention and DeleteGroups must not treat a group being joined as Empty.
-            g.tell_membership(&shared.store, &group_id);
-        }
-        Joining::Rebalance(rx, member_id)
-    };
-    let (rx, member_id) = match joining {
-        Joining::Rebalance(rx, member_id) => (rx, member_id),
-        // The new id is answered once it is stored (KIP-345); if the write fails, the group
-        // rebalances and the member rejoins.
-        Joining::Replaced(answer, rx) => {
-            if let Err(code) = stored(rx).await {
-                if let Some(g) = groups.lock(&shared.store, &group_id).get_mut(&group_id) {
-                    g.prepare_rebalance(Instant::now());
-                    g.tell_membership(&shared.store, &group_id);
-                }
-                return error(code, answer.member_id);
-            }
-            return join_response(version, answer);
-        }
-    };
-    let answer = match rx.await {
-        Ok(a) => a,
-        // The member was removed (its group was reset) before its join completed.
-        Err(_) => JoinAnswer {
-            error: KafkaError::UnknownMemberId.code(),
-            member_id: member_id.clone(),
-            ..JoinAnswer::default()
-        },
-    };
-    let answer = JoinAnswer {
-        member_id: if answer.member_id.is_empty() {
-            member_id
-        } else {
-            answer.member_id.clone()
-        },
-        ..answer
-    };
-    join_response(version, answer)
-}
-
-fn join_response(version: i16, answer: JoinAnswer) -> JoinGroupResponse {
-    let mut out = JoinGroupResponse::default();
-    out.error_code = answer.error;
-    out.generation_id = if answer.error == 0 { answer.generation } else { -1 };
-    out.member_id = s(answer.member_id);
-    out.leader = s(answer.leader);
-    if version >= 7 {
-        out.protocol_type = (answer.error == 0).then(|| s(answer.protocol_type));
-        out.protocol_name = (answer.error == 0).then(|| s(answer.protocol.clone()));
-    } else {
-        out.protocol_name = Some(s(answer.protocol));
-    }
-    out.members = answer
-        .members
-        .into_iter()
-        .map(|(id, instance, meta)| {
-            let mut m = JoinGroupResponseMember::default();
-            m.member_id = s(id);
-            if version >= 5 {
-                m.group_instance_id = instance.map(s);
-            }
-            m.metadata = meta;
-            m
-        })
-        .collect();
-    out
 }
 
 pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {

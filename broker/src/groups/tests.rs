@@ -1,5 +1,6 @@
 //! Unit tests of the group state machine's bookkeeping.
 
+use super::join::client_prefix;
 use super::*;
 
 fn member(topics: &[&str], waiting: bool) -> Member {
