@@ -22,6 +22,7 @@ mod produce;
 mod producer_ids;
 mod sealed;
 mod slots;
+mod topic_admin;
 mod topics;
 
 use std::{
@@ -56,6 +57,9 @@ use topics::TopicRecord;
 
 /// Partitions not open that one `run_maintenance` call opens for their retention.
 const SWEEP_PER_RUN: usize = 64;
+
+/// The most partitions a topic may have.
+const MAX_PARTITIONS: u32 = 1 << 20;
 
 /// The file naming the store's version and internal topic partition counts.
 pub const STORE_FILE: &str = "eoslog.store";
@@ -110,6 +114,16 @@ pub enum StoreError {
         /// The count asked for.
         partitions: u32,
     },
+    /// A topic's partition count can only grow (CreatePartitions).
+    #[error("topic {topic} has {current} partitions; it cannot go to {requested}")]
+    PartitionsNotIncreased {
+        /// The topic.
+        topic: String,
+        /// Its partition count.
+        current: u32,
+        /// The count asked for.
+        requested: u32,
+    },
     /// A record of an internal topic cannot be read: the coordinator refuses to guess
     /// what state it held.
     #[error("{topic}-{partition} at offset {offset}: {reason}")]
@@ -157,7 +171,9 @@ impl StoreError {
             }
             StoreError::TopicExists { .. } => KafkaError::TopicAlreadyExists,
             StoreError::InvalidTopic { .. } => KafkaError::InvalidTopicException,
-            StoreError::InvalidPartitions { .. } => KafkaError::InvalidPartitions,
+            StoreError::InvalidPartitions { .. } | StoreError::PartitionsNotIncreased { .. } => {
+                KafkaError::InvalidPartitions
+            }
             StoreError::PartitionCountChanged { .. } | StoreError::InternalRecord { .. } => {
                 KafkaError::UnknownServerError
             }
@@ -183,7 +199,8 @@ struct Topic {
     record: TopicRecord,
     config: LogConfig,
     internal: bool,
-    slots: Vec<Slot>,
+    /// Shared with the topic's next version when partitions are added (the open logs stay).
+    slots: Vec<Arc<Slot>>,
 }
 
 /// What [`Store::run_maintenance`] did.
@@ -423,7 +440,7 @@ impl Store {
         if internal {
             config.durability = self.config.internal_durability;
         }
-        let slots = (0..record.partitions).map(|_| Slot::default()).collect();
+        let slots = (0..record.partitions).map(|_| Arc::default()).collect();
         Ok(Topic {
             internal,
             record,
@@ -451,83 +468,6 @@ impl Store {
         }
         topics::write(&*self.options.fs, &self.dir, name, &record)?;
         topics.insert(name.to_owned(), topic);
-        Ok(())
-    }
-
-    /// Creates a topic with `partitions` partitions and its own configs (Kafka's topic config
-    /// names, checked now). Its partition directories appear at their first use.
-    ///
-    /// # Errors
-    /// An invalid or internal name, an existing topic, a zero count, an invalid config,
-    /// storage failures.
-    pub fn create_topic(
-        &self,
-        name: &str,
-        partitions: u32,
-        configs: &[(&str, &str)],
-    ) -> Result<(), StoreError> {
-        topics::valid_name(name).map_err(|reason| StoreError::InvalidTopic {
-            topic: name.to_owned(),
-            reason,
-        })?;
-        if name.starts_with("__") {
-            return Err(StoreError::InvalidTopic {
-                topic: name.to_owned(),
-                reason: "names starting with \"__\" are Kafka's internal topics",
-            });
-        }
-        if partitions == 0 || partitions > 1 << 20 {
-            return Err(StoreError::InvalidPartitions {
-                topic: name.to_owned(),
-                partitions,
-            });
-        }
-        let configs: Vec<(String, String)> = configs
-            .iter()
-            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        self.create_topic_record(name, partitions, &configs)
-    }
-
-    /// Deletes a topic: its file first (it is gone from then on), then every partition
-    /// directory (open logs are closed first).
-    ///
-    /// # Errors
-    /// An unknown or internal topic, storage failures.
-    pub fn delete_topic(&self, name: &str) -> Result<(), StoreError> {
-        let fs = &*self.options.fs;
-        let topic = {
-            let mut topics = self.topics.write();
-            let Some(topic) = topics.get(name).cloned() else {
-                return Err(StoreError::UnknownTopic {
-                    topic: name.to_owned(),
-                });
-            };
-            if topic.internal {
-                return Err(StoreError::InvalidTopic {
-                    topic: name.to_owned(),
-                    reason: "an internal topic cannot be deleted",
-                });
-            }
-            let path = topics::topic_path(&self.dir, name);
-            fs.remove_file(&path).map_err(io_err("remove", &path))?;
-            let topics_dir = self.dir.join(TOPICS_DIR);
-            // IMPORTANT: the topic is gone once its file's removal is durable.
-            fs.sync_dir(&topics_dir)
-                .map_err(io_err("fsync directory", &topics_dir))?;
-            topics.remove(name);
-            topic
-        };
-        // A reader still holding a log keeps its open files; the directory goes anyway.
-        self.drop_logs(&topic);
-        for p in 0..topic.slots.len() {
-            let pdir = self.partition_dir(name, p as i32);
-            if fs.exists(&pdir) {
-                fs.remove_dir_all(&pdir).map_err(io_err("remove", &pdir))?;
-            }
-        }
-        fs.sync_dir(&self.dir)
-            .map_err(io_err("fsync directory", &self.dir))?;
         Ok(())
     }
 

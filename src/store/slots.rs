@@ -72,7 +72,7 @@ impl Store {
         let mut oldest: Option<(u64, &Slot)> = None;
         for t in topics.values().filter(|t| !t.internal) {
             for slot in &t.slots {
-                if std::ptr::eq(slot, keep) {
+                if std::ptr::eq(&**slot, keep) {
                     continue;
                 }
                 let used = slot.used.load(Ordering::Relaxed);

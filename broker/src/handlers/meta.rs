@@ -1,7 +1,9 @@
-//! Metadata, FindCoordinator, CreateTopics and DeleteTopics: one broker leads every
+//! Metadata, FindCoordinator, CreateTopics, CreatePartitions, DeleteTopics and
+//! DeleteRecords: one broker leads every
 //! partition at leader epoch 0 (the epoch stamped into every batch it appends).
 
 use eoslog::{KafkaError, StoreError};
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -11,9 +13,9 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
-    MetadataRequest, MetadataResponse,
+    BrokerId, CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::ResponseError;
 
@@ -204,6 +206,79 @@ fn create_error(e: StoreError) -> (i16, String) {
         other => other.kafka_error().code(),
     };
     (code, e.to_string())
+}
+
+/// CreatePartitions (`kafka-topics --alter --partitions`): raises each topic's partition
+/// count; with `validate_only`, only the checks. A manual assignment must give each new
+/// partition this broker alone; a topic named twice is refused both times, as in Kafka.
+pub(crate) async fn create_partitions(ctx: &Ctx, r: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let validate_only = r.validate_only;
+    let results = ctx
+        .blocking(move |sh| {
+            let store = &sh.store;
+            let named = |name: &TopicName| r.topics.iter().filter(|t| t.name == *name).count();
+            r.topics
+                .iter()
+                .map(|t| {
+                    let name = t.name.0.to_string();
+                    let result = if named(&t.name) > 1 {
+                        Err((
+                            ResponseError::InvalidRequest.code(),
+                            "duplicate topic in request".to_owned(),
+                        ))
+                    } else if t.count < 1 {
+                        Err((
+                            ResponseError::InvalidPartitions.code(),
+                            format!("{} partitions", t.count),
+                        ))
+                    } else if let Some(bad) = t
+                        .assignments
+                        .iter()
+                        .flatten()
+                        .find(|a| a.broker_ids != [BrokerId(0)])
+                    {
+                        Err((
+                            ResponseError::InvalidReplicaAssignment.code(),
+                            format!("replicas {:?}: broker 0 is the only one", bad.broker_ids),
+                        ))
+                    } else {
+                        let count = t.count as u32;
+                        let added = store
+                            .topics()
+                            .iter()
+                            .find(|x| x.name == name)
+                            .map_or(0, |x| count.saturating_sub(x.partitions));
+                        let stored = |e: StoreError| (e.kafka_error().code(), e.to_string());
+                        match &t.assignments {
+                            Some(a) if a.len() as u32 != added => Err((
+                                ResponseError::InvalidReplicaAssignment.code(),
+                                format!("{} assignments for {added} new partitions", a.len()),
+                            )),
+                            _ if validate_only => {
+                                store.check_increase_partitions(&name, count).map_err(stored)
+                            }
+                            _ => store.increase_partitions(&name, count).map_err(stored),
+                        }
+                    };
+                    (name, result)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut out = CreatePartitionsResponse::default();
+    out.results = results
+        .into_iter()
+        .map(|(name, result)| {
+            let mut t = CreatePartitionsTopicResult::default();
+            t.name = topic_name(&name);
+            if let Err((code, message)) = result {
+                t.error_code = code;
+                t.error_message = Some(s(message));
+            }
+            t
+        })
+        .collect();
+    out
 }
 
 /// CreateTopics with `validate_only`: the checks a creation makes, nothing written.

@@ -72,6 +72,9 @@ pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseK
         RequestKind::Metadata(r) => ResponseKind::Metadata(meta::metadata(&ctx, r).await),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(meta::find_coordinator(&ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(meta::create_topics(&ctx, r).await),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(meta::create_partitions(&ctx, r).await)
+        }
         RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(meta::delete_records(&ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(meta::delete_topics(&ctx, r).await),
         RequestKind::Produce(r) => {

@@ -1,0 +1,104 @@
+//! Invariant: CreatePartitions (`kafka-topics --alter --partitions`) raises a topic's
+//! partition count as Kafka does: Metadata lists the new partitions and the store opens
+//! them at once; `validate_only` and every refusal leave the count alone, each refusal with
+//! Kafka's code: INVALID_PARTITIONS for a count that does not grow, UNKNOWN_TOPIC_OR_PARTITION,
+//! INVALID_REPLICA_ASSIGNMENT for replicas elsewhere than this broker or a wrong number of
+//! assignments, INVALID_REQUEST for a topic named twice.
+
+mod common;
+
+use common::{call, conn, in_process, s};
+use kafka_protocol::messages::create_partitions_request::{
+    CreatePartitionsAssignment, CreatePartitionsTopic,
+};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiKey, BrokerId, CreatePartitionsRequest, CreatePartitionsResponse, MetadataRequest, MetadataResponse,
+    TopicName,
+};
+
+fn topic(name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>) -> CreatePartitionsTopic {
+    let mut t = CreatePartitionsTopic::default();
+    t.name = TopicName(s(name));
+    t.count = count;
+    t.assignments = assignments.map(|a| {
+        a.into_iter()
+            .map(|ids| {
+                let mut x = CreatePartitionsAssignment::default();
+                x.broker_ids = ids.into_iter().map(BrokerId).collect();
+                x
+            })
+            .collect()
+    });
+    t
+}
+
+/// CreatePartitions at `version`; each topic's error code, in order.
+fn create(addr: &str, version: i16, validate_only: bool, topics: Vec<CreatePartitionsTopic>) -> Vec<i16> {
+    let mut r = CreatePartitionsRequest::default();
+    r.topics = topics;
+    r.timeout_ms = 10_000;
+    r.validate_only = validate_only;
+    let resp: CreatePartitionsResponse = call(&mut conn(addr), ApiKey::CreatePartitions, version, &r);
+    resp.results.iter().map(|t| t.error_code).collect()
+}
+
+/// The partition count Metadata v9 gives for `name`.
+fn listed(addr: &str, name: &str) -> usize {
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(TopicName(s(name)));
+    let mut r = MetadataRequest::default();
+    r.topics = Some(vec![t]);
+    let resp: MetadataResponse = call(&mut conn(addr), ApiKey::Metadata, 9, &r);
+    assert_eq!(resp.topics[0].error_code, 0, "{name}");
+    resp.topics[0].partitions.len()
+}
+
+#[test]
+fn create_partitions_grows_a_topic_and_refuses_what_kafka_refuses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rt, broker) = in_process(dir.path(), &[], eoslog::LogOptions::default());
+    broker.store().create_topic("t", 2, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+
+    assert_eq!(create(&b, 0, true, vec![topic("t", 3, None)]), vec![0]);
+    assert_eq!(listed(&b, "t"), 2, "validate_only changes nothing");
+
+    // Refusals, at the first and the last version served.
+    for version in [0, 3] {
+        let codes = create(
+            &b,
+            version,
+            false,
+            vec![
+                topic("t", 2, None),
+                topic("nope", 4, None),
+                topic("dup", 4, None),
+                topic("dup", 5, None),
+            ],
+        );
+        assert_eq!(codes, vec![37, 3, 42, 42], "v{version}");
+        assert_eq!(
+            create(&b, version, false, vec![topic("t", 3, Some(vec![vec![1]]))]),
+            vec![39]
+        );
+        assert_eq!(
+            create(&b, version, false, vec![topic("t", 4, Some(vec![vec![0]]))]),
+            vec![39],
+            "one assignment for two new partitions"
+        );
+        assert_eq!(listed(&b, "t"), 2, "v{version}: refusals change nothing");
+    }
+
+    assert_eq!(
+        create(&b, 3, false, vec![topic("t", 4, Some(vec![vec![0], vec![0]]))]),
+        vec![0]
+    );
+    assert_eq!(listed(&b, "t"), 4);
+    let log = broker.store().partition("t", 3).expect("a new partition");
+    assert_eq!(log.log_end_offset().0, 0);
+    assert_eq!(create(&b, 0, false, vec![topic("t", 5, None)]), vec![0]);
+    assert_eq!(listed(&b, "t"), 5);
+    drop(log);
+    rt.block_on(broker.shutdown()).expect("shutdown");
+}
