@@ -54,8 +54,13 @@ STAMP=$CACHE/.built-$RDK_VERSION
 #                          recovery after DeleteRecords, empty transactions,
 #                          read_committed watermarks
 #   0129 fetch_aborted_msgs  read_committed fetch of a log holding only aborted data
+#   0044 partition_cnt     produce while CreatePartitions raises the partition count
+#   0069 consumer_add_parts  a group consumer rebalances onto partitions added by
+#                          CreatePartitions
+#   0112 assign_unknown_part  consume partition 0, add partition 1 with CreatePartitions,
+#                          assign both
 # 0004 (conf) is broker-less (TEST_F_LOCAL) and would be skipped by -L below.
-DEFAULT_TESTS="0001 0002 0003 0005 0012 0017 0018 0019 0030 0054 0090 0102 0103 0129"
+DEFAULT_TESTS="0001 0002 0003 0005 0012 0017 0018 0019 0030 0044 0054 0069 0090 0102 0103 0112 0129"
 
 # Broker version the suite assumes (test.c: TEST_KAFKA_VERSION, default 2.4.0).
 # It is used only to skip tests whose TEST_BRKVER minimum is higher and to pick
