@@ -142,9 +142,10 @@ impl Broker {
         let mut tasks = vec![
             tokio::spawn(accept_loop(shared.clone(), listener)),
             tokio::spawn(maintenance_loop(shared.clone())),
-            tokio::spawn(groups::timer_loop(shared.clone())),
         ];
+        // Per `__consumer_offsets` partition: its groups' timer and record writer.
         for k in 0..shared.groups.partitions() {
+            tasks.push(tokio::spawn(groups::timer_loop(shared.clone(), k)));
             tasks.push(tokio::spawn(groups::writer_loop(shared.clone(), k)));
         }
         for _ in 0..shared.config.store.cleaner_threads {

@@ -3,7 +3,8 @@
 //! them at once; `validate_only` and every refusal leave the count alone, each refusal with
 //! Kafka's code: INVALID_PARTITIONS for a count that does not grow, UNKNOWN_TOPIC_OR_PARTITION,
 //! INVALID_REPLICA_ASSIGNMENT for replicas elsewhere than this broker or a wrong number of
-//! assignments, INVALID_REQUEST for a topic named twice.
+//! assignments, one INVALID_REQUEST for a topic named twice, checked in Kafka's order and
+//! with its messages at every version.
 
 mod common;
 
@@ -33,14 +34,30 @@ fn topic(name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>) -> CreatePa
     t
 }
 
-/// CreatePartitions at `version`; each topic's error code, in order.
-fn create(addr: &str, version: i16, validate_only: bool, topics: Vec<CreatePartitionsTopic>) -> Vec<i16> {
+/// CreatePartitions at `version`; each result's error code and message, in order.
+fn create(
+    addr: &str,
+    version: i16,
+    validate_only: bool,
+    topics: Vec<CreatePartitionsTopic>,
+) -> Vec<(i16, Option<String>)> {
     let mut r = CreatePartitionsRequest::default();
     r.topics = topics;
     r.timeout_ms = 10_000;
     r.validate_only = validate_only;
     let resp: CreatePartitionsResponse = call(&mut conn(addr), ApiKey::CreatePartitions, version, &r);
-    resp.results.iter().map(|t| t.error_code).collect()
+    resp.results
+        .iter()
+        .map(|t| (t.error_code, t.error_message.as_ref().map(|m| m.to_string())))
+        .collect()
+}
+
+/// The error codes of [`create`].
+fn codes(addr: &str, version: i16, validate_only: bool, topics: Vec<CreatePartitionsTopic>) -> Vec<i16> {
+    create(addr, version, validate_only, topics)
+        .into_iter()
+        .map(|(code, _)| code)
+        .collect()
 }
 
 /// The partition count Metadata v9 gives for `name`.
@@ -61,43 +78,59 @@ fn create_partitions_grows_a_topic_and_refuses_what_kafka_refuses() {
     broker.store().create_topic("t", 2, &[]).expect("topic");
     let b = broker.local_addr().to_string();
 
-    assert_eq!(create(&b, 0, true, vec![topic("t", 3, None)]), vec![0]);
+    assert_eq!(codes(&b, 0, true, vec![topic("t", 3, None)]), vec![0]);
     assert_eq!(listed(&b, "t"), 2, "validate_only changes nothing");
 
-    // Refusals, at the first and the last version served.
+    // Refusals, at the first and the last version served, with Kafka's messages.
     for version in [0, 3] {
-        let codes = create(
+        let answers = create(
             &b,
             version,
             false,
-            vec![
-                topic("t", 2, None),
-                topic("nope", 4, None),
-                topic("dup", 4, None),
-                topic("dup", 5, None),
-            ],
+            vec![topic("t", 2, None), topic("nope", 4, Some(vec![vec![0]]))],
         );
-        assert_eq!(codes, vec![37, 3, 42, 42], "v{version}");
         assert_eq!(
-            create(&b, version, false, vec![topic("t", 3, Some(vec![vec![1]]))]),
+            answers,
+            vec![
+                (37, Some("Topic already has 2 partition(s).".to_owned())),
+                (3, None),
+            ],
+            "v{version}: an unknown topic is that before its assignment is looked at"
+        );
+        let answers = create(&b, version, false, vec![topic("t", 1, None)]);
+        assert_eq!(
+            answers,
+            vec![(
+                37,
+                Some("The topic t currently has 2 partition(s); 1 would not be an increase.".to_owned())
+            )]
+        );
+        assert_eq!(
+            codes(&b, version, false, vec![topic("t", 9, None), topic("t", 9, None)]),
+            vec![42],
+            "a topic named twice: one result"
+        );
+        assert_eq!(
+            codes(&b, version, false, vec![topic("t", 3, Some(vec![vec![1]]))]),
             vec![39]
         );
         assert_eq!(
-            create(&b, version, false, vec![topic("t", 4, Some(vec![vec![0]]))]),
+            codes(&b, version, false, vec![topic("t", 4, Some(vec![vec![0]]))]),
             vec![39],
             "one assignment for two new partitions"
         );
+        assert_eq!(codes(&b, version, true, vec![topic("t", 2, None)]), vec![37]);
         assert_eq!(listed(&b, "t"), 2, "v{version}: refusals change nothing");
     }
 
     assert_eq!(
-        create(&b, 3, false, vec![topic("t", 4, Some(vec![vec![0], vec![0]]))]),
+        codes(&b, 3, false, vec![topic("t", 4, Some(vec![vec![0], vec![0]]))]),
         vec![0]
     );
     assert_eq!(listed(&b, "t"), 4);
     let log = broker.store().partition("t", 3).expect("a new partition");
     assert_eq!(log.log_end_offset().0, 0);
-    assert_eq!(create(&b, 0, false, vec![topic("t", 5, None)]), vec![0]);
+    assert_eq!(codes(&b, 0, false, vec![topic("t", 5, None)]), vec![0]);
     assert_eq!(listed(&b, "t"), 5);
     drop(log);
     rt.block_on(broker.shutdown()).expect("shutdown");

@@ -2,9 +2,9 @@
 //! lives in. While the broker's offsets retention sweep writes its tombstones to one
 //! partition (holding that partition's membership and state), a sync and a join of other
 //! groups of that partition wait for the write; a group of another partition heartbeats,
-//! commits and is described, and a new group there joins and syncs (its record written),
-//! meanwhile. Once the write finishes, the waiting requests complete and the swept group
-//! is gone.
+//! commits and is described, and a new group there joins (completed by its partition's
+//! timer) and syncs (its record written), meanwhile. Once the write finishes, the waiting
+//! requests complete and the swept group is gone.
 
 mod common;
 
@@ -77,7 +77,8 @@ fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
             "offsets.retention.minutes=10",
             "offsets.retention.check.interval.ms=1",
             "eoslog.maintenance.interval.ms=20",
-            "group.initial.rebalance.delay.ms=0",
+            // Joins of a new group complete on its partition's timer.
+            "group.initial.rebalance.delay.ms=100",
             &partitions,
             "transaction.state.log.num.partitions=2",
         ],

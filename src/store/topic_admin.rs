@@ -76,12 +76,13 @@ impl Store {
     }
 
     /// Whether [`Store::increase_partitions`] would accept `partitions` for `name` now
-    /// (CreatePartitions with `validate_only`).
+    /// (CreatePartitions with `validate_only`, and its checks of a manual assignment):
+    /// the topic's partition count if it would.
     ///
     /// # Errors
     /// As [`Store::increase_partitions`], storage failures aside.
-    pub fn check_increase_partitions(&self, name: &str, partitions: u32) -> Result<(), StoreError> {
-        Self::increasable(&self.topics.read(), name, partitions).map(drop)
+    pub fn check_increase_partitions(&self, name: &str, partitions: u32) -> Result<u32, StoreError> {
+        Self::increasable(&self.topics.read(), name, partitions).map(|t| t.record.partitions)
     }
 
     /// The rules of a partition increase: the topic as it is, if `partitions` may replace

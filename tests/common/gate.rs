@@ -133,7 +133,7 @@ impl Gate {
 }
 
 /// A file system whose files for which `gated` holds pass their operations through `gate`
-/// (a store's, where [`Gate::open`] opens a lone log).
+/// (a store's; the library's tests' `Gate::open` opens a lone log on one).
 pub fn gated_fs(gate: &Gate, gated: impl Fn(&Path) -> bool + Send + Sync + 'static) -> Arc<dyn FileSystem> {
     let gate = gate.clone();
     Arc::new(WrappedFs(

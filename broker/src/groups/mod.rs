@@ -12,10 +12,10 @@
 //! after a restart (`stored.rs`).
 //!
 //! A group lives on one `__consumer_offsets` partition (`eoslog::partition_for`). Each
-//! partition's groups have their own lock and their own record writer, as the store keeps
+//! partition's groups have their own lock, timer and record writer, as the store keeps
 //! each partition's membership, so an offsets sweep writing one partition holds up only
-//! that partition's groups; waits for either run in place (`handlers::in_place`), never
-//! stalling the runtime's workers.
+//! that partition's groups (and ListGroups, which reads every partition); waits run in
+//! place (`handlers::in_place`), never stalling the runtime's workers.
 
 mod admin;
 mod describe;
@@ -371,7 +371,7 @@ fn select_protocol<'a>(
 /// Every group of the broker, locked per `__consumer_offsets` partition as the store's
 /// membership maps are: a group's change waits only for the groups of its own partition
 /// (and, while an offsets sweep or DeleteGroups writes that partition's tombstones, for
-/// the write), never for another partition's.
+/// the write), never for another partition's; only ListGroups reads them all.
 pub(crate) struct Groups {
     /// The groups of partition `p` at index `p`.
     shards: Vec<Mutex<HashMap<String, Group>>>,
@@ -437,7 +437,7 @@ impl Groups {
         self.shards.len()
     }
 
-    /// Every partition's groups, one lock at a time.
+    /// Every partition's groups, one lock at a time (ListGroups: it waits for each).
     fn shards(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<String, Group>>> {
         self.shards.iter().map(lock_shard)
     }
@@ -729,8 +729,13 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     out
 }
 
-/// Expires members whose session ran out and completes rebalances whose time came.
-pub(crate) async fn timer_loop(shared: Arc<Shared>) {
+/// Expires the members of partition `partition`'s groups whose session ran out, and
+/// completes their rebalances whose time came. One task per partition: a timer waiting
+/// for a partition being swept holds up no other partition's expiries and rebalances.
+pub(crate) async fn timer_loop(shared: Arc<Shared>, partition: usize) {
+    let Some(shard) = shared.groups.shards.get(partition) else {
+        return;
+    };
     let mut shutdown = shared.shutdown.subscribe();
     loop {
         tokio::select! {
@@ -738,21 +743,20 @@ pub(crate) async fn timer_loop(shared: Arc<Shared>) {
             _ = shutdown.wait_for(|&stop| stop) => return,
         }
         let now = Instant::now();
-        for mut all in shared.groups.shards() {
-            for (id, g) in all.iter_mut() {
-                let before = g.members.len();
-                g.members.retain(|_, m| {
-                    m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
-                });
-                let expired = g.members.len() != before;
-                if expired && g.state != State::Empty {
-                    tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
-                    g.prepare_rebalance(now);
-                }
-                let completed = g.try_complete_join(now);
-                if expired || completed {
-                    publish(&shared, id, g);
-                }
+        let mut all = lock_shard(shard);
+        for (id, g) in all.iter_mut() {
+            let before = g.members.len();
+            g.members.retain(|_, m| {
+                m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
+            });
+            let expired = g.members.len() != before;
+            if expired && g.state != State::Empty {
+                tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
+                g.prepare_rebalance(now);
+            }
+            let completed = g.try_complete_join(now);
+            if expired || completed {
+                publish(&shared, id, g);
             }
         }
     }

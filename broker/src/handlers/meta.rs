@@ -209,60 +209,52 @@ fn create_error(e: StoreError) -> (i16, String) {
 }
 
 /// CreatePartitions (`kafka-topics --alter --partitions`): raises each topic's partition
-/// count; with `validate_only`, only the checks. A manual assignment must give each new
-/// partition this broker alone; a topic named twice is refused both times, as in Kafka.
+/// count; with `validate_only`, only the checks. As Kafka's controller: a name given twice
+/// gets one INVALID_REQUEST result and is not changed; then, per topic, an unknown topic,
+/// a count that does not grow, a manual assignment of the wrong size and replicas other
+/// than this broker are refused in that order, with Kafka's messages. Unlike Kafka, an
+/// internal topic is refused (INVALID_TOPIC_EXCEPTION): the coordinators place their ids by
+/// its partition count.
 pub(crate) async fn create_partitions(ctx: &Ctx, r: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let validate_only = r.validate_only;
     let results = ctx
         .blocking(move |sh| {
             let store = &sh.store;
-            let named = |name: &TopicName| r.topics.iter().filter(|t| t.name == *name).count();
-            r.topics
-                .iter()
-                .map(|t| {
-                    let name = t.name.0.to_string();
-                    let result = if named(&t.name) > 1 {
-                        Err((
-                            ResponseError::InvalidRequest.code(),
-                            "duplicate topic in request".to_owned(),
-                        ))
-                    } else if t.count < 1 {
-                        Err((
-                            ResponseError::InvalidPartitions.code(),
-                            format!("{} partitions", t.count),
-                        ))
-                    } else if let Some(bad) = t
-                        .assignments
-                        .iter()
-                        .flatten()
-                        .find(|a| a.broker_ids != [BrokerId(0)])
-                    {
-                        Err((
-                            ResponseError::InvalidReplicaAssignment.code(),
-                            format!("replicas {:?}: broker 0 is the only one", bad.broker_ids),
-                        ))
-                    } else {
-                        let count = t.count as u32;
-                        let added = store
-                            .topics()
-                            .iter()
-                            .find(|x| x.name == name)
-                            .map_or(0, |x| count.saturating_sub(x.partitions));
-                        let stored = |e: StoreError| (e.kafka_error().code(), e.to_string());
-                        match &t.assignments {
-                            Some(a) if a.len() as u32 != added => Err((
-                                ResponseError::InvalidReplicaAssignment.code(),
-                                format!("{} assignments for {added} new partitions", a.len()),
-                            )),
-                            _ if validate_only => {
-                                store.check_increase_partitions(&name, count).map_err(stored)
-                            }
-                            _ => store.increase_partitions(&name, count).map_err(stored),
+            let count_of = |name: &TopicName| r.topics.iter().filter(|t| t.name == *name).count();
+            let mut duplicated: Vec<String> = Vec::new();
+            let mut results: Vec<(String, Result<(), Refusal>)> = Vec::new();
+            for t in &r.topics {
+                let name = t.name.0.to_string();
+                if count_of(&t.name) > 1 {
+                    if !duplicated.contains(&name) {
+                        duplicated.push(name);
+                    }
+                    continue;
+                }
+                let count = u32::try_from(t.count).unwrap_or(0);
+                let result = store
+                    .check_increase_partitions(&name, count)
+                    .map_err(|e| increase_error(&name, e))
+                    .and_then(|current| check_assignments(t, count - current))
+                    .and_then(|()| {
+                        if validate_only {
+                            Ok(())
+                        } else {
+                            store
+                                .increase_partitions(&name, count)
+                                .map_err(|e| increase_error(&name, e))
                         }
-                    };
-                    (name, result)
-                })
-                .collect::<Vec<_>>()
+                    });
+                results.push((name, result));
+            }
+            let duplicate = || {
+                Err((
+                    ResponseError::InvalidRequest.code(),
+                    Some("Duplicate topic name.".to_owned()),
+                ))
+            };
+            results.extend(duplicated.into_iter().map(|name| (name, duplicate())));
+            results
         })
         .await;
     let mut out = CreatePartitionsResponse::default();
@@ -273,12 +265,57 @@ pub(crate) async fn create_partitions(ctx: &Ctx, r: CreatePartitionsRequest) -> 
             t.name = topic_name(&name);
             if let Err((code, message)) = result {
                 t.error_code = code;
-                t.error_message = Some(s(message));
+                t.error_message = message.map(s);
             }
             t
         })
         .collect();
     out
+}
+
+/// A topic's CreatePartitions refusal: the error code and message.
+type Refusal = (i16, Option<String>);
+
+/// A refused increase as Kafka's controller answers it (`ReplicationControlManager`).
+fn increase_error(name: &str, e: StoreError) -> Refusal {
+    let message = match &e {
+        StoreError::UnknownTopic { .. } => None,
+        StoreError::PartitionsNotIncreased {
+            current, requested, ..
+        } if current == requested => Some(format!("Topic already has {current} partition(s).")),
+        StoreError::PartitionsNotIncreased {
+            current, requested, ..
+        } => Some(format!(
+            "The topic {name} currently has {current} partition(s); {requested} would not be an increase."
+        )),
+        other => Some(other.to_string()),
+    };
+    (e.kafka_error().code(), message)
+}
+
+/// A manual assignment, if given, must place each of the `added` partitions on this broker
+/// alone.
+fn check_assignments(
+    t: &kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic,
+    added: u32,
+) -> Result<(), Refusal> {
+    let Some(assignments) = &t.assignments else {
+        return Ok(());
+    };
+    let invalid = |message: String| Err((ResponseError::InvalidReplicaAssignment.code(), Some(message)));
+    if assignments.len() != added as usize {
+        return invalid(format!(
+            "Attempted to add {added} additional partition(s), but only {} assignment(s) were specified.",
+            assignments.len()
+        ));
+    }
+    match assignments.iter().find(|a| a.broker_ids != [BrokerId(0)]) {
+        Some(a) => invalid(format!(
+            "The manual partition assignment {:?} is not this broker's: broker 0 is the only one.",
+            a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// CreateTopics with `validate_only`: the checks a creation makes, nothing written.
