@@ -81,6 +81,9 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         if !r.member_id.is_empty() && !all.contains_key(&group_id) {
             return error(KafkaError::UnknownMemberId.code(), r.member_id.to_string());
         }
+        if !all.contains_key(&group_id) {
+            groups.added(&shared.store, &group_id);
+        }
         let g = all.entry(group_id.clone()).or_insert_with(|| Group::new(now));
         let protocols: Vec<(String, Bytes)> = r
             .protocols

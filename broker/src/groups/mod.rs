@@ -375,6 +375,9 @@ fn select_protocol<'a>(
 pub(crate) struct Groups {
     /// The groups of partition `p` at index `p`.
     shards: Vec<Mutex<HashMap<String, Group>>>,
+    /// Per partition, woken when a group is added: the partition's timer sleeps on it while
+    /// the partition has no group (a broker of 50 empty partitions wakes for nothing).
+    added: Vec<tokio::sync::Notify>,
     /// Per partition, its settled groups to store, in order; that partition's
     /// `writer_loop` takes the receiver. A write that waits for a partition (its sweep)
     /// holds up no other partition's records.
@@ -405,6 +408,7 @@ impl Groups {
             shards[shard_of(store, &id)].insert(id, g);
         }
         Groups {
+            added: shards.iter().map(|_| tokio::sync::Notify::new()).collect(),
             shards: shards.into_iter().map(Mutex::new).collect(),
             to_store,
             changes,
@@ -430,6 +434,11 @@ impl Groups {
     /// that group.
     fn lock(&self, store: &eoslog::Store, group_id: &str) -> MutexGuard<'_, HashMap<String, Group>> {
         lock_shard(&self.shards[shard_of(store, group_id)])
+    }
+
+    /// Wakes the timer of `group_id`'s partition: the group is being added to it.
+    fn added(&self, store: &eoslog::Store, group_id: &str) {
+        self.added[shard_of(store, group_id)].notify_one();
     }
 
     /// The number of partitions (of locks, and of writers).
@@ -733,17 +742,25 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
 /// completes their rebalances whose time came. One task per partition: a timer waiting
 /// for a partition being swept holds up no other partition's expiries and rebalances.
 pub(crate) async fn timer_loop(shared: Arc<Shared>, partition: usize) {
-    let Some(shard) = shared.groups.shards.get(partition) else {
+    let (Some(shard), Some(added)) = (
+        shared.groups.shards.get(partition),
+        shared.groups.added.get(partition),
+    ) else {
         return;
     };
     let mut shutdown = shared.shutdown.subscribe();
+    let mut idle = false;
     loop {
+        // With no group, sleep until one is added (`notify_one` keeps a wake-up that comes
+        // before the wait), then tick every 50 ms while there are groups.
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            () = added.notified(), if idle => {}
+            () = tokio::time::sleep(Duration::from_millis(50)), if !idle => {}
             _ = shutdown.wait_for(|&stop| stop) => return,
         }
         let now = Instant::now();
         let mut all = lock_shard(shard);
+        idle = all.is_empty();
         for (id, g) in all.iter_mut() {
             let before = g.members.len();
             g.members.retain(|_, m| {
