@@ -225,7 +225,7 @@ fn index_files_txnindex_order() {
 /// no open transaction) opens one. A follower fetching all of it in one append saw producer
 /// 0's transaction open when it computed the abort's stable offset, and wrote L = 3, past the
 /// marker at 1, where the leader had written 2: the two `.txnindex` files differed.
-/// Fixed: `lso_for_completed` (src/producer_state.rs) never exceeds the marker + 1.
+/// Fixed: `lso_for_completed` (src/producer_state/append.rs) never exceeds the marker + 1.
 #[test]
 fn log_model_follower_abort_stable_offset() {
     use model::Op;

@@ -20,7 +20,7 @@ const CHUNK: usize = 1 << 20;
 /// Largest batch whose bytes a scan keeps for record decoding.
 pub const RETAIN_LIMIT: u64 = 64 << 20;
 
-// Field positions of the v2 batch header (docs: src/batch.rs, Kafka's DefaultRecordBatch).
+// Field positions of the v2 batch header (docs: src/batch/mod.rs, Kafka's DefaultRecordBatch).
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
