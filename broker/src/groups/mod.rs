@@ -373,16 +373,8 @@ fn select_protocol<'a>(
 /// (and, while an offsets sweep or DeleteGroups writes that partition's tombstones, for
 /// the write), never for another partition's; only ListGroups reads them all.
 pub(crate) struct Groups {
-    /// The groups of partition `p` at index `p`.
-    shards: Vec<Mutex<HashMap<String, Group>>>,
-    /// Per partition, woken when a group is added: the partition's timer sleeps on it while
-    /// the partition has no group (a broker of 50 empty partitions wakes for nothing).
-    added: Vec<tokio::sync::Notify>,
-    /// Per partition, its settled groups to store, in order; that partition's
-    /// `writer_loop` takes the receiver. A write that waits for a partition (its sweep)
-    /// holds up no other partition's records.
-    to_store: Vec<tokio::sync::mpsc::UnboundedSender<Change>>,
-    changes: Vec<Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>>,
+    /// Partition `p`'s groups and their machinery at index `p`.
+    partitions: Vec<Partition>,
     initial_delay: Duration,
     min_session_ms: i32,
     max_session_ms: i32,
@@ -392,15 +384,23 @@ pub(crate) struct Groups {
     instance: u64,
 }
 
+/// One `__consumer_offsets` partition's groups, with what serves them alone.
+struct Partition {
+    /// The groups whose ids hash to this partition.
+    groups: Mutex<HashMap<String, Group>>,
+    /// Woken when a group is added: the partition's timer sleeps on it while the partition
+    /// has no group (a broker of 50 empty partitions wakes for nothing).
+    added: tokio::sync::Notify,
+    /// The partition's settled groups to store, in order; its `writer_loop` takes the
+    /// receiver. A write that waits for this partition (its sweep) holds up no other
+    /// partition's records.
+    to_store: tokio::sync::mpsc::UnboundedSender<Change>,
+    changes: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Change>>>,
+}
+
 impl Groups {
     /// The broker's groups: every group stored in `store` resumes.
     pub(crate) fn new(config: &BrokerConfig, store: &eoslog::Store) -> Groups {
-        let (to_store, changes) = (0..store.config().offsets_partitions)
-            .map(|_| {
-                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                (tx, Mutex::new(Some(rx)))
-            })
-            .unzip();
         let mut shards: Vec<HashMap<String, Group>> = (0..store.config().offsets_partitions)
             .map(|_| HashMap::new())
             .collect();
@@ -408,10 +408,18 @@ impl Groups {
             shards[shard_of(store, &id)].insert(id, g);
         }
         Groups {
-            added: shards.iter().map(|_| tokio::sync::Notify::new()).collect(),
-            shards: shards.into_iter().map(Mutex::new).collect(),
-            to_store,
-            changes,
+            partitions: shards
+                .into_iter()
+                .map(|groups| {
+                    let (to_store, changes) = tokio::sync::mpsc::unbounded_channel();
+                    Partition {
+                        groups: Mutex::new(groups),
+                        added: tokio::sync::Notify::new(),
+                        to_store,
+                        changes: Mutex::new(Some(changes)),
+                    }
+                })
+                .collect(),
             initial_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
             min_session_ms: config.group_min_session_timeout_ms,
             max_session_ms: config.group_max_session_timeout_ms,
@@ -433,22 +441,22 @@ impl Groups {
     /// The lock of the groups of `group_id`'s partition: the one to hold to read or change
     /// that group.
     fn lock(&self, store: &eoslog::Store, group_id: &str) -> MutexGuard<'_, HashMap<String, Group>> {
-        lock_shard(&self.shards[shard_of(store, group_id)])
+        lock_shard(&self.partitions[shard_of(store, group_id)].groups)
     }
 
     /// Wakes the timer of `group_id`'s partition: the group is being added to it.
     fn added(&self, store: &eoslog::Store, group_id: &str) {
-        self.added[shard_of(store, group_id)].notify_one();
+        self.partitions[shard_of(store, group_id)].added.notify_one();
     }
 
     /// The number of partitions (of locks, and of writers).
     pub(crate) fn partitions(&self) -> usize {
-        self.shards.len()
+        self.partitions.len()
     }
 
     /// Every partition's groups, one lock at a time (ListGroups: it waits for each).
     fn shards(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<String, Group>>> {
-        self.shards.iter().map(lock_shard)
+        self.partitions.iter().map(|p| lock_shard(&p.groups))
     }
 }
 
@@ -488,11 +496,9 @@ fn publish(shared: &Shared, group_id: &str, g: &Group) {
 fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result<(), i16>> {
     let (tx, rx) = oneshot::channel();
     // Fails only once the writer has stopped (shutdown); the receiver then reports it.
-    let _ = shared.groups.to_store[shard_of(&shared.store, group_id)].send((
-        group_id.to_owned(),
-        Some(g.to_stored(shared.store.now_ms())),
-        tx,
-    ));
+    let _ = shared.groups.partitions[shard_of(&shared.store, group_id)]
+        .to_store
+        .send((group_id.to_owned(), Some(g.to_stored(shared.store.now_ms())), tx));
     rx
 }
 
@@ -500,7 +506,9 @@ fn store(shared: &Shared, group_id: &str, g: &Group) -> oneshot::Receiver<Result
 /// queued before it.
 fn delete(shared: &Shared, group_id: &str) -> oneshot::Receiver<Result<(), i16>> {
     let (tx, rx) = oneshot::channel();
-    let _ = shared.groups.to_store[shard_of(&shared.store, group_id)].send((group_id.to_owned(), None, tx));
+    let _ = shared.groups.partitions[shard_of(&shared.store, group_id)]
+        .to_store
+        .send((group_id.to_owned(), None, tx));
     rx
 }
 
@@ -742,10 +750,10 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
 /// completes their rebalances whose time came. One task per partition: a timer waiting
 /// for a partition being swept holds up no other partition's expiries and rebalances.
 pub(crate) async fn timer_loop(shared: Arc<Shared>, partition: usize) {
-    let (Some(shard), Some(added)) = (
-        shared.groups.shards.get(partition),
-        shared.groups.added.get(partition),
-    ) else {
+    let Some(Partition {
+        groups: shard, added, ..
+    }) = shared.groups.partitions.get(partition)
+    else {
         return;
     };
     let mut shutdown = shared.shutdown.subscribe();

@@ -128,7 +128,12 @@ pub(super) fn resume(store: &Store) -> std::collections::HashMap<String, Group> 
 /// Writes the queued group records of `__consumer_offsets` partition `partition` in
 /// order until shutdown, then what is still queued.
 pub(crate) async fn writer_loop(shared: Arc<Shared>, partition: usize) {
-    let Some(mut rx) = shared.groups.changes.get(partition).and_then(|c| c.lock().take()) else {
+    let Some(mut rx) = shared
+        .groups
+        .partitions
+        .get(partition)
+        .and_then(|p| p.changes.lock().take())
+    else {
         return;
     };
     let mut shutdown = shared.shutdown.subscribe();
