@@ -199,6 +199,30 @@ fn options(t: &TestLog, fs: Arc<dyn FileSystem>) -> LogOptions {
     }
 }
 
+/// The log in `dir` on a disk that works until told to fail.
+fn open_dying(t: &TestLog, dir: &Path) -> (Log, Arc<Disk>) {
+    let disk = Arc::new(Disk {
+        fail_at: AtomicU64::new(u64::MAX),
+        ..Disk::default()
+    });
+    let log =
+        Log::open_with(dir, t.config.clone(), options(t, Arc::new(DyingFs(disk.clone())))).expect("open");
+    (log, disk)
+}
+
+/// A forced clean whose `n`-th I/O operation fails (and every one after it): its result,
+/// and whether the failure fired.
+fn clean_failing_at(
+    log: &Log,
+    disk: &Disk,
+    n: u64,
+) -> (Result<Option<eoslog::CleanReport>, eoslog::StorageError>, bool) {
+    disk.count.store(0, Ordering::SeqCst);
+    disk.fail_at.store(n, Ordering::SeqCst);
+    let result = log.clean(&CleanerOptions::default(), true);
+    (result, disk.dead.load(Ordering::SeqCst))
+}
+
 fn check(t: &TestLog, dir: &Path, expected: &Expected, what: &str) {
     // Producer state from the log alone: no snapshot, no checkpoint.
     for name in std::fs::read_dir(dir)
@@ -242,20 +266,8 @@ fn a_clean_interrupted_at_any_io_operation_leaves_old_or_new_segments() {
         let scratch = tempfile::tempdir().expect("dir");
         let dir = scratch.path().join("topic-0");
         copy_dir(&t.path(), &dir);
-        let disk = Arc::new(Disk {
-            fail_at: AtomicU64::new(u64::MAX),
-            ..Disk::default()
-        });
-        let log = Log::open_with(
-            &dir,
-            t.config.clone(),
-            options(&t, Arc::new(DyingFs(disk.clone()))),
-        )
-        .expect("open");
-        disk.count.store(0, Ordering::SeqCst);
-        disk.fail_at.store(n, Ordering::SeqCst);
-        let result = log.clean(&CleanerOptions::default(), true);
-        let fired = disk.dead.load(Ordering::SeqCst);
+        let (log, disk) = open_dying(&t, &dir);
+        let (result, fired) = clean_failing_at(&log, &disk, n);
         drop(log);
         if !fired {
             result.expect("an undisturbed clean").expect("something cleaned");
@@ -270,5 +282,70 @@ fn a_clean_interrupted_at_any_io_operation_leaves_old_or_new_segments() {
             crashed_mid_swap += 1;
         }
         check(&t, &dir, &expected, &format!("failure at operation {n}"));
+    }
+}
+
+/// The log end and every key's latest value of the recovery-position scenario.
+fn keyed_state(log: &Log) -> (i64, BTreeMap<String, String>) {
+    (log.log_end_offset().0, latest(log))
+}
+
+/// With deferred rolls (`eoslog.roll.fsync=maintenance`) the checkpoint's recovery position
+/// stays a byte position inside the rolled segment until maintenance. A clean that replaces
+/// that segment and is interrupted after its commit must not leave that position durable:
+/// recovery would resume inside the copy, whose batches lie elsewhere, and cut the log there.
+/// Each run builds the state in the process that crashes (an open would move the position),
+/// fails the clean at operation `n`, and reopens with the checkpoint the crash left.
+#[test]
+fn a_clean_interrupted_after_its_commit_never_resumes_recovery_inside_the_copy() {
+    let t = TestLog::with_config(config(&[
+        ("cleanup.policy", "compact"),
+        ("eoslog.roll.fsync", "maintenance"),
+        ("delete.retention.ms", "0"),
+    ]));
+    let big = "x".repeat(300);
+    let mut after_commit = 0;
+    for n in 0.. {
+        let scratch = tempfile::tempdir().expect("dir");
+        let dir = scratch.path().join("topic-0");
+        let (log, disk) = open_dying(&t, &dir);
+        // The recovery position lands after one large batch that the clean removes, so in
+        // the copy it falls inside a batch.
+        appended(client(&log, &batch(BatchBuilder::new(), &[("a", Some(&big))])));
+        log.flush().expect("flush");
+        for i in 0..30 {
+            appended(client(
+                &log,
+                &batch(BatchBuilder::new(), &[(&format!("u{i}"), Some("v"))]),
+            ));
+        }
+        appended(client(&log, &batch(BatchBuilder::new(), &[("a", Some("v2"))])));
+        log.roll_segment()
+            .expect("roll: nothing fsynced, the position stays");
+        appended(client(&log, &batch(BatchBuilder::new(), &[("z", Some("v"))])));
+        let expected = keyed_state(&log);
+        assert_eq!(expected.0, 33);
+
+        let (result, fired) = clean_failing_at(&log, &disk, n);
+        drop(log); // a crash: no close, the checkpoint on disk is whatever the clean left
+        if fired {
+            assert!(result.is_err(), "operation {n}: a failure must surface");
+            if !files_with_suffix(&dir, ".log.swap").is_empty() {
+                after_commit += 1;
+            }
+        } else {
+            result.expect("an undisturbed clean").expect("something cleaned");
+            assert!(after_commit > 0, "no failure fell after the commit");
+        }
+        let log =
+            Log::open_with(&dir, t.config.clone(), options(&t, Arc::new(StdFileSystem))).expect("reopen");
+        assert_eq!(
+            keyed_state(&log),
+            expected,
+            "failure at operation {n} (fired: {fired})"
+        );
+        if !fired {
+            return;
+        }
     }
 }

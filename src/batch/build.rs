@@ -118,7 +118,7 @@ impl BatchBuilder {
         let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
         let mut body = Vec::with_capacity(records.iter().map(encoded_len_hint).sum());
         for (i, r) in records.iter().enumerate() {
-            encode_record(&mut body, i as i32, r.timestamp - base_ts, r);
+            encode_record(&mut body, i as i32, r.timestamp.wrapping_sub(base_ts), r);
         }
         let attrs = i16::from(self.compression.id()) | if self.transactional { TRANSACTIONAL_BIT } else { 0 };
         let records_area = match self.compression {
@@ -246,7 +246,7 @@ pub(crate) fn rebuild_with(
         encode_record(
             &mut body,
             (r.offset - base_offset) as i32,
-            r.timestamp - base_ts,
+            r.timestamp.wrapping_sub(base_ts),
             &record,
         );
     }

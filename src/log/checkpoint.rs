@@ -74,9 +74,14 @@ impl Checkpoint {
     }
 
     /// Forgets what was recorded of the segments at `bases` (replaced by a cleaned copy
-    /// since): nothing is known of them, so anything agrees and no checksum is expected.
+    /// since): nothing is known of them, so anything agrees and no checksum is expected, and
+    /// a recovery position inside one of them (a byte offset in the file the copy replaced)
+    /// is dropped, so that recovery scans the copy from its start.
     pub(super) fn forget(&mut self, bases: &[i64]) {
         self.forgotten.extend(bases.iter().copied());
+        if self.recovery_position.is_some_and(|(b, _)| bases.contains(&b)) {
+            self.recovery_position = None;
+        }
     }
 }
 

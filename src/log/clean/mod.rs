@@ -261,8 +261,10 @@ impl Log {
     /// # Errors
     /// Storage failures reading segment timestamps.
     pub fn cleanability(&self) -> Result<Cleanability, StorageError> {
+        // The bounds before the segments: a list newer than the bounds only cleans less.
+        let bounds = self.stable_bounds();
         let segments = self.segments.read().to_vec();
-        Ok(self.plan(segments)?.info)
+        Ok(self.plan(segments, bounds)?.info)
     }
 
     /// The last clean's report, if any clean ran (remembered across opens).
@@ -291,7 +293,7 @@ impl Log {
         self.cleaner.lock().truncated_to = i64::MAX;
         let started = Instant::now();
         let now = self.clock.now_ms();
-        let (segments, producers, truncations) = {
+        let (segments, producers, truncations, bounds) = {
             let w = self.writer.lock();
             let producers: HashMap<i64, LastOfProducer> = w
                 .psm
@@ -308,13 +310,18 @@ impl Log {
                     )
                 })
                 .collect();
+            // IMPORTANT: the bounds with the segments, in one hold of the writer lock (under
+            // which they are published). Bounds read later may have passed a roll and a marker
+            // this segment list does not have: data of a transaction aborted in a segment the
+            // clean never sees would be cleaned as committed.
             (
                 w.segments.clone(),
                 producers,
                 self.truncation_seq.load(Ordering::Acquire),
+                self.stable_bounds(),
             )
         };
-        let plan = self.plan(segments)?;
+        let plan = self.plan(segments, bounds)?;
         if plan.cleanable == 0 || !(force || plan.info.due) {
             return Ok(None);
         }
@@ -420,9 +427,11 @@ impl Log {
         Ok(Some(report))
     }
 
-    fn plan(&self, segments: Vec<Arc<Segment>>) -> Result<Plan, StorageError> {
+    /// What a clean of `segments` may clean, below `bounds` (the last stable offset and the
+    /// high watermark, read no later than `segments`).
+    fn plan(&self, segments: Vec<Arc<Segment>>, bounds: (i64, i64)) -> Result<Plan, StorageError> {
         let now = self.clock.now_ms();
-        let (lso, hw) = self.stable_bounds();
+        let (lso, hw) = bounds;
         let active = segments.last().map_or(i64::MAX, |s| s.base_offset);
         let mut uncleanable = lso.min(hw).min(active);
         let next_base = |i: usize| segments.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
@@ -710,7 +719,7 @@ impl Log {
         // for this: the group checked below stays as it is until installed, while appends and
         // reads go on during the commit's fsyncs.
         let _no_retention_or_truncation = self.swap_lock.lock();
-        let w = self.writer.lock();
+        let mut w = self.writer.lock();
         let position = w.segments.iter().position(|s| Arc::ptr_eq(s, &group[0]));
         let unchanged = self.truncation_seq.load(Ordering::Acquire) == truncations
             && position.is_some_and(|p| {
@@ -725,6 +734,24 @@ impl Log {
             self.discard_copy(base);
             return Ok(false);
         };
+        // A log that failed a write, or was closed (its topic deleted), changes nothing more.
+        if let Err(e) = self.check_writable() {
+            drop(w);
+            self.discard_copy(base);
+            return Err(e);
+        }
+        // IMPORTANT: the durable checkpoint must never name a byte position inside a segment
+        // the copy replaces (a deferred roll leaves the recovery position in the rolled
+        // segment until maintenance): after a crash past the commit, recovery would resume at
+        // that position in the copy, whose batches lie elsewhere, and cut the log there. So
+        // the position is dropped, durably, before the commit.
+        let unpositioned = w
+            .recovery_position
+            .is_some_and(|(b, _)| group.iter().any(|s| s.base_offset == b))
+            .then(|| {
+                w.recovery_position = None;
+                self.checkpoint_text(&w)
+            });
         // Commit: the derived files first, the `.log` last, each rename durable.
         let commit = || -> Result<(), StorageError> {
             for (from, to) in cleaned[1..].iter().zip(&swap[1..]) {
@@ -741,6 +768,12 @@ impl Log {
                 .map_err(io_err("fsync directory", &self.dir))
         };
         drop(w);
+        if let Some(checkpoint) = unpositioned {
+            if let Err(e) = self.store_checkpoint(checkpoint) {
+                self.discard_copy(base);
+                return Err(self.poison(e));
+            }
+        }
         if let Err(e) = commit() {
             // Whether the `.log` rename is durable is unknown: the next open decides.
             return Err(self.poison(e));
