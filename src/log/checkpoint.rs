@@ -208,6 +208,11 @@ impl Log {
         if *written > c.seq {
             return Ok(());
         }
+        // Checked under this lock: once [`Log::retire`] has taken it, no checkpoint of this
+        // log is written (its directory may be gone, or another log's by now).
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
         let path = self.dir.join(CHECKPOINT_FILE);
         let done = if sync_dir {
             write_atomic(&*self.fs, &path, c.text.as_bytes())

@@ -231,6 +231,25 @@ impl Log {
         self.roll(&mut w, end).map_err(|e| self.poison(e))
     }
 
+    /// Stops the log for good, writing nothing more: its topic is being deleted. Every write
+    /// fails with [`StorageError::Closed`] from here on, and this returns once no append,
+    /// retention, truncation, clean or checkpoint write of the log is under way, so that
+    /// its directory can be removed and another log can take the same path. (A clean in
+    /// progress stops at its next segment; Kafka aborts the cleaning of a deleted
+    /// partition the same way.)
+    pub(crate) fn retire(&self) {
+        {
+            let _w = self.writer.lock();
+            self.closed.store(true, Ordering::Release);
+        }
+        self.sync_cv.notify_all();
+        // Each lock is taken alone, after `closed` is set: whoever holds one now checks
+        // `closed` before its next file operation, and nothing else can start.
+        drop(self.swap_lock.lock());
+        drop(self.clean_lock.lock());
+        drop(self.checkpoint_written.lock());
+    }
+
     /// Closes cleanly: flush, snapshot at the log end offset, clean-shutdown marker. The next
     /// open skips recovery.
     ///

@@ -4,7 +4,7 @@
 //! Kafka keeps every partition open, one file handle per file; eoslog lets a store hold more
 //! partitions than the process may have files open.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -18,6 +18,10 @@ use super::{Store, StoreError, Topic};
 pub(crate) struct Slot {
     pub(crate) log: Mutex<Option<Arc<Log>>>,
     used: AtomicU64,
+    /// Its topic was deleted: it never opens a log again (set and read under `log`'s lock,
+    /// so a lookup that found the topic before the deletion cannot open the old directory
+    /// after it).
+    deleted: AtomicBool,
 }
 
 /// The store-wide counters of open logs.
@@ -43,6 +47,11 @@ impl Store {
             Ordering::Relaxed,
         );
         let mut log = slot.log.lock();
+        if slot.deleted.load(Ordering::Acquire) {
+            return Err(StoreError::UnknownTopic {
+                topic: topic.to_owned(),
+            });
+        }
         if reopen && log.take().is_some() && !t.internal {
             self.opened.count.fetch_sub(1, Ordering::AcqRel);
         }
@@ -164,11 +173,18 @@ impl Store {
         out
     }
 
-    /// Drops a deleted topic's open logs.
-    pub(super) fn drop_logs(&self, t: &Topic) {
+    /// Takes a deleted topic's open logs out of their slots and retires each ([`Log::retire`]):
+    /// once this returns, none of them touches its directory again.
+    pub(super) fn retire_logs(&self, t: &Topic) {
         for slot in &t.slots {
-            if slot.log.lock().take().is_some() {
+            let log = {
+                let mut log = slot.log.lock();
+                slot.deleted.store(true, Ordering::Release);
+                log.take()
+            };
+            if let Some(log) = log {
                 self.opened.count.fetch_sub(1, Ordering::AcqRel);
+                log.retire();
             }
         }
     }

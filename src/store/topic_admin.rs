@@ -150,8 +150,10 @@ impl Store {
             topics.remove(name);
             topic
         };
-        // A reader still holding a log keeps its open files; the directory goes anyway.
-        self.drop_logs(&topic);
+        // A reader still holding a log keeps its open files and reads on; the directory goes
+        // once no writer of the log (a clean above all) can touch it again, so a topic
+        // created again under the name never sees the old one's files.
+        self.retire_logs(&topic);
         for p in 0..topic.slots.len() {
             let pdir = self.partition_dir(name, p as i32);
             if fs.exists(&pdir) {

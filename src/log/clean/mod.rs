@@ -524,6 +524,9 @@ impl Log {
         let mut txns = txn_tracker(&plan.segments, first, last);
         let mut mapped_any = false;
         for index in plan.first_dirty..plan.cleanable {
+            // A log closed meanwhile (its topic deleted: `retire` waits for this clean)
+            // stops here rather than at the end of a long, possibly throttled, clean.
+            self.check_writable()?;
             let seg = &plan.segments[index];
             // The first batch left unmapped, and whether one of this segment came before it.
             let mut stop: Option<i64> = None;
@@ -633,12 +636,14 @@ impl Log {
                 .min(self.limits.index_bytes),
             ..self.limits
         };
+        self.check_writable()?;
         let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, limits, self.clock.now_ms())?;
         let mut out = CopyBuffer::default();
         // The group's last batch, emptied, when the filter drops it (see the module docs).
         let mut dropped_last: Option<Vec<u8>> = None;
         let mut next = first;
         while next < cleaned.len() {
+            self.check_writable()?;
             let seg = &cleaned[next];
             if next > first {
                 // Written out first, so that the copy's size and index room are exact.
