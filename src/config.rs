@@ -324,6 +324,65 @@ impl LogConfig {
         Ok(())
     }
 
+    /// The value of one key by its Kafka (or `eoslog.`) name, as [`LogConfig::set`] takes it
+    /// (so `set(key, &get(key))` changes nothing); `None` for a key it does not know.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<String> {
+        let flag = |b: bool| if b { "true" } else { "false" }.to_owned();
+        Some(match key {
+            "segment.bytes" => self.segment_bytes.to_string(),
+            "segment.ms" => self.segment_ms.to_string(),
+            "index.interval.bytes" => self.index_interval_bytes.to_string(),
+            "segment.index.bytes" => self.segment_index_bytes.to_string(),
+            "max.message.bytes" => self.max_message_bytes.to_string(),
+            "retention.bytes" => self.retention_bytes.to_string(),
+            "retention.ms" => self.retention_ms.to_string(),
+            "cleanup.policy" => match (self.cleanup_policy.compact, self.cleanup_policy.delete) {
+                (true, true) => "compact,delete",
+                (true, false) => "compact",
+                (false, true) => "delete",
+                (false, false) => "",
+            }
+            .to_owned(),
+            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
+            "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
+            "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
+            "delete.retention.ms" => self.delete_retention_ms.to_string(),
+            "producer.id.expiration.ms" => self.producer_id_expiration_ms.to_string(),
+            "message.timestamp.type" => if self.log_append_time {
+                "LogAppendTime"
+            } else {
+                "CreateTime"
+            }
+            .to_owned(),
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),
+            "eoslog.producer.window" => self.producer_window.to_string(),
+            "eoslog.max.producer.ids" => self.max_producer_ids.to_string(),
+            "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes.to_string(),
+            "eoslog.durability" => match self.durability {
+                Durability::Buffered => "buffered",
+                Durability::SyncEachAppend => "sync",
+            }
+            .to_owned(),
+            "eoslog.high.watermark" => match self.high_watermark {
+                HighWatermarkMode::LogEnd => "log-end",
+                HighWatermarkMode::Durable => "durable",
+                HighWatermarkMode::Manual => "manual",
+            }
+            .to_owned(),
+            "eoslog.transaction.timeout.ms" => self.transaction_timeout_ms.to_string(),
+            "eoslog.transaction.verification" => flag(self.transaction_verification),
+            "eoslog.validate.records" => flag(self.validate_records),
+            "eoslog.preallocate.bytes" => self.preallocate_bytes.to_string(),
+            "eoslog.roll.fsync" => match self.roll_fsync {
+                RollFsync::Inline => "inline",
+                RollFsync::Maintenance => "maintenance",
+            }
+            .to_owned(),
+            _ => return None,
+        })
+    }
+
     /// Parses `KEY=VALUE` and sets it.
     ///
     /// # Errors
@@ -360,5 +419,33 @@ mod tests {
                 "{k}"
             );
         }
+    }
+
+    #[test]
+    fn every_key_reads_back_as_set_takes_it() {
+        let mut c = LogConfig::default();
+        for pair in [
+            "cleanup.policy=compact,delete",
+            "message.timestamp.type=LogAppendTime",
+            "min.cleanable.dirty.ratio=0.25",
+            "eoslog.durability=sync",
+            "eoslog.high.watermark=durable",
+            "eoslog.roll.fsync=maintenance",
+            "eoslog.validate.records=false",
+            "segment.bytes=1048576",
+        ] {
+            c.set_pair(pair).expect(pair);
+            let (k, v) = pair.split_once('=').expect("pair");
+            assert_eq!(c.get(k).as_deref(), Some(v), "{k}");
+        }
+        for defaults in [LogConfig::default(), c] {
+            for k in CONFIG_KEYS {
+                let v = defaults.get(k).unwrap_or_else(|| panic!("{k} has no value"));
+                let mut again = defaults.clone();
+                again.set(k, &v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+                assert_eq!(format!("{again:?}"), format!("{defaults:?}"), "{k}={v}");
+            }
+        }
+        assert_eq!(LogConfig::default().get("segment.byte"), None);
     }
 }

@@ -216,8 +216,9 @@ pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
 pub use store::{
-    CleanerPassReport, ProduceContext, ProduceError, Store, StoreConfig, StoreError, StoreMaintenanceReport,
-    TopicInfo, CONSUMER_OFFSETS_TOPIC, PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
+    CleanerPassReport, ConfigSource, ProduceContext, ProduceError, Store, StoreConfig, StoreDefault,
+    StoreError, StoreMaintenanceReport, TopicConfigEntry, TopicInfo, CONSUMER_OFFSETS_TOPIC,
+    PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
 };
 pub use txn_index::AbortedTxn;
 pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};

@@ -114,7 +114,7 @@ impl Default for StoreConfig {
 }
 
 /// Kafka broker names of topic defaults, and the topic config each sets.
-const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
+pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.segment.bytes", "segment.bytes"),
     ("log.roll.ms", "segment.ms"),
     ("log.index.interval.bytes", "index.interval.bytes"),
@@ -204,7 +204,8 @@ impl StoreConfig {
                 if v.is_nan() || v <= 0.0 {
                     return Err(bad("must be positive"));
                 }
-                self.cleaner.io_max_bytes_per_second = v;
+                // Kafka's default, `Double.MAX_VALUE`, is no limit.
+                self.cleaner.io_max_bytes_per_second = if v >= f64::MAX { f64::INFINITY } else { v };
             }
             "eoslog.producer.id.block.size" => self.producer_id_block_size = int(1)?,
             "eoslog.internal.durability" => {
@@ -237,6 +238,110 @@ impl StoreConfig {
         Ok(())
     }
 
+    /// Every key [`StoreConfig::set`] takes with its value as `set` takes it, by Kafka's
+    /// broker names (`log.segment.bytes` for the topics' default `segment.bytes`), for a
+    /// broker's DescribeConfigs.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let flag = |b: bool| if b { "true" } else { "false" }.to_owned();
+        let mut out = vec![
+            ("num.partitions", self.num_partitions.to_string()),
+            ("auto.create.topics.enable", flag(self.auto_create_topics)),
+            (
+                "offsets.topic.num.partitions",
+                self.offsets_partitions.to_string(),
+            ),
+            (
+                "transaction.state.log.num.partitions",
+                self.txn_state_partitions.to_string(),
+            ),
+            (
+                "offsets.topic.segment.bytes",
+                self.offsets_segment_bytes.to_string(),
+            ),
+            (
+                "transaction.state.log.segment.bytes",
+                self.txn_state_segment_bytes.to_string(),
+            ),
+            (
+                "transaction.max.timeout.ms",
+                self.transaction_max_timeout_ms.to_string(),
+            ),
+            (
+                "transactional.id.expiration.ms",
+                self.transactional_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                self.transaction_timeout_check_interval_ms.to_string(),
+            ),
+            (
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                self.transactional_id_expiry_interval_ms.to_string(),
+            ),
+            (
+                "transaction.partition.verification.enable",
+                flag(self.transaction_verification),
+            ),
+            ("transaction.version", self.transaction_version.to_string()),
+            (
+                "offset.metadata.max.bytes",
+                self.offset_metadata_max_bytes.to_string(),
+            ),
+            (
+                "offsets.retention.minutes",
+                (self.offsets_retention_ms / 60_000).to_string(),
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                self.offsets_retention_check_interval_ms.to_string(),
+            ),
+            (
+                "log.retention.check.interval.ms",
+                self.retention_check_interval_ms.to_string(),
+            ),
+            ("log.cleaner.enable", flag(self.cleaner_enabled)),
+            ("log.cleaner.backoff.ms", self.cleaner_backoff_ms.to_string()),
+            ("log.cleaner.threads", self.cleaner_threads.to_string()),
+            (
+                "log.cleaner.dedupe.buffer.size",
+                self.cleaner.dedupe_buffer_bytes.to_string(),
+            ),
+            ("log.cleaner.io.max.bytes.per.second", {
+                let rate = self.cleaner.io_max_bytes_per_second;
+                // As Kafka shows its default.
+                if rate.is_infinite() {
+                    "1.7976931348623157E308".to_owned()
+                } else {
+                    rate.to_string()
+                }
+            }),
+            (
+                "eoslog.producer.id.block.size",
+                self.producer_id_block_size.to_string(),
+            ),
+            (
+                "eoslog.internal.durability",
+                match self.internal_durability {
+                    crate::config::Durability::SyncEachAppend => "sync",
+                    crate::config::Durability::Buffered => "buffered",
+                }
+                .to_owned(),
+            ),
+            ("eoslog.max.open.partitions", self.max_open_partitions.to_string()),
+        ];
+        for &(store_key, topic_key) in LOG_DEFAULT_KEYS {
+            out.extend(self.log_defaults.get(topic_key).map(|v| (store_key, v)));
+        }
+        out.extend(
+            crate::config::CONFIG_KEYS
+                .iter()
+                .filter(|k| k.starts_with("eoslog."))
+                .filter_map(|&k| Some((k, self.log_defaults.get(k)?))),
+        );
+        out
+    }
+
     /// Parses `KEY=VALUE` and sets it.
     ///
     /// # Errors
@@ -267,5 +372,41 @@ mod tests {
         ));
         assert!(c.set("num.partitions", "0").is_err());
         assert!(c.set("auto.create.topics.enable", "yes").is_err());
+    }
+
+    #[test]
+    fn entries_cover_every_key_and_read_back_as_set_takes_them() {
+        let mut c = StoreConfig::default();
+        for pair in [
+            "log.cleanup.policy=compact",
+            "log.cleaner.io.max.bytes.per.second=1048576",
+            "offsets.retention.minutes=60",
+            "eoslog.internal.durability=buffered",
+            "eoslog.roll.fsync=maintenance",
+        ] {
+            c.set_pair(pair).expect(pair);
+        }
+        for config in [StoreConfig::default(), c] {
+            let entries = config.entries();
+            for (k, v) in &entries {
+                let mut again = config.clone();
+                again.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+                assert_eq!(format!("{again:?}"), format!("{config:?}"), "{k}={v}");
+            }
+            for &(store_key, _) in LOG_DEFAULT_KEYS {
+                assert!(
+                    entries.iter().any(|(k, _)| *k == store_key),
+                    "{store_key} missing"
+                );
+            }
+        }
+        let entries = StoreConfig::default().entries();
+        let value = |key| entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+        assert_eq!(value("log.cleanup.policy"), Some("delete"));
+        assert_eq!(
+            value("log.cleaner.io.max.bytes.per.second"),
+            Some("1.7976931348623157E308")
+        );
+        assert_eq!(value("producer.id.expiration.ms"), Some("86400000"));
     }
 }

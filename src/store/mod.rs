@@ -23,6 +23,7 @@ mod producer_ids;
 mod sealed;
 mod slots;
 mod topic_admin;
+mod topic_configs;
 mod topics;
 
 use std::{
@@ -49,6 +50,7 @@ pub use cleaner::CleanerPassReport;
 pub use config::StoreConfig;
 pub use produce::{ProduceContext, ProduceError};
 pub use producer_ids::PRODUCER_IDS_FILE;
+pub use topic_configs::{ConfigSource, StoreDefault, TopicConfigEntry};
 pub use topics::TOPICS_DIR;
 
 use producer_ids::ProducerIds;
@@ -421,25 +423,8 @@ impl Store {
     }
 
     fn topic(&self, name: &str, record: TopicRecord) -> Result<Topic, StoreError> {
-        let mut config = self.config.log_defaults.clone();
-        for (k, v) in &record.configs {
-            config.set(k, v)?;
-        }
-        if config.transaction_timeout_ms > 0 {
-            // A partition that aborted on its own would split a transaction its coordinator
-            // commits elsewhere.
-            return Err(ConfigError::InvalidValue {
-                key: "eoslog.transaction.timeout.ms".into(),
-                value: config.transaction_timeout_ms.to_string(),
-                reason: "in a store, the transaction coordinator times transactions out",
-            }
-            .into());
-        }
-        config.transaction_verification = self.config.transaction_verification;
-        let internal = name == TRANSACTION_STATE_TOPIC || name == CONSUMER_OFFSETS_TOPIC;
-        if internal {
-            config.durability = self.config.internal_durability;
-        }
+        let config = topic_configs::effective_config(&self.config, name, &record)?;
+        let internal = is_internal_topic(name);
         let slots = (0..record.partitions).map(|_| Arc::default()).collect();
         Ok(Topic {
             internal,
@@ -685,6 +670,11 @@ impl Store {
         }
         first.map_or(Ok(()), |e| Err(e.into()))
     }
+}
+
+/// `__transaction_state` or `__consumer_offsets`.
+fn is_internal_topic(name: &str) -> bool {
+    name == TRANSACTION_STATE_TOPIC || name == CONSUMER_OFFSETS_TOPIC
 }
 
 /// The configs every internal topic is created with (Kafka's: compacted, never deleted by

@@ -136,6 +136,6 @@ impl Store {
     /// Whether `topic` is one of the coordinator's topics.
     #[must_use]
     pub fn is_internal(&self, topic: &str) -> bool {
-        topic == super::TRANSACTION_STATE_TOPIC || topic == super::CONSUMER_OFFSETS_TOPIC
+        super::is_internal_topic(topic)
     }
 }

@@ -1,0 +1,161 @@
+//! What a topic's configs are and where each comes from, for `kafka-configs --describe`
+//! (Kafka's DescribeConfigs): the topic's own file, the store's defaults for every topic
+//! (`log.segment.bytes`, ...), or the built-in default.
+
+use crate::config::{LogConfig, CONFIG_KEYS};
+
+use super::{config::LOG_DEFAULT_KEYS, Store, StoreConfig, StoreError, TopicRecord};
+
+/// Where a topic's config value comes from (Kafka's `ConfigSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigSource {
+    /// Set for this topic (its `CreateTopics` configs): Kafka's `TOPIC_CONFIG`.
+    Topic,
+    /// The store's configuration (a broker's `--config`), for every topic: Kafka's
+    /// `STATIC_BROKER_CONFIG`.
+    Store,
+    /// The default of a store configured with nothing: Kafka's `DEFAULT_CONFIG`.
+    Default,
+}
+
+/// One config of a topic as it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicConfigEntry {
+    /// Kafka's topic config name (or an `eoslog.` one).
+    pub name: &'static str,
+    /// The value, as [`LogConfig::set`] takes it.
+    pub value: String,
+    /// Where it comes from.
+    pub source: ConfigSource,
+    /// The store config that gives it to every topic, if any (Kafka's synonym).
+    pub store_default: Option<StoreDefault>,
+}
+
+/// The store config behind a topic config's default: `log.segment.bytes` for
+/// `segment.bytes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreDefault {
+    /// The store config's name (Kafka's broker config name, or an `eoslog.` one).
+    pub key: &'static str,
+    /// What it gives the topic in this store.
+    pub value: String,
+    /// What it gives the topic in a store configured with nothing.
+    pub unconfigured: String,
+}
+
+impl Store {
+    /// Every config of topic `name` with its value as the topic's logs apply it, in
+    /// [`CONFIG_KEYS`] order.
+    ///
+    /// # Errors
+    /// A name no topic can have ([`StoreError::InvalidTopic`], as Kafka checks first); an
+    /// unknown topic.
+    pub fn topic_configs(&self, name: &str) -> Result<Vec<TopicConfigEntry>, StoreError> {
+        super::topics::valid_name(name).map_err(|reason| StoreError::InvalidTopic {
+            topic: name.to_owned(),
+            reason,
+        })?;
+        let topics = self.topics.read();
+        let topic = topics.get(name).ok_or_else(|| StoreError::UnknownTopic {
+            topic: name.to_owned(),
+        })?;
+        let bare = TopicRecord {
+            partitions: topic.record.partitions,
+            configs: Vec::new(),
+        };
+        // What the topic would get without its own configs, from this store and from a store
+        // configured with nothing. Neither can fail: the topic's own configs are what could.
+        let from_store = effective_config(&self.config, name, &bare)?;
+        let unconfigured = effective_config(&StoreConfig::default(), name, &bare)?;
+        Ok(CONFIG_KEYS
+            .iter()
+            .filter_map(|&key| {
+                let value = topic.config.get(key)?;
+                let store_default = store_key(key, topic.internal).and_then(|store_key| {
+                    Some(StoreDefault {
+                        key: store_key,
+                        value: from_store.get(key)?,
+                        unconfigured: unconfigured.get(key)?,
+                    })
+                });
+                let source = if topic.record.configs.iter().any(|(k, _)| k == key) {
+                    ConfigSource::Topic
+                } else if store_default.as_ref().is_some_and(|d| d.value != d.unconfigured) {
+                    ConfigSource::Store
+                } else {
+                    ConfigSource::Default
+                };
+                Some(TopicConfigEntry {
+                    name: key,
+                    value,
+                    source,
+                    store_default,
+                })
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// Checks the configs a topic named `name` would be created with, as
+    /// [`Store::create_topic`] checks them, creating nothing (a broker's `validate_only`).
+    ///
+    /// # Errors
+    /// The first key or value the topic's logs would refuse ([`StoreError::Config`]).
+    pub fn check_topic_configs(&self, name: &str, configs: &[(&str, &str)]) -> Result<(), StoreError> {
+        let record = TopicRecord {
+            partitions: 1,
+            configs: configs
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
+        effective_config(&self.config, name, &record).map(drop)
+    }
+}
+
+/// The store config that sets topic config `key`'s default.
+fn store_key(key: &'static str, internal: bool) -> Option<&'static str> {
+    match key {
+        "eoslog.durability" if internal => Some("eoslog.internal.durability"),
+        "eoslog.transaction.verification" => Some("transaction.partition.verification.enable"),
+        _ if key.starts_with("eoslog.") => Some(key),
+        _ => LOG_DEFAULT_KEYS
+            .iter()
+            .find(|&&(_, topic_key)| topic_key == key)
+            .map(|&(store_key, _)| store_key)
+            .or((key == "transaction.max.timeout.ms").then_some(key)),
+    }
+}
+
+/// The config the logs of topic `name` with file `record` get in a store configured with
+/// `config`: the store's defaults, the topic's own configs over them, then what the store
+/// decides for every topic (KIP-890 verification, the internal topics' durability).
+pub(super) fn effective_config(
+    config: &StoreConfig,
+    name: &str,
+    record: &TopicRecord,
+) -> Result<LogConfig, StoreError> {
+    let mut log = config.log_defaults.clone();
+    for (k, v) in &record.configs {
+        log.set(k, v)?;
+    }
+    if log.transaction_timeout_ms > 0 {
+        // A partition that aborted on its own would split a transaction its coordinator
+        // commits elsewhere.
+        return Err(crate::error::ConfigError::InvalidValue {
+            key: "eoslog.transaction.timeout.ms".into(),
+            value: log.transaction_timeout_ms.to_string(),
+            reason: "in a store, the transaction coordinator times transactions out",
+        }
+        .into());
+    }
+    log.transaction_verification = config.transaction_verification;
+    if super::is_internal_topic(name) {
+        log.durability = config.internal_durability;
+    }
+    Ok(log)
+}
