@@ -191,10 +191,16 @@ fn test_verification_errors_for_txn_offset_commits() {
         .expect("add");
     let stale = pe(p.producer_id.0, p.producer_epoch.0 - 1);
     let answers = t.s().offsets().txn_commit(&txn_commit(stale, &[(&a, 1)]));
-    assert_eq!(
-        answers[0].as_ref().expect_err("fenced").kafka_error(),
-        KafkaError::ProducerFenced
-    );
+    let fenced = answers[0].as_ref().expect_err("fenced");
+    assert_eq!(fenced.kafka_error(), KafkaError::ProducerFenced);
+    // Answered as Kafka answers a verification's fencing, at every version.
+    for version in 0..=3 {
+        assert_eq!(
+            fenced.code_for(TxnApi::TxnOffsetCommit, version),
+            KafkaError::InvalidProducerEpoch.code(),
+            "v{version}"
+        );
+    }
     // With TV2 the offsets partition is added implicitly.
     let q = t
         .txns()

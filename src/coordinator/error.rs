@@ -227,7 +227,8 @@ impl CoordinatorError {
 
     /// The code to answer request `api` at `version` with: Kafka rewrites some codes for
     /// clients that predate them (`PRODUCER_FENCED` is `INVALID_PRODUCER_EPOCH` before
-    /// InitProducerId v4 and the other transaction APIs' v2; a verification answer to a
+    /// InitProducerId v4 and the other transaction APIs' v2, and always for Produce and
+    /// TxnOffsetCommit, whose fencing comes from a verification; a verification answer to a
     /// produce request turns retriable coordinator errors into `NOT_ENOUGH_REPLICAS`, and
     /// `TRANSACTION_ABORTABLE` into `INVALID_TXN_STATE` before Produce v11).
     #[must_use]
@@ -253,6 +254,10 @@ impl CoordinatorError {
             (TxnApi::TxnOffsetCommit, K::CoordinatorLoadInProgress) if version < 2 => {
                 K::CoordinatorNotAvailable
             }
+            // A fenced producer's commit is refused by the verification of its transaction,
+            // whose PRODUCER_FENCED Kafka answers as INVALID_PRODUCER_EPOCH: the only code
+            // clients handle here (aiokafka reads 90 as an unknown error).
+            (TxnApi::TxnOffsetCommit, K::ProducerFenced) => K::InvalidProducerEpoch,
             (TxnApi::TxnOffsetCommit, K::TransactionAbortable) if version <= 3 => K::InvalidTxnState,
             (TxnApi::TxnOffsetCommit, K::NotEnoughReplicas) => K::CoordinatorNotAvailable,
             (TxnApi::TxnOffsetCommit, K::NotLeaderOrFollower | K::KafkaStorageError) => K::NotCoordinator,
