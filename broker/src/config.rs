@@ -145,6 +145,52 @@ impl BrokerConfig {
         }
     }
 
+    /// Every key [`BrokerConfig::set`] takes with its value as `set` takes it: the broker's
+    /// own, then the store's ([`StoreConfig::entries`]). For DescribeConfigs.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("node.id", self.node_id.to_string()),
+            ("broker.id", self.node_id.to_string()),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group_min_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group_max_session_timeout_ms.to_string(),
+            ),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+            (
+                "queued.max.request.bytes",
+                self.queued_max_request_bytes
+                    .map_or("-1".to_owned(), |b| b.to_string()),
+            ),
+            ("max.connections", self.max_connections.to_string()),
+            (
+                "connections.max.idle.ms",
+                self.connections_max_idle_ms.to_string(),
+            ),
+            (
+                "eoslog.maintenance.interval.ms",
+                self.maintenance_interval_ms.to_string(),
+            ),
+            (
+                "eoslog.accept.replication.factor",
+                self.accept_replication_factor.to_string(),
+            ),
+        ];
+        out.extend(self.store.entries());
+        out
+    }
+
     /// Parses `KEY=VALUE` and sets it.
     ///
     /// # Errors
@@ -190,5 +236,20 @@ mod tests {
         c.set_pair("queued.max.request.bytes=4096").expect("bound");
         c.validate().expect("valid");
         assert!(c.set_pair("num.partitions").is_err());
+    }
+
+    #[test]
+    fn entries_read_back_as_set_takes_them() {
+        let mut c = BrokerConfig::default();
+        c.set_pair("queued.max.request.bytes=-1").expect("unbounded");
+        c.set_pair("node.id=3").expect("id");
+        c.set_pair("log.segment.bytes=1048576").expect("store key");
+        for config in [BrokerConfig::default(), c] {
+            for (k, v) in config.entries() {
+                let mut again = config.clone();
+                again.set(k, &v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+                assert_eq!(format!("{again:?}"), format!("{config:?}"), "{k}={v}");
+            }
+        }
     }
 }

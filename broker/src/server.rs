@@ -42,6 +42,8 @@ pub(crate) enum ConnectionError {
     Malformed { what: &'static str, reason: String },
     #[error("idle for {0:?}")]
     Idle(Duration),
+    #[error("a produce with acks=0 failed (answered by closing the connection, as Kafka does)")]
+    UnacknowledgedProduceFailed,
 }
 
 /// Serves one connection until the peer closes it, it sends something unparseable, or
@@ -163,12 +165,18 @@ async fn handle_frame(
             .unwrap_or_default(),
         client_host: peer.to_owned(),
     };
+    let unacknowledged = matches!(&request, RequestKind::Produce(r) if r.acks == 0);
     let started = std::time::Instant::now();
     let response = crate::handlers::dispatch(ctx, request).await;
     tracing::debug!(target: "eoslog_broker", ?api, correlation_id = header.correlation_id, micros = started.elapsed().as_micros() as u64, "handled");
     let Some(response) = response else {
         return Ok(None);
     };
+    if unacknowledged {
+        // The client expects no answer: closing tells it something failed, and it refreshes
+        // its metadata (Kafka's `KafkaApis.handleProduceRequest`).
+        return Err(ConnectionError::UnacknowledgedProduceFailed);
+    }
     encode(header.correlation_id, api, version, &response).map(Some)
 }
 

@@ -27,9 +27,14 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
                 }
                 None => d.group_state = s("Dead"),
                 Some(g) => {
+                    // Kafka's group summary: the protocol and each member's metadata and
+                    // assignment only while Stable; otherwise no protocol and empty bytes.
+                    let stable = g.state == State::Stable;
                     d.group_state = s(g.state.name());
                     d.protocol_type = s(g.protocol_type.clone());
-                    d.protocol_data = s(g.protocol.clone());
+                    if stable {
+                        d.protocol_data = s(g.protocol.clone());
+                    }
                     d.members = g
                         .members
                         .iter()
@@ -41,13 +46,15 @@ pub(crate) fn describe(ctx: &Ctx, r: DescribeGroupsRequest) -> DescribeGroupsRes
                             }
                             dm.client_id = s(m.client_id.clone());
                             dm.client_host = s(m.client_host.clone());
-                            dm.member_metadata = m
-                                .protocols
-                                .iter()
-                                .find(|(n, _)| *n == g.protocol)
-                                .map(|(_, b)| b.clone())
-                                .unwrap_or_default();
-                            dm.member_assignment = m.assignment.clone();
+                            if stable {
+                                dm.member_metadata = m
+                                    .protocols
+                                    .iter()
+                                    .find(|(n, _)| *n == g.protocol)
+                                    .map(|(_, b)| b.clone())
+                                    .unwrap_or_default();
+                                dm.member_assignment = m.assignment.clone();
+                            }
                             dm
                         })
                         .collect();

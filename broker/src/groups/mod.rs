@@ -224,21 +224,20 @@ impl Group {
         true
     }
 
-    /// Why a request from `member_id` is refused because the member is not (or no longer)
-    /// here: `FENCED_INSTANCE_ID` when its static instance id now belongs to another member
-    /// (a newer instance took its place), else `UNKNOWN_MEMBER_ID`. `None` when it is a
-    /// member.
-    fn unknown_member(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
-        if self.members.contains_key(member_id) {
-            return None;
+    /// Kafka's `validateMember`: a request naming a static instance id that belongs to a
+    /// member must come from that member (`FENCED_INSTANCE_ID`: a newer instance took its
+    /// place); any other must come from a member (`UNKNOWN_MEMBER_ID`). `None`: it may go on.
+    fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
+        let owner = instance_id.and_then(|i| {
+            self.members
+                .iter()
+                .find(|(_, m)| m.instance_id.as_deref() == Some(i))
+                .map(|(id, _)| id.as_str())
+        });
+        match owner {
+            Some(owner) => (owner != member_id).then(|| ResponseError::FencedInstanceId.code()),
+            None => (!self.members.contains_key(member_id)).then(|| KafkaError::UnknownMemberId.code()),
         }
-        let taken =
-            instance_id.is_some_and(|i| self.members.values().any(|m| m.instance_id.as_deref() == Some(i)));
-        Some(if taken {
-            ResponseError::FencedInstanceId.code()
-        } else {
-            KafkaError::UnknownMemberId.code()
-        })
     }
 
     /// Every member and its subscription to the chosen protocol (what the leader gets).
@@ -581,7 +580,7 @@ pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
         let Some(g) = all.get_mut(&group_id) else {
             return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
         };
-        if let Some(code) = g.unknown_member(&member_id, r.group_instance_id.as_ref().map(|i| i.as_str())) {
+        if let Some(code) = g.validate_member(&member_id, r.group_instance_id.as_ref().map(|i| i.as_str())) {
             return respond(code, Bytes::new(), None);
         }
         if r.generation_id != g.generation {
@@ -653,7 +652,7 @@ pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
     let state = g.state;
     let generation = g.generation;
     let instance = r.group_instance_id.as_ref().map(|i| i.as_str());
-    if let Some(code) = g.unknown_member(r.member_id.as_str(), instance) {
+    if let Some(code) = g.validate_member(r.member_id.as_str(), instance) {
         out.error_code = code;
         return out;
     }
@@ -661,12 +660,6 @@ pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
         out.error_code = KafkaError::UnknownMemberId.code();
         return out;
     };
-    if r.group_instance_id.is_some()
-        && m.instance_id.as_deref() != r.group_instance_id.as_ref().map(|i| i.as_str())
-    {
-        out.error_code = ResponseError::FencedInstanceId.code();
-        return out;
-    }
     m.last_seen = Instant::now();
     out.error_code = if r.generation_id != generation {
         KafkaError::IllegalGeneration.code()
@@ -698,25 +691,49 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     let mut out = LeaveGroupResponse::default();
     let mut all = shared.groups.lock(&shared.store, &group_id);
     let Some(g) = all.get_mut(&group_id) else {
-        out.error_code = KafkaError::UnknownMemberId.code();
+        // Kafka: every leaving member is unknown (at v0-2, the request's one error).
+        let code = KafkaError::UnknownMemberId.code();
+        if version >= 3 {
+            out.members = leaving
+                .into_iter()
+                .map(|(member_id, instance)| {
+                    let mut mr = MemberResponse::default();
+                    mr.member_id = s(member_id);
+                    mr.group_instance_id = instance.map(s);
+                    mr.error_code = code;
+                    mr
+                })
+                .collect();
+        } else {
+            out.error_code = code;
+        }
         return out;
     };
     let now = Instant::now();
     let mut removed = false;
     for (member_id, instance) in leaving {
-        // A static member may leave by its instance id alone.
-        let id = if member_id.is_empty() {
-            instance.as_ref().and_then(|i| {
-                g.members
-                    .iter()
-                    .find(|(_, m)| m.instance_id.as_ref() == Some(i))
-                    .map(|(id, _)| id.clone())
-            })
+        // A static member may leave by its instance id alone (an admin's removal); one that
+        // names its member id is validated as Kafka validates it.
+        let found: Result<String, i16> = if member_id.is_empty() {
+            instance
+                .as_ref()
+                .and_then(|i| {
+                    g.members
+                        .iter()
+                        .find(|(_, m)| m.instance_id.as_ref() == Some(i))
+                        .map(|(id, _)| id.clone())
+                })
+                .ok_or(KafkaError::UnknownMemberId.code())
         } else {
-            Some(member_id.clone())
+            match g.validate_member(&member_id, instance.as_deref()) {
+                Some(code) => Err(code),
+                None => Ok(member_id.clone()),
+            }
         };
-        let code = match id.and_then(|id| g.members.shift_remove(&id)) {
-            Some(m) => {
+        let code = match found.map(|id| g.members.shift_remove(&id)) {
+            Err(code) => code,
+            Ok(None) => KafkaError::UnknownMemberId.code(),
+            Ok(Some(m)) => {
                 if let Some(w) = m.join_waiter {
                     let _ = w.send(JoinAnswer {
                         error: KafkaError::UnknownMemberId.code(),
@@ -726,7 +743,6 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
                 removed = true;
                 0
             }
-            None => KafkaError::UnknownMemberId.code(),
         };
         if version >= 3 {
             let mut mr = MemberResponse::default();

@@ -29,6 +29,14 @@ use kafka_protocol::ResponseError;
 use super::meta::LEADER_EPOCH;
 use super::{topic_name, Ctx};
 
+/// Whether any partition of a produce answer failed.
+pub(crate) fn any_failed(r: &ProduceResponse) -> bool {
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .any(|p| p.error_code != 0)
+}
+
 pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
     let version = ctx.version;
     let acks_valid = matches!(r.acks, -1..=1);
@@ -51,11 +59,14 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                         .partition_data
                         .into_iter()
                         .map(|p| {
-                            let answer = if !acks_valid {
-                                Err(ResponseError::InvalidRequiredAcks.code())
+                            // In Kafka's order: the partition, then the records, then acks.
+                            let answer = if !sh.store.has_partition(&name, p.index) {
+                                Err(KafkaError::UnknownTopicOrPartition.code())
                             } else {
                                 match p.records.as_deref() {
-                                    None | Some([]) => Err(KafkaError::CorruptMessage.code()),
+                                    // `ProduceRequest.validateRecords`: at least one batch.
+                                    None | Some([]) => Err(KafkaError::InvalidRecord.code()),
+                                    Some(_) if !acks_valid => Err(ResponseError::InvalidRequiredAcks.code()),
                                     Some(bytes) => match sh.store.produce(&name, p.index, bytes, &pctx) {
                                         Ok(AppendOutcome::Appended(i)) => {
                                             wrote = true;
@@ -162,6 +173,8 @@ pub(crate) async fn fetch(ctx: &Ctx, r: FetchRequest) -> FetchResponse {
             })
             .collect(),
     );
+    // A fetch of nothing is answered at once, as Kafka's `fetchMessages` does.
+    let nothing = wanted.iter().all(|(_, parts)| parts.is_empty());
     let fetched = loop {
         let notified = ctx.shared.data_arrived.notified();
         tokio::pin!(notified);
@@ -170,7 +183,7 @@ pub(crate) async fn fetch(ctx: &Ctx, r: FetchRequest) -> FetchResponse {
         let (fetched, total, failed) = ctx
             .blocking(move |sh| read_partitions(&sh.store, &w, isolation, max_bytes))
             .await;
-        if total >= min_bytes || failed || tokio::time::Instant::now() >= deadline {
+        if nothing || total >= min_bytes || failed || tokio::time::Instant::now() >= deadline {
             break fetched;
         }
         tokio::select! {

@@ -2,9 +2,11 @@
 //! store (on a blocking thread: appends and markers may fsync) and answering every error
 //! with Kafka's code for the request's version.
 
+mod configs;
 mod data;
 mod meta;
 mod offsets;
+mod topics;
 mod txn;
 
 use std::sync::Arc;
@@ -65,22 +67,27 @@ fn multi_thread() -> bool {
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
-/// Answers one request; `None` when Kafka sends no response (Produce with `acks=0`).
+/// Answers one request; `None` when Kafka sends no response (Produce with `acks=0` that
+/// succeeded everywhere; one that failed is answered, and the connection closes instead).
 pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseKind> {
     Some(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(crate::versions::api_versions_response()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(meta::metadata(&ctx, r).await),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(meta::find_coordinator(&ctx, r)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(meta::create_topics(&ctx, r).await),
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create_topics(&ctx, r).await),
         RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(meta::create_partitions(&ctx, r).await)
+            ResponseKind::CreatePartitions(topics::create_partitions(&ctx, r).await)
         }
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(meta::delete_records(&ctx, r).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(meta::delete_topics(&ctx, r).await),
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(configs::describe_configs(&ctx, r).await)
+        }
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(topics::delete_records(&ctx, r).await),
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete_topics(&ctx, r).await),
         RequestKind::Produce(r) => {
             let acks = r.acks;
             let response = data::produce(&ctx, r).await;
-            if acks == 0 {
+            // acks=0: no response, unless a partition failed (the connection then closes).
+            if acks == 0 && !data::any_failed(&response) {
                 return None;
             }
             ResponseKind::Produce(response)

@@ -6,8 +6,8 @@
 //! `INVALID_PRODUCER_EPOCH` for clients that predate it, as aiokafka and kafkajs need).
 
 use eoslog::{
-    CoordinatorError, KafkaError, ListFilter, OffsetCommit, PartitionOffset, ProducerIdAndEpoch,
-    TopicPartition, TxnApi, TxnOffsetCommit, TxnState, TxnVersion,
+    KafkaError, ListFilter, OffsetCommit, PartitionOffset, ProducerIdAndEpoch, TopicPartition, TxnApi,
+    TxnOffsetCommit, TxnState, TxnVersion,
 };
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
@@ -74,25 +74,31 @@ pub(crate) async fn add_partitions(ctx: &Ctx, r: AddPartitionsToTxnRequest) -> A
                 .map(|&p| TopicPartition::new(t.name.0.as_str(), p))
         })
         .collect();
-    let answer = ctx
+    // As Kafka's `handleAddPartitionsToTxnRequest`: partitions the broker does not have are
+    // checked before the coordinator is asked; then each of them is UNKNOWN_TOPIC_OR_PARTITION
+    // and every other OPERATION_NOT_ATTEMPTED (nothing is added). A coordinator's error goes
+    // to every partition.
+    let (unknown, answer) = ctx
         .blocking(move |sh| {
-            sh.store
+            let unknown: Vec<TopicPartition> = partitions
+                .iter()
+                .filter(|tp| !sh.store.has_partition(&tp.topic, tp.partition))
+                .cloned()
+                .collect();
+            if !unknown.is_empty() {
+                return (unknown, Ok(()));
+            }
+            let answer = sh
+                .store
                 .transactions()
-                .add_partitions(&id, producer, &partitions, TV)
+                .add_partitions(&id, producer, &partitions, TV);
+            (unknown, answer)
         })
         .await;
-    // Kafka answers the failing partition with its error and the others with
-    // OPERATION_NOT_ATTEMPTED when the failure is one partition's; a request-wide error goes
-    // to every partition.
     let code_of = |tp: &TopicPartition| match &answer {
+        _ if unknown.contains(tp) => KafkaError::UnknownTopicOrPartition.code(),
+        _ if !unknown.is_empty() => KafkaError::OperationNotAttempted.code(),
         Ok(()) => 0,
-        Err(CoordinatorError::UnknownTopicOrPartition { topic, partition }) => {
-            if *tp.topic == **topic && tp.partition == *partition {
-                KafkaError::UnknownTopicOrPartition.code()
-            } else {
-                KafkaError::OperationNotAttempted.code()
-            }
-        }
         Err(e) => e.code_for(TxnApi::AddPartitionsToTxn, version),
     };
     let mut out = AddPartitionsToTxnResponse::default();

@@ -81,6 +81,16 @@ impl Drop for BrokerProcess {
 
 /// Sends `body` as request `api` at `version` and decodes the response as `R`.
 pub fn call<Q: Encodable, R: Decodable>(stream: &mut TcpStream, api: ApiKey, version: i16, body: &Q) -> R {
+    send(stream, api, version, body);
+    let mut frame = read_frame(stream).expect("response");
+    let rh =
+        ResponseHeader::decode(&mut frame, api.response_header_version(version)).expect("response header");
+    assert_eq!(rh.correlation_id, 42);
+    R::decode(&mut frame, version).expect("response body")
+}
+
+/// Sends `body` as request `api` at `version` (correlation id 42), reading nothing.
+pub fn send<Q: Encodable>(stream: &mut TcpStream, api: ApiKey, version: i16, body: &Q) {
     let mut buf = BytesMut::new();
     buf.put_i32(0);
     let mut h = RequestHeader::default();
@@ -94,11 +104,6 @@ pub fn call<Q: Encodable, R: Decodable>(stream: &mut TcpStream, api: ApiKey, ver
     let len = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     stream.write_all(&buf).expect("write");
-    let mut frame = read_frame(stream).expect("response");
-    let rh =
-        ResponseHeader::decode(&mut frame, api.response_header_version(version)).expect("response header");
-    assert_eq!(rh.correlation_id, 42);
-    R::decode(&mut frame, version).expect("response body")
 }
 
 /// One response frame, or `None` when the broker closed the connection.

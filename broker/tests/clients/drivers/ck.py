@@ -766,6 +766,30 @@ def op_delete_groups(args):
     return 0
 
 
+def op_describe_configs(args):
+    """AdminClient.describe_configs (DescribeConfigs): one `configs` event per resource
+    ({"type": "topic"|"broker", "name": ...}) with each config's value, source name and
+    read-only flag, or the resource's error name."""
+    from confluent_kafka.admin import ConfigResource
+    admin = AdminClient(base_conf(args))
+    resources = [ConfigResource(r["type"], r["name"]) for r in args["resources"]]
+    futs = admin.describe_configs(resources, request_timeout=15)
+    for r, res in zip(args["resources"], resources):
+        try:
+            entries = futs[res].result()
+        except KafkaException as e:
+            err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            emit("configs", type=r["type"], name=r["name"], error=err.name() if err else str(e), configs={})
+            continue
+        emit("configs", type=r["type"], name=r["name"], error=None,
+             configs={k: {"value": e.value, "source": e.source.name if hasattr(e.source, "name") else str(e.source),
+                          "read_only": e.is_read_only,
+                          "synonyms": [[sn, se.value] for sn, se in sorted((e.synonyms or {}).items())]}
+                      for k, e in entries.items()})
+    emit("done")
+    return 0
+
+
 def op_info(args):
     import confluent_kafka
     admin = AdminClient(base_conf(args))
@@ -793,6 +817,7 @@ OPS = {
     "member": op_member,
     "epoch_bump": op_epoch_bump,
     "delete_groups": op_delete_groups,
+    "describe_configs": op_describe_configs,
 }
 
 

@@ -445,6 +445,25 @@ def op_delete_group_offsets(args):
     return 0
 
 
+def op_describe_configs(args):
+    """KafkaAdminClient.describe_configs (DescribeConfigs, every config with synonyms): one
+    `configs` event per resource with each config's value, source name, read-only flag and
+    synonyms. kafka-python reports no per-resource error: a refused resource has no configs."""
+    from kafka.admin import ConfigResource
+    admin = kafka.KafkaAdminClient(bootstrap_servers=args["bootstrap"], request_timeout_ms=15000)
+    resources = [ConfigResource(r["type"].upper(), r["name"]) for r in args["resources"]]
+    got = admin.describe_configs(resources, include_synonyms=True, config_filter="all")
+    for r in args["resources"]:
+        configs = got.get(r["type"], {}).get(r["name"], {})
+        emit("configs", type=r["type"], name=r["name"], error=None,
+             configs={k: {"value": c["value"], "source": c["config_source"], "read_only": c["read_only"],
+                          "synonyms": [[sy["name"], sy["value"], sy["source"]] for sy in c.get("synonyms", [])]}
+                      for k, c in configs.items()})
+    admin.close()
+    emit("done")
+    return 0
+
+
 def op_info(args):
     p = KafkaProducer(bootstrap_servers=args["bootstrap"])
     c = KafkaConsumer(bootstrap_servers=args["bootstrap"])
@@ -467,6 +486,7 @@ OPS = {
     "pipeline": op_pipeline,
     "delete_groups": op_delete_groups,
     "delete_group_offsets": op_delete_group_offsets,
+    "describe_configs": op_describe_configs,
     "info": op_info,
 }
 

@@ -1,0 +1,257 @@
+//! DescribeConfigs (`kafka-configs --describe`, the admin clients' `describe_configs`): a
+//! topic's configs with the value its logs apply and where each comes from, and the
+//! broker's own. Answered as Kafka's `ConfigHelper.describeConfigs` answers: one result per
+//! resource in the request's order, an unknown topic as UNKNOWN_TOPIC_OR_PARTITION without
+//! a message, a broker id other than this broker's (or not a number) as INVALID_REQUEST.
+//!
+//! Nothing here can change a config (no AlterConfigs), so every entry is read-only.
+
+use eoslog::{ConfigSource, StoreError, TopicConfigEntry};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::ResponseError;
+
+use super::{s, Ctx};
+use crate::config::BrokerConfig;
+
+/// Kafka's `ConfigResource.Type` ids.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+/// Kafka's `ConfigSource` ids.
+const TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+pub(crate) async fn describe_configs(ctx: &Ctx, r: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let (synonyms, version) = (r.include_synonyms, ctx.version);
+    let results = ctx
+        .blocking(move |sh| {
+            r.resources
+                .into_iter()
+                .map(|resource| {
+                    let configs = match resource.resource_type {
+                        TOPIC => topic(&sh.store, &resource, synonyms, version),
+                        BROKER => broker(&sh.config, &resource, synonyms, version),
+                        other => Err((
+                            ResponseError::InvalidRequest.code(),
+                            Some(format!("Unsupported resource type: {other}")),
+                        )),
+                    };
+                    let mut out = DescribeConfigsResult::default();
+                    out.resource_type = resource.resource_type;
+                    out.resource_name = resource.resource_name;
+                    match configs {
+                        Ok(configs) => out.configs = configs,
+                        Err((code, message)) => {
+                            out.error_code = code;
+                            out.error_message = message.map(s);
+                        }
+                    }
+                    out
+                })
+                .collect()
+        })
+        .await;
+    let mut out = DescribeConfigsResponse::default();
+    out.results = results;
+    out
+}
+
+/// A resource's refusal: the error code and message.
+type Refusal = (i16, Option<String>);
+
+fn topic(
+    store: &eoslog::Store,
+    resource: &DescribeConfigsResource,
+    synonyms: bool,
+    version: i16,
+) -> Result<Vec<DescribeConfigsResourceResult>, Refusal> {
+    let entries = store
+        .topic_configs(&resource.resource_name)
+        .map_err(|e| match e {
+            // Kafka's own answer carries no message.
+            StoreError::UnknownTopic { .. } => (ResponseError::UnknownTopicOrPartition.code(), None),
+            other => (other.kafka_error().code(), Some(other.to_string())),
+        })?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| asked(resource, e.name))
+        .map(|e| {
+            let mut out = entry(e.name, e.value.clone(), topic_source(&e), version);
+            if synonyms {
+                out.synonyms = topic_synonyms(&e);
+            }
+            out
+        })
+        .collect())
+}
+
+fn topic_source(e: &TopicConfigEntry) -> i8 {
+    match e.source {
+        ConfigSource::Topic => TOPIC_CONFIG,
+        ConfigSource::Store => STATIC_BROKER_CONFIG,
+        _ => DEFAULT_CONFIG,
+    }
+}
+
+/// Kafka's synonyms of a topic config, most specific first: the topic's own value, the
+/// broker's configured default, the built-in default.
+fn topic_synonyms(e: &TopicConfigEntry) -> Vec<DescribeConfigsSynonym> {
+    let mut out = Vec::new();
+    if e.source == ConfigSource::Topic {
+        out.push(synonym(e.name, &e.value, TOPIC_CONFIG));
+    }
+    if let Some(d) = &e.store_default {
+        if d.value != d.unconfigured {
+            out.push(synonym(d.key, &d.value, STATIC_BROKER_CONFIG));
+        }
+        out.push(synonym(d.key, &d.unconfigured, DEFAULT_CONFIG));
+    }
+    out
+}
+
+fn broker(
+    config: &BrokerConfig,
+    resource: &DescribeConfigsResource,
+    synonyms: bool,
+    version: i16,
+) -> Result<Vec<DescribeConfigsResourceResult>, Refusal> {
+    let name = resource.resource_name.as_str();
+    if name.is_empty() {
+        // The cluster-wide dynamic defaults: this broker has none.
+        return Ok(Vec::new());
+    }
+    let id: i32 = name.parse().map_err(|_| {
+        (
+            ResponseError::InvalidRequest.code(),
+            Some(format!("Broker id must be an integer, but it is: {name}")),
+        )
+    })?;
+    if id != config.node_id {
+        return Err((
+            ResponseError::InvalidRequest.code(),
+            Some(format!(
+                "Unexpected broker id, expected {} or empty string, but received {name}",
+                config.node_id
+            )),
+        ));
+    }
+    // What the same keys are with nothing configured: a value that differs was configured.
+    let unconfigured = BrokerConfig {
+        store: eoslog::StoreConfig::default(),
+        ..BrokerConfig::default()
+    };
+    let defaults = unconfigured.entries();
+    let default_of = |key: &str| defaults.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
+    Ok(config
+        .entries()
+        .into_iter()
+        .filter(|(k, _)| asked(resource, k))
+        .map(|(k, v)| {
+            let default = default_of(k);
+            let source = if default == Some(v.as_str()) {
+                DEFAULT_CONFIG
+            } else {
+                STATIC_BROKER_CONFIG
+            };
+            let mut out = entry(k, v.clone(), source, version);
+            if synonyms {
+                if source == STATIC_BROKER_CONFIG {
+                    out.synonyms.push(synonym(k, &v, STATIC_BROKER_CONFIG));
+                }
+                out.synonyms
+                    .extend(default.map(|d| synonym(k, d, DEFAULT_CONFIG)));
+            }
+            out
+        })
+        .collect())
+}
+
+/// Whether the request asks for config `name` (no list: every config).
+fn asked(resource: &DescribeConfigsResource, name: &str) -> bool {
+    resource
+        .configuration_keys
+        .as_ref()
+        .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+}
+
+fn entry(name: &str, value: String, source: i8, version: i16) -> DescribeConfigsResourceResult {
+    let mut out = DescribeConfigsResourceResult::default();
+    if version >= 3 {
+        out.config_type = config_type(name, &value);
+    }
+    out.name = s(name);
+    out.value = Some(s(value));
+    out.read_only = true;
+    out.config_source = source;
+    out
+}
+
+fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
+    let mut out = DescribeConfigsSynonym::default();
+    out.name = s(name);
+    out.value = Some(s(value));
+    out.source = source;
+    out
+}
+
+/// Kafka's `ConfigType` id of a config (v3+): what its value is read as.
+fn config_type(name: &str, value: &str) -> i8 {
+    const BOOLEAN: i8 = 1;
+    const STRING: i8 = 2;
+    const INT: i8 = 3;
+    const LONG: i8 = 5;
+    const DOUBLE: i8 = 6;
+    const LIST: i8 = 7;
+    // Kafka's INT configs among ours; every other whole number is a LONG.
+    const INTS: &[&str] = &[
+        "segment.bytes",
+        "index.interval.bytes",
+        "segment.index.bytes",
+        "max.message.bytes",
+        "producer.id.expiration.ms",
+        "transaction.max.timeout.ms",
+        "num.partitions",
+        "offsets.topic.num.partitions",
+        "transaction.state.log.num.partitions",
+        "offsets.topic.segment.bytes",
+        "transaction.state.log.segment.bytes",
+        "transactional.id.expiration.ms",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "offset.metadata.max.bytes",
+        "offsets.retention.minutes",
+        "log.cleaner.threads",
+        "node.id",
+        "broker.id",
+        "group.initial.rebalance.delay.ms",
+        "group.min.session.timeout.ms",
+        "group.max.session.timeout.ms",
+        "socket.request.max.bytes",
+        "queued.max.request.bytes",
+        "max.connections",
+        "log.segment.bytes",
+        "log.index.interval.bytes",
+        "log.index.size.max.bytes",
+        "message.max.bytes",
+    ];
+    if name.ends_with("cleanup.policy") {
+        LIST
+    } else if value == "true" || value == "false" {
+        BOOLEAN
+    } else if value.parse::<i64>().is_ok() {
+        if INTS.contains(&name) {
+            INT
+        } else {
+            LONG
+        }
+    } else if value.parse::<f64>().is_ok() {
+        DOUBLE
+    } else {
+        STRING
+    }
+}

@@ -1,0 +1,63 @@
+"""DescribeConfigs (``kafka-configs --describe``) with the admin clients operators use.
+
+Invariant: a topic's configs are described with the value its logs apply and Kafka's source:
+TOPIC_CONFIG for the topic's own (``cleanup.policy=compact`` from CreateTopics),
+STATIC_BROKER_CONFIG for what the broker's ``--config`` sets for every topic
+(``log.retention.ms``), DEFAULT_CONFIG otherwise, with the broker config behind each as its
+synonym; the broker resource "0" lists the broker's own configs the same way. An unknown topic
+is UNKNOWN_TOPIC_OR_PARTITION and another broker's id INVALID_REQUEST (librdkafka reports
+per-resource errors; kafka-python drops them and shows no configs).
+"""
+
+import pytest
+
+
+@pytest.mark.broker_config({"log.retention.ms": "3600000"})
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_topic_and_broker_configs_are_described_with_their_sources(client, clients, names):
+    topic = clients.create_topic(names("t"), 1, config={"cleanup.policy": "compact"})
+    missing = names("missing")
+    resources = [
+        {"type": "topic", "name": topic},
+        {"type": "broker", "name": "0"},
+        {"type": "topic", "name": missing},
+    ]
+    if client == "ck":
+        # kafka-python sends a broker's resource to that broker, and there is no broker 7.
+        resources.append({"type": "broker", "name": "7"})
+    d = clients.run(client, "describe_configs", resources=resources)
+    got = {(e["type"], e["name"]): e for e in d.of("configs")}
+    assert len(got) == len(resources), d.describe()
+
+    t = got[("topic", topic)]
+    assert t["error"] is None, t
+    c = t["configs"]
+    source = {k: (v["value"], v["source"]) for k, v in c.items()}
+    assert source["cleanup.policy"] == ("compact", "TOPIC_CONFIG"), source
+    assert source["retention.ms"] == ("3600000", "STATIC_BROKER_CONFIG"), source
+    assert source["segment.bytes"] == ("1073741824", "DEFAULT_CONFIG"), source
+    assert all(v["read_only"] for v in c.values()), "nothing can alter a config"
+    if client == "kp":
+        # Asked with synonyms: the topic's own value first, then the broker's, then the default.
+        assert c["retention.ms"]["synonyms"] == [
+            ["log.retention.ms", "3600000", "STATIC_BROKER_CONFIG"],
+            ["log.retention.ms", "604800000", "DEFAULT_CONFIG"],
+        ], c["retention.ms"]
+        assert c["cleanup.policy"]["synonyms"] == [
+            ["cleanup.policy", "compact", "TOPIC_CONFIG"],
+            ["log.cleanup.policy", "delete", "DEFAULT_CONFIG"],
+        ], c["cleanup.policy"]
+
+    b = got[("broker", "0")]
+    assert b["error"] is None, b
+    bsource = {k: (v["value"], v["source"]) for k, v in b["configs"].items()}
+    assert bsource["log.retention.ms"] == ("3600000", "STATIC_BROKER_CONFIG"), bsource
+    assert bsource["transaction.max.timeout.ms"] == ("30000", "STATIC_BROKER_CONFIG"), bsource
+    assert bsource["num.partitions"] == ("1", "DEFAULT_CONFIG"), bsource
+
+    if client == "ck":
+        assert (got[("topic", missing)]["error"], got[("topic", missing)]["configs"]) == (
+            "UNKNOWN_TOPIC_OR_PARTITION", {}), got[("topic", missing)]
+        assert got[("broker", "7")]["error"] == "INVALID_REQUEST", got[("broker", "7")]
+    else:
+        assert got[("topic", missing)]["configs"] == {}
