@@ -298,9 +298,12 @@ fn keyed_state(log: &Log) -> (i64, BTreeMap<String, String>) {
 /// fails the clean at operation `n`, and reopens with the checkpoint the crash left.
 #[test]
 fn a_clean_interrupted_after_its_commit_never_resumes_recovery_inside_the_copy() {
+    // Appends fsynced as they land (so the rolled segment is durable and cleanable) move the
+    // durable offset but not the recovery position, which only a flush or maintenance moves.
     let t = TestLog::with_config(config(&[
         ("cleanup.policy", "compact"),
         ("eoslog.roll.fsync", "maintenance"),
+        ("eoslog.durability", "sync"),
         ("delete.retention.ms", "0"),
     ]));
     let big = "x".repeat(300);

@@ -407,3 +407,26 @@ fn a_durable_append_after_a_deferred_roll_fsyncs_the_directory() {
     }
     assert!(rolls >= 3, "{rolls} rolls");
 }
+
+#[test]
+fn a_rolled_segment_is_cleaned_only_once_durable() {
+    // A copy is fsynced: built from a record that a power loss could take back, it would
+    // drop the durable records that record superseded, and a power loss would leave neither.
+    let t = deferred(&[("cleanup.policy", "compact"), ("delete.retention.ms", "0")]);
+    let log = t.open();
+    for value in [&b"v1"[..], b"v2"] {
+        append_keyed(&log, b"k", Some(value));
+        log.roll_segment().expect("roll");
+    }
+    assert_eq!(log.durable_offset().0, 0, "nothing fsynced yet");
+    let options = eoslog::CleanerOptions::default();
+    assert!(
+        log.clean(&options, true).expect("clean").is_none(),
+        "nothing durable to clean"
+    );
+    assert_eq!(values(&log, Isolation::ReadCommitted), ["v1", "v2"]);
+    log.run_maintenance().expect("maintenance");
+    assert_eq!(log.durable_offset().0, 2);
+    assert!(log.clean(&options, true).expect("clean").is_some(), "durable now");
+    assert_eq!(values(&log, Isolation::ReadCommitted), ["v2"]);
+}

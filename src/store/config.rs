@@ -225,6 +225,12 @@ impl StoreConfig {
                 }
                 self.transaction_version = v as i16;
             }
+            // A store decides it for every topic (the log key would be overridden unseen).
+            "eoslog.transaction.verification" => {
+                return Err(bad(
+                    "a store takes it from transaction.partition.verification.enable",
+                ));
+            }
             _ => {
                 if let Some(&(_, topic_key)) = LOG_DEFAULT_KEYS.iter().find(|(k, _)| *k == key) {
                     return self.log_defaults.set(topic_key, value);
@@ -336,7 +342,7 @@ impl StoreConfig {
         out.extend(
             crate::config::CONFIG_KEYS
                 .iter()
-                .filter(|k| k.starts_with("eoslog."))
+                .filter(|k| k.starts_with("eoslog.") && **k != "eoslog.transaction.verification")
                 .filter_map(|&k| Some((k, self.log_defaults.get(k)?))),
         );
         out
@@ -372,6 +378,10 @@ mod tests {
         ));
         assert!(c.set("num.partitions", "0").is_err());
         assert!(c.set("auto.create.topics.enable", "yes").is_err());
+        assert!(
+            c.set("eoslog.transaction.verification", "false").is_err(),
+            "a key the store would override unseen"
+        );
     }
 
     #[test]

@@ -262,7 +262,7 @@ impl Log {
     /// Storage failures reading segment timestamps.
     pub fn cleanability(&self) -> Result<Cleanability, StorageError> {
         // The bounds before the segments: a list newer than the bounds only cleans less.
-        let bounds = self.stable_bounds();
+        let bounds = self.cleanable_bounds();
         let segments = self.segments.read().to_vec();
         Ok(self.plan(segments, bounds)?.info)
     }
@@ -318,7 +318,7 @@ impl Log {
                 w.segments.clone(),
                 producers,
                 self.truncation_seq.load(Ordering::Acquire),
-                self.stable_bounds(),
+                self.cleanable_bounds(),
             )
         };
         let plan = self.plan(segments, bounds)?;
@@ -427,8 +427,16 @@ impl Log {
         Ok(Some(report))
     }
 
-    /// What a clean of `segments` may clean, below `bounds` (the last stable offset and the
-    /// high watermark, read no later than `segments`).
+    /// The last stable offset, and the high watermark capped at the durable offset: nothing
+    /// at or above either is cleaned (FORMAT.md §8.1). A record a power loss could take back
+    /// must never supersede a durable one in a copy, which is fsynced.
+    fn cleanable_bounds(&self) -> (i64, i64) {
+        let (lso, hw) = self.stable_bounds();
+        (lso, hw.min(self.sync.lock().durable))
+    }
+
+    /// What a clean of `segments` may clean, below `bounds` ([`Log::cleanable_bounds`], read
+    /// no later than `segments`).
     fn plan(&self, segments: Vec<Arc<Segment>>, bounds: (i64, i64)) -> Result<Plan, StorageError> {
         let now = self.clock.now_ms();
         let (lso, hw) = bounds;

@@ -770,19 +770,20 @@ def op_describe_configs(args):
     """AdminClient.describe_configs (DescribeConfigs): one `configs` event per resource
     ({"type": "topic"|"broker", "name": ...}) with each config's value, source name and
     read-only flag, or the resource's error name."""
-    from confluent_kafka.admin import ConfigResource
+    from confluent_kafka.admin import ConfigResource, ConfigSource
     admin = AdminClient(base_conf(args))
-    resources = [ConfigResource(r["type"], r["name"]) for r in args["resources"]]
-    futs = admin.describe_configs(resources, request_timeout=15)
-    for r, res in zip(args["resources"], resources):
+    for r in args["resources"]:
+        # One call per resource: librdkafka refuses (_CONFLICT) a call with more than one
+        # broker resource, since each must go to its own broker.
+        res = ConfigResource(r["type"], r["name"])
         try:
-            entries = futs[res].result()
+            entries = admin.describe_configs([res], request_timeout=15)[res].result()
         except KafkaException as e:
             err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
             emit("configs", type=r["type"], name=r["name"], error=err.name() if err else str(e), configs={})
             continue
         emit("configs", type=r["type"], name=r["name"], error=None,
-             configs={k: {"value": e.value, "source": e.source.name if hasattr(e.source, "name") else str(e.source),
+             configs={k: {"value": e.value, "source": ConfigSource(e.source).name,
                           "read_only": e.is_read_only,
                           "synonyms": [[sn, se.value] for sn, se in sorted((e.synonyms or {}).items())]}
                       for k, e in entries.items()})
