@@ -344,7 +344,8 @@ impl LogConfig {
                 (false, false) => "",
             }
             .to_owned(),
-            "min.cleanable.dirty.ratio" => self.min_cleanable_dirty_ratio.to_string(),
+            // As Kafka shows a double: `0.5`, `1.0`.
+            "min.cleanable.dirty.ratio" => format!("{:?}", self.min_cleanable_dirty_ratio),
             "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
             "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
             "delete.retention.ms" => self.delete_retention_ms.to_string(),

@@ -102,6 +102,16 @@ fn unknown_and_invalid_names_get_kafkas_codes() {
     let err = t.s().topic_configs("nope").expect_err("unknown");
     assert!(matches!(err, StoreError::UnknownTopic { .. }), "{err:?}");
     assert_eq!(err.kafka_error(), KafkaError::UnknownTopicOrPartition);
+    // A config the store decides for every topic is refused, not silently overridden.
+    let err = t
+        .s()
+        .create_topic("v", 1, &[("eoslog.transaction.verification", "false")])
+        .expect_err("store-decided config");
+    assert_eq!(err.kafka_error(), KafkaError::InvalidConfig, "{err:?}");
+    assert!(t
+        .s()
+        .check_topic_configs("v", &[("eoslog.transaction.verification", "true")])
+        .is_err());
     let err = t.s().topic_configs("no/such").expect_err("invalid");
     assert!(matches!(err, StoreError::InvalidTopic { .. }), "{err:?}");
     assert_eq!(err.kafka_error(), KafkaError::InvalidTopicException);

@@ -137,6 +137,8 @@ fn topic_and_broker_configs_are_described_as_kafka_describes_them() {
             ("retention.ms", "3600000", 4, 5),
             ("segment.bytes", "1073741824", 5, 3),
             ("eoslog.validate.records", "true", 5, 1),
+            // The broker's own default (the library's is `inline`): not configured.
+            ("eoslog.roll.fsync", "maintenance", 5, 2),
         ] {
             assert_eq!(
                 find(&topic, name),
@@ -156,6 +158,23 @@ fn topic_and_broker_configs_are_described_as_kafka_describes_them() {
             &("num.partitions".into(), "1".into(), 5, typed(3))
         );
         assert_eq!(find(&own, "node.id").1, "0");
+        // The broker's own defaults are defaults, though the library's differ.
+        for (name, value) in [
+            ("log.cleaner.threads", "1"),
+            ("log.retention.check.interval.ms", "300000"),
+        ] {
+            let c = find(&own, name);
+            assert_eq!((c.1.as_str(), c.2), (value, 5), "{name}");
+        }
+        assert_eq!(
+            find(&own, "log.cleaner.min.cleanable.ratio"),
+            &(
+                "log.cleaner.min.cleanable.ratio".into(),
+                "0.5".into(),
+                5,
+                typed(6)
+            )
+        );
     }
 }
 

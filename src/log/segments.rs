@@ -239,8 +239,13 @@ impl Log {
     /// partition the same way.)
     pub(crate) fn retire(&self) {
         {
-            let _w = self.writer.lock();
+            let w = self.writer.lock();
             self.closed.store(true, Ordering::Release);
+            // Readers holding the log read on through the open `.log` files, but never
+            // rebuild (write) an index into the directory again.
+            for s in &w.segments {
+                s.retire();
+            }
         }
         self.sync_cv.notify_all();
         // Each lock is taken alone, after `closed` is set: whoever holds one now checks

@@ -319,7 +319,7 @@ impl StoreConfig {
                 if rate.is_infinite() {
                     "1.7976931348623157E308".to_owned()
                 } else {
-                    rate.to_string()
+                    format!("{rate:?}")
                 }
             }),
             (
@@ -342,7 +342,7 @@ impl StoreConfig {
         out.extend(
             crate::config::CONFIG_KEYS
                 .iter()
-                .filter(|k| k.starts_with("eoslog.") && **k != "eoslog.transaction.verification")
+                .filter(|k| k.starts_with("eoslog.") && **k != super::topic_configs::STORE_DECIDED)
                 .filter_map(|&k| Some((k, self.log_defaults.get(k)?))),
         );
         out

@@ -642,7 +642,11 @@ impl Store {
     /// The first storage failure.
     pub fn flush(&self) -> Result<(), StoreError> {
         for (_, _, log) in self.open_logs() {
-            log.flush()?;
+            match log.flush() {
+                // Its topic was deleted meanwhile: nothing of it is to be kept.
+                Err(StorageError::Closed) => {}
+                other => other?,
+            }
         }
         Ok(())
     }

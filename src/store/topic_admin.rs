@@ -35,6 +35,7 @@ impl Store {
                 partitions,
             });
         }
+        self.check_topic_configs(name, configs)?;
         let configs: Vec<(String, String)> = configs
             .iter()
             .map(|&(k, v)| (k.to_owned(), v.to_owned()))

@@ -106,6 +106,15 @@ impl Store {
     /// # Errors
     /// The first key or value the topic's logs would refuse ([`StoreError::Config`]).
     pub fn check_topic_configs(&self, name: &str, configs: &[(&str, &str)]) -> Result<(), StoreError> {
+        if let Some(&(key, value)) = configs.iter().find(|(k, _)| *k == STORE_DECIDED) {
+            // The store would override it unseen.
+            return Err(crate::error::ConfigError::InvalidValue {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reason: "a store takes it from transaction.partition.verification.enable",
+            }
+            .into());
+        }
         let record = TopicRecord {
             partitions: 1,
             configs: configs
@@ -117,11 +126,16 @@ impl Store {
     }
 }
 
+/// The log config a store sets for every topic itself (from
+/// `transaction.partition.verification.enable`): neither a store config nor a topic's own
+/// may name it.
+pub(super) const STORE_DECIDED: &str = "eoslog.transaction.verification";
+
 /// The store config that sets topic config `key`'s default.
 fn store_key(key: &'static str, internal: bool) -> Option<&'static str> {
     match key {
         "eoslog.durability" if internal => Some("eoslog.internal.durability"),
-        "eoslog.transaction.verification" => Some("transaction.partition.verification.enable"),
+        STORE_DECIDED => Some("transaction.partition.verification.enable"),
         _ if key.starts_with("eoslog.") => Some(key),
         _ => LOG_DEFAULT_KEYS
             .iter()

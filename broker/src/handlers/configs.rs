@@ -6,7 +6,7 @@
 //!
 //! Nothing here can change a config (no AlterConfigs), so every entry is read-only.
 
-use eoslog::{ConfigSource, StoreError, TopicConfigEntry};
+use eoslog::{ConfigSource, StoreError};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -30,12 +30,15 @@ pub(crate) async fn describe_configs(ctx: &Ctx, r: DescribeConfigsRequest) -> De
     let (synonyms, version) = (r.include_synonyms, ctx.version);
     let results = ctx
         .blocking(move |sh| {
+            // What every key is on a broker started with no `--config`: a value that differs
+            // was configured (STATIC_BROKER_CONFIG), one that does not is DEFAULT_CONFIG.
+            let defaults = Defaults(BrokerConfig::default().entries());
             r.resources
                 .into_iter()
                 .map(|resource| {
                     let configs = match resource.resource_type {
-                        TOPIC => topic(&sh.store, &resource, synonyms, version),
-                        BROKER => broker(&sh.config, &resource, synonyms, version),
+                        TOPIC => topic(&sh.store, &defaults, &resource, synonyms, version),
+                        BROKER => broker(&sh.config, &defaults, &resource, synonyms, version),
                         other => Err((
                             ResponseError::InvalidRequest.code(),
                             Some(format!("Unsupported resource type: {other}")),
@@ -64,8 +67,18 @@ pub(crate) async fn describe_configs(ctx: &Ctx, r: DescribeConfigsRequest) -> De
 /// A resource's refusal: the error code and message.
 type Refusal = (i16, Option<String>);
 
+/// Each broker config key with its value on a broker configured with nothing.
+struct Defaults(Vec<(&'static str, String)>);
+
+impl Defaults {
+    fn of(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+}
+
 fn topic(
     store: &eoslog::Store,
+    defaults: &Defaults,
     resource: &DescribeConfigsResource,
     synonyms: bool,
     version: i16,
@@ -81,41 +94,40 @@ fn topic(
         .into_iter()
         .filter(|e| asked(resource, e.name))
         .map(|e| {
-            let mut out = entry(e.name, e.value.clone(), topic_source(&e), version);
+            // The broker config behind it: its value here, and on a broker configured with
+            // nothing (the broker's own defaults, which differ from the library's in places).
+            let behind = e.store_default.as_ref().map(|d| {
+                let unconfigured = defaults.of(d.key).unwrap_or(&d.unconfigured);
+                (d.key, d.value.as_str(), unconfigured)
+            });
+            let configured = behind.is_some_and(|(_, value, unconfigured)| value != unconfigured);
+            let source = match e.source {
+                ConfigSource::Topic => TOPIC_CONFIG,
+                _ if configured => STATIC_BROKER_CONFIG,
+                _ => DEFAULT_CONFIG,
+            };
+            let mut out = entry(e.name, e.value.clone(), source, version);
             if synonyms {
-                out.synonyms = topic_synonyms(&e);
+                // Most specific first: the topic's own value, the broker's configured
+                // default, the default.
+                if e.source == ConfigSource::Topic {
+                    out.synonyms.push(synonym(e.name, &e.value, TOPIC_CONFIG));
+                }
+                if let Some((key, value, unconfigured)) = behind {
+                    if configured {
+                        out.synonyms.push(synonym(key, value, STATIC_BROKER_CONFIG));
+                    }
+                    out.synonyms.push(synonym(key, unconfigured, DEFAULT_CONFIG));
+                }
             }
             out
         })
         .collect())
 }
 
-fn topic_source(e: &TopicConfigEntry) -> i8 {
-    match e.source {
-        ConfigSource::Topic => TOPIC_CONFIG,
-        ConfigSource::Store => STATIC_BROKER_CONFIG,
-        _ => DEFAULT_CONFIG,
-    }
-}
-
-/// Kafka's synonyms of a topic config, most specific first: the topic's own value, the
-/// broker's configured default, the built-in default.
-fn topic_synonyms(e: &TopicConfigEntry) -> Vec<DescribeConfigsSynonym> {
-    let mut out = Vec::new();
-    if e.source == ConfigSource::Topic {
-        out.push(synonym(e.name, &e.value, TOPIC_CONFIG));
-    }
-    if let Some(d) = &e.store_default {
-        if d.value != d.unconfigured {
-            out.push(synonym(d.key, &d.value, STATIC_BROKER_CONFIG));
-        }
-        out.push(synonym(d.key, &d.unconfigured, DEFAULT_CONFIG));
-    }
-    out
-}
-
 fn broker(
     config: &BrokerConfig,
+    defaults: &Defaults,
     resource: &DescribeConfigsResource,
     synonyms: bool,
     version: i16,
@@ -140,19 +152,12 @@ fn broker(
             )),
         ));
     }
-    // What the same keys are with nothing configured: a value that differs was configured.
-    let unconfigured = BrokerConfig {
-        store: eoslog::StoreConfig::default(),
-        ..BrokerConfig::default()
-    };
-    let defaults = unconfigured.entries();
-    let default_of = |key: &str| defaults.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str());
     Ok(config
         .entries()
         .into_iter()
         .filter(|(k, _)| asked(resource, k))
         .map(|(k, v)| {
-            let default = default_of(k);
+            let default = defaults.of(k);
             let source = if default == Some(v.as_str()) {
                 DEFAULT_CONFIG
             } else {
@@ -232,15 +237,22 @@ fn config_type(name: &str, value: &str) -> i8 {
         "group.min.session.timeout.ms",
         "group.max.session.timeout.ms",
         "socket.request.max.bytes",
-        "queued.max.request.bytes",
         "max.connections",
         "log.segment.bytes",
         "log.index.interval.bytes",
         "log.index.size.max.bytes",
         "message.max.bytes",
     ];
+    // Kafka's DOUBLE configs among ours (a whole value still prints as one: `1.0`).
+    const DOUBLES: &[&str] = &[
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+        "log.cleaner.io.max.bytes.per.second",
+    ];
     if name.ends_with("cleanup.policy") {
         LIST
+    } else if DOUBLES.contains(&name) {
+        DOUBLE
     } else if value == "true" || value == "false" {
         BOOLEAN
     } else if value.parse::<i64>().is_ok() {
@@ -249,8 +261,6 @@ fn config_type(name: &str, value: &str) -> i8 {
         } else {
             LONG
         }
-    } else if value.parse::<f64>().is_ok() {
-        DOUBLE
     } else {
         STRING
     }

@@ -41,7 +41,10 @@ pub use state::CLEANER_FILE;
 use std::{
     collections::HashMap,
     ops::ControlFlow,
-    sync::{atomic::Ordering, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -168,21 +171,27 @@ struct Plan {
 }
 
 /// Spends the I/O budget: sleeps when the bytes moved run ahead of the rate.
-struct Throttle {
+struct Throttle<'a> {
     rate: f64,
     start: Instant,
     bytes: f64,
+    /// The log's `closed` flag: a wait ends early once it is set (its topic is being
+    /// deleted, and the deletion waits for this clean).
+    closed: &'a AtomicBool,
 }
 
-impl Throttle {
+impl Throttle<'_> {
     fn spend(&mut self, bytes: u64) {
         if !self.rate.is_finite() {
             return;
         }
         self.bytes += bytes as f64;
         let due = Duration::from_secs_f64(self.bytes / self.rate);
-        if let Some(wait) = due.checked_sub(self.start.elapsed()) {
-            std::thread::sleep(wait);
+        while let Some(wait) = due.checked_sub(self.start.elapsed()) {
+            if wait.is_zero() || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
         }
     }
 }
@@ -212,7 +221,12 @@ impl CopyBuffer {
     const FLUSH_AT: usize = 1 << 20;
 
     /// Adds one batch (already checked: it comes from the log or from the filter).
-    fn push(&mut self, copy: &Segment, bytes: &[u8], throttle: &mut Throttle) -> Result<(), StorageError> {
+    fn push(
+        &mut self,
+        copy: &Segment,
+        bytes: &[u8],
+        throttle: &mut Throttle<'_>,
+    ) -> Result<(), StorageError> {
         let at = copy.size() + self.bytes.len() as u64;
         let batch = RecordBatch::parse_exact(bytes).map_err(|e| copy.corrupt(at, e.into()))?;
         self.batches.push(AppendedBatch {
@@ -228,7 +242,7 @@ impl CopyBuffer {
         Ok(())
     }
 
-    fn flush(&mut self, copy: &Segment, throttle: &mut Throttle) -> Result<(), StorageError> {
+    fn flush(&mut self, copy: &Segment, throttle: &mut Throttle<'_>) -> Result<(), StorageError> {
         if self.bytes.is_empty() {
             return Ok(());
         }
@@ -329,6 +343,7 @@ impl Log {
             rate: options.io_max_bytes_per_second,
             start: Instant::now(),
             bytes: 0.0,
+            closed: &self.closed,
         };
         let (map, end, end_offset) = self.build_map(&plan, options.dedupe_buffer_bytes, &mut throttle)?;
         let cleaned = &plan.segments[..end];
@@ -523,7 +538,7 @@ impl Log {
         &self,
         plan: &Plan,
         budget: usize,
-        throttle: &mut Throttle,
+        throttle: &mut Throttle<'_>,
     ) -> Result<(OffsetMap, usize, i64), StorageError> {
         let mut map = OffsetMap::default();
         let first = plan.segments[plan.first_dirty].base_offset;
@@ -628,7 +643,7 @@ impl Log {
         rules: &Rules<'_>,
         txns: &mut TxnTracker,
         stats: &mut FilterStats,
-        throttle: &mut Throttle,
+        throttle: &mut Throttle<'_>,
     ) -> Result<(Segment, usize), StorageError> {
         let base = cleaned[first].base_offset;
         let interval = self.limits.index_interval_bytes.max(HEADER_SIZE as u64);
