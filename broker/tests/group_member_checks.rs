@@ -1,7 +1,7 @@
 //! Invariant: the classic group APIs check a member as Kafka's `validateMember` does: a
 //! static instance id that belongs to a member must come with that member's id
-//! (FENCED_INSTANCE_ID), any other request must come from a member (UNKNOWN_MEMBER_ID), and a
-//! dynamic member that names an instance id nobody holds is still itself. LeaveGroup of a
+//! (FENCED_INSTANCE_ID), one that nobody holds is unknown (UNKNOWN_MEMBER_ID), and every
+//! request must come from a member (UNKNOWN_MEMBER_ID). LeaveGroup of a
 //! group that does not exist answers each member UNKNOWN_MEMBER_ID (v3+). DescribeGroups
 //! shows the protocol and each member's metadata and assignment only while the group is
 //! Stable, as Kafka's group summary does.
@@ -95,8 +95,11 @@ fn members_are_checked_as_kafka_validates_them() {
         FENCED_INSTANCE_ID,
         "i1 is the static member's"
     );
-    // An instance id nobody holds: the member is checked by its id alone.
-    assert_eq!(heartbeat(&b, "g", &member, generation, Some("i9")), 0);
+    // An instance id nobody holds is unknown, even from a member.
+    assert_eq!(
+        heartbeat(&b, "g", &member, generation, Some("i9")),
+        UNKNOWN_MEMBER_ID
+    );
     assert_eq!(
         heartbeat(&b, "g", "nobody", generation, Some("i9")),
         UNKNOWN_MEMBER_ID

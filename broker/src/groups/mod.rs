@@ -224,20 +224,24 @@ impl Group {
         true
     }
 
-    /// Kafka's `validateMember`: a request naming a static instance id that belongs to a
-    /// member must come from that member (`FENCED_INSTANCE_ID`: a newer instance took its
-    /// place); any other must come from a member (`UNKNOWN_MEMBER_ID`). `None`: it may go on.
+    /// Kafka's `ClassicGroup.validateMember`: a request that names a static instance id must
+    /// come from the member holding it (nobody holds it: `UNKNOWN_MEMBER_ID`; another member
+    /// does, a newer instance having taken its place: `FENCED_INSTANCE_ID`); and every request
+    /// must come from a member (`UNKNOWN_MEMBER_ID`). `None`: it may go on.
     fn validate_member(&self, member_id: &str, instance_id: Option<&str>) -> Option<i16> {
-        let owner = instance_id.and_then(|i| {
-            self.members
+        if let Some(i) = instance_id {
+            let owner = self
+                .members
                 .iter()
                 .find(|(_, m)| m.instance_id.as_deref() == Some(i))
-                .map(|(id, _)| id.as_str())
-        });
-        match owner {
-            Some(owner) => (owner != member_id).then(|| ResponseError::FencedInstanceId.code()),
-            None => (!self.members.contains_key(member_id)).then(|| KafkaError::UnknownMemberId.code()),
+                .map(|(id, _)| id.as_str());
+            match owner {
+                None => return Some(KafkaError::UnknownMemberId.code()),
+                Some(owner) if owner != member_id => return Some(ResponseError::FencedInstanceId.code()),
+                Some(_) => {}
+            }
         }
+        (!self.members.contains_key(member_id)).then(|| KafkaError::UnknownMemberId.code())
     }
 
     /// Every member and its subscription to the chosen protocol (what the leader gets).
