@@ -159,20 +159,31 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                         g.leader = Some(fresh.clone());
                     }
                     publish(shared, &group_id, g);
-                    let answer = g.static_rejoin_answer(&fresh, leader_before);
+                    let answer = g.generation_answer(&fresh, leader_before);
                     break 'locked Joining::Replaced(answer, store(shared, &group_id, g));
                 }
             }
             fresh
         } else {
             let id = r.member_id.to_string();
-            match g.members.get(&id) {
-                None => return error(KafkaError::UnknownMemberId.code(), id),
-                Some(m) if instance_id.is_some() && m.instance_id != instance_id => {
-                    return error(ResponseError::FencedInstanceId.code(), id);
-                }
-                Some(_) => id,
+            let Some(m) = g.members.get_mut(&id) else {
+                return error(KafkaError::UnknownMemberId.code(), id);
+            };
+            if instance_id.is_some() && m.instance_id != instance_id {
+                return error(ResponseError::FencedInstanceId.code(), id);
             }
+            // A member that rejoins with the protocols it has is answered with the current
+            // generation, without a rebalance, as Kafka's `classicGroupJoinExistingMember`
+            // does: while the group completes a rebalance (its join answer may have been
+            // lost), and while it is Stable unless it is the leader (a leader's rejoin is
+            // how a client asks for a new assignment, for example after a topic grew).
+            let unchanged = m.protocol_type == r.protocol_type.as_str() && m.protocols == protocols;
+            let leads = g.leader.as_deref() == Some(id.as_str());
+            if unchanged && (g.state == State::CompletingRebalance || (g.state == State::Stable && !leads)) {
+                m.last_seen = now;
+                return join_response(version, g.generation_answer(&id, g.leader.clone()));
+            }
+            id
         };
         let (tx, rx) = oneshot::channel();
         let was_empty = g.state == State::Empty;

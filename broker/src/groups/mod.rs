@@ -260,12 +260,12 @@ impl Group {
             .collect()
     }
 
-    /// The join answer of the current generation for a static member that took its old
-    /// place as `member_id`. It names `leader`, the leader before the replacement, as
-    /// Kafka's `updateStaticMemberAndRebalance` does for JoinGroup before v9: a returning
-    /// leader gets the roster but does not find itself named leader, so it runs no
-    /// assignment that a Stable group would never hand out.
-    fn static_rejoin_answer(&self, member_id: &str, leader: Option<String>) -> JoinAnswer {
+    /// The join answer of the current generation for `member_id`, naming `leader`: the
+    /// roster if `member_id` leads. For a static member that took its old place, `leader` is
+    /// the leader before the replacement, as Kafka's `updateStaticMemberAndRebalance` does
+    /// for JoinGroup before v9: a returning leader gets the roster but does not find itself
+    /// named leader, so it runs no assignment that a Stable group would never hand out.
+    fn generation_answer(&self, member_id: &str, leader: Option<String>) -> JoinAnswer {
         JoinAnswer {
             error: 0,
             generation: self.generation,
@@ -281,7 +281,6 @@ impl Group {
         }
     }
 
-    /// A leader that is no longer a member is replaced by the first member.
     /// The protocol type of the group, or, for a group joined from Empty whose first
     /// rebalance has not completed, of its first member (Kafka sets it at the first join).
     fn joined_protocol_type(&self) -> &str {
@@ -291,6 +290,7 @@ impl Group {
         }
     }
 
+    /// A leader that is no longer a member is replaced by the first member.
     fn keep_leader_a_member(&mut self) {
         if !self.leader.as_ref().is_some_and(|l| self.members.contains_key(l)) {
             self.leader = self.members.keys().next().cloned();
