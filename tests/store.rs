@@ -67,6 +67,50 @@ fn topics_are_created_listed_and_deleted_with_their_configs() {
     assert_eq!(err.kafka_error(), KafkaError::InvalidTopicException);
 }
 
+/// Kafka refuses a topic whose name differs from an existing one's only in `.` against
+/// `_`: their metric names would be the same.
+#[test]
+fn a_name_colliding_with_a_topic_in_dot_against_underscore_is_refused() {
+    let mut t = TestStore::new(&[]);
+    t.s().create_topic("a.b_c", 1, &[]).expect("create");
+    assert_eq!(t.s().colliding_topic("a_b.c").as_deref(), Some("a.b_c"));
+    assert_eq!(
+        t.s().colliding_topic("a.b_c"),
+        None,
+        "a topic does not collide with itself"
+    );
+    assert_eq!(
+        t.s().colliding_topic("a-b_c"),
+        None,
+        "only '.' and '_' are unified"
+    );
+    for name in ["a_b_c", "a.b.c", "a_b.c"] {
+        let err = t.s().create_topic(name, 1, &[]).expect_err("collides");
+        assert!(
+            matches!(&err, StoreError::TopicCollides { topic, existing } if topic == name && existing == "a.b_c"),
+            "{err:?}"
+        );
+        assert_eq!(err.kafka_error(), KafkaError::InvalidTopicException);
+        assert_eq!(
+            err.to_string(),
+            format!("Topic '{name}' collides with existing topic: a.b_c"),
+            "Kafka's message"
+        );
+    }
+    let err = t.s().create_topic("a.b_c", 1, &[]).expect_err("exists");
+    assert_eq!(
+        err.kafka_error(),
+        KafkaError::TopicAlreadyExists,
+        "existing, not colliding"
+    );
+    t.s().create_topic("a-b_c", 1, &[]).expect("no collision");
+    t.reopen();
+    assert!(
+        t.s().create_topic("a_b_c", 1, &[]).is_err(),
+        "the rule holds after a reopen"
+    );
+}
+
 #[test]
 fn opening_a_store_opens_no_user_partition() {
     let mut t = TestStore::new(&[]);

@@ -2,7 +2,8 @@
 //! `ReplicationControlManager.createTopics`/`createTopic`), with its codes and messages and
 //! in its order of checks: a name given twice gets one INVALID_REQUEST result and is not
 //! created; a bad name, then an existing topic (before any replication factor check), then
-//! a manual assignment beside a partition count or replication factor (INVALID_REQUEST) or
+//! a name that collides with an existing one ('.' against '_'), then a config without a value,
+//! then a manual assignment beside a partition count or replication factor (INVALID_REQUEST) or
 //! with replicas other than this broker (INVALID_REPLICA_ASSIGNMENT), then a replication
 //! factor or partition count of 0 or below -1, then a replication factor the one broker cannot
 //! place (unless `eoslog.accept.replication.factor`). `validate_only` runs the very checks a
@@ -128,6 +129,48 @@ fn a_topic_named_twice_is_refused_and_not_created() {
         assert_eq!(partitions(&broker, &dup), None, "no copy of {dup} is created");
         assert_eq!(partitions(&broker, &ok), Some(2));
     }
+    rt.block_on(broker.shutdown()).expect("shutdown");
+}
+
+#[test]
+fn a_colliding_name_or_a_null_config_is_refused_with_kafkas_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rt, broker) = in_process(dir.path(), &[], eoslog::LogOptions::default());
+    broker.store().create_topic("a.b", 1, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+    let mut nulls = with_config(topic("n", 1, 1), "retention.ms", "1000");
+    for key in ["segment.bytes", "segment.ms"] {
+        let mut c = CreatableTopicConfig::default();
+        c.name = s(key);
+        c.value = None;
+        nulls.configs.push(c);
+    }
+    for validate_only in [true, false] {
+        assert_eq!(
+            create(
+                &b,
+                5,
+                validate_only,
+                vec![topic("a_b", 1, 1), topic("a.b", 1, 1), nulls.clone()]
+            ),
+            vec![
+                answer("a_b", 17, "Topic 'a_b' collides with existing topic: a.b"),
+                answer("a.b", 36, "Topic 'a.b' already exists."),
+                answer(
+                    "n",
+                    40,
+                    "Null value not supported for topic configs: segment.bytes,segment.ms"
+                ),
+            ],
+            "validate_only={validate_only}"
+        );
+    }
+    assert_eq!(partitions(&broker, "a_b"), None);
+    assert_eq!(
+        partitions(&broker, "n"),
+        None,
+        "a null config is not dropped and created"
+    );
     rt.block_on(broker.shutdown()).expect("shutdown");
 }
 

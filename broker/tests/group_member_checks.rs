@@ -9,7 +9,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{call, conn, in_process, join_request, s, subscription, sync_alone};
+use common::{call, conn, in_process, join_group, join_request, s, subscription, sync_alone};
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{
     ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
@@ -138,7 +138,7 @@ fn describe_shows_protocol_and_member_bytes_only_while_stable() {
     broker.store().create_topic("t", 1, &[]).expect("topic");
     let b = broker.local_addr().to_string();
     let r = join_request("g", subscription(&["t"]));
-    let j: JoinGroupResponse = call(&mut conn(&b), ApiKey::JoinGroup, 5, &r);
+    let j: JoinGroupResponse = join_group(&b, &r, 5);
     assert_eq!(j.error_code, 0);
     let (state, protocol, members) = describe(&b, "g");
     assert_eq!(state, "CompletingRebalance");

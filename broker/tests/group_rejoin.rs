@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{call, conn, heartbeat, in_process, join_request, s, subscription};
+use common::{call, conn, heartbeat, in_process, join_group, join_request, s, subscription};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{ApiKey, GroupId, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse};
 
@@ -20,7 +20,7 @@ const REBALANCE_IN_PROGRESS: i16 = 27;
 fn join(addr: &str, member: &str, topics: &[&str]) -> JoinGroupResponse {
     let mut r = join_request("g", subscription(topics));
     r.member_id = s(member);
-    call(&mut conn(addr), ApiKey::JoinGroup, 5, &r)
+    join_group(addr, &r, 5)
 }
 
 /// SyncGroup v3 of `member`; a leader hands every member in `assign` its bytes. The
@@ -106,7 +106,12 @@ fn an_unchanged_rejoin_answers_the_current_generation_and_a_leaders_or_a_changed
     // once; the leader gets the roster again, a follower none.
     let again = join(&b, &bid, &["t"]);
     assert_eq!(
-        (again.error_code, again.generation_id, again.leader.as_str(), again.members.len()),
+        (
+            again.error_code,
+            again.generation_id,
+            again.leader.as_str(),
+            again.members.len()
+        ),
         (0, generation, a.as_str(), 0)
     );
     let again = join(&b, &a, &["t"]);
@@ -120,7 +125,12 @@ fn an_unchanged_rejoin_answers_the_current_generation_and_a_leaders_or_a_changed
     // rebalance.
     let again = join(&b, &bid, &["t"]);
     assert_eq!(
-        (again.error_code, again.generation_id, again.leader.as_str(), again.members.len()),
+        (
+            again.error_code,
+            again.generation_id,
+            again.leader.as_str(),
+            again.members.len()
+        ),
         (0, generation, a.as_str(), 0)
     );
     assert_eq!(heartbeat(&b, "g", &a, generation), 0, "no rebalance");
@@ -129,7 +139,11 @@ fn an_unchanged_rejoin_answers_the_current_generation_and_a_leaders_or_a_changed
     // Stable: a follower that subscribes to more topics rebalances the group.
     let (jb, ja) = both_rejoin(&b, generation, (&bid, &["t", "u"]), (&a, &["t"]));
     assert_eq!((ja.error_code, jb.error_code), (0, 0));
-    assert_eq!(ja.generation_id, generation + 1, "a changed subscription rebalances");
+    assert_eq!(
+        ja.generation_id,
+        generation + 1,
+        "a changed subscription rebalances"
+    );
     let generation = ja.generation_id;
     sync_both(&b, &a, &bid, generation);
 

@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{call, commit_offset, conn, heartbeat, s, BrokerProcess};
+use common::{call, commit_offset, conn, heartbeat, join_group, s, BrokerProcess};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
@@ -43,7 +43,7 @@ fn join_with(b: &str, member_id: &str, session_ms: i32, subscription: Bytes) -> 
     p.name = s("range");
     p.metadata = subscription;
     r.protocols = vec![p];
-    call(&mut conn(b), ApiKey::JoinGroup, 5, &r)
+    join_group(b, &r, 5)
 }
 
 fn sync(b: &str, member_id: &str, generation: i32, assign: &[(&str, &'static [u8])]) -> SyncGroupResponse {

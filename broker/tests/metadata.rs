@@ -4,7 +4,8 @@
 //! dropped: the broker has no topic ids (every topic it lists has id zero), so each distinct
 //! non-zero id is answered UNKNOWN_TOPIC_ID with that id and no name, and as in Kafka the
 //! topics named beside ids are not looked at. Before v12 a topic without a name or with an id
-//! refuses the whole request, each topic INVALID_REQUEST, as Kafka's error response.
+//! refuses the whole request, each topic INVALID_REQUEST, as Kafka's error response. A name
+//! asked twice is answered once.
 
 mod common;
 
@@ -96,6 +97,13 @@ fn an_empty_list_asks_for_every_topic_only_in_v0() {
         topics(&metadata(&b, 0, Some(vec![named("t")]))),
         vec![(Some("t".to_owned()), 0, 2)]
     );
+    for version in [0, 4, 12] {
+        assert_eq!(
+            topics(&metadata(&b, version, Some(vec![named("t"), named("t")]))),
+            vec![(Some("t".to_owned()), 0, 2)],
+            "v{version}: a name asked twice is answered once, as Kafka's set of names"
+        );
+    }
     rt.block_on(broker.shutdown()).expect("shutdown");
 }
 

@@ -12,23 +12,18 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{
-    call, commit_offset, conn, fetched_offsets, gated_fs, group_state, heartbeat, in_process, is_segment,
-    join_and_sync, join_request, subscription, sync_alone, wall_clock, Gate, GateOn,
+    commit_offset, fetched_offsets, gated_fs, group_state, heartbeat, in_process, is_segment, join_and_sync,
+    join_group, join_request, subscription, sync_alone, wall_clock, Gate, GateOn,
 };
 use eoslog::LogOptions;
-use kafka_protocol::messages::{ApiKey, JoinGroupResponse};
+use kafka_protocol::messages::JoinGroupResponse;
 
 const MINUTE: i64 = 60_000;
 const PARTITIONS: u32 = 4;
 
 /// A JoinGroup v5 of a new member; its error code.
 fn join(addr: &str, group: &str) -> i16 {
-    let j: JoinGroupResponse = call(
-        &mut conn(addr),
-        ApiKey::JoinGroup,
-        5,
-        &join_request(group, subscription(&["in"])),
-    );
+    let j: JoinGroupResponse = join_group(addr, &join_request(group, subscription(&["in"])), 5);
     j.error_code
 }
 
@@ -89,12 +84,7 @@ fn a_sweep_writing_one_partition_holds_up_no_group_of_another_in_the_broker() {
     assert_eq!(commit_offset(&b, swept, "", -1, 5), 0);
     let (member, generation) = join_and_sync(&b, &other, subscription(&["in"]));
     // A generation whose leader has not synced yet.
-    let j: JoinGroupResponse = call(
-        &mut conn(&b),
-        ApiKey::JoinGroup,
-        5,
-        &join_request(&syncing, subscription(&["in"])),
-    );
+    let j: JoinGroupResponse = join_group(&b, &join_request(&syncing, subscription(&["in"])), 5);
     assert_eq!(j.error_code, 0);
 
     // The next write to the swept partition's segment is the sweep's tombstone: it blocks.

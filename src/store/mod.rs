@@ -100,6 +100,15 @@ pub enum StoreError {
         /// The topic.
         topic: String,
     },
+    /// The topic name differs from an existing topic's only in `.` against `_`, which
+    /// Kafka refuses (they collide in metric names).
+    #[error("Topic '{topic}' collides with existing topic: {existing}")]
+    TopicCollides {
+        /// The name asked for.
+        topic: String,
+        /// The existing topic it collides with.
+        existing: String,
+    },
     /// The topic name breaks Kafka's rules, or names an internal topic.
     #[error("invalid topic name {topic:?}: {reason}")]
     InvalidTopic {
@@ -172,7 +181,9 @@ impl StoreError {
                 KafkaError::UnknownTopicOrPartition
             }
             StoreError::TopicExists { .. } => KafkaError::TopicAlreadyExists,
-            StoreError::InvalidTopic { .. } => KafkaError::InvalidTopicException,
+            StoreError::InvalidTopic { .. } | StoreError::TopicCollides { .. } => {
+                KafkaError::InvalidTopicException
+            }
             StoreError::InvalidPartitions { .. } | StoreError::PartitionsNotIncreased { .. } => {
                 KafkaError::InvalidPartitions
             }
@@ -451,6 +462,12 @@ impl Store {
                 topic: name.to_owned(),
             });
         }
+        if let Some(existing) = topics::colliding(name, topics.keys()) {
+            return Err(StoreError::TopicCollides {
+                topic: name.to_owned(),
+                existing: existing.to_owned(),
+            });
+        }
         topics::write(&*self.options.fs, &self.dir, name, &record)?;
         topics.insert(name.to_owned(), topic);
         Ok(())
@@ -469,6 +486,15 @@ impl Store {
                 internal: t.internal,
             })
             .collect()
+    }
+
+    /// The existing topic that a new topic `name` would collide with: one whose name
+    /// differs only in `.` against `_` (Kafka refuses to create such a topic, as their
+    /// metric names would be the same). [`Store::create_topic`] checks this itself.
+    #[must_use]
+    pub fn colliding_topic(&self, name: &str) -> Option<String> {
+        let topics = self.topics.read();
+        topics::colliding(name, topics.keys()).map(str::to_owned)
     }
 
     /// The directory of partition `partition` of `topic` (Kafka's `<topic>-<partition>`).

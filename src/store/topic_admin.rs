@@ -11,8 +11,9 @@ impl Store {
     /// names, checked now). Its partition directories appear at their first use.
     ///
     /// # Errors
-    /// An invalid or internal name, an existing topic, a zero count, an invalid config,
-    /// storage failures.
+    /// An invalid or internal name, an existing topic, a name colliding with an existing
+    /// topic's in `.` against `_` ([`StoreError::TopicCollides`]), a zero count, an invalid
+    /// config, storage failures.
     pub fn create_topic(
         &self,
         name: &str,

@@ -68,12 +68,6 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             r.member_id.to_string(),
         );
     }
-    // Before v1 the rebalance timeout is the session timeout.
-    let rebalance_ms = if version >= 1 {
-        r.rebalance_timeout_ms
-    } else {
-        r.session_timeout_ms
-    };
     let instance_id = r.group_instance_id.as_ref().map(|i| i.to_string());
     let now = Instant::now();
     let joining = 'locked: {
@@ -126,6 +120,14 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
                 groups.instance,
                 groups.next_member.fetch_add(1, Ordering::Relaxed)
             );
+            // From v4 a new dynamic member is given its id and asked to join with it
+            // (KIP-394): a join the client gave up on and retried leaves no member behind
+            // to hold up the rebalance, only an id that expires with its session.
+            if instance_id.is_none() && version >= 4 {
+                let session = Duration::from_millis(u64::try_from(r.session_timeout_ms).unwrap_or(0));
+                g.pending.insert(fresh.clone(), now + session);
+                return error(ResponseError::MemberIdRequired.code(), fresh);
+            }
             if let Some(mut m) = previous.as_ref().and_then(|old| g.members.shift_remove(old)) {
                 if let Some(w) = m.join_waiter.take() {
                     let _ = w.send(JoinAnswer {
@@ -167,6 +169,10 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         } else {
             let id = r.member_id.to_string();
             let Some(m) = g.members.get_mut(&id) else {
+                // A member id handed out with MEMBER_ID_REQUIRED joins as a new member.
+                if instance_id.is_none() && g.take_pending(&id, now) {
+                    break 'locked join_rebalance(ctx, g, &group_id, id, &r, protocols, now);
+                }
                 return error(KafkaError::UnknownMemberId.code(), id);
             };
             if instance_id.is_some() && m.instance_id != instance_id {
@@ -185,47 +191,7 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             }
             id
         };
-        let (tx, rx) = oneshot::channel();
-        let was_empty = g.state == State::Empty;
-        let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
-            instance_id: instance_id.clone(),
-            client_id: ctx.client_id.clone(),
-            client_host: ctx.client_host.clone(),
-            session_timeout: Duration::ZERO,
-            rebalance_timeout: Duration::ZERO,
-            protocol_type: String::new(),
-            protocols: Vec::new(),
-            last_seen: now,
-            join_waiter: None,
-            sync_waiter: None,
-            assignment: Bytes::new(),
-        });
-        member.session_timeout = Duration::from_millis(u64::try_from(r.session_timeout_ms).unwrap_or(0));
-        member.rebalance_timeout = Duration::from_millis(u64::try_from(rebalance_ms).unwrap_or(0));
-        member.protocol_type = r.protocol_type.to_string();
-        member.protocols = protocols;
-        member.last_seen = now;
-        if let Some(old) = member.join_waiter.replace(tx) {
-            let _ = old.send(JoinAnswer {
-                error: KafkaError::RebalanceInProgress.code(),
-                ..JoinAnswer::default()
-            });
-        }
-        if was_empty {
-            g.initial_until = now + groups.initial_delay;
-        }
-        g.prepare_rebalance(now);
-        if was_empty {
-            g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
-        }
-        if g.try_complete_join(now) {
-            publish(shared, &group_id, g);
-        } else {
-            // The store learns at once that the group is rebalancing with a member: offsets
-            // retention and DeleteGroups must not treat a group being joined as Empty.
-            g.tell_membership(&shared.store, &group_id);
-        }
-        Joining::Rebalance(rx, member_id)
+        join_rebalance(ctx, g, &group_id, member_id, &r, protocols, now)
     };
     let (rx, member_id) = match joining {
         Joining::Rebalance(rx, member_id) => (rx, member_id),
@@ -260,6 +226,67 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
         ..answer
     };
     join_response(version, answer)
+}
+
+/// Adds (or updates) member `member_id` with this request's protocols and timeouts and
+/// rebalances the group; the join is answered when the rebalance completes.
+fn join_rebalance(
+    ctx: &Ctx,
+    g: &mut Group,
+    group_id: &str,
+    member_id: String,
+    r: &JoinGroupRequest,
+    protocols: Vec<(String, Bytes)>,
+    now: Instant,
+) -> Joining {
+    let (shared, groups) = (&ctx.shared, &ctx.shared.groups);
+    // Before v1 the rebalance timeout is the session timeout.
+    let rebalance_ms = if ctx.version >= 1 {
+        r.rebalance_timeout_ms
+    } else {
+        r.session_timeout_ms
+    };
+    let (tx, rx) = oneshot::channel();
+    let was_empty = g.state == State::Empty;
+    let member = g.members.entry(member_id.clone()).or_insert_with(|| Member {
+        instance_id: r.group_instance_id.as_ref().map(|i| i.to_string()),
+        client_id: ctx.client_id.clone(),
+        client_host: ctx.client_host.clone(),
+        session_timeout: Duration::ZERO,
+        rebalance_timeout: Duration::ZERO,
+        protocol_type: String::new(),
+        protocols: Vec::new(),
+        last_seen: now,
+        join_waiter: None,
+        sync_waiter: None,
+        assignment: Bytes::new(),
+    });
+    member.session_timeout = Duration::from_millis(u64::try_from(r.session_timeout_ms).unwrap_or(0));
+    member.rebalance_timeout = Duration::from_millis(u64::try_from(rebalance_ms).unwrap_or(0));
+    member.protocol_type = r.protocol_type.to_string();
+    member.protocols = protocols;
+    member.last_seen = now;
+    if let Some(old) = member.join_waiter.replace(tx) {
+        let _ = old.send(JoinAnswer {
+            error: KafkaError::RebalanceInProgress.code(),
+            ..JoinAnswer::default()
+        });
+    }
+    if was_empty {
+        g.initial_until = now + groups.initial_delay;
+    }
+    g.prepare_rebalance(now);
+    if was_empty {
+        g.rebalance_deadline = g.rebalance_deadline.max(g.initial_until);
+    }
+    if g.try_complete_join(now) {
+        publish(shared, group_id, g);
+    } else {
+        // The store learns at once that the group is rebalancing with a member: offsets
+        // retention and DeleteGroups must not treat a group being joined as Empty.
+        g.tell_membership(&shared.store, group_id);
+    }
+    Joining::Rebalance(rx, member_id)
 }
 
 fn join_response(version: i16, answer: JoinAnswer) -> JoinGroupResponse {

@@ -6,10 +6,12 @@
 //!
 //! States: Empty → PreparingRebalance (a join, a leave, an expired session) →
 //! CompletingRebalance (every known member rejoined, or the rebalance timeout passed:
-//! generation + 1, the join answers go out) → Stable (the leader's SyncGroup). A join that
-//! arrives during CompletingRebalance restarts the rebalance and pending syncs get
-//! `REBALANCE_IN_PROGRESS`. A group that settles (Stable or Empty) is stored, and resumes
-//! after a restart (`stored.rs`).
+//! generation + 1, the join answers go out) → Stable (the leader's SyncGroup). A join with
+//! changed protocols during CompletingRebalance, or a leader's join while Stable, restarts
+//! the rebalance, and pending syncs get `REBALANCE_IN_PROGRESS`; an unchanged rejoin gets
+//! the current generation (`join.rs`). From JoinGroup v4 a new dynamic member first gets
+//! its id with MEMBER_ID_REQUIRED, and a rebalance waits for such pending ids too. A group
+//! that settles (Stable or Empty) is stored, and resumes after a restart (`stored.rs`).
 //!
 //! A group lives on one `__consumer_offsets` partition (`eoslog::partition_for`). Each
 //! partition's groups have their own lock, timer and record writer, as the store keeps
@@ -20,33 +22,31 @@
 mod admin;
 mod describe;
 mod join;
+mod session;
 mod stored;
+mod sync;
 
 pub(crate) use admin::{delete_groups, forget_deleted};
 pub(crate) use describe::{describe, list};
 pub(crate) use join::join;
+pub(crate) use session::{heartbeat, leave, timer_loop};
 pub(crate) use stored::writer_loop;
+pub(crate) use sync::sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use eoslog::{GroupMember, GroupMembership, GroupState, KafkaError};
 use indexmap::IndexMap;
-use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::{
-    HeartbeatRequest, HeartbeatResponse, LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest,
-    SyncGroupResponse,
-};
 use kafka_protocol::ResponseError;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use self::stored::Change;
-use crate::handlers::{in_place, s, Ctx};
+use crate::handlers::in_place;
 use crate::{BrokerConfig, Shared};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +121,10 @@ struct Group {
     /// `subscribedTopics`): set when a generation starts, kept through the next rebalance;
     /// `None` while not known.
     subscribed_topics: Option<Vec<String>>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED (KIP-394), each until its session
+    /// would expire: a join with one of them adds that member, and a rebalance waits for
+    /// them as Kafka's `hasAllMembersJoined` does.
+    pending: HashMap<String, Instant>,
 }
 
 impl Group {
@@ -136,7 +140,27 @@ impl Group {
             initial_until: now,
             storing: false,
             subscribed_topics: None,
+            pending: HashMap::new(),
         }
+    }
+
+    /// Forgets the pending member ids whose session ran out; whether any did.
+    fn expire_pending(&mut self, now: Instant) -> bool {
+        let before = self.pending.len();
+        self.pending.retain(|_, until| now <= *until);
+        self.pending.len() != before
+    }
+
+    /// Takes `member_id` out of the pending ids: whether it was pending and not expired.
+    fn take_pending(&mut self, member_id: &str, now: Instant) -> bool {
+        self.pending.remove(member_id).is_some_and(|until| now <= until)
+    }
+
+    /// A group that never formed: no generation, no member, no pending id. Only a
+    /// MEMBER_ID_REQUIRED answer creates one (the store was never told of it), and once its
+    /// pending ids expired it is forgotten, so that joins that never come back leave nothing.
+    fn never_formed(&self) -> bool {
+        self.generation == 0 && self.members.is_empty() && self.pending.is_empty()
     }
 
     fn max_rebalance_timeout(&self) -> Duration {
@@ -178,7 +202,8 @@ impl Group {
         if self.state != State::PreparingRebalance {
             return false;
         }
-        let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
+        self.expire_pending(now);
+        let all_joined = self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some());
         let delayed = now < self.initial_until;
         if (delayed || !all_joined) && now < self.rebalance_deadline {
             return false;
@@ -519,292 +544,6 @@ fn delete(shared: &Shared, group_id: &str) -> oneshot::Receiver<Result<(), i16>>
 pub(super) async fn stored(rx: oneshot::Receiver<Result<(), i16>>) -> Result<(), i16> {
     rx.await
         .unwrap_or(Err(ResponseError::CoordinatorNotAvailable.code()))
-}
-
-/// After the leader's assignment was stored (or failed to be): if the group is still in
-/// that rebalance, it turns Stable and every sync is answered with its assignment; on a
-/// failed write every sync gets the error and the group rebalances, as in Kafka.
-fn settle_after_store(shared: &Shared, group_id: &str, generation: i32, outcome: Result<(), i16>) {
-    let mut all = shared.groups.lock(&shared.store, group_id);
-    let Some(g) = all.get_mut(group_id) else {
-        return;
-    };
-    if !g.storing || g.generation != generation || g.state != State::CompletingRebalance {
-        return; // a rejoin restarted the rebalance meanwhile; its syncs were answered
-    }
-    g.storing = false;
-    match outcome {
-        Ok(()) => {
-            g.state = State::Stable;
-            for m in g.members.values_mut() {
-                if let Some(w) = m.sync_waiter.take() {
-                    let _ = w.send(SyncAnswer {
-                        error: 0,
-                        assignment: m.assignment.clone(),
-                    });
-                }
-            }
-        }
-        Err(code) => {
-            tracing::warn!(target: "eoslog_broker", group = group_id, code, "the group's assignment could not be stored; rebalancing");
-            for m in g.members.values_mut() {
-                m.assignment = Bytes::new();
-                if let Some(w) = m.sync_waiter.take() {
-                    let _ = w.send(SyncAnswer {
-                        error: code,
-                        ..SyncAnswer::default()
-                    });
-                }
-            }
-            g.prepare_rebalance(Instant::now());
-        }
-    }
-    publish(shared, group_id, g);
-}
-
-pub(crate) async fn sync(ctx: &Ctx, r: SyncGroupRequest) -> SyncGroupResponse {
-    let version = ctx.version;
-    let shared = &ctx.shared;
-    let group_id = r.group_id.0.to_string();
-    let member_id = r.member_id.to_string();
-    let respond = |error: i16, assignment: Bytes, g: Option<(&str, &str)>| {
-        let mut out = SyncGroupResponse::default();
-        out.error_code = error;
-        out.assignment = assignment;
-        if version >= 5 {
-            if let Some((t, p)) = g {
-                out.protocol_type = Some(s(t));
-                out.protocol_name = Some(s(p));
-            }
-        }
-        out
-    };
-    let (rx, protocol_type, protocol, pending) = {
-        let mut all = shared.groups.lock(&shared.store, &group_id);
-        let Some(g) = all.get_mut(&group_id) else {
-            return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None);
-        };
-        if let Some(code) = g.validate_member(&member_id, r.group_instance_id.as_ref().map(|i| i.as_str())) {
-            return respond(code, Bytes::new(), None);
-        }
-        if r.generation_id != g.generation {
-            return respond(KafkaError::IllegalGeneration.code(), Bytes::new(), None);
-        }
-        let type_differs = r
-            .protocol_type
-            .as_ref()
-            .is_some_and(|t| t.as_str() != g.protocol_type);
-        let name_differs = r.protocol_name.as_ref().is_some_and(|p| p.as_str() != g.protocol);
-        if type_differs || name_differs {
-            return respond(
-                ResponseError::InconsistentGroupProtocol.code(),
-                Bytes::new(),
-                None,
-            );
-        }
-        let names = (g.protocol_type.clone(), g.protocol.clone());
-        match g.state {
-            State::Empty => return respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None),
-            State::PreparingRebalance => {
-                return respond(KafkaError::RebalanceInProgress.code(), Bytes::new(), None)
-            }
-            State::Stable => {
-                let a = g
-                    .members
-                    .get(&member_id)
-                    .map(|m| m.assignment.clone())
-                    .unwrap_or_default();
-                return respond(0, a, Some((&names.0, &names.1)));
-            }
-            State::CompletingRebalance => {}
-        }
-        let (tx, rx) = oneshot::channel();
-        if let Some(m) = g.members.get_mut(&member_id) {
-            m.last_seen = Instant::now();
-            m.sync_waiter = Some(tx);
-        }
-        let mut pending = None;
-        if g.leader.as_deref() == Some(member_id.as_str()) && !g.storing {
-            for a in &r.assignments {
-                if let Some(m) = g.members.get_mut(a.member_id.as_str()) {
-                    m.assignment = a.assignment.clone();
-                }
-            }
-            g.storing = true;
-            pending = Some((g.generation, store(shared, &group_id, g)));
-        }
-        (rx, names.0, names.1, pending)
-    };
-    if let Some((generation, rx)) = pending {
-        let outcome = stored(rx).await;
-        settle_after_store(shared, &group_id, generation, outcome);
-    }
-    match rx.await {
-        Ok(a) if a.error == 0 => respond(0, a.assignment, Some((&protocol_type, &protocol))),
-        Ok(a) => respond(a.error, Bytes::new(), None),
-        Err(_) => respond(KafkaError::UnknownMemberId.code(), Bytes::new(), None),
-    }
-}
-
-pub(crate) fn heartbeat(ctx: &Ctx, r: HeartbeatRequest) -> HeartbeatResponse {
-    let mut out = HeartbeatResponse::default();
-    let mut all = ctx.shared.groups.lock(&ctx.shared.store, r.group_id.0.as_str());
-    let Some(g) = all.get_mut(r.group_id.0.as_str()) else {
-        out.error_code = KafkaError::UnknownMemberId.code();
-        return out;
-    };
-    let state = g.state;
-    let generation = g.generation;
-    let instance = r.group_instance_id.as_ref().map(|i| i.as_str());
-    if let Some(code) = g.validate_member(r.member_id.as_str(), instance) {
-        out.error_code = code;
-        return out;
-    }
-    let Some(m) = g.members.get_mut(r.member_id.as_str()) else {
-        out.error_code = KafkaError::UnknownMemberId.code();
-        return out;
-    };
-    m.last_seen = Instant::now();
-    out.error_code = if r.generation_id != generation {
-        KafkaError::IllegalGeneration.code()
-    } else if state == State::PreparingRebalance {
-        KafkaError::RebalanceInProgress.code()
-    } else {
-        0
-    };
-    out
-}
-
-pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
-    let version = ctx.version;
-    let shared = &ctx.shared;
-    let group_id = r.group_id.0.to_string();
-    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
-        r.members
-            .iter()
-            .map(|m| {
-                (
-                    m.member_id.to_string(),
-                    m.group_instance_id.as_ref().map(|i| i.to_string()),
-                )
-            })
-            .collect()
-    } else {
-        vec![(r.member_id.to_string(), None)]
-    };
-    let mut out = LeaveGroupResponse::default();
-    let mut all = shared.groups.lock(&shared.store, &group_id);
-    let Some(g) = all.get_mut(&group_id) else {
-        // Kafka: every leaving member is unknown (at v0-2, the request's one error).
-        let code = KafkaError::UnknownMemberId.code();
-        if version >= 3 {
-            out.members = leaving
-                .into_iter()
-                .map(|(member_id, instance)| {
-                    let mut mr = MemberResponse::default();
-                    mr.member_id = s(member_id);
-                    mr.group_instance_id = instance.map(s);
-                    mr.error_code = code;
-                    mr
-                })
-                .collect();
-        } else {
-            out.error_code = code;
-        }
-        return out;
-    };
-    let now = Instant::now();
-    let mut removed = false;
-    for (member_id, instance) in leaving {
-        // A static member may leave by its instance id alone (an admin's removal); one that
-        // names its member id is validated as Kafka validates it.
-        let found: Result<String, i16> = if member_id.is_empty() {
-            instance
-                .as_ref()
-                .and_then(|i| {
-                    g.members
-                        .iter()
-                        .find(|(_, m)| m.instance_id.as_ref() == Some(i))
-                        .map(|(id, _)| id.clone())
-                })
-                .ok_or(KafkaError::UnknownMemberId.code())
-        } else {
-            match g.validate_member(&member_id, instance.as_deref()) {
-                Some(code) => Err(code),
-                None => Ok(member_id.clone()),
-            }
-        };
-        let code = match found.map(|id| g.members.shift_remove(&id)) {
-            Err(code) => code,
-            Ok(None) => KafkaError::UnknownMemberId.code(),
-            Ok(Some(m)) => {
-                if let Some(w) = m.join_waiter {
-                    let _ = w.send(JoinAnswer {
-                        error: KafkaError::UnknownMemberId.code(),
-                        ..JoinAnswer::default()
-                    });
-                }
-                removed = true;
-                0
-            }
-        };
-        if version >= 3 {
-            let mut mr = MemberResponse::default();
-            mr.member_id = s(member_id);
-            mr.group_instance_id = instance.map(s);
-            mr.error_code = code;
-            out.members.push(mr);
-        } else {
-            out.error_code = code;
-        }
-    }
-    if removed {
-        g.prepare_rebalance(now);
-        g.try_complete_join(now);
-        publish(shared, &group_id, g);
-    }
-    out
-}
-
-/// Expires the members of partition `partition`'s groups whose session ran out, and
-/// completes their rebalances whose time came. One task per partition: a timer waiting
-/// for a partition being swept holds up no other partition's expiries and rebalances.
-pub(crate) async fn timer_loop(shared: Arc<Shared>, partition: usize) {
-    let Some(Partition {
-        groups: shard, added, ..
-    }) = shared.groups.partitions.get(partition)
-    else {
-        return;
-    };
-    let mut shutdown = shared.shutdown.subscribe();
-    let mut idle = false;
-    loop {
-        // With no group, sleep until one is added (`notify_one` keeps a wake-up that comes
-        // before the wait), then tick every 50 ms while there are groups.
-        tokio::select! {
-            () = added.notified(), if idle => {}
-            () = tokio::time::sleep(Duration::from_millis(50)), if !idle => {}
-            _ = shutdown.wait_for(|&stop| stop) => return,
-        }
-        let now = Instant::now();
-        let mut all = lock_shard(shard);
-        idle = all.is_empty();
-        for (id, g) in all.iter_mut() {
-            let before = g.members.len();
-            g.members.retain(|_, m| {
-                m.join_waiter.is_some() || now.duration_since(m.last_seen) <= m.session_timeout
-            });
-            let expired = g.members.len() != before;
-            if expired && g.state != State::Empty {
-                tracing::info!(target: "eoslog_broker", group = %id, expired = before - g.members.len(), "session timeout");
-                g.prepare_rebalance(now);
-            }
-            let completed = g.try_complete_join(now);
-            if expired || completed {
-                publish(&shared, id, g);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

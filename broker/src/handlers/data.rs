@@ -7,6 +7,7 @@
 //! read_committed (clients filter with it), and answers every partition it was asked
 //! for; it waits up to `max_wait_ms` for `min_bytes`, woken when data or a marker lands.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -320,6 +321,19 @@ pub(crate) async fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffset
     } else {
         Isolation::ReadUncommitted
     };
+    // A partition asked for twice is answered INVALID_REQUEST each time, as Kafka's
+    // `ListOffsetsRequest.duplicatePartitions` (every version served here, 1 and up).
+    let mut seen = HashSet::new();
+    let duplicated: HashSet<(String, i32)> = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
+        .filter(|tp| !seen.insert(tp.clone()))
+        .collect();
     let topics = ctx
         .blocking(move |sh| {
             r.topics
@@ -330,10 +344,12 @@ pub(crate) async fn list_offsets(ctx: &Ctx, r: ListOffsetsRequest) -> ListOffset
                         .partitions
                         .iter()
                         .map(|p| {
-                            (
-                                p.partition_index,
-                                list_offset(&sh.store, &name, p.partition_index, p.timestamp, isolation),
-                            )
+                            let answer = if duplicated.contains(&(name.clone(), p.partition_index)) {
+                                Err(KafkaError::InvalidRequest.code())
+                            } else {
+                                list_offset(&sh.store, &name, p.partition_index, p.timestamp, isolation)
+                            };
+                            (p.partition_index, answer)
                         })
                         .collect();
                     (name, parts)

@@ -60,11 +60,16 @@ pub(crate) async fn metadata(ctx: &Ctx, r: MetadataRequest) -> MetadataResponse 
         // In v0 an empty list asks for every topic (Kafka's `MetadataRequest.isAllTopics`);
         // from v1 that is a null list, and an empty one asks for none.
         Some(ts) if ts.is_empty() && version == 0 => None,
-        Some(ts) => Some(
-            ts.into_iter()
-                .filter_map(|t| t.name.map(|n| n.0.to_string()))
-                .collect(),
-        ),
+        // A name asked twice is answered once, as Kafka reads the names into a set.
+        Some(ts) => {
+            let mut seen = HashSet::new();
+            Some(
+                ts.into_iter()
+                    .filter_map(|t| t.name.map(|n| n.0.to_string()))
+                    .filter(|n| seen.insert(n.clone()))
+                    .collect(),
+            )
+        }
         None => None,
     };
     let topics = ctx

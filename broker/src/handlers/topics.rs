@@ -167,7 +167,8 @@ impl NewTopic {
 
 /// The checks of one CreateTopics topic, with or without `validate_only`, in the order of
 /// Kafka's `ReplicationControlManager.createTopics` and `createTopic`, with its codes and
-/// messages: the name; an existing topic; (this broker's rule) a name starting with `__`;
+/// messages: the name; an existing topic; a name colliding with an existing one (`.`
+/// against `_`); (this broker's rule) a name starting with `__`; a config without a value;
 /// the configs; then a manual assignment (no replication factor nor partition count beside
 /// it, each partition once, on this broker alone, partitions 0 to n-1), or the replication
 /// factor and partition count (-1: the defaults), a factor above 1 placed on this one
@@ -184,10 +185,28 @@ fn check_new_topic(
     if store.has_partition(name, 0) {
         return Err(already_exists(name));
     }
+    if let Some(existing) = store.colliding_topic(name) {
+        return Err(refusal(
+            ResponseError::InvalidTopicException,
+            format!("Topic '{name}' collides with existing topic: {existing}"),
+        ));
+    }
     if name.starts_with("__") {
         return Err(refusal(
             ResponseError::InvalidTopicException,
             format!("invalid topic name {name:?}: names starting with \"__\" are Kafka's internal topics"),
+        ));
+    }
+    let nulls: Vec<&str> = t
+        .configs
+        .iter()
+        .filter(|c| c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !nulls.is_empty() {
+        return Err(refusal(
+            ResponseError::InvalidConfig,
+            format!("Null value not supported for topic configs: {}", nulls.join(",")),
         ));
     }
     let configs: Vec<(String, String)> = t

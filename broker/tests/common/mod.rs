@@ -232,12 +232,32 @@ pub fn join_request(group: &str, subscription: Bytes) -> kafka_protocol::message
     r
 }
 
+/// JoinGroup at `version`. A new dynamic member asked for its id (MEMBER_ID_REQUIRED, from
+/// v4) joins again with that id, as clients do; the second answer.
+pub fn join_group(
+    addr: &str,
+    r: &kafka_protocol::messages::JoinGroupRequest,
+    version: i16,
+) -> kafka_protocol::messages::JoinGroupResponse {
+    use kafka_protocol::messages::JoinGroupResponse;
+    let j: JoinGroupResponse = call(&mut conn(addr), ApiKey::JoinGroup, version, r);
+    if j.error_code != 79 {
+        return j;
+    }
+    assert!(
+        r.member_id.is_empty() && version >= 4,
+        "MEMBER_ID_REQUIRED only for a new member"
+    );
+    let mut again = r.clone();
+    again.member_id = j.member_id;
+    call(&mut conn(addr), ApiKey::JoinGroup, version, &again)
+}
+
 /// Joins `group` alone with `subscription` (protocol type `consumer`, assignor `range`) and
 /// syncs with an empty assignment: a Stable group. Returns the member id and generation.
 pub fn join_and_sync(addr: &str, group: &str, subscription: Bytes) -> (String, i32) {
     use kafka_protocol::messages::JoinGroupResponse;
-    let r = join_request(group, subscription);
-    let j: JoinGroupResponse = call(&mut conn(addr), ApiKey::JoinGroup, 5, &r);
+    let j: JoinGroupResponse = join_group(addr, &join_request(group, subscription), 5);
     assert_eq!(j.error_code, 0);
     let member = j.member_id.to_string();
     assert_eq!(sync_alone(addr, group, &member, j.generation_id), 0);
