@@ -302,17 +302,75 @@ impl Log {
         self.racing_truncations(|| self.offset_for_timestamp_once(timestamp, isolation))
     }
 
+    /// The end of what `isolation` reads: the last stable offset, the high watermark, or
+    /// the log end.
+    fn visible_bound(&self, isolation: Isolation) -> i64 {
+        let (lso, hw) = self.stable_bounds();
+        match isolation {
+            Isolation::ReadCommitted => lso,
+            Isolation::ReadUncommitted => hw,
+            Isolation::Replica => self.log_end.load(Ordering::Acquire),
+        }
+    }
+
+    /// Kafka's ListOffsets MAX_TIMESTAMP (-3): the offset and timestamp of the first record
+    /// carrying the largest timestamp in the log, whatever it is (data or a transaction
+    /// marker, committed or aborted), as Kafka's `UnifiedLog.fetchOffsetByTimestamp` finds
+    /// it: the segment with the largest timestamp, in it the first batch and the first
+    /// record with that timestamp. `None` when that record is not below the isolation's
+    /// bound (the last stable offset, or the high watermark), as Kafka's
+    /// `Partition.fetchOffsetForTimestamp` answers, or when no record has a timestamp.
+    /// Unlike Kafka, records below the log start offset (left by DeleteRecords in its
+    /// first segment) are not considered. Reads one segment's headers in the usual case:
+    /// each segment keeps its largest timestamp.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn offset_of_max_timestamp(&self, isolation: Isolation) -> Result<Option<(Offset, i64)>, ReadError> {
+        self.racing_truncations(|| self.offset_of_max_timestamp_once(isolation))
+    }
+
+    fn offset_of_max_timestamp_once(&self, isolation: Isolation) -> Result<Option<(Offset, i64)>, ReadError> {
+        let bound = self.visible_bound(isolation);
+        let start = self.log_start.load(Ordering::Acquire);
+        let segs = self.segments.read().clone();
+        // The first of the largest wins, as Kafka's `maxBy` keeps it. A segment holding
+        // records below the log start is read from the log start for its maximum.
+        let mut straddling: Option<(i64, i64)> = None;
+        let mut whole: Option<(i64, usize)> = None;
+        for (i, seg) in segs.iter().enumerate() {
+            if seg.base_offset < start {
+                if let Some((ts, offset)) = seg.max_timestamp_from(&*self.fs, start)? {
+                    if straddling.is_none_or(|(best, _)| ts > best) && whole.is_none_or(|(best, _)| ts > best)
+                    {
+                        straddling = Some((ts, offset));
+                    }
+                }
+                continue;
+            }
+            let ts = seg.max_timestamp(&*self.fs)?;
+            if ts >= 0
+                && whole.is_none_or(|(best, _)| ts > best)
+                && straddling.is_none_or(|(best, _)| ts > best)
+            {
+                whole = Some((ts, i));
+            }
+        }
+        let found = match whole {
+            Some((ts, i)) => segs[i]
+                .find_offset_by_timestamp(&*self.fs, ts, start)?
+                .map(|(offset, ts)| (ts, offset)),
+            None => straddling,
+        };
+        Ok(found.and_then(|(ts, offset)| (offset < bound).then_some((Offset(offset), ts))))
+    }
+
     fn offset_for_timestamp_once(
         &self,
         timestamp: i64,
         isolation: Isolation,
     ) -> Result<Option<(Offset, i64)>, ReadError> {
-        let (lso, hw) = self.stable_bounds();
-        let bound = match isolation {
-            Isolation::ReadCommitted => lso,
-            Isolation::ReadUncommitted => hw,
-            Isolation::Replica => self.log_end.load(Ordering::Acquire),
-        };
+        let bound = self.visible_bound(isolation);
         let start = self.log_start.load(Ordering::Acquire);
         let segs = self.segments.read().clone();
         for seg in segs.iter() {

@@ -126,6 +126,41 @@ impl Segment {
         Ok(())
     }
 
+    /// The largest record timestamp at or after `from_offset`, data or control, with the
+    /// offset of the first record that has it; `None` if no record there has a timestamp
+    /// of 0 or more. Reads every batch header from `from_offset` on, and the records of
+    /// the batches that could raise the maximum.
+    pub(crate) fn max_timestamp_from(
+        &self,
+        fs: &dyn FileSystem,
+        from_offset: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        self.ensure_indexes(fs)?;
+        let limit = self.size();
+        let Some(start) = self.find_batch(fs, from_offset, limit)? else {
+            return Ok(None);
+        };
+        let mut best: Option<(i64, i64)> = None;
+        let end = self.scan_batches(start.position, limit, |position, batch| {
+            if batch.max_timestamp() < 0 || best.is_some_and(|(ts, _)| batch.max_timestamp() <= ts) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let records = batch.records().map_err(|e| self.corrupt(position, e.into()))?;
+            for r in records.iter() {
+                let r = r.map_err(|e| self.corrupt(position, e.into()))?;
+                if r.offset >= from_offset && r.timestamp >= 0 && best.is_none_or(|(ts, _)| r.timestamp > ts)
+                {
+                    best = Some((r.timestamp, r.offset));
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        if let ScanEnd::Invalid { position, error } = end {
+            return Err(self.corrupt(position, error.into()));
+        }
+        Ok(best)
+    }
+
     /// Offset of the first record with timestamp >= `timestamp` at or after `from_offset`.
     pub(crate) fn find_offset_by_timestamp(
         &self,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eoslog::{AppendOutcome, BatchIter, Isolation, KafkaError, Offset, ProduceContext, TxnVersion};
+use eoslog::{AppendOutcome, Isolation, KafkaError, Offset, ProduceContext, TxnVersion};
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -412,7 +412,11 @@ fn list_offset(
             -1,
         )),
         -2 => Ok((log.log_start_offset().0, -1)),
-        -3 => max_timestamp(&log, isolation).map_err(|e| e.kafka_error().code()),
+        -3 => match log.offset_of_max_timestamp(isolation) {
+            Ok(Some((offset, ts))) => Ok((offset.0, ts)),
+            Ok(None) => Ok((-1, -1)),
+            Err(e) => Err(e.kafka_error().code()),
+        },
         t if t >= 0 => match log.offset_for_timestamp(t, isolation) {
             Ok(Some((offset, ts))) => Ok((offset.0, ts)),
             Ok(None) => Ok((-1, -1)),
@@ -420,41 +424,6 @@ fn list_offset(
         },
         _ => Err(KafkaError::InvalidRequest.code()),
     }
-}
-
-/// The offset and timestamp of the visible record with the largest timestamp (the first
-/// such record), found by reading the batches' headers and, in the batch that holds it,
-/// its records; `(-1, -1)` for an empty log.
-fn max_timestamp(log: &eoslog::Log, isolation: Isolation) -> Result<(i64, i64), eoslog::ReadError> {
-    let mut best: Option<(i64, i64)> = None;
-    let mut from = log.log_start_offset();
-    loop {
-        let res = log.read(from, 1 << 20, isolation)?;
-        let bytes = res.bytes()?;
-        if bytes.is_empty() {
-            break;
-        }
-        let mut next = from;
-        for item in BatchIter::new(&bytes) {
-            let Ok((_, batch)) = item else { break };
-            next = Offset(batch.last_offset() + 1);
-            if batch.is_control() || best.is_some_and(|(_, ts)| ts >= batch.max_timestamp()) {
-                continue;
-            }
-            if let Ok(records) = batch.records() {
-                for rec in records.iter().flatten() {
-                    if best.is_none_or(|(_, ts)| rec.timestamp > ts) {
-                        best = Some((rec.offset, rec.timestamp));
-                    }
-                }
-            }
-        }
-        if next <= from {
-            break;
-        }
-        from = next;
-    }
-    Ok(best.unwrap_or((-1, -1)))
 }
 
 pub(crate) async fn offset_for_leader_epoch(

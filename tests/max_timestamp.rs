@@ -1,0 +1,128 @@
+//! Invariant: `Log::offset_of_max_timestamp` (ListOffsets MAX_TIMESTAMP, -3) answers as
+//! Kafka's `UnifiedLog.fetchOffsetByTimestamp` and `Partition.fetchOffsetForTimestamp` do:
+//! the first record carrying the log's largest timestamp (the earliest segment, batch and
+//! record among equals), whether data or a transaction marker, committed or aborted; and
+//! nothing at all when that record is not below the isolation's bound (never a smaller
+//! timestamp instead). Records below the log start offset are not considered, and the answer
+//! is the same after a reopen rebuilds what the segments keep.
+
+mod common;
+use common::*;
+use eoslog::{
+    BatchBuilder, CoordinatorEpoch, Isolation, Log, MarkerType, NewRecord, ProducerEpoch, ProducerId,
+    Sequence, TxnMarker,
+};
+
+/// A plain batch of one record per timestamp (offsets from T0).
+fn stamped(ts: &[i64]) -> Vec<u8> {
+    let recs: Vec<NewRecord<'_>> = ts.iter().map(|t| NewRecord::value(T0 + t, b"v")).collect();
+    BatchBuilder::new().build(&recs).expect("build")
+}
+
+/// An answer: offset and timestamp (from T0).
+type Found = Option<(i64, i64)>;
+
+fn max(log: &Log, isolation: Isolation) -> Found {
+    log.offset_of_max_timestamp(isolation)
+        .expect("max timestamp")
+        .map(|(o, ts)| (o.0, ts - T0))
+}
+
+/// read_uncommitted's answer, then read_committed's.
+fn both(log: &Log) -> (Found, Found) {
+    (
+        max(log, Isolation::ReadUncommitted),
+        max(log, Isolation::ReadCommitted),
+    )
+}
+
+fn end_txn(log: &Log, pid: i64, kind: MarkerType, ts: i64) -> i64 {
+    appended(
+        log.write_marker(&TxnMarker {
+            producer_id: ProducerId(pid),
+            producer_epoch: ProducerEpoch(0),
+            coordinator_epoch: CoordinatorEpoch(0),
+            marker: kind,
+            timestamp: Some(T0 + ts),
+        })
+        .expect("marker"),
+    )
+    .first_offset
+    .0
+}
+
+#[test]
+fn the_first_record_with_the_largest_timestamp_across_segments_and_the_log_start() {
+    let t = TestLog::new();
+    let log = t.open();
+    assert_eq!(both(&log), (None, None), "an empty log");
+    appended(client(&log, &stamped(&[1, 5, 3]))); // offsets 0-2
+    log.roll_segment().expect("roll");
+    appended(client(&log, &stamped(&[2, 9]))); // 3-4
+    appended(client(&log, &stamped(&[9, 4]))); // 5-6
+    log.roll_segment().expect("roll");
+    appended(client(&log, &stamped(&[9, 7]))); // 7-8
+    assert_eq!(
+        both(&log),
+        (Some((4, 9)), Some((4, 9))),
+        "the first 9, not a later one"
+    );
+    log.close().expect("close");
+
+    let log = t.open();
+    assert_eq!(
+        both(&log),
+        (Some((4, 9)), Some((4, 9))),
+        "the same after a reopen"
+    );
+    log.delete_records_before(off(5)).expect("delete records");
+    assert_eq!(
+        max(&log, Isolation::ReadUncommitted),
+        Some((5, 9)),
+        "offset 4 is below the log start; 5 is the first 9 left, in the segment holding the start"
+    );
+    log.delete_records_before(off(6)).expect("delete records");
+    assert_eq!(
+        max(&log, Isolation::ReadUncommitted),
+        Some((7, 9)),
+        "the segment holding the start has 4 at most from it"
+    );
+    log.delete_records_before(off(8)).expect("delete records");
+    assert_eq!(max(&log, Isolation::ReadUncommitted), Some((8, 7)));
+}
+
+#[test]
+fn a_largest_timestamp_above_the_stable_offset_answers_nothing_and_markers_and_aborted_data_count() {
+    let t = TestLog::new();
+    let log = t.open();
+    appended(client(&log, &stamped(&[1]))); // 0
+    let recs = [NewRecord::value(T0 + 50, b"open")];
+    let open = BatchBuilder::transactional(ProducerId(1), ProducerEpoch(0), Sequence(0))
+        .build(&recs)
+        .expect("build");
+    appended(client(&log, &open)); // 1, undecided
+    assert_eq!(
+        both(&log),
+        (Some((1, 50)), None),
+        "read_committed: the largest is at the LSO, so nothing (not offset 0)"
+    );
+    let marker = end_txn(&log, 1, MarkerType::Commit, 60);
+    assert_eq!(marker, 2);
+    assert_eq!(
+        both(&log),
+        (Some((2, 60)), Some((2, 60))),
+        "the COMMIT marker is the latest record"
+    );
+
+    let recs = [NewRecord::value(T0 + 100, b"aborted")];
+    let aborted = BatchBuilder::transactional(ProducerId(2), ProducerEpoch(0), Sequence(0))
+        .build(&recs)
+        .expect("build");
+    appended(client(&log, &aborted)); // 3
+    end_txn(&log, 2, MarkerType::Abort, 70); // 4
+    assert_eq!(
+        both(&log),
+        (Some((3, 100)), Some((3, 100))),
+        "aborted data counts, as in Kafka"
+    );
+}
