@@ -126,3 +126,30 @@ fn a_largest_timestamp_above_the_stable_offset_answers_nothing_and_markers_and_a
         "aborted data counts, as in Kafka"
     );
 }
+
+#[test]
+fn the_largest_timestamp_of_an_unindexed_tail_survives_a_close_and_a_crash() {
+    for crash in [false, true] {
+        let t = TestLog::new();
+        let log = t.open();
+        // Small batches: the time index takes an entry only every 4 KiB.
+        for i in 0..20 {
+            appended(client(&log, &stamped(&[i])));
+        }
+        appended(client(&log, &stamped(&[500, 2])));
+        appended(client(&log, &stamped(&[3])));
+        assert_eq!(max(&log, Isolation::ReadUncommitted), Some((20, 500)));
+        if crash {
+            log.flush().expect("flush");
+            drop(log);
+        } else {
+            log.close().expect("close");
+        }
+        let log = t.open();
+        assert_eq!(
+            max(&log, Isolation::ReadUncommitted),
+            Some((20, 500)),
+            "crash={crash}: the tail's maximum is known after the reopen"
+        );
+    }
+}
