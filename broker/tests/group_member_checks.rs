@@ -1,4 +1,5 @@
-//! Invariant: the classic group APIs check a member as Kafka's `validateMember` does: a
+//! Invariant: the classic group APIs (JoinGroup of a known member id, Heartbeat, SyncGroup,
+//! LeaveGroup) check a member as Kafka's `validateMember` does: a
 //! static instance id that belongs to a member must come with that member's id
 //! (FENCED_INSTANCE_ID), one that nobody holds is unknown (UNKNOWN_MEMBER_ID), and every
 //! request must come from a member (UNKNOWN_MEMBER_ID). LeaveGroup of a
@@ -103,6 +104,24 @@ fn members_are_checked_as_kafka_validates_them() {
     assert_eq!(
         heartbeat(&b, "g", "nobody", generation, Some("i9")),
         UNKNOWN_MEMBER_ID
+    );
+
+    // JoinGroup checks the instance id first, as `validateMember`: an unknown member id
+    // naming i1 is fenced, not unknown; a member naming an instance id nobody holds is
+    // unknown.
+    let mut r = join_request("g", subscription(&["t"]));
+    r.member_id = s("someone-else");
+    r.group_instance_id = Some(s("i1"));
+    let j: JoinGroupResponse = call(&mut conn(&b), ApiKey::JoinGroup, 5, &r);
+    assert_eq!(j.error_code, FENCED_INSTANCE_ID, "a zombie of i1 is fenced");
+    r.member_id = s(&member);
+    r.group_instance_id = Some(s("i9"));
+    let j: JoinGroupResponse = call(&mut conn(&b), ApiKey::JoinGroup, 5, &r);
+    assert_eq!(j.error_code, UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        heartbeat(&b, "g", &member, generation, Some("i1")),
+        0,
+        "refused joins change nothing"
     );
 
     // LeaveGroup checks the same way; a refused leave removes nobody.

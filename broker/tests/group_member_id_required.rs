@@ -2,7 +2,10 @@
 //! joins with the id the broker gave it (MEMBER_ID_REQUIRED, KIP-394), as Kafka answers:
 //! the id is pending until its session would expire, a rebalance waits for pending ids as
 //! for members, and an expired id is unknown. Before v4, and for static members, the join
-//! adds the member at once. A group that only ever had pending ids is forgotten with them.
+//! adds the member at once. A group that only ever had pending ids is forgotten with them,
+//! and DeleteGroups deletes it. A pending id that leaves (LeaveGroup) is forgotten and no
+//! longer holds up a rebalance, and a group's first rebalance does not wait for pending ids
+//! (Kafka ends it with its initial delay).
 
 mod common;
 
@@ -12,10 +15,16 @@ use std::time::Duration;
 use common::{
     call, conn, heartbeat, in_process, join_group, join_request, listed_groups, s, subscription, sync_alone,
 };
-use kafka_protocol::messages::{ApiKey, JoinGroupResponse};
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::{
+    ApiKey, DeleteGroupsRequest, DeleteGroupsResponse, GroupId, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse,
+};
 
 const MEMBER_ID_REQUIRED: i16 = 79;
 const UNKNOWN_MEMBER_ID: i16 = 25;
+const REBALANCE_IN_PROGRESS: i16 = 27;
+const GROUP_ID_NOT_FOUND: i16 = 69;
 
 /// JoinGroup of `member` ("" for a new one) at `version`, with a session of `session_ms`.
 fn join(addr: &str, member: &str, version: i16, session_ms: i32) -> JoinGroupResponse {
@@ -73,6 +82,10 @@ fn a_new_member_joins_with_the_id_it_was_given_and_a_rebalance_waits_for_it() {
         let (b, a) = (b.clone(), a.clone());
         move || join(&b, &a, 5, 30_000)
     });
+    // The leader's join has started the rebalance once its heartbeat says so.
+    while heartbeat(&b, "g", &a, generation) != REBALANCE_IN_PROGRESS {
+        thread::sleep(Duration::from_millis(10));
+    }
     thread::sleep(Duration::from_millis(300));
     assert!(
         !leader_rejoin.is_finished(),
@@ -113,7 +126,7 @@ fn a_group_that_only_had_pending_ids_is_forgotten_once_they_expire() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_rt, broker) = broker(dir.path());
     let b = broker.local_addr().to_string();
-    assert_eq!(join(&b, "", 5, 100).error_code, MEMBER_ID_REQUIRED);
+    assert_eq!(join(&b, "", 5, 2_000).error_code, MEMBER_ID_REQUIRED);
     assert_eq!(
         listed_groups(&b),
         vec!["g".to_owned()],
@@ -127,4 +140,85 @@ fn a_group_that_only_had_pending_ids_is_forgotten_once_they_expire() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_pending_id_that_leaves_no_longer_holds_up_the_rebalance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = broker(dir.path());
+    broker.store().create_topic("t", 1, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+    let a = join_group(&b, &join_request("g", subscription(&["t"])), 5);
+    assert_eq!(sync_alone(&b, "g", &a.member_id, a.generation_id), 0);
+
+    let pending = join(&b, "", 5, 30_000);
+    assert_eq!(pending.error_code, MEMBER_ID_REQUIRED);
+    let leader_rejoin = thread::spawn({
+        let (b, a) = (b.clone(), a.member_id.to_string());
+        move || join(&b, &a, 5, 30_000)
+    });
+    while heartbeat(&b, "g", &a.member_id, a.generation_id) != REBALANCE_IN_PROGRESS {
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(200));
+    assert!(!leader_rejoin.is_finished(), "held up by the pending id");
+    // The client closes before its second JoinGroup: its LeaveGroup names the pending id.
+    let mut m = MemberIdentity::default();
+    m.member_id = pending.member_id.clone();
+    let mut r = LeaveGroupRequest::default();
+    r.group_id = GroupId(s("g"));
+    r.members = vec![m];
+    let left: LeaveGroupResponse = call(&mut conn(&b), ApiKey::LeaveGroup, 3, &r);
+    assert_eq!(
+        (left.error_code, left.members[0].error_code),
+        (0, 0),
+        "Kafka answers a pending id's leave NONE"
+    );
+    let started = std::time::Instant::now();
+    let leader = leader_rejoin.join().expect("join thread");
+    assert_eq!((leader.error_code, leader.members.len()), (0, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the rebalance completed once the pending id left, not at its session's end"
+    );
+    assert_eq!(
+        join(&b, &pending.member_id, 5, 30_000).error_code,
+        UNKNOWN_MEMBER_ID,
+        "the id is forgotten"
+    );
+}
+
+#[test]
+fn a_groups_first_rebalance_does_not_wait_for_pending_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = broker(dir.path());
+    broker.store().create_topic("t", 1, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+    // A client given an id that never comes back (its reply was lost).
+    assert_eq!(join(&b, "", 5, 30_000).error_code, MEMBER_ID_REQUIRED);
+    let started = std::time::Instant::now();
+    let first = join_group(&b, &join_request("g", subscription(&["t"])), 5);
+    assert_eq!((first.error_code, first.generation_id), (0, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the initial rebalance ends with its delay, as in Kafka, not with the pending id's session"
+    );
+}
+
+#[test]
+fn deleting_a_group_that_only_had_pending_ids_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = broker(dir.path());
+    let b = broker.local_addr().to_string();
+    assert_eq!(join(&b, "", 5, 30_000).error_code, MEMBER_ID_REQUIRED);
+    let mut r = DeleteGroupsRequest::default();
+    r.groups_names = vec![GroupId(s("g")), GroupId(s("never"))];
+    let resp: DeleteGroupsResponse = call(&mut conn(&b), ApiKey::DeleteGroups, 2, &r);
+    let codes: Vec<i16> = resp.results.iter().map(|g| g.error_code).collect();
+    assert_eq!(
+        codes,
+        vec![0, GROUP_ID_NOT_FOUND],
+        "the group exists, as in Kafka"
+    );
+    assert!(listed_groups(&b).is_empty(), "and is gone");
 }

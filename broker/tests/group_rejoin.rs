@@ -119,6 +119,18 @@ fn an_unchanged_rejoin_answers_the_current_generation_and_a_leaders_or_a_changed
         (again.error_code, again.generation_id, again.members.len()),
         (0, generation, 2)
     );
+    // CompletingRebalance: a changed rejoin rebalances.
+    let (jb, ja) = both_rejoin(&b, generation, (&bid, &["t", "u"]), (&a, &["t"]));
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    assert_eq!(
+        (ja.generation_id, jb.generation_id),
+        (generation + 1, generation + 1),
+        "a changed rejoin while completing rebalances"
+    );
+    // And back to the one subscription, for what follows.
+    let (jb, ja) = both_rejoin(&b, ja.generation_id, (&bid, &["t"]), (&a, &["t"]));
+    assert_eq!((ja.error_code, jb.error_code), (0, 0));
+    let generation = ja.generation_id;
     sync_both(&b, &a, &bid, generation);
 
     // Stable: a follower's unchanged rejoin gets this generation, and nobody is told to

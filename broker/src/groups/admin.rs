@@ -26,15 +26,28 @@ pub(crate) async fn delete_groups(ctx: &Ctx, r: DeleteGroupsRequest) -> DeleteGr
             let all = shared.groups.lock(&shared.store, group);
             match all.get(group) {
                 Some(g) if g.state != State::Empty || !g.members.is_empty() => None,
-                g => Some((super::delete(shared, group), g.map(|g| g.membership().generation))),
+                g => Some((
+                    super::delete(shared, group),
+                    g.map(|g| g.membership().generation),
+                    g.is_some_and(Group::unformed),
+                )),
             }
         };
         let code = match queued {
             None => KafkaError::NonEmptyGroup.code(),
-            Some((rx, generation)) => match stored(rx).await {
+            Some((rx, generation, unformed)) => match stored(rx).await {
                 Ok(()) => {
                     if let Some(generation) = generation {
                         forget_deleted(shared, &[(group.to_owned(), generation)]);
+                    }
+                    0
+                }
+                // A group that only ever had MEMBER_ID_REQUIRED ids exists here and not in
+                // the store (Kafka stores it Empty): deleting it forgets it.
+                Err(code) if unformed && code == KafkaError::GroupIdNotFound.code() => {
+                    let mut all = shared.groups.lock(&shared.store, group);
+                    if all.get(group).is_some_and(Group::unformed) {
+                        all.remove(group);
                     }
                     0
                 }

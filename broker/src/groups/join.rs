@@ -168,16 +168,18 @@ pub(crate) async fn join(ctx: &Ctx, r: JoinGroupRequest) -> JoinGroupResponse {
             fresh
         } else {
             let id = r.member_id.to_string();
+            // A member id handed out with MEMBER_ID_REQUIRED joins as a new member.
+            if instance_id.is_none() && !g.members.contains_key(&id) && g.take_pending(&id, now) {
+                break 'locked join_rebalance(ctx, g, &group_id, id, &r, protocols, now);
+            }
+            // Checked as Kafka's `validateMember`, the instance id first: an unknown member
+            // id naming another member's instance id is fenced, not unknown.
+            if let Some(code) = g.validate_member(&id, instance_id.as_deref()) {
+                return error(code, id);
+            }
             let Some(m) = g.members.get_mut(&id) else {
-                // A member id handed out with MEMBER_ID_REQUIRED joins as a new member.
-                if instance_id.is_none() && g.take_pending(&id, now) {
-                    break 'locked join_rebalance(ctx, g, &group_id, id, &r, protocols, now);
-                }
                 return error(KafkaError::UnknownMemberId.code(), id);
             };
-            if instance_id.is_some() && m.instance_id != instance_id {
-                return error(ResponseError::FencedInstanceId.code(), id);
-            }
             // A member that rejoins with the protocols it has is answered with the current
             // generation, without a rebalance, as Kafka's `classicGroupJoinExistingMember`
             // does: while the group completes a rebalance (its join answer may have been

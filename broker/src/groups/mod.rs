@@ -125,6 +125,8 @@ struct Group {
     /// would expire: a join with one of them adds that member, and a rebalance waits for
     /// them as Kafka's `hasAllMembersJoined` does.
     pending: HashMap<String, Instant>,
+    /// The rebalance under way started from Empty (Kafka's initial rebalance).
+    initial: bool,
 }
 
 impl Group {
@@ -141,6 +143,7 @@ impl Group {
             storing: false,
             subscribed_topics: None,
             pending: HashMap::new(),
+            initial: false,
         }
     }
 
@@ -156,11 +159,16 @@ impl Group {
         self.pending.remove(member_id).is_some_and(|until| now <= until)
     }
 
-    /// A group that never formed: no generation, no member, no pending id. Only a
-    /// MEMBER_ID_REQUIRED answer creates one (the store was never told of it), and once its
-    /// pending ids expired it is forgotten, so that joins that never come back leave nothing.
+    /// A group that has not formed: no generation and no member, at most pending ids.
+    /// Only a MEMBER_ID_REQUIRED answer creates one, and the store is never told of it.
+    fn unformed(&self) -> bool {
+        self.generation == 0 && self.members.is_empty()
+    }
+
+    /// An unformed group whose pending ids all expired: it is forgotten, so that joins
+    /// that never come back leave nothing.
     fn never_formed(&self) -> bool {
-        self.generation == 0 && self.members.is_empty() && self.pending.is_empty()
+        self.unformed() && self.pending.is_empty()
     }
 
     fn max_rebalance_timeout(&self) -> Duration {
@@ -186,6 +194,7 @@ impl Group {
         }
         if self.state != State::PreparingRebalance {
             self.rebalance_deadline = now + self.max_rebalance_timeout();
+            self.initial = self.state == State::Empty;
         }
         self.state = State::PreparingRebalance;
     }
@@ -202,8 +211,12 @@ impl Group {
         if self.state != State::PreparingRebalance {
             return false;
         }
+        // A group's first rebalance does not wait for pending ids: Kafka completes it when
+        // its initial delay ends (`tryCompleteInitialRebalanceElseSchedule`); later ones wait
+        // for them as for members (`hasAllMembersJoined`).
         self.expire_pending(now);
-        let all_joined = self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some());
+        let all_joined = (self.initial || self.pending.is_empty())
+            && self.members.values().all(|m| m.join_waiter.is_some());
         let delayed = now < self.initial_until;
         if (delayed || !all_joined) && now < self.rebalance_deadline {
             return false;

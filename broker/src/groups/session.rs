@@ -83,7 +83,20 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     };
     let now = Instant::now();
     let mut removed = false;
+    let mut pending_left = false;
     for (member_id, instance) in leaving {
+        // A member id handed out with MEMBER_ID_REQUIRED leaves without having joined (a
+        // client closed between its two JoinGroups): Kafka forgets the id and answers NONE,
+        // and a rebalance no longer waits for it.
+        if instance.is_none() && !member_id.is_empty() && g.pending.remove(&member_id).is_some() {
+            pending_left = true;
+            if version >= 3 {
+                let mut mr = MemberResponse::default();
+                mr.member_id = s(member_id);
+                out.members.push(mr);
+            }
+            continue;
+        }
         // A static member may leave by its instance id alone (an admin's removal); one that
         // names its member id is validated as Kafka validates it.
         let found: Result<String, i16> = if member_id.is_empty() {
@@ -129,6 +142,8 @@ pub(crate) fn leave(ctx: &Ctx, r: LeaveGroupRequest) -> LeaveGroupResponse {
     if removed {
         g.prepare_rebalance(now);
         g.try_complete_join(now);
+        publish(shared, &group_id, g);
+    } else if pending_left && g.try_complete_join(now) {
         publish(shared, &group_id, g);
     }
     out
