@@ -153,3 +153,26 @@ fn the_largest_timestamp_of_an_unindexed_tail_survives_a_close_and_a_crash() {
         );
     }
 }
+
+#[test]
+fn a_truncation_keeps_the_largest_timestamp_of_what_remains() {
+    let t = TestLog::new();
+    let log = t.open();
+    for ts in [1, 9, 2, 30] {
+        appended(client(&log, &stamped(&[ts]))); // offsets 0-3
+    }
+    assert_eq!(max(&log, Isolation::ReadUncommitted), Some((3, 30)));
+    log.truncate_to(off(3)).expect("truncate");
+    assert_eq!(
+        max(&log, Isolation::ReadUncommitted),
+        Some((1, 9)),
+        "the kept records after the last index entry still count"
+    );
+    log.close().expect("close");
+    let log = t.open();
+    assert_eq!(
+        max(&log, Isolation::ReadUncommitted),
+        Some((1, 9)),
+        "and after a reopen"
+    );
+}

@@ -171,6 +171,19 @@ fn a_colliding_name_or_a_null_config_is_refused_with_kafkas_messages() {
         None,
         "a null config is not dropped and created"
     );
+    // Two new names that collide in one request: the second is refused, by a validation
+    // as by a creation.
+    for validate_only in [true, false] {
+        assert_eq!(
+            create(&b, 5, validate_only, vec![topic("x.y", 1, 1), topic("x_y", 1, 1)]),
+            vec![
+                created("x.y"),
+                answer("x_y", 17, "Topic 'x_y' collides with existing topic: x.y"),
+            ],
+            "validate_only={validate_only}"
+        );
+    }
+    assert_eq!(partitions(&broker, "x_y"), None);
     rt.block_on(broker.shutdown()).expect("shutdown");
 }
 

@@ -128,8 +128,9 @@ impl Segment {
 
     /// The largest record timestamp at or after `from_offset`, data or control, with the
     /// offset of the first record that has it; `None` if no record there has a timestamp
-    /// of 0 or more. Reads every batch header from `from_offset` on, and the records of
-    /// the batches that could raise the maximum.
+    /// of 0 or more. The batch holding `from_offset` may start below it: its records are
+    /// read. After it, the batch headers say which batch first carries the largest
+    /// timestamp, and only that batch's records are read.
     pub(crate) fn max_timestamp_from(
         &self,
         fs: &dyn FileSystem,
@@ -140,11 +141,11 @@ impl Segment {
         let Some(start) = self.find_batch(fs, from_offset, limit)? else {
             return Ok(None);
         };
-        let mut best: Option<(i64, i64)> = None;
-        let end = self.scan_batches(start.position, limit, |position, batch| {
-            if batch.max_timestamp() < 0 || best.is_some_and(|(ts, _)| batch.max_timestamp() <= ts) {
-                return Ok(ControlFlow::Continue(()));
-            }
+        // The first record with the largest timestamp among `records` at or after `from`.
+        let first_max = |position: u64,
+                         batch: &crate::RecordBatch<'_>|
+         -> Result<Option<(i64, i64)>, StorageError> {
+            let mut best: Option<(i64, i64)> = None;
             let records = batch.records().map_err(|e| self.corrupt(position, e.into()))?;
             for r in records.iter() {
                 let r = r.map_err(|e| self.corrupt(position, e.into()))?;
@@ -153,12 +154,34 @@ impl Segment {
                     best = Some((r.timestamp, r.offset));
                 }
             }
+            Ok(best)
+        };
+        let mut straddling: Option<(i64, i64)> = None;
+        let mut carrier: Option<(i64, u64)> = None;
+        let end = self.scan_batches(start.position, limit, |position, batch| {
+            if batch.base_offset() < from_offset {
+                straddling = first_max(position, &batch)?;
+            } else {
+                let ts = batch.max_timestamp();
+                let known = straddling.map(|s| s.0).max(carrier.map(|c| c.0));
+                if ts >= 0 && known.is_none_or(|k| ts > k) {
+                    carrier = Some((ts, position));
+                }
+            }
             Ok(ControlFlow::Continue(()))
         })?;
         if let ScanEnd::Invalid { position, error } = end {
             return Err(self.corrupt(position, error.into()));
         }
-        Ok(best)
+        let Some((_, position)) = carrier else {
+            return Ok(straddling);
+        };
+        let mut found = None;
+        self.scan_batches(position, limit, |position, batch| {
+            found = first_max(position, &batch)?;
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(found.or(straddling))
     }
 
     /// Offset of the first record with timestamp >= `timestamp` at or after `from_offset`.

@@ -1,6 +1,7 @@
 //! Writing a segment: appends (indexed by Kafka's interval rule, with space reserved ahead of
 //! them), truncation, the switch between active and inactive, fsyncs, retirement and deletion.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use crate::error::{FileKind, StorageError};
@@ -126,6 +127,7 @@ impl Segment {
             .truncate_to(offset)
             .map_err(|e| index_err(&ix.time.path, FileKind::TimeIndex, e))?;
         let last = ix.time.last().map(|e| (e.timestamp, e.offset));
+        let indexed_upto = ix.offset.last().map_or(0, |e| u64::from(e.position));
         self.txn.lock().truncate_to(offset)?;
         if cut < size {
             self.size.store(cut, Ordering::Release);
@@ -140,6 +142,21 @@ impl Segment {
             st.first_batch_timestamp = None;
         }
         (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
+        drop(st);
+        // The batches kept after the last index entry are not in the time index: take their
+        // timestamps from their headers (at most one index interval), as Kafka's
+        // `LogSegment.truncateTo` does, or the segment's maximum would be understated.
+        let mut max = (-1i64, self.base_offset);
+        self.scan_headers(indexed_upto.min(cut), cut, |b| {
+            if b.max_timestamp > max.0 {
+                max = (b.max_timestamp, b.last_offset);
+            }
+            ControlFlow::Continue(())
+        })?;
+        let mut st = self.state.write();
+        if max.0 > st.max_timestamp {
+            (st.max_timestamp, st.offset_of_max_timestamp) = max;
+        }
         Ok(size - cut)
     }
 

@@ -488,6 +488,14 @@ impl Store {
             .collect()
     }
 
+    /// Whether two different topic names differ only in `.` against `_`, which Kafka
+    /// refuses for a new topic beside an existing one (their metric names would be the
+    /// same).
+    #[must_use]
+    pub fn topic_names_collide(a: &str, b: &str) -> bool {
+        topics::collide(a, b)
+    }
+
     /// The existing topic that a new topic `name` would collide with: one whose name
     /// differs only in `.` against `_` (Kafka refuses to create such a topic, as their
     /// metric names would be the same). [`Store::create_topic`] checks this itself.

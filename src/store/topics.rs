@@ -29,23 +29,20 @@ pub(crate) struct TopicRecord {
     pub configs: Vec<(String, String)>,
 }
 
-/// Of `existing`, a name other than `name` that differs from it only in `.` against `_`
-/// (Kafka's `Topic.hasCollision`): the least such, so the answer does not depend on the
-/// map's order.
+/// Whether two different topic names differ only in `.` against `_` (Kafka's
+/// `Topic.hasCollision`): their metric names would be the same.
+pub(crate) fn collide(a: &str, b: &str) -> bool {
+    let unified = |x: u8| if x == b'.' { b'_' } else { x };
+    a != b && a.len() == b.len() && a.bytes().map(unified).eq(b.bytes().map(unified))
+}
+
+/// Of `existing`, a name that collides with `name` ([`collide`]): the least such, so the
+/// answer does not depend on the map's order.
 pub(crate) fn colliding<'a>(name: &str, existing: impl Iterator<Item = &'a String>) -> Option<&'a str> {
     if !name.contains(['.', '_']) {
         return None;
     }
-    let unified = |n: &str| {
-        n.bytes()
-            .map(|b| if b == b'.' { b'_' } else { b })
-            .collect::<Vec<u8>>()
-    };
-    let wanted = unified(name);
-    existing
-        .map(String::as_str)
-        .filter(|e| *e != name && e.len() == name.len() && unified(e) == wanted)
-        .min()
+    existing.map(String::as_str).filter(|e| collide(name, e)).min()
 }
 
 /// Kafka's rule for a topic name: 1 to 249 characters of `[A-Za-z0-9._-]`, not `.` or `..`.

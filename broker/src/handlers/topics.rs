@@ -91,16 +91,31 @@ pub(crate) async fn create_topics(ctx: &Ctx, r: CreateTopicsRequest) -> CreateTo
                     })
                     .collect();
             }
+            // A real creation refuses a name colliding with one created just before it in
+            // this request (the store checks under its lock); `validate_only` answers the
+            // same. (Kafka checks only the topics that existed before the request.)
+            let mut passed: Vec<&str> = Vec::new();
             let mut results: Vec<(String, Result<u32, Refusal>)> = checked
                 .into_iter()
                 .map(|(name, checked)| {
                     let result = checked.and_then(|t| {
-                        if r.validate_only {
-                            Ok(t.count)
-                        } else {
-                            t.create(store, name)
+                        if !r.validate_only {
+                            return t.create(store, name);
+                        }
+                        match passed
+                            .iter()
+                            .find(|p| eoslog::Store::topic_names_collide(name, p))
+                        {
+                            Some(earlier) => Err(refusal(
+                                ResponseError::InvalidTopicException,
+                                format!("Topic '{name}' collides with existing topic: {earlier}"),
+                            )),
+                            None => Ok(t.count),
                         }
                     });
+                    if result.is_ok() {
+                        passed.push(name);
+                    }
                     (name.to_owned(), result)
                 })
                 .collect();
