@@ -176,3 +176,58 @@ fn a_truncation_keeps_the_largest_timestamp_of_what_remains() {
         "and after a reopen"
     );
 }
+
+/// `bytes` (one batch) with its header's max timestamp set to `ts` and a valid CRC: what a
+/// client that miscomputes the header sends.
+fn with_header_max(mut bytes: Vec<u8>, ts: i64) -> Vec<u8> {
+    const MAX_TIMESTAMP: usize = 35; // baseOffset 8, length 4, epoch 4, magic 1, crc 4, attributes 2, lastOffsetDelta 4, baseTimestamp 8
+    const CRC: usize = 17;
+    const ATTRIBUTES: usize = 21;
+    bytes[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&ts.to_be_bytes());
+    let crc = eoslog::crc32c(&bytes[ATTRIBUTES..]);
+    bytes[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+/// The max timestamp each stored batch's header holds, from T0.
+fn stored_maxima(log: &Log) -> Vec<i64> {
+    let read = log
+        .read(off(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read");
+    let bytes = read.bytes().expect("bytes");
+    eoslog::BatchIter::new(&bytes)
+        .map(|b| {
+            let (_, b) = b.expect("batch");
+            b.validate_crc().expect("stored CRC valid");
+            b.max_timestamp() - T0
+        })
+        .collect()
+}
+
+#[test]
+fn a_create_time_header_that_disagrees_with_its_records_is_set_from_them_as_kafka_does() {
+    let t = TestLog::new();
+    let log = t.open();
+    appended(client(&log, &with_header_max(stamped(&[4, 7, 2]), T0 + 1000))); // 0-2, claims 1000
+    appended(client(&log, &with_header_max(stamped(&[5]), T0 + 1))); // 3, claims 1
+    appended(client(&log, &stamped(&[6]))); // 4, right
+    assert_eq!(
+        stored_maxima(&log),
+        vec![7, 5, 6],
+        "each header carries its records' maximum"
+    );
+    assert_eq!(max(&log, Isolation::ReadUncommitted), Some((1, 7)));
+    log.close().expect("close");
+    let log = t.open();
+    assert_eq!(
+        max(&log, Isolation::ReadUncommitted),
+        Some((1, 7)),
+        "after a reopen"
+    );
+
+    // With record validation off the records are not read, and the header is kept.
+    let t = TestLog::with_config(config(&[("eoslog.validate.records", "false")]));
+    let log = t.open();
+    appended(client(&log, &with_header_max(stamped(&[4, 7, 2]), T0 + 1000)));
+    assert_eq!(stored_maxima(&log), vec![1000]);
+}

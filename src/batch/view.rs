@@ -295,6 +295,14 @@ pub(crate) fn set_log_append_time(buf: &mut [u8], timestamp: i64) {
     buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Sets a CreateTime batch's max timestamp to `timestamp` and recomputes its CRC (Kafka's
+/// `DefaultRecordBatch.setMaxTimestamp`).
+pub(crate) fn set_max_timestamp(buf: &mut [u8], timestamp: i64) {
+    buf[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&timestamp.to_be_bytes());
+    let crc = crc32c(&buf[ATTRIBUTES_OFFSET..]);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Iterates concatenated batches in `buf`, yielding `(position, batch)` or the first error.
 pub struct BatchIter<'a> {
     rest: &'a [u8],

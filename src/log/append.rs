@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use parking_lot::MutexGuard;
 
-use crate::batch::{self, BatchIter, ControlType, RecordBatch};
+use crate::batch::{self, BatchIter, ControlType, RecordBatch, TimestampType};
 use crate::config::{Durability, HighWatermarkMode};
 use crate::error::{AppendError, InvalidRecordReason, StorageError};
 
@@ -124,6 +124,9 @@ pub(super) struct Placed {
     base: i64,
     /// Leader epoch stamped (or carried).
     epoch: i32,
+    /// The max timestamp of a CreateTime batch whose header disagrees with its records:
+    /// stamped over the header's, as Kafka's `LogValidator` does.
+    restamp: Option<i64>,
 }
 
 /// Producer fields of a data batch whose base offset is (or will be) `base`.
@@ -312,6 +315,7 @@ impl Log {
             };
             let reason = |reason| AppendError::InvalidRecord { batch: n, reason };
             b.validate_crc().map_err(invalid)?;
+            let mut restamp = None;
             let size = b.size() as u64;
             let count = b.records_count();
             match origin {
@@ -358,8 +362,10 @@ impl Log {
                         // validation is off, as Kafka's leader does.
                         let compact = self.config.cleanup_policy.compact;
                         let recs = b.records().map_err(invalid)?;
+                        let mut records_max = -1i64;
                         for (i, r) in recs.iter().enumerate() {
                             let r = r.map_err(invalid)?;
+                            records_max = records_max.max(r.timestamp);
                             if r.offset - b.base_offset() != i as i64 {
                                 return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
                             }
@@ -368,6 +374,12 @@ impl Log {
                                     index: i,
                                 }));
                             }
+                        }
+                        // The header's max timestamp is what indexes, retention and
+                        // timestamp lookups read: Kafka sets it from the records.
+                        let create_time = b.timestamp_type() == TimestampType::CreateTime;
+                        if !log_append_time && create_time && records_max != b.max_timestamp() {
+                            restamp = Some(records_max);
                         }
                     }
                 }
@@ -383,7 +395,11 @@ impl Log {
             }
             let base = if assign { out.next } else { b.base_offset() };
             let last = base + i64::from(b.last_offset_delta());
-            let max = if log_append_time { now } else { b.max_timestamp() };
+            let max = if log_append_time {
+                now
+            } else {
+                restamp.unwrap_or(b.max_timestamp())
+            };
             if max > out.max_timestamp {
                 out.max_timestamp = max;
                 out.offset_of_max = last;
@@ -396,6 +412,7 @@ impl Log {
                     Some(e) if assign => e,
                     _ => b.partition_leader_epoch(),
                 },
+                restamp,
             });
             out.next = last + 1;
             out.records += i64::from(count.max(0));
@@ -447,18 +464,24 @@ impl Log {
         } = placement;
         let first_offset = placed.first().map_or(log_end, |p| p.base);
         let last_offset = next - 1;
+        // Batches whose header changes beyond its first bytes (a new CRC) are copied.
+        let rewrite = log_append_time || placed.iter().any(|p| p.restamp.is_some());
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
-        if log_append_time {
+        if rewrite {
             buf.extend_from_slice(records);
             for p in &placed {
                 let slot = &mut buf[p.pos..p.pos + p.size];
                 batch::set_base_offset(slot, p.base);
                 batch::set_partition_leader_epoch(slot, p.epoch);
-                batch::set_log_append_time(slot, now);
+                if log_append_time {
+                    batch::set_log_append_time(slot, now);
+                } else if let Some(ts) = p.restamp {
+                    batch::set_max_timestamp(slot, ts);
+                }
             }
         }
-        let data: &[u8] = if log_append_time { &buf } else { records };
+        let data: &[u8] = if rewrite { &buf } else { records };
 
         // Producer checks against the current state; nothing is written on a rejection.
         let mut pending = std::mem::take(&mut w.pending);
@@ -532,7 +555,7 @@ impl Log {
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         let mut heads = std::mem::take(&mut w.heads);
         heads.clear();
-        if !log_append_time {
+        if !rewrite {
             for p in &placed {
                 let mut head = [0u8; HEAD_PATCH];
                 head.copy_from_slice(&records[p.pos..p.pos + HEAD_PATCH]);
@@ -541,7 +564,7 @@ impl Log {
                 heads.push(head);
             }
         }
-        let written = if log_append_time {
+        let written = if rewrite {
             active.append(&[data], last_offset, max_ts, offset_of_max)
         } else {
             // Head and rest of each batch; a client's append (one batch) needs no allocation.
