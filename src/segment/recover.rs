@@ -49,19 +49,7 @@ impl Segment {
             (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
             drop(st);
             self.size.store(pos, Ordering::Release);
-            let mut max = (-1i64, self.base_offset);
-            self.scan_headers(indexed_upto, pos, |b| {
-                if b.max_timestamp > max.0 {
-                    max = (b.max_timestamp, b.last_offset);
-                }
-                ControlFlow::Continue(())
-            })?;
-            {
-                let mut st = self.state.write();
-                if max.0 > st.max_timestamp {
-                    (st.max_timestamp, st.offset_of_max_timestamp) = max;
-                }
-            }
+            self.raise_max_timestamp_from_headers(indexed_upto, pos)?;
             self.load_first_batch_timestamp()?;
         }
         if resume.is_none() {

@@ -143,11 +143,17 @@ impl Segment {
         }
         (st.max_timestamp, st.offset_of_max_timestamp) = last.unwrap_or((-1, self.base_offset));
         drop(st);
-        // The batches kept after the last index entry are not in the time index: take their
-        // timestamps from their headers (at most one index interval), as Kafka's
-        // `LogSegment.truncateTo` does, or the segment's maximum would be understated.
+        // As Kafka's `LogSegment.truncateTo`, or the segment's maximum would be understated.
+        self.raise_max_timestamp_from_headers(indexed_upto.min(cut), cut)?;
+        Ok(size - cut)
+    }
+
+    /// The batches between `from` (the last offset-index entry's position) and `limit` are
+    /// not in the time index: raises the segment's max timestamp from their headers (at
+    /// most one index interval).
+    pub(crate) fn raise_max_timestamp_from_headers(&self, from: u64, limit: u64) -> Result<(), StorageError> {
         let mut max = (-1i64, self.base_offset);
-        self.scan_headers(indexed_upto.min(cut), cut, |b| {
+        self.scan_headers(from, limit, |b| {
             if b.max_timestamp > max.0 {
                 max = (b.max_timestamp, b.last_offset);
             }
@@ -157,7 +163,7 @@ impl Segment {
         if max.0 > st.max_timestamp {
             (st.max_timestamp, st.offset_of_max_timestamp) = max;
         }
-        Ok(size - cut)
+        Ok(())
     }
 
     /// Cuts the log file at `position` (recovery of a torn tail) and fsyncs the cut.
