@@ -289,6 +289,12 @@ pub enum ConfigError {
         /// The key.
         key: String,
     },
+    /// A list operation (Kafka's APPEND or SUBTRACT) on a key whose value is not a list.
+    #[error("{key} is not a list config: only cleanup.policy takes APPEND and SUBTRACT")]
+    NotAList {
+        /// The key.
+        key: String,
+    },
     /// A value that does not parse or is out of range.
     #[error("invalid value {value:?} for {key}: {reason}")]
     InvalidValue {

@@ -217,7 +217,7 @@ pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
 pub use store::{
     CleanerPassReport, ConfigSource, ProduceContext, ProduceError, Store, StoreConfig, StoreDefault,
-    StoreError, StoreMaintenanceReport, TopicConfigEntry, TopicInfo, CONSUMER_OFFSETS_TOPIC,
+    StoreError, StoreMaintenanceReport, TopicConfigEntry, TopicConfigOp, TopicInfo, CONSUMER_OFFSETS_TOPIC,
     PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
 };
 pub use txn_index::AbortedTxn;

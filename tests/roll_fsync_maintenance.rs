@@ -7,7 +7,9 @@
 //! batch is a duplicate at its offset, the next sequence is accepted). A durable append
 //! (`eoslog.durability=sync`) after a deferred roll fsyncs the new segment's directory entry
 //! itself, and a truncation fsyncs the rolled segments before it moves the recovery point
-//! past them. FORMAT.md §4.4.
+//! past them. Switched to `inline` while the log is open ([`Log::set_config`]), the next
+//! inline roll or maintenance fsyncs the rolls left deferred before the recovery point
+//! passes them. FORMAT.md §4.4.
 
 mod common;
 use common::*;
@@ -15,22 +17,23 @@ use common::*;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use eoslog::{AppendOutcome, FileSystem, Isolation, Log, LogOptions, StdFileSystem, StorageFile};
 
-/// fsyncs counted: of files, and of directories.
+/// fsyncs counted: of files, and of directories; and the names of the files fsynced.
 #[derive(Debug, Default)]
 struct Counts {
     files: AtomicUsize,
     dirs: AtomicUsize,
+    synced: Mutex<Vec<String>>,
 }
 
 #[derive(Debug)]
 struct CountingFs(Arc<Counts>);
 
 #[derive(Debug)]
-struct CountingFile(Arc<dyn StorageFile>, Arc<Counts>);
+struct CountingFile(Arc<dyn StorageFile>, Arc<Counts>, String);
 
 impl StorageFile for CountingFile {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
@@ -47,6 +50,7 @@ impl StorageFile for CountingFile {
     }
     fn sync_data(&self) -> io::Result<()> {
         self.1.files.fetch_add(1, Ordering::SeqCst);
+        self.1.synced.lock().expect("names").push(self.2.clone());
         self.0.sync_data()
     }
     fn as_file(&self) -> &std::fs::File {
@@ -56,9 +60,14 @@ impl StorageFile for CountingFile {
 
 impl FileSystem for CountingFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Ok(Arc::new(CountingFile(
             StdFileSystem.open(path, create)?,
             self.0.clone(),
+            name,
         )))
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -429,4 +438,74 @@ fn a_rolled_segment_is_cleaned_only_once_durable() {
     assert_eq!(log.durable_offset().0, 2);
     assert!(log.clean(&options, true).expect("clean").is_some(), "durable now");
     assert_eq!(values(&log, Isolation::ReadCommitted), ["v2"]);
+}
+
+/// The log's config with `eoslog.roll.fsync=inline`.
+fn inline_config(log: &Log) -> eoslog::LogConfig {
+    let mut c = (*log.config()).clone();
+    c.set("eoslog.roll.fsync", "inline").expect("inline");
+    c
+}
+
+fn rolled_bases(log: &Log) -> Vec<i64> {
+    let segs = log.segments();
+    segs[..segs.len() - 1].iter().map(|s| s.base_offset.0).collect()
+}
+
+fn assert_logs_synced(counts: &Counts, bases: &[i64], case: &str) {
+    let synced = counts.synced.lock().expect("names").clone();
+    for b in bases {
+        let name = format!("{b:020}.log");
+        assert!(
+            synced.contains(&name),
+            "{case}: {name} never fsynced ({synced:?})"
+        );
+    }
+}
+
+#[test]
+fn switched_to_inline_the_next_roll_fsyncs_the_rolls_left_deferred() {
+    let t = deferred(&[]);
+    let (log, counts) = open_counted(&t);
+    append_batches(&log, 0, 30);
+    let deferred_bases = rolled_bases(&log);
+    assert!(deferred_bases.len() >= 3, "rolled: {deferred_bases:?}");
+    assert_eq!(
+        counts.files.load(Ordering::SeqCst),
+        0,
+        "deferred: nothing fsynced"
+    );
+
+    log.set_config(inline_config(&log)).expect("set_config");
+    let before = log.segments().len();
+    append_batches(&log, 60, 10);
+    assert!(log.segments().len() > before, "an inline roll happened");
+    assert_eq!(
+        checkpointed(&t.path()),
+        active_base(&log),
+        "the recovery point moved to it"
+    );
+    assert_logs_synced(&counts, &deferred_bases, "inline roll");
+    drop(log);
+    let log = t.open();
+    assert_whole_prefix(&log, 80, "reopen");
+}
+
+#[test]
+fn switched_to_inline_maintenance_still_fsyncs_the_rolls_left_deferred() {
+    let t = deferred(&[]);
+    let (log, counts) = open_counted(&t);
+    append_batches(&log, 0, 30);
+    let deferred_bases = rolled_bases(&log);
+    let checkpoint_before = checkpointed(&t.path());
+    log.set_config(inline_config(&log)).expect("set_config");
+    assert_eq!(
+        checkpointed(&t.path()),
+        checkpoint_before,
+        "the switch itself writes nothing"
+    );
+    log.run_maintenance().expect("maintenance");
+    assert_eq!(log.durable_offset(), off(active_base(&log)));
+    assert_eq!(checkpointed(&t.path()), active_base(&log));
+    assert_logs_synced(&counts, &deferred_bases, "maintenance");
 }

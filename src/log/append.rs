@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use parking_lot::MutexGuard;
 
 use crate::batch::{self, BatchIter, ControlType, RecordBatch, TimestampType};
-use crate::config::{Durability, HighWatermarkMode};
+use crate::config::{Durability, HighWatermarkMode, LogConfig};
 use crate::error::{AppendError, InvalidRecordReason, StorageError};
 
 use crate::producer_state::{
@@ -246,7 +246,7 @@ impl Log {
         let sync_answer = matches!(
             result,
             Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_))
-        ) && options.durability.unwrap_or(self.config.durability)
+        ) && options.durability.unwrap_or(self.config().durability)
             == Durability::SyncEachAppend;
         let truncations = sync_answer.then(|| self.sync.lock().truncations);
         drop(w);
@@ -284,6 +284,7 @@ impl Log {
     /// to stamp, into `placed`), in one pass over the batches.
     pub(super) fn validate_and_place(
         &self,
+        config: &LogConfig,
         records: &[u8],
         options: &AppendOptions,
         log_end: i64,
@@ -292,7 +293,7 @@ impl Log {
     ) -> Result<Placement, AppendError> {
         let origin = options.origin;
         let assign = origin != AppendOrigin::Replication;
-        let log_append_time = assign && self.config.log_append_time;
+        let log_append_time = assign && config.log_append_time;
         placed.clear();
         let mut n = 0;
         let mut out = Placement {
@@ -323,11 +324,11 @@ impl Log {
                     if origin == AppendOrigin::Client && n > 0 {
                         return Err(reason(InvalidRecordReason::MultipleBatches));
                     }
-                    if size > self.config.max_message_bytes {
+                    if size > config.max_message_bytes {
                         return Err(AppendError::MessageTooLarge {
                             batch: n,
                             size,
-                            max: self.config.max_message_bytes,
+                            max: config.max_message_bytes,
                         });
                     }
                     if origin == AppendOrigin::Client && b.base_offset() != 0 {
@@ -357,10 +358,10 @@ impl Log {
                             Ok(Some(_)) if b.records_count() == 1 => {}
                             _ => return Err(reason(InvalidRecordReason::MalformedControlBatch)),
                         }
-                    } else if self.config.validate_records || self.config.cleanup_policy.compact {
+                    } else if config.validate_records || config.cleanup_policy.compact {
                         // A compacted log checks every record's key even when record
                         // validation is off, as Kafka's leader does.
-                        let compact = self.config.cleanup_policy.compact;
+                        let compact = config.cleanup_policy.compact;
                         let recs = b.records().map_err(invalid)?;
                         let mut records_max = -1i64;
                         for (i, r) in recs.iter().enumerate() {
@@ -421,10 +422,10 @@ impl Log {
         if n == 0 {
             return Err(AppendError::Empty);
         }
-        if records.len() as u64 > self.config.segment_bytes {
+        if records.len() as u64 > config.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
                 size: records.len() as u64,
-                max: self.config.segment_bytes,
+                max: config.segment_bytes,
             });
         }
         Ok(out)
@@ -441,6 +442,8 @@ impl Log {
         options: &AppendOptions,
     ) -> Result<AppendOutcome, AppendError> {
         let origin = options.origin;
+        // One config for the whole append ([`Log::set_config`] swaps it under this lock).
+        let config = self.config();
         let log_end = self.log_end.load(Ordering::Acquire);
         let now = self.clock.now_ms();
         // Assign offsets and the leader epoch. Both live outside the CRC, so the batches are
@@ -448,14 +451,14 @@ impl Log {
         // copy of the records). LogAppendTime changes CRC-covered fields: those appends are
         // copied once and patched in place.
         let mut placed = std::mem::take(&mut w.placed);
-        let placement = match self.validate_and_place(records, options, log_end, now, &mut placed) {
+        let placement = match self.validate_and_place(&config, records, options, log_end, now, &mut placed) {
             Ok(p) => p,
             Err(e) => {
                 w.placed = placed;
                 return Err(e);
             }
         };
-        let log_append_time = origin != AppendOrigin::Replication && self.config.log_append_time;
+        let log_append_time = origin != AppendOrigin::Replication && config.log_append_time;
         let Placement {
             records: record_count,
             next,
@@ -486,7 +489,7 @@ impl Log {
         // Producer checks against the current state; nothing is written on a rejection.
         let mut pending = std::mem::take(&mut w.pending);
         pending.clear();
-        if self.config.transaction_verification {
+        if config.transaction_verification {
             pending.verify = Some(options.verification_guard.map_or(0, |g| g.0));
         }
         let mut refused = None;
@@ -499,11 +502,7 @@ impl Log {
                         first_offset: Offset(d.first_offset),
                         last_offset: Offset(d.last_offset),
                         max_timestamp: d.timestamp,
-                        log_append_time: if self.config.log_append_time {
-                            d.timestamp
-                        } else {
-                            -1
-                        },
+                        log_append_time: if config.log_append_time { d.timestamp } else { -1 },
                         log_start_offset: self.log_start_offset(),
                     })));
                     break;
@@ -540,11 +539,11 @@ impl Log {
         let size = active.size();
         let time_roll = size > 0 && {
             match active.first_batch_timestamp() {
-                Some(first_ts) if first_ts >= 0 => max_ts - first_ts > self.config.segment_ms,
-                _ => now - active.created_ms > self.config.segment_ms,
+                Some(first_ts) if first_ts >= 0 => max_ts - first_ts > config.segment_ms,
+                _ => now - active.created_ms > config.segment_ms,
             }
         };
-        if size + total > self.config.segment_bytes
+        if size + total > config.segment_bytes
             || time_roll
             || active.indexes_full()
             || last_offset - active.base_offset > i64::from(i32::MAX)
@@ -616,13 +615,13 @@ impl Log {
                 self.stats.aborted_transactions.fetch_add(1, Ordering::Relaxed);
             }
         }
-        let hw = match self.config.high_watermark {
+        let hw = match config.high_watermark {
             HighWatermarkMode::LogEnd => HwMove::Advance(next),
             _ => HwMove::Keep,
         };
         self.publish_watermarks(w, hw);
         w.bytes_since_snapshot += total;
-        if w.bytes_since_snapshot >= self.config.snapshot_interval_bytes {
+        if w.bytes_since_snapshot >= config.snapshot_interval_bytes {
             // A snapshot is also a flush point: the recovery point moves to it, so crash
             // recovery replays at most `eoslog.snapshot.interval.bytes`.
             self.flush_locked(w).map_err(|e| self.poison(e))?;

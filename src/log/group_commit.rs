@@ -83,7 +83,7 @@ impl Log {
     /// Returns the durable offset then: below `target` only if a truncation ran meanwhile.
     pub(super) fn sync_to(&self, target: i64) -> Result<i64, StorageError> {
         let durable = self.sync_to_inner(target)?;
-        if self.config.high_watermark == HighWatermarkMode::Durable
+        if self.config().high_watermark == HighWatermarkMode::Durable
             && self.high_watermark.load(Ordering::Acquire) < durable.min(self.log_end.load(Ordering::Acquire))
         {
             self.advance_durable_hw();

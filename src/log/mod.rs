@@ -113,8 +113,9 @@ pub struct Log {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     clock: Arc<dyn Clock>,
-    config: LogConfig,
-    limits: SegmentLimits,
+    /// Replaced whole by [`Log::set_config`] under the writer lock; an append reads it once,
+    /// under that lock, so one append sees one config.
+    config: RwLock<Arc<LogConfig>>,
     writer: Mutex<Writer>,
     segments: RwLock<Arc<Vec<Arc<Segment>>>>,
     aborted: RwLock<AbortedIndex>,
@@ -188,10 +189,51 @@ impl Log {
         &self.dir
     }
 
-    /// The configuration.
+    /// The configuration in force now (a snapshot: [`Log::set_config`] may replace it).
     #[must_use]
-    pub fn config(&self) -> &LogConfig {
-        &self.config
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.read().clone()
+    }
+
+    /// Replaces the configuration of the open log, as Kafka applies a topic's changed configs
+    /// (AlterConfigs) to its partitions without reopening them. Each key applies from the
+    /// next operation that reads it: an append (`max.message.bytes`, `cleanup.policy`'s key
+    /// rule, `message.timestamp.type`, `eoslog.durability`), the next roll (`segment.bytes`,
+    /// `segment.ms`; `segment.index.bytes`, `index.interval.bytes` and
+    /// `eoslog.preallocate.bytes` for the segments created from then on), the next
+    /// maintenance (retention, `producer.id.expiration.ms`, the cleaner's keys). A producer's
+    /// dedup window takes the new `eoslog.producer.window` at its next batch. A lower
+    /// `eoslog.max.producer.ids` is reached at the next new producer, which evicts least
+    /// recently used idle producers down to it. A clean that was running when `cleanup.policy`
+    /// lost `compact` installs nothing.
+    ///
+    /// Switching `eoslog.roll.fsync` from `maintenance` to `inline` leaves the segments rolled
+    /// before it to the next maintenance or roll, which fsyncs them before moving the
+    /// recovery point past them.
+    ///
+    /// # Errors
+    /// A config [`Log::open`] refuses; a different `eoslog.high.watermark` (the watermarks
+    /// the log published were computed by the mode it opened with: a log end HW cannot
+    /// become a durable one without moving back).
+    pub fn set_config(&self, config: LogConfig) -> Result<(), crate::error::ConfigError> {
+        open::check_config(&config)?;
+        let mut w = self.writer.lock();
+        let current = self.config();
+        if config.high_watermark != current.high_watermark {
+            return Err(crate::error::ConfigError::InvalidValue {
+                key: "eoslog.high.watermark".into(),
+                value: config.get("eoslog.high.watermark").unwrap_or_default(),
+                reason: "fixed while the log is open",
+            });
+        }
+        w.psm.config = open::producer_config(&config);
+        *self.config.write() = Arc::new(config);
+        Ok(())
+    }
+
+    /// The sizes a segment created now gets.
+    pub(crate) fn limits(&self) -> SegmentLimits {
+        SegmentLimits::of(&self.config.read())
     }
 
     /// First offset still in the log.

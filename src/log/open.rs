@@ -258,22 +258,10 @@ impl Log {
         options: LogOptions,
     ) -> Result<Log, OpenError> {
         let dir = dir.as_ref().to_path_buf();
-        if config.producer_window == 0 || config.producer_window > 1024 {
-            return Err(ConfigError::InvalidValue {
-                key: "eoslog.producer.window".into(),
-                value: config.producer_window.to_string(),
-                reason: "must be 1..=1024",
-            }
-            .into());
-        }
+        check_config(&config)?;
         let LogOptions { fs, clock } = options;
         let lock = lock_dir(&*fs, &dir)?;
-        let limits = SegmentLimits {
-            index_bytes: config.segment_index_bytes,
-            index_interval_bytes: config.index_interval_bytes,
-            segment_bytes: config.segment_bytes,
-            preallocate_bytes: config.preallocate_bytes,
-        };
+        let limits = SegmentLimits::of(&config);
         let now = clock.now_ms();
 
         // 1. Inventory, the checkpoint, every segment and the derived files it can check.
@@ -293,11 +281,7 @@ impl Log {
         } = inv;
         let mut recovery_point = checkpoint.recovery_point;
         let mut log_start = checkpoint.log_start_offset;
-        let mut psm = ProducerStateManager::new(ProducerConfig {
-            window: config.producer_window,
-            expiration_ms: config.producer_id_expiration_ms,
-            max_producer_ids: config.max_producer_ids,
-        });
+        let mut psm = ProducerStateManager::new(producer_config(&config));
         let mut epochs = LeaderEpochCache::load(&*fs, &dir)?;
         let stats = Counters::default();
 
@@ -459,8 +443,7 @@ impl Log {
             dir: dir.clone(),
             fs,
             clock,
-            config,
-            limits,
+            config: RwLock::new(Arc::new(config)),
             writer: Mutex::new(writer),
             segments: RwLock::new(Arc::new(segments)),
             aborted: RwLock::new(aborted),
@@ -511,5 +494,26 @@ impl Log {
             }
         }
         Ok(log)
+    }
+}
+
+/// What a log refuses of a config built field by field (`LogConfig::set` checks each key).
+pub(super) fn check_config(config: &LogConfig) -> Result<(), ConfigError> {
+    if config.producer_window == 0 || config.producer_window > 1024 {
+        return Err(ConfigError::InvalidValue {
+            key: "eoslog.producer.window".into(),
+            value: config.producer_window.to_string(),
+            reason: "must be 1..=1024",
+        });
+    }
+    Ok(())
+}
+
+/// The producer-state settings a config gives.
+pub(super) fn producer_config(config: &LogConfig) -> ProducerConfig {
+    ProducerConfig {
+        window: config.producer_window,
+        expiration_ms: config.producer_id_expiration_ms,
+        max_producer_ids: config.max_producer_ids,
     }
 }

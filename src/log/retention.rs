@@ -39,21 +39,21 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn maintain(&self, retention: bool) -> Result<MaintenanceReport, StorageError> {
-        if self.config.roll_fsync == crate::config::RollFsync::Maintenance {
-            self.sync_rolled()?;
-        }
+        // Also after `eoslog.roll.fsync` changed to inline: rolls made before may be pending.
+        self.sync_rolled()?;
         let now = self.clock.now_ms();
         let expired_producers = self.writer.lock().psm.remove_expired(now);
         let deleted_segments = if retention { self.apply_retention()? } else { 0 };
         let mut aborted_transactions = 0;
-        if self.config.transaction_timeout_ms > 0 {
+        let timeout = self.config().transaction_timeout_ms;
+        if timeout > 0 {
             // Which transactions timed out, by producer and first offset: each abort checks
             // again under its own lock hold that the transaction is still the open one.
             let timed_out: Vec<(i64, i64)> = {
                 let w = self.writer.lock();
                 w.txn_started_ms
                     .iter()
-                    .filter(|(_, &t)| now - t > self.config.transaction_timeout_ms)
+                    .filter(|(_, &t)| now - t > timeout)
                     .filter_map(|(&p, _)| Some((p, w.psm.producers.get(p)?.txn_first_offset)))
                     .collect()
             };
@@ -99,13 +99,13 @@ impl Log {
                 break;
             }
             let by_start = upper <= log_start;
-            let deletes = self.config.cleanup_policy.delete;
+            let deletes = self.config().cleanup_policy.delete;
             let by_size = deletes
-                && self.config.retention_bytes >= 0
-                && total.saturating_sub(s.size()) >= self.config.retention_bytes as u64;
-            let by_time = deletes && self.config.retention_ms >= 0 && {
+                && self.config().retention_bytes >= 0
+                && total.saturating_sub(s.size()) >= self.config().retention_bytes as u64;
+            let by_time = deletes && self.config().retention_ms >= 0 && {
                 let ts = s.max_timestamp(&*self.fs)?;
-                ts >= 0 && now - ts > self.config.retention_ms
+                ts >= 0 && now - ts > self.config().retention_ms
             };
             if !(by_start || by_size || by_time) {
                 break;

@@ -20,7 +20,7 @@ impl Log {
         let mut w = self.writer.lock();
         self.check_writable()?;
         self.flush_locked(&mut w).map_err(|e| self.poison(e))?;
-        if self.config.high_watermark == HighWatermarkMode::Durable {
+        if self.config().high_watermark == HighWatermarkMode::Durable {
             let end = self.log_end.load(Ordering::Acquire);
             self.publish_watermarks(&mut w, HwMove::Advance(end));
         }
@@ -51,6 +51,12 @@ impl Log {
     pub(super) fn roll(&self, w: &mut Writer, new_base: i64) -> Result<(), StorageError> {
         let now = self.clock.now_ms();
         let old = w.segments.last().cloned().ok_or(StorageError::Closed)?;
+        let inline = self.config().roll_fsync == RollFsync::Inline;
+        if inline {
+            // Segments and snapshots a roll left to maintenance before the config changed
+            // to inline are made durable first: the recovery point moves past them below.
+            self.sync_rolled_below_active(w)?;
+        }
         if old.size() == 0 {
             // An empty active segment is replaced rather than left behind (KAFKA-6388).
             if old.base_offset == new_base {
@@ -64,14 +70,20 @@ impl Log {
             // the offset and time indexes need not be: the checkpoint records their
             // checksums, and an index that does not match them after a crash is rebuilt from
             // the log.
-            if self.config.roll_fsync == RollFsync::Inline {
+            if inline {
                 self.sync_rolled_segments(std::slice::from_ref(&old))?;
             }
         }
-        let seg = Arc::new(Segment::create(&*self.fs, &self.dir, new_base, self.limits, now)?);
+        let seg = Arc::new(Segment::create(
+            &*self.fs,
+            &self.dir,
+            new_base,
+            self.limits(),
+            now,
+        )?);
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());
-        if self.config.roll_fsync == RollFsync::Maintenance {
+        if !inline {
             // Nothing is fsynced: [`Log::sync_rolled`] (maintenance), a flush or a durable
             // append does it, and the recovery point stays where it is until then. Counted
             // before any data can land in the new segment, so whatever makes that data
@@ -127,9 +139,6 @@ impl Log {
     /// fsyncs the producer snapshots at `offsets` that still exist (a deferred roll wrote
     /// them without fsync; retention or a truncation may have removed one since).
     fn sync_snapshots(&self, offsets: &[i64]) -> Result<(), StorageError> {
-        if self.config.roll_fsync == RollFsync::Inline {
-            return Ok(());
-        }
         for &o in offsets {
             let path = self.dir.join(file_name(o, "snapshot"));
             match self.fs.open(&path, false) {
@@ -152,12 +161,13 @@ impl Log {
         Ok(())
     }
 
-    /// With `eoslog.roll.fsync=maintenance`, under the writer lock: fsyncs the segments
-    /// rolled since the recovery point (`.log` and `.txnindex`) and their snapshots, for a
-    /// caller about to move the recovery point past them (a truncation). The caller fsyncs
-    /// the directory.
+    /// Under the writer lock: fsyncs the segments rolled since the recovery point (`.log`
+    /// and `.txnindex`) and their snapshots, for a caller about to move the recovery point
+    /// past them (a truncation, an inline roll). Only rolls left to maintenance
+    /// (`eoslog.roll.fsync=maintenance`, now or before the config changed) leave any. The
+    /// caller fsyncs the directory.
     pub(super) fn sync_rolled_below_active(&self, w: &Writer) -> Result<(), StorageError> {
-        if self.config.roll_fsync == RollFsync::Inline || w.segments.is_empty() {
+        if w.segments.is_empty() {
             return Ok(());
         }
         self.sync_rolled_segments(rolled_since_recovery_point(w))?;
@@ -211,7 +221,7 @@ impl Log {
                 let mut st = self.sync.lock();
                 st.durable = st.durable.max(target);
             }
-            if self.config.high_watermark == HighWatermarkMode::Durable {
+            if self.config().high_watermark == HighWatermarkMode::Durable {
                 self.publish_watermarks(&mut w, HwMove::Advance(target));
             }
             self.checkpoint_text(&w)

@@ -126,7 +126,7 @@ impl Log {
         for o in std::mem::take(&mut w.snapshots) {
             fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;
         }
-        let seg = Arc::new(Segment::create(&*self.fs, &self.dir, offset, self.limits, now)?);
+        let seg = Arc::new(Segment::create(&*self.fs, &self.dir, offset, self.limits(), now)?);
         self.sync_dir()?;
         w.segments.push(seg);
         *self.segments.write() = Arc::new(w.segments.clone());

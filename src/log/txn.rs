@@ -74,7 +74,7 @@ impl Log {
                     first_offset: Offset(first),
                     last_timestamp,
                     age_ms,
-                    is_late: age_ms > self.config.transaction_max_timeout_ms + LATE_TRANSACTION_BUFFER_MS,
+                    is_late: age_ms > self.config().transaction_max_timeout_ms + LATE_TRANSACTION_BUFFER_MS,
                 }
             })
             .collect()

@@ -45,7 +45,7 @@ impl Log {
         // their index entries can only be checked for order.
         let first_base = segs.first().map_or(0, |s| s.base_offset);
         let mut psm = ProducerStateManager::new(ProducerConfig {
-            window: self.config.producer_window,
+            window: self.config().producer_window,
             expiration_ms: i64::MAX,
             max_producer_ids: usize::MAX,
         });

@@ -338,19 +338,21 @@ impl ProducerStateManager {
             .map_or(c.last_offset + 1, |(&first, _)| first.min(c.last_offset + 1))
     }
 
-    /// Evicts the least recently used idle producer when the cap is reached.
+    /// Evicts least recently used idle producers until one more fits under the cap (more
+    /// than one only after the cap was lowered: `Log::set_config`).
     fn make_room(&mut self) {
-        if self.producers.len() < self.config.max_producer_ids {
-            return;
-        }
-        if let Some(victim) = self.producers.lru_idle() {
+        while self.producers.len() >= self.config.max_producer_ids {
+            let Some(victim) = self.producers.lru_idle() else {
+                break;
+            };
             self.producers.remove(victim);
             self.evictions += 1;
             tracing::debug!(
                 producer_id = victim,
                 "evicted least recently used idle producer (max_producer_ids reached)"
             );
-        } else {
+        }
+        if self.producers.len() >= self.config.max_producer_ids {
             tracing::warn!(
                 cap = self.config.max_producer_ids,
                 "every producer has an open transaction; exceeding max_producer_ids"

@@ -189,7 +189,10 @@ impl Window {
                     return;
                 }
                 if cap == 1 {
+                    // Older batches go too (the window may have been larger before a
+                    // config change): they are packed relative to the newest.
                     *newest = b;
+                    *len = InlineLen::L1;
                     return;
                 }
                 if let Some(packed) = PackedBatch::pack(newest, &b) {
@@ -225,17 +228,20 @@ mod tests {
 
     /// The inline window answers exactly what a plain deque of the last `cap` batches
     /// answers, whatever the gaps between batches (consecutive, gapped, wrapped sequences,
-    /// huge offset or time jumps that force the heap form).
+    /// huge offset or time jumps that force the heap form), and whatever `cap` each push is
+    /// given (a log's window changed while it is open).
     #[test]
     fn window_matches_a_deque() {
         use proptest::prelude::*;
-        let batch = (0..6u8, 0..70_000i32, 1..3i64, -5..5i64, 0..4u8);
+        let batch = (0..6u8, 0..70_000i32, 1..3i64, -5..5i64, 0..4u8, 0..12usize);
         proptest!(|(cap in prop_oneof![1..=6usize, Just(128usize)],
                     steps in proptest::collection::vec(batch, 1..40))| {
             let mut w = Window::default();
             let mut reference: VecDeque<BatchMeta> = VecDeque::new();
             let (mut seq, mut offset, mut ts) = (i32::MAX - 40, 0i64, 1_000i64);
-            for (kind, delta, gap, dt, seq_jump) in steps {
+            for (kind, delta, gap, dt, seq_jump, new_cap) in steps {
+                // Now and then the window changes size, as `eoslog.producer.window` may.
+                let cap = if new_cap < 6 { new_cap + 1 } else { cap };
                 let offset_delta = if kind == 0 { delta } else { delta % 8 };
                 seq = seq.wrapping_add(i32::from(seq_jump) * 1000);
                 let first_seq = seq;
@@ -251,7 +257,7 @@ mod tests {
                 offset = b.last_offset + 1;
                 ts += dt * if kind == 2 { 1 << 40 } else { 1 };
                 w.push(b, cap);
-                if reference.len() == cap {
+                while reference.len() >= cap {
                     reference.pop_front();
                 }
                 reference.push_back(b);

@@ -107,6 +107,18 @@ pub(crate) struct SegmentLimits {
     pub preallocate_bytes: u64,
 }
 
+impl SegmentLimits {
+    /// What `config` gives a segment created under it.
+    pub(crate) fn of(config: &crate::config::LogConfig) -> SegmentLimits {
+        SegmentLimits {
+            index_bytes: config.segment_index_bytes,
+            index_interval_bytes: config.index_interval_bytes,
+            segment_bytes: config.segment_bytes,
+            preallocate_bytes: config.preallocate_bytes,
+        }
+    }
+}
+
 /// The offset and time index of a segment.
 #[derive(Debug)]
 pub(crate) struct Indexes {

@@ -16,6 +16,7 @@
 //! first time [`Store::partition`] asks for it, so a store of 10,000 idle partitions opens
 //! in milliseconds and holds a few hundred bytes per idle partition.
 
+mod alter_configs;
 mod cleaner;
 mod config;
 mod produce;
@@ -46,6 +47,7 @@ use crate::kafka::KafkaError;
 use crate::log::{Log, LogOptions, MaintenanceReport};
 use crate::types::ProducerId;
 
+pub use alter_configs::TopicConfigOp;
 pub use cleaner::CleanerPassReport;
 pub use config::StoreConfig;
 pub use produce::{ProduceContext, ProduceError};
@@ -210,7 +212,10 @@ pub struct TopicInfo {
 #[derive(Debug)]
 struct Topic {
     record: TopicRecord,
-    config: LogConfig,
+    /// The config its logs open with: shared with the topic's next versions, and read under
+    /// a slot's lock by a log opening there, so a config change cannot miss a log opening
+    /// meanwhile.
+    config: Arc<RwLock<LogConfig>>,
     internal: bool,
     /// Shared with the topic's next version when partitions are added (the open logs stay).
     slots: Vec<Arc<Slot>>,
@@ -440,7 +445,7 @@ impl Store {
         Ok(Topic {
             internal,
             record,
-            config,
+            config: Arc::new(RwLock::new(config)),
             slots,
         })
     }

@@ -58,9 +58,13 @@ impl Store {
         if let Some(log) = log.as_ref() {
             return Ok(log.clone());
         }
+        // Read under the slot's lock (a config change hands its new config to the logs open
+        // in its slots under the same lock), and copied out before the open: a change waits
+        // for no recovery.
+        let config = t.config.read().clone();
         let opened = Arc::new(Log::open_with(
             self.partition_dir(topic, partition),
-            t.config.clone(),
+            config,
             self.options.clone(),
         )?);
         *log = Some(opened.clone());

@@ -94,18 +94,11 @@ impl Store {
         name: &str,
         partitions: u32,
     ) -> Result<Arc<Topic>, StoreError> {
-        let topic = topics
-            .get(name)
-            .cloned()
-            .ok_or_else(|| StoreError::UnknownTopic {
-                topic: name.to_owned(),
-            })?;
-        if topic.internal {
-            return Err(StoreError::InvalidTopic {
-                topic: name.to_owned(),
-                reason: "an internal topic's partition count places the coordinators' ids",
-            });
-        }
+        let topic = user_topic(
+            topics,
+            name,
+            "an internal topic's partition count places the coordinators' ids",
+        )?;
         let current = topic.record.partitions;
         if partitions <= current {
             return Err(StoreError::PartitionsNotIncreased {
@@ -166,4 +159,26 @@ impl Store {
             .map_err(io_err("fsync directory", &self.dir))?;
         Ok(())
     }
+}
+
+/// Topic `name` as it is, for a change a user topic may take and an internal one may not
+/// (refused for `internal_reason`).
+pub(super) fn user_topic(
+    topics: &BTreeMap<String, Arc<Topic>>,
+    name: &str,
+    internal_reason: &'static str,
+) -> Result<Arc<Topic>, StoreError> {
+    let topic = topics
+        .get(name)
+        .cloned()
+        .ok_or_else(|| StoreError::UnknownTopic {
+            topic: name.to_owned(),
+        })?;
+    if topic.internal {
+        return Err(StoreError::InvalidTopic {
+            topic: name.to_owned(),
+            reason: internal_reason,
+        });
+    }
+    Ok(topic)
 }

@@ -3,6 +3,7 @@
 //! (`log.segment.bytes`, ...), or the built-in default.
 
 use crate::config::{LogConfig, CONFIG_KEYS};
+use crate::error::ConfigError;
 
 use super::{config::LOG_DEFAULT_KEYS, Store, StoreConfig, StoreError, TopicRecord};
 
@@ -25,7 +26,8 @@ pub enum ConfigSource {
 pub struct TopicConfigEntry {
     /// Kafka's topic config name (or an `eoslog.` one).
     pub name: &'static str,
-    /// The value, as [`LogConfig::set`] takes it.
+    /// The value, as [`LogConfig::set`] takes it: the topic's own as it was given, else the
+    /// default's canonical form.
     pub value: String,
     /// Where it comes from.
     pub source: ConfigSource,
@@ -69,11 +71,12 @@ impl Store {
         // What the topic would get without its own configs, from this store and from a store
         // configured with nothing. Neither can fail: the topic's own configs are what could.
         let from_store = effective_config(&self.config, name, &bare)?;
+        let config = topic.config.read();
         let unconfigured = effective_config(&StoreConfig::default(), name, &bare)?;
         Ok(CONFIG_KEYS
             .iter()
             .filter_map(|&key| {
-                let value = topic.config.get(key)?;
+                let value = config.get(key)?;
                 let store_default = store_key(key, topic.internal).and_then(|store_key| {
                     Some(StoreDefault {
                         key: store_key,
@@ -81,7 +84,8 @@ impl Store {
                         unconfigured: unconfigured.get(key)?,
                     })
                 });
-                let source = if topic.record.configs.iter().any(|(k, _)| k == key) {
+                let own = topic.record.configs.iter().find(|(k, _)| k == key);
+                let source = if own.is_some() {
                     ConfigSource::Topic
                 } else if store_default.as_ref().is_some_and(|d| d.value != d.unconfigured) {
                     ConfigSource::Store
@@ -90,7 +94,8 @@ impl Store {
                 };
                 Some(TopicConfigEntry {
                     name: key,
-                    value,
+                    // The topic's own value as it was set (`delete,compact`), as Kafka shows it.
+                    value: own.map_or(value, |(_, v)| v.clone()),
                     source,
                     store_default,
                 })
@@ -106,15 +111,6 @@ impl Store {
     /// # Errors
     /// The first key or value the topic's logs would refuse ([`StoreError::Config`]).
     pub fn check_topic_configs(&self, name: &str, configs: &[(&str, &str)]) -> Result<(), StoreError> {
-        if let Some(&(key, value)) = configs.iter().find(|(k, _)| *k == STORE_DECIDED) {
-            // The store would override it unseen.
-            return Err(crate::error::ConfigError::InvalidValue {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                reason: "a store takes it from transaction.partition.verification.enable",
-            }
-            .into());
-        }
         let record = TopicRecord {
             partitions: 1,
             configs: configs
@@ -122,8 +118,41 @@ impl Store {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         };
-        effective_config(&self.config, name, &record).map(drop)
+        checked_config(&self.config, name, &record).map(drop)
     }
+}
+
+/// The config topic `name` with file `record` gives its logs, checked as a creation or a
+/// config change checks it: a topic may not name the key the store decides, and its
+/// compaction lags may not conflict (Kafka's `LogConfig.validateValues`). A topic loaded
+/// from its file is not checked again ([`effective_config`]).
+pub(super) fn checked_config(
+    config: &StoreConfig,
+    name: &str,
+    record: &TopicRecord,
+) -> Result<LogConfig, StoreError> {
+    if let Some((key, value)) = record.configs.iter().find(|(k, _)| k == STORE_DECIDED) {
+        // The store would override it unseen.
+        return Err(ConfigError::InvalidValue {
+            key: key.clone(),
+            value: value.clone(),
+            reason: "a store takes it from transaction.partition.verification.enable",
+        }
+        .into());
+    }
+    let log = effective_config(config, name, record)?;
+    if log.min_compaction_lag_ms > log.max_compaction_lag_ms {
+        return Err(ConfigError::InvalidValue {
+            key: "min.compaction.lag.ms".into(),
+            value: format!(
+                "{} > max.compaction.lag.ms {}",
+                log.min_compaction_lag_ms, log.max_compaction_lag_ms
+            ),
+            reason: "conflict topic config setting: above max.compaction.lag.ms",
+        }
+        .into());
+    }
+    Ok(log)
 }
 
 /// The log config a store sets for every topic itself (from

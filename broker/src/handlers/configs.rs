@@ -4,7 +4,9 @@
 //! resource in the request's order, an unknown topic as UNKNOWN_TOPIC_OR_PARTITION without
 //! a message, a broker id other than this broker's (or not a number) as INVALID_REQUEST.
 //!
-//! Nothing here can change a config (no AlterConfigs), so every entry is read-only.
+//! A topic's configs are not read-only: AlterConfigs and IncrementalAlterConfigs change them
+//! (`alter_configs.rs`), all but `eoslog.high.watermark` (fixed while its logs are open)
+//! and `eoslog.transaction.verification` (the store's). The broker's are read once at start.
 
 use eoslog::{ConfigSource, StoreError};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -20,6 +22,9 @@ use crate::config::BrokerConfig;
 /// Kafka's `ConfigResource.Type` ids.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+
+/// The topic configs a config change refuses ([`eoslog::Store::alter_topic_configs`]).
+const TOPIC_READ_ONLY: &[&str] = &["eoslog.high.watermark", "eoslog.transaction.verification"];
 
 /// Kafka's `ConfigSource` ids.
 const TOPIC_CONFIG: i8 = 1;
@@ -107,6 +112,7 @@ fn topic(
                 _ => DEFAULT_CONFIG,
             };
             let mut out = entry(e.name, e.value.clone(), source, version);
+            out.read_only = TOPIC_READ_ONLY.contains(&e.name);
             if synonyms {
                 // Most specific first: the topic's own value, the broker's configured
                 // default, the default.

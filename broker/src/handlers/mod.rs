@@ -2,6 +2,7 @@
 //! store (on a blocking thread: appends and markers may fsync) and answering every error
 //! with Kafka's code for the request's version.
 
+mod alter_configs;
 mod configs;
 mod data;
 mod meta;
@@ -80,6 +81,12 @@ pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseK
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(configs::describe_configs(&ctx, r).await)
+        }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::incremental_alter_configs(&ctx, r).await)
+        }
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(alter_configs::alter_configs(&ctx, r).await)
         }
         RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(topics::delete_records(&ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete_topics(&ctx, r).await),

@@ -295,7 +295,7 @@ fn check_new_topic(
 }
 
 /// Kafka's `Topic.validate`: INVALID_TOPIC_EXCEPTION with its message.
-fn check_topic_name(name: &str) -> Result<(), Refusal> {
+pub(super) fn check_topic_name(name: &str) -> Result<(), Refusal> {
     let reason = if name.is_empty() {
         "the empty string is not allowed".to_owned()
     } else if name == "." {

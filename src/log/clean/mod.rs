@@ -49,6 +49,7 @@ use std::{
 };
 
 use crate::batch::{empty_batch_like, RecordBatch, HEADER_SIZE};
+use crate::config::LogConfig;
 use crate::error::{BatchError, StorageError};
 use crate::segment::{AppendedBatch, ScanEnd, Segment, SegmentLimits, CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::txn_index::AbortedTxn;
@@ -278,7 +279,7 @@ impl Log {
         // The bounds before the segments: a list newer than the bounds only cleans less.
         let bounds = self.cleanable_bounds();
         let segments = self.segments.read().to_vec();
-        Ok(self.plan(segments, bounds)?.info)
+        Ok(self.plan(&self.config(), segments, bounds)?.info)
     }
 
     /// The last clean's report, if any clean ran (remembered across opens).
@@ -299,7 +300,10 @@ impl Log {
     /// was (the copy is discarded, the log stays writable); one during the swap poisons the
     /// log, and the next open completes the swap.
     pub fn clean(&self, options: &CleanerOptions, force: bool) -> Result<Option<CleanReport>, StorageError> {
-        if !self.config.cleanup_policy.compact {
+        // One config for the whole clean (`Log::set_config` may replace it meanwhile; a
+        // swap checks again that the log is still compacted).
+        let config = self.config();
+        if !config.cleanup_policy.compact {
             return Ok(None);
         }
         let _one_at_a_time = self.clean_lock.lock();
@@ -335,7 +339,7 @@ impl Log {
                 self.cleanable_bounds(),
             )
         };
-        let plan = self.plan(segments, bounds)?;
+        let plan = self.plan(&config, segments, bounds)?;
         if plan.cleanable == 0 || !(force || plan.info.due) {
             return Ok(None);
         }
@@ -356,7 +360,7 @@ impl Log {
             map_end: end_offset,
             producers: &producers,
             now_ms: now,
-            delete_retention_ms: self.config.delete_retention_ms,
+            delete_retention_ms: config.delete_retention_ms,
         };
         let mut stats = FilterStats::default();
         let mut report = CleanReport {
@@ -377,14 +381,22 @@ impl Log {
         let mut i = 0;
         while i < cleaned.len() {
             let base = cleaned[i].base_offset;
-            let (copy, j) =
-                match self.copy_group(cleaned, i, walk_end, &rules, &mut txns, &mut stats, &mut throttle) {
-                    Ok(done) => done,
-                    Err(e) => {
-                        self.discard_copy(base);
-                        return Err(e);
-                    }
-                };
+            let (copy, j) = match self.copy_group(
+                &config,
+                cleaned,
+                i,
+                walk_end,
+                &rules,
+                &mut txns,
+                &mut stats,
+                &mut throttle,
+            ) {
+                Ok(done) => done,
+                Err(e) => {
+                    self.discard_copy(base);
+                    return Err(e);
+                }
+            };
             let group = &cleaned[i..j];
             i = j;
             if copy.size() == 0 {
@@ -452,18 +464,23 @@ impl Log {
 
     /// What a clean of `segments` may clean, below `bounds` ([`Log::cleanable_bounds`], read
     /// no later than `segments`).
-    fn plan(&self, segments: Vec<Arc<Segment>>, bounds: (i64, i64)) -> Result<Plan, StorageError> {
+    fn plan(
+        &self,
+        config: &LogConfig,
+        segments: Vec<Arc<Segment>>,
+        bounds: (i64, i64),
+    ) -> Result<Plan, StorageError> {
         let now = self.clock.now_ms();
         let (lso, hw) = bounds;
         let active = segments.last().map_or(i64::MAX, |s| s.base_offset);
         let mut uncleanable = lso.min(hw).min(active);
         let next_base = |i: usize| segments.get(i + 1).map_or(i64::MAX, |s| s.base_offset);
-        if self.config.min_compaction_lag_ms > 0 {
+        if config.min_compaction_lag_ms > 0 {
             for s in &segments {
                 if s.base_offset >= uncleanable {
                     break;
                 }
-                if s.max_timestamp(&*self.fs)? > now.saturating_sub(self.config.min_compaction_lag_ms) {
+                if s.max_timestamp(&*self.fs)? > now.saturating_sub(config.min_compaction_lag_ms) {
                     uncleanable = s.base_offset;
                     break;
                 }
@@ -495,17 +512,17 @@ impl Log {
         } else {
             dirty_bytes as f64 / total as f64
         };
-        let overdue = self.config.max_compaction_lag_ms < i64::MAX
+        let overdue = config.max_compaction_lag_ms < i64::MAX
             && match segments.get(first_dirty).filter(|_| first_dirty < cleanable) {
                 Some(s) => match s.read_header(0, s.size())? {
                     Some(Ok(b)) => {
-                        b.max_timestamp >= 0 && now - b.max_timestamp > self.config.max_compaction_lag_ms
+                        b.max_timestamp >= 0 && now - b.max_timestamp > config.max_compaction_lag_ms
                     }
                     _ => false,
                 },
                 None => false,
             };
-        let due = dirty_bytes > 0 && (dirty_ratio >= self.config.min_cleanable_dirty_ratio || overdue);
+        let due = dirty_bytes > 0 && (dirty_ratio >= config.min_cleanable_dirty_ratio || overdue);
         Ok(Plan {
             info: Cleanability {
                 first_dirty_offset: Offset(
@@ -637,6 +654,7 @@ impl Log {
     #[allow(clippy::too_many_arguments)]
     fn copy_group(
         &self,
+        config: &LogConfig,
         cleaned: &[Arc<Segment>],
         first: usize,
         walk_end: i64,
@@ -646,18 +664,20 @@ impl Log {
         throttle: &mut Throttle<'_>,
     ) -> Result<(Segment, usize), StorageError> {
         let base = cleaned[first].base_offset;
-        let interval = self.limits.index_interval_bytes.max(HEADER_SIZE as u64);
+        let interval = SegmentLimits::of(config)
+            .index_interval_bytes
+            .max(HEADER_SIZE as u64);
         // The copy holds at most `segment.bytes` (or the first segment, if larger, plus a
         // little: a recompressed batch can grow): nothing to reserve ahead, and indexes sized
         // for that rather than a whole `segment.index.bytes` each.
-        let most = self.config.segment_bytes.max(cleaned[first].size());
+        let most = config.segment_bytes.max(cleaned[first].size());
         let entries = 2 * most / interval + 4;
         let limits = SegmentLimits {
             preallocate_bytes: 0,
             index_bytes: usize::try_from(entries * 24)
                 .unwrap_or(usize::MAX)
-                .min(self.limits.index_bytes),
-            ..self.limits
+                .min(SegmentLimits::of(config).index_bytes),
+            ..SegmentLimits::of(config)
         };
         self.check_writable()?;
         let copy = Segment::create_cleaned(&*self.fs, &self.dir, base, limits, self.clock.now_ms())?;
@@ -672,7 +692,7 @@ impl Log {
                 // Written out first, so that the copy's size and index room are exact.
                 out.flush(&copy, throttle)?;
                 let next_end = cleaned.get(next + 1).map_or(walk_end, |s| s.base_offset);
-                if copy.size() + seg.size() > self.config.segment_bytes
+                if copy.size() + seg.size() > config.segment_bytes
                     || next_end - 1 - base > i64::from(i32::MAX)
                     || (copy.index_room() as u64) < seg.size() / interval + 2
                 {
@@ -757,7 +777,11 @@ impl Log {
                         .zip(group)
                         .all(|(a, b)| Arc::ptr_eq(a, b))
             });
-        let Some(position) = position.filter(|_| unchanged) else {
+        // Compaction turned off meanwhile (`Log::set_config`, under this lock): the copy
+        // removed records a delete-only log keeps, so it is not installed (Kafka's
+        // `LogManager.updateTopicConfig` aborts the cleaning the same way).
+        let compacted = self.config().cleanup_policy.compact;
+        let Some(position) = position.filter(|_| unchanged && compacted) else {
             drop(w);
             self.discard_copy(base);
             return Ok(false);
@@ -844,7 +868,7 @@ impl Log {
                 &*self.fs,
                 &self.dir,
                 base,
-                self.limits,
+                self.limits(),
                 self.clock.now_ms(),
                 true,
                 crcs,

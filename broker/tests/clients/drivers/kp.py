@@ -464,6 +464,28 @@ def op_describe_configs(args):
     return 0
 
 
+def op_alter_configs(args):
+    """KafkaAdminClient.alter_configs, with IncrementalAlterConfigs or AlterConfigs as
+    `incremental` says: one `altered` event per resource ({"type", "name", "ops": [[op, key,
+    value], ...]}) with kafka-python's text of its error (None on success). With AlterConfigs
+    kafka-python first reads the resource's configs and sends those set for it (the topic's
+    own) along, since the request replaces them all."""
+    from kafka.admin import ConfigResource
+    admin = kafka.KafkaAdminClient(bootstrap_servers=args["bootstrap"], request_timeout_ms=15000)
+    incremental = args.get("incremental", True)
+    resources = [ConfigResource(r["type"].upper(), r["name"],
+                                configs={k: (op, v) if incremental else v for op, k, v in r["ops"]})
+                 for r in args["resources"]]
+    got = admin.alter_configs(resources, validate_only=args.get("validate_only", False),
+                              raise_on_unknown=False, incremental=incremental)
+    for r in args["resources"]:
+        result = got.get(r["type"], {}).get(r["name"], "no result for the resource")
+        emit("altered", type=r["type"], name=r["name"], error=None if result == "OK" else result)
+    admin.close()
+    emit("done")
+    return 0
+
+
 def op_info(args):
     p = KafkaProducer(bootstrap_servers=args["bootstrap"])
     c = KafkaConsumer(bootstrap_servers=args["bootstrap"])
@@ -487,6 +509,7 @@ OPS = {
     "delete_groups": op_delete_groups,
     "delete_group_offsets": op_delete_group_offsets,
     "describe_configs": op_describe_configs,
+    "alter_configs": op_alter_configs,
     "info": op_info,
 }
 
