@@ -1,6 +1,7 @@
 //! Log configuration, settable by Kafka's topic-config names (and eoslog's own under the
 //! `eoslog.` prefix) so operators can reuse what they know.
 
+use crate::compression::Compression;
 use crate::error::ConfigError;
 
 /// When appended data is fsynced.
@@ -89,6 +90,12 @@ pub struct LogConfig {
     pub producer_id_expiration_ms: i64,
     /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
     pub log_append_time: bool,
+    /// `compression.type`: `producer` (`None`, the default) keeps each batch as its
+    /// producer compressed it; `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` makes the
+    /// log store a client's data batch in that codec, recompressing one that arrives in
+    /// another, as Kafka's leader does (a copy of the batch: the same offsets, producer
+    /// fields and records). Markers and replicated batches are never recompressed.
+    pub compression_type: Option<Compression>,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
     pub transaction_max_timeout_ms: i64,
     /// `eoslog.producer.window`: batches per producer kept for deduplication (default 5,
@@ -151,6 +158,7 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             producer_id_expiration_ms: 86_400_000,
             log_append_time: false,
+            compression_type: None,
             transaction_max_timeout_ms: 900_000,
             producer_window: 5,
             max_producer_ids: 1_000_000,
@@ -194,6 +202,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "delete.retention.ms",
     "producer.id.expiration.ms",
     "message.timestamp.type",
+    "compression.type",
     "transaction.max.timeout.ms",
     "eoslog.producer.window",
     "eoslog.max.producer.ids",
@@ -269,6 +278,21 @@ impl LogConfig {
                     "LogAppendTime" => true,
                     _ => return Err(bad("expected CreateTime or LogAppendTime")),
                 }
+            }
+            "compression.type" => {
+                let codec = match value.trim() {
+                    "producer" => None,
+                    "uncompressed" => Some(Compression::None),
+                    "gzip" => Some(Compression::Gzip),
+                    "snappy" => Some(Compression::Snappy),
+                    "lz4" => Some(Compression::Lz4),
+                    "zstd" => Some(Compression::Zstd),
+                    _ => return Err(bad("expected producer, uncompressed, gzip, snappy, lz4 or zstd")),
+                };
+                if codec.is_some_and(|c| !c.is_enabled()) {
+                    return Err(bad("this build leaves the codec out (its cargo feature is off)"));
+                }
+                self.compression_type = codec;
             }
             "eoslog.producer.window" => {
                 let v = at_least(1)?;
@@ -354,6 +378,12 @@ impl LogConfig {
                 "LogAppendTime"
             } else {
                 "CreateTime"
+            }
+            .to_owned(),
+            "compression.type" => match self.compression_type {
+                None => "producer",
+                Some(Compression::None) => "uncompressed",
+                Some(codec) => codec.name(),
             }
             .to_owned(),
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),

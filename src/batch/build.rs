@@ -8,8 +8,8 @@ use crate::types::{Offset, ProducerEpoch, ProducerId, Sequence};
 use super::varint::{write_varint, write_varlong};
 use super::{
     crc32c, set_partition_leader_epoch, ControlType, Record, RecordBatch, TimestampType, ATTRIBUTES_OFFSET,
-    CONTROL_BIT, CRC_OFFSET, DELETE_HORIZON_BIT, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, TIMESTAMP_TYPE_BIT,
-    TRANSACTIONAL_BIT,
+    COMPRESSION_MASK, CONTROL_BIT, CRC_OFFSET, DELETE_HORIZON_BIT, HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
+    TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
 };
 
 /// One record to put in a batch.
@@ -229,6 +229,30 @@ pub(crate) fn rebuild_with(
     kept: &[Record<'_>],
     delete_horizon: Option<i64>,
 ) -> Result<Vec<u8>, BatchError> {
+    rebuild(batch, kept, delete_horizon, batch.compression()?)
+}
+
+/// `batch` with every record, compressed with `codec` (a log's `compression.type`, as
+/// Kafka's `LogValidator` recompresses): the same header fields but the codec bits, the
+/// base timestamp (the first record's) and the max timestamp (from the records, for
+/// CreateTime). `records` are the batch's own, in order.
+///
+/// # Errors
+/// `codec` or the batch's own codec is disabled in this build.
+pub(crate) fn recompressed(
+    batch: &RecordBatch<'_>,
+    records: &[Record<'_>],
+    codec: Compression,
+) -> Result<Vec<u8>, BatchError> {
+    rebuild(batch, records, None, codec)
+}
+
+fn rebuild(
+    batch: &RecordBatch<'_>,
+    kept: &[Record<'_>],
+    delete_horizon: Option<i64>,
+    codec: Compression,
+) -> Result<Vec<u8>, BatchError> {
     let base_offset = batch.base_offset();
     let base_ts = delete_horizon.unwrap_or_else(|| kept.first().map_or(-1, |r| r.timestamp));
     let max_ts = match batch.timestamp_type() {
@@ -250,11 +274,12 @@ pub(crate) fn rebuild_with(
             &record,
         );
     }
-    let records_area = match batch.compression()? {
+    let records_area = match codec {
         Compression::None => body,
         codec => compression::compress(codec, &body)?,
     };
-    let mut attributes = batch.attributes() & !DELETE_HORIZON_BIT;
+    let mut attributes =
+        (batch.attributes() & !DELETE_HORIZON_BIT & !COMPRESSION_MASK) | i16::from(codec.id());
     if delete_horizon.is_some() {
         attributes |= DELETE_HORIZON_BIT;
     }

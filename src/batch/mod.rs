@@ -27,7 +27,7 @@ mod varint;
 mod view;
 
 pub use build::{build_marker, BatchBuilder, NewRecord};
-pub(crate) use build::{empty_batch_like, rebuild_with};
+pub(crate) use build::{empty_batch_like, rebuild_with, recompressed};
 pub use crc::crc32c;
 pub(crate) use crc::{crc32c_combine, Crc32cDigest};
 pub use records::{Record, RecordIter, Records};

@@ -127,6 +127,8 @@ pub(super) struct Placed {
     /// The max timestamp of a CreateTime batch whose header disagrees with its records:
     /// stamped over the header's, as Kafka's `LogValidator` does.
     restamp: Option<i64>,
+    /// The batch recompressed in the log's `compression.type`, written in its place.
+    recompressed: Option<Vec<u8>>,
 }
 
 /// Producer fields of a data batch whose base offset is (or will be) `base`.
@@ -394,6 +396,28 @@ impl Log {
                     expected_next = b.next_offset();
                 }
             }
+            // A client's (or coordinator's) data batch in another codec than the log's
+            // `compression.type` is stored recompressed; its max timestamp then comes from
+            // its records, as a restamp's does.
+            let recompressed = match config.compression_type {
+                Some(codec) if assign && !b.is_control() && b.compression().map_err(invalid)? != codec => {
+                    let decoded = b.records().map_err(invalid)?;
+                    let recs = decoded.iter().collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+                    let bytes = batch::recompressed(&b, &recs, codec).map_err(invalid)?;
+                    if bytes.len() as u64 > config.max_message_bytes {
+                        return Err(AppendError::MessageTooLarge {
+                            batch: n,
+                            size: bytes.len() as u64,
+                            max: config.max_message_bytes,
+                        });
+                    }
+                    if b.timestamp_type() == TimestampType::CreateTime {
+                        restamp = Some(recs.iter().map(|r| r.timestamp).max().unwrap_or(-1));
+                    }
+                    Some(bytes)
+                }
+                _ => None,
+            };
             let base = if assign { out.next } else { b.base_offset() };
             let last = base + i64::from(b.last_offset_delta());
             let max = if log_append_time {
@@ -413,7 +437,9 @@ impl Log {
                     Some(e) if assign => e,
                     _ => b.partition_leader_epoch(),
                 },
-                restamp,
+                // The copy already carries the records' max timestamp.
+                restamp: restamp.filter(|_| recompressed.is_none()),
+                recompressed,
             });
             out.next = last + 1;
             out.records += i64::from(count.max(0));
@@ -467,13 +493,23 @@ impl Log {
         } = placement;
         let first_offset = placed.first().map_or(log_end, |p| p.base);
         let last_offset = next - 1;
-        // Batches whose header changes beyond its first bytes (a new CRC) are copied.
-        let rewrite = log_append_time || placed.iter().any(|p| p.restamp.is_some());
+        // Batches whose header changes beyond its first bytes (a new CRC), or that are
+        // recompressed, are copied; the copies' positions and sizes replace the input's.
+        let rewrite = log_append_time
+            || placed
+                .iter()
+                .any(|p| p.restamp.is_some() || p.recompressed.is_some());
         let mut buf = std::mem::take(&mut w.scratch);
         buf.clear();
         if rewrite {
-            buf.extend_from_slice(records);
-            for p in &placed {
+            for p in &mut placed {
+                let pos = buf.len();
+                match p.recompressed.take() {
+                    Some(copy) => buf.extend_from_slice(&copy),
+                    None => buf.extend_from_slice(&records[p.pos..p.pos + p.size]),
+                }
+                p.pos = pos;
+                p.size = buf.len() - pos;
                 let slot = &mut buf[p.pos..p.pos + p.size];
                 batch::set_base_offset(slot, p.base);
                 batch::set_partition_leader_epoch(slot, p.epoch);
@@ -534,7 +570,7 @@ impl Log {
         }
 
         // Roll if the active segment cannot take this append.
-        let total = records.len() as u64;
+        let total = data.len() as u64;
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         let size = active.size();
         let time_roll = size > 0 && {

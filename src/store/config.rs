@@ -129,6 +129,7 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
     ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
     ("producer.id.expiration.ms", "producer.id.expiration.ms"),
+    ("compression.type", "compression.type"),
 ];
 
 impl StoreConfig {

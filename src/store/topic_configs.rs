@@ -199,6 +199,9 @@ pub(super) fn effective_config(
     log.transaction_verification = config.transaction_verification;
     if super::is_internal_topic(name) {
         log.durability = config.internal_durability;
+        // As Kafka creates them (`compression.type=producer`): the coordinators' records
+        // are stored as they write them.
+        log.compression_type = None;
     }
     Ok(log)
 }

@@ -40,9 +40,10 @@ CONTRACT = {
     19: (2, 5),    # CreateTopics
 }
 # May be advertised (admin and debugging): DescribeGroups, ListGroups, DeleteTopics,
-# DeleteRecords, DescribeConfigs, CreatePartitions, DeleteGroups, OffsetDelete,
-# DescribeCluster, DescribeProducers, DescribeTransactions, ListTransactions.
-OPTIONAL = {15, 16, 20, 21, 32, 37, 42, 47, 60, 61, 65, 66}
+# DeleteRecords, DescribeConfigs, AlterConfigs, CreatePartitions, DeleteGroups, OffsetDelete,
+# IncrementalAlterConfigs, DescribeCluster, DescribeProducers, DescribeTransactions,
+# ListTransactions.
+OPTIONAL = {15, 16, 20, 21, 32, 33, 37, 42, 44, 47, 60, 61, 65, 66}
 # Must not be: SaslHandshake, WriteTxnMarkers, ConsumerGroupHeartbeat/Describe (KIP-848),
 # GetTelemetrySubscriptions/PushTelemetry, share groups.
 FORBIDDEN = {17, 27, 68, 69, 71, 72, 76, 77, 78, 79, 80, 81, 82, 83, 84}

@@ -1,0 +1,189 @@
+//! Invariant: a log whose `compression.type` names a codec stores every client data batch
+//! in that codec, as Kafka's leader recompresses (`LogValidator`): the stored batch is a
+//! valid Kafka batch (CRC, header, the same offsets, producer fields, flags and records,
+//! in the codec named), a retry of the original batch is still answered as a duplicate at
+//! its offsets, markers stay as written, and everything reads back the same after a
+//! reopen. `producer` (the default) stores each batch byte for byte; a replicated batch
+//! is never recompressed; a copy over `max.message.bytes` is refused.
+
+mod common;
+use common::*;
+
+use eoslog::{
+    AppendError, AppendOrigin, BatchBuilder, BatchIter, Compression, Isolation, Log, NewRecord,
+    ProducerEpoch, ProducerId, Sequence,
+};
+
+/// Every stored batch, as (base offset, codec, producer id, transactional, control).
+fn stored(log: &Log) -> Vec<(i64, Compression, i64, bool, bool)> {
+    let bytes = log
+        .read(log.log_start_offset(), usize::MAX / 2, Isolation::ReadUncommitted)
+        .expect("read")
+        .bytes()
+        .expect("bytes");
+    BatchIter::new(&bytes)
+        .map(|item| {
+            let (_, b) = item.expect("a whole batch");
+            b.validate_crc().expect("a valid CRC");
+            (
+                b.base_offset(),
+                b.compression().expect("codec"),
+                b.producer_id().0,
+                b.is_transactional(),
+                b.is_control(),
+            )
+        })
+        .collect()
+}
+
+fn values_of(n: usize, tag: &str) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("{tag}-{i}-{}", "x".repeat(50)).into_bytes())
+        .collect()
+}
+
+fn batch(builder: BatchBuilder, codec: Compression, values: &[Vec<u8>], t0: i64) -> Vec<u8> {
+    let recs: Vec<NewRecord<'_>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| NewRecord::value(t0 + i as i64, v))
+        .collect();
+    builder.compression(codec).build(&recs).expect("build")
+}
+
+#[test]
+fn client_batches_are_stored_in_the_logs_codec_and_retries_stay_duplicates() {
+    let t = TestLog::with_config(config(&[("compression.type", "zstd")]));
+    let log = t.open();
+    let gz_values = values_of(5, "gz");
+    let gz = batch(
+        BatchBuilder::idempotent(ProducerId(7), ProducerEpoch(0), Sequence(0)),
+        Compression::Gzip,
+        &gz_values,
+        T0,
+    );
+    let first = appended(client(&log, &gz));
+    assert_eq!((first.first_offset, first.last_offset), (off(0), off(4)));
+    // The records' largest timestamp, as the copy's header carries it.
+    assert_eq!(first.max_timestamp, T0 + 4);
+    let plain_values = values_of(3, "plain");
+    let raw = batch(BatchBuilder::new(), Compression::None, &plain_values, T0);
+    appended(client(&log, &raw));
+    // A transaction in lz4 and its marker.
+    let tx_values = values_of(2, "tx");
+    let tx = batch(
+        BatchBuilder::transactional(ProducerId(8), ProducerEpoch(0), Sequence(0)),
+        Compression::Lz4,
+        &tx_values,
+        T0,
+    );
+    appended(client(&log, &tx));
+    commit(&log, 8, 0);
+    let zstd_values = values_of(2, "zstd");
+    let already = batch(BatchBuilder::new(), Compression::Zstd, &zstd_values, T0);
+    appended(client(&log, &already));
+
+    let expect = vec![
+        (0, Compression::Zstd, 7, false, false),
+        (5, Compression::Zstd, -1, false, false),
+        (8, Compression::Zstd, 8, true, false),
+        (10, Compression::None, 8, true, true),
+        (11, Compression::Zstd, -1, false, false),
+    ];
+    let all: Vec<String> = [&gz_values, &plain_values, &tx_values, &zstd_values]
+        .iter()
+        .flat_map(|vs| vs.iter().map(|v| String::from_utf8(v.clone()).expect("utf8")))
+        .collect();
+    assert_eq!(stored(&log), expect);
+    assert_eq!(values(&log, Isolation::ReadCommitted), all);
+    // The zstd batch was stored as sent.
+    let tail = log
+        .read(off(11), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read")
+        .bytes()
+        .expect("bytes");
+    assert_eq!(
+        &tail[12..],
+        &already[12..],
+        "a batch already in the codec is not rewritten"
+    );
+
+    // A retry of the gzip batch, as the producer sends it again.
+    match client(&log, &gz) {
+        eoslog::AppendOutcome::Duplicate(info) => {
+            assert_eq!((info.first_offset, info.last_offset), (off(0), off(4)));
+        }
+        other => panic!("a retry was {other:?}"),
+    }
+    log.close().expect("close");
+    // Crash recovery reads every batch (CRCs, offsets) again.
+    let log = t.open();
+    assert_eq!(stored(&log), expect);
+    assert_eq!(values(&log, Isolation::ReadCommitted), all);
+}
+
+#[test]
+fn uncompressed_decompresses_and_producer_keeps_bytes() {
+    let t = TestLog::with_config(config(&[("compression.type", "uncompressed")]));
+    let log = t.open();
+    let vals = values_of(4, "v");
+    appended(client(
+        &log,
+        &batch(BatchBuilder::new(), Compression::Snappy, &vals, T0),
+    ));
+    assert_eq!(stored(&log), vec![(0, Compression::None, -1, false, false)]);
+    assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 4);
+
+    let t = TestLog::new();
+    let log = t.open();
+    let gz = batch(BatchBuilder::new(), Compression::Gzip, &vals, T0);
+    appended(client(&log, &gz));
+    let back = log
+        .read(off(0), 1 << 20, Isolation::ReadUncommitted)
+        .expect("read")
+        .bytes()
+        .expect("bytes");
+    assert_eq!(&back[12..], &gz[12..], "producer: stored byte for byte");
+}
+
+#[test]
+fn replicated_batches_are_never_recompressed() {
+    let t = TestLog::with_config(config(&[("compression.type", "zstd")]));
+    let log = t.open();
+    let gz = batch(BatchBuilder::new(), Compression::Gzip, &values_of(3, "r"), T0);
+    appended(log.append(&gz, AppendOrigin::Replication).expect("replicated"));
+    assert_eq!(stored(&log), vec![(0, Compression::Gzip, -1, false, false)]);
+}
+
+#[test]
+fn a_copy_over_max_message_bytes_is_refused() {
+    // Bytes no codec can shrink (xorshift): the gzip copy is its input plus gzip's framing,
+    // so larger than the batch the client sent, which fits exactly.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let vals: Vec<Vec<u8>> = (0..20)
+        .map(|_| {
+            (0..200)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect()
+        })
+        .collect();
+    let raw = batch(BatchBuilder::new(), Compression::None, &vals, T0);
+    let max = raw.len().to_string();
+    let t = TestLog::with_config(config(&[
+        ("compression.type", "gzip"),
+        ("max.message.bytes", &max),
+    ]));
+    let log = t.open();
+    match log.append(&raw, AppendOrigin::Client) {
+        Err(AppendError::MessageTooLarge { size, max, .. }) => {
+            assert!(size > max && max == raw.len() as u64, "{size} {max}");
+        }
+        other => panic!("a copy over max.message.bytes was {other:?}"),
+    }
+    assert_eq!(log.log_end_offset(), off(0), "nothing was written");
+}
