@@ -5,6 +5,7 @@
 //! its offsets, markers stay as written, and everything reads back the same after a
 //! reopen. `producer` (the default) stores each batch byte for byte; a replicated batch
 //! is never recompressed; a copy over `max.message.bytes` is refused.
+#![cfg(all(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd"))]
 
 mod common;
 use common::*;
@@ -16,6 +17,13 @@ use eoslog::{
 
 /// Every stored batch, as (base offset, codec, producer id, transactional, control).
 fn stored(log: &Log) -> Vec<(i64, Compression, i64, bool, bool)> {
+    headers(log).into_iter().map(|h| h.0).collect()
+}
+
+/// Every stored batch's (base offset, codec, producer id, transactional, control), and its
+/// (producer epoch, base sequence, last offset delta, max timestamp).
+#[allow(clippy::type_complexity)]
+fn headers(log: &Log) -> Vec<((i64, Compression, i64, bool, bool), (i16, i32, i32, i64))> {
     let bytes = log
         .read(log.log_start_offset(), usize::MAX / 2, Isolation::ReadUncommitted)
         .expect("read")
@@ -26,11 +34,19 @@ fn stored(log: &Log) -> Vec<(i64, Compression, i64, bool, bool)> {
             let (_, b) = item.expect("a whole batch");
             b.validate_crc().expect("a valid CRC");
             (
-                b.base_offset(),
-                b.compression().expect("codec"),
-                b.producer_id().0,
-                b.is_transactional(),
-                b.is_control(),
+                (
+                    b.base_offset(),
+                    b.compression().expect("codec"),
+                    b.producer_id().0,
+                    b.is_transactional(),
+                    b.is_control(),
+                ),
+                (
+                    b.producer_epoch().0,
+                    b.base_sequence().0,
+                    b.last_offset_delta(),
+                    b.max_timestamp(),
+                ),
             )
         })
         .collect()
@@ -40,6 +56,14 @@ fn values_of(n: usize, tag: &str) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| format!("{tag}-{i}-{}", "x".repeat(50)).into_bytes())
         .collect()
+}
+
+/// `batch` claiming `max` as its max timestamp in its header (CRC recomputed).
+fn claiming_max(mut batch: Vec<u8>, max: i64) -> Vec<u8> {
+    batch[35..43].copy_from_slice(&max.to_be_bytes());
+    let crc = eoslog::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
 }
 
 fn batch(builder: BatchBuilder, codec: Compression, values: &[Vec<u8>], t0: i64) -> Vec<u8> {
@@ -56,16 +80,25 @@ fn client_batches_are_stored_in_the_logs_codec_and_retries_stay_duplicates() {
     let t = TestLog::with_config(config(&[("compression.type", "zstd")]));
     let log = t.open();
     let gz_values = values_of(5, "gz");
-    let gz = batch(
-        BatchBuilder::idempotent(ProducerId(7), ProducerEpoch(0), Sequence(0)),
-        Compression::Gzip,
-        &gz_values,
-        T0,
+    // Its header claims a max timestamp its records do not have.
+    let gz = claiming_max(
+        batch(
+            BatchBuilder::idempotent(ProducerId(7), ProducerEpoch(3), Sequence(40)),
+            Compression::Gzip,
+            &gz_values,
+            T0,
+        ),
+        T0 + 1000,
     );
     let first = appended(client(&log, &gz));
     assert_eq!((first.first_offset, first.last_offset), (off(0), off(4)));
     // The records' largest timestamp, as the copy's header carries it.
     assert_eq!(first.max_timestamp, T0 + 4);
+    assert_eq!(
+        headers(&log)[0].1,
+        (3, 40, 4, T0 + 4),
+        "epoch, sequence, delta, max"
+    );
     let plain_values = values_of(3, "plain");
     let raw = batch(BatchBuilder::new(), Compression::None, &plain_values, T0);
     appended(client(&log, &raw));
@@ -115,8 +148,8 @@ fn client_batches_are_stored_in_the_logs_codec_and_retries_stay_duplicates() {
         }
         other => panic!("a retry was {other:?}"),
     }
-    log.close().expect("close");
-    // Crash recovery reads every batch (CRCs, offsets) again.
+    // A crash: recovery reads every batch (CRCs, offsets) again.
+    drop(log);
     let log = t.open();
     assert_eq!(stored(&log), expect);
     assert_eq!(values(&log, Isolation::ReadCommitted), all);
@@ -186,4 +219,61 @@ fn a_copy_over_max_message_bytes_is_refused() {
         other => panic!("a copy over max.message.bytes was {other:?}"),
     }
     assert_eq!(log.log_end_offset(), off(0), "nothing was written");
+}
+
+#[test]
+fn log_append_time_copies_and_coordinator_appends_of_several_batches() {
+    let t = TestLog::with_config(config(&[
+        ("compression.type", "lz4"),
+        ("message.timestamp.type", "LogAppendTime"),
+    ]));
+    let log = t.open();
+    // A coordinator's append of three batches: two rebuilt, one already in lz4.
+    let a = values_of(2, "a");
+    let b = values_of(3, "b");
+    let c = values_of(1, "c");
+    let mut bytes = batch(BatchBuilder::new(), Compression::Gzip, &a, T0);
+    bytes.extend(batch(BatchBuilder::new(), Compression::Lz4, &b, T0));
+    bytes.extend(batch(BatchBuilder::new(), Compression::None, &c, T0));
+    let info = appended(log.append(&bytes, AppendOrigin::Coordinator).expect("append"));
+    assert_eq!((info.first_offset, info.last_offset), (off(0), off(5)));
+    let now = T0; // the test clock
+    let h = headers(&log);
+    assert_eq!(
+        h.iter()
+            .map(|x| (x.0 .0, x.0 .1, x.1 .2, x.1 .3))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, Compression::Lz4, 1, now),
+            (2, Compression::Lz4, 2, now),
+            (5, Compression::Lz4, 0, now)
+        ],
+        "(base, codec, last offset delta, max timestamp = append time)"
+    );
+    let got = values(&log, Isolation::ReadUncommitted);
+    let want: Vec<String> = [&a, &b, &c]
+        .iter()
+        .flat_map(|vs| vs.iter().map(|v| String::from_utf8(v.clone()).expect("utf8")))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_live_change_of_compression_type_applies_to_the_next_append() {
+    let t = TestLog::new();
+    let log = t.open();
+    let vals = values_of(2, "v");
+    appended(client(
+        &log,
+        &batch(BatchBuilder::new(), Compression::Gzip, &vals, T0),
+    ));
+    let mut c = (*log.config()).clone();
+    c.set("compression.type", "snappy").expect("snappy");
+    log.set_config(c).expect("set_config");
+    appended(client(
+        &log,
+        &batch(BatchBuilder::new(), Compression::Gzip, &vals, T0),
+    ));
+    let codecs: Vec<Compression> = stored(&log).iter().map(|b| b.1).collect();
+    assert_eq!(codecs, [Compression::Gzip, Compression::Snappy]);
 }

@@ -235,7 +235,8 @@ pub(crate) fn rebuild_with(
 /// `batch` with every record, compressed with `codec` (a log's `compression.type`, as
 /// Kafka's `LogValidator` recompresses): the same header fields but the codec bits, the
 /// base timestamp (the first record's) and the max timestamp (from the records, for
-/// CreateTime). `records` are the batch's own, in order.
+/// CreateTime); the records numbered 0, 1, ... as Kafka's copy numbers them. `records` are
+/// the batch's own, in order, as many as its last offset delta says.
 ///
 /// # Errors
 /// `codec` or the batch's own codec is disabled in this build.
@@ -244,7 +245,13 @@ pub(crate) fn recompressed(
     records: &[Record<'_>],
     codec: Compression,
 ) -> Result<Vec<u8>, BatchError> {
-    rebuild(batch, records, None, codec)
+    let base = batch.base_offset();
+    let numbered: Vec<Record<'_>> = records
+        .iter()
+        .zip(base..)
+        .map(|(r, offset)| Record { offset, ..r.clone() })
+        .collect();
+    rebuild(batch, &numbered, None, codec)
 }
 
 fn rebuild(

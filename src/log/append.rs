@@ -448,9 +448,15 @@ impl Log {
         if n == 0 {
             return Err(AppendError::Empty);
         }
-        if records.len() as u64 > config.segment_bytes {
+        // What will be written (Kafka checks the validated records): the input, with any
+        // recompressed copy in place of its batch.
+        let size: u64 = placed
+            .iter()
+            .map(|p| p.recompressed.as_ref().map_or(p.size, Vec::len) as u64)
+            .sum();
+        if size > config.segment_bytes {
             return Err(AppendError::RecordListTooLarge {
-                size: records.len() as u64,
+                size,
                 max: config.segment_bytes,
             });
         }

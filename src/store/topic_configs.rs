@@ -199,8 +199,9 @@ pub(super) fn effective_config(
     log.transaction_verification = config.transaction_verification;
     if super::is_internal_topic(name) {
         log.durability = config.internal_durability;
-        // As Kafka creates them (`compression.type=producer`): the coordinators' records
-        // are stored as they write them.
+        // The coordinators' records are stored as they write them (uncompressed). Kafka
+        // creates `__consumer_offsets` with `producer` and `__transaction_state` with
+        // `uncompressed`, the same for records written uncompressed.
         log.compression_type = None;
     }
     Ok(log)

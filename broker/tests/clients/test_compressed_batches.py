@@ -74,8 +74,8 @@ def test_a_topic_compression_type_recompresses_transactional_batches(producer, c
 
     eoslog = eoslog_bin()
     if not eoslog.exists():
-        print("eoslog binary %s absent: stored batches not inspected" % eoslog)
-        return
+        # Consumers decode gzip as well as zstd: only the stored batches can tell.
+        pytest.skip("eoslog binary %s absent: the stored codec cannot be checked" % eoslog)
     (d,) = broker.partition_dirs(topic, 0)
     out = subprocess.run([str(eoslog), "dump", "--json", str(d)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, "eoslog dump failed (%d): %s" % (out.returncode, out.stderr)
