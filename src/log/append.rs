@@ -2,6 +2,7 @@
 //! producer state, offsets and leader epochs patched into the batch heads, one `pwritev`.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
@@ -248,7 +249,7 @@ impl Log {
         let sync_answer = matches!(
             result,
             Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_))
-        ) && options.durability.unwrap_or(self.config().durability)
+        ) && options.durability.unwrap_or(w.config.durability)
             == Durability::SyncEachAppend;
         let truncations = sync_answer.then(|| self.sync.lock().truncations);
         drop(w);
@@ -475,7 +476,7 @@ impl Log {
     ) -> Result<AppendOutcome, AppendError> {
         let origin = options.origin;
         // One config for the whole append ([`Log::set_config`] swaps it under this lock).
-        let config = self.config();
+        let config = Arc::clone(&w.config);
         let log_end = self.log_end.load(Ordering::Acquire);
         let now = self.clock.now_ms();
         // Assign offsets and the leader epoch. Both live outside the CRC, so the batches are

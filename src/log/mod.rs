@@ -90,6 +90,9 @@ pub struct SegmentInfo {
 }
 
 struct Writer {
+    /// The config in force, as [`Log::config`] gives it: appends read it here, under the
+    /// lock they hold anyway, with no lock of its own.
+    config: Arc<LogConfig>,
     segments: Vec<Arc<Segment>>,
     psm: ProducerStateManager,
     epochs: LeaderEpochCache,
@@ -218,8 +221,7 @@ impl Log {
     pub fn set_config(&self, config: LogConfig) -> Result<(), crate::error::ConfigError> {
         open::check_config(&config)?;
         let mut w = self.writer.lock();
-        let current = self.config();
-        if config.high_watermark != current.high_watermark {
+        if config.high_watermark != w.config.high_watermark {
             return Err(crate::error::ConfigError::InvalidValue {
                 key: "eoslog.high.watermark".into(),
                 value: config.get("eoslog.high.watermark").unwrap_or_default(),
@@ -227,7 +229,9 @@ impl Log {
             });
         }
         w.psm.config = open::producer_config(&config);
-        *self.config.write() = Arc::new(config);
+        let config = Arc::new(config);
+        w.config = config.clone();
+        *self.config.write() = config;
         Ok(())
     }
 

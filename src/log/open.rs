@@ -421,7 +421,9 @@ impl Log {
             .values()
             .map(|&pid| (pid, psm.producers.get(pid).map_or(now, |e| e.last_timestamp)))
             .collect();
+        let config = Arc::new(config);
         let writer = Writer {
+            config: config.clone(),
             segments: segments.clone(),
             psm,
             epochs,
@@ -443,7 +445,7 @@ impl Log {
             dir: dir.clone(),
             fs,
             clock,
-            config: RwLock::new(Arc::new(config)),
+            config: RwLock::new(config),
             writer: Mutex::new(writer),
             segments: RwLock::new(Arc::new(segments)),
             aborted: RwLock::new(aborted),
