@@ -90,6 +90,14 @@ pub struct LogConfig {
     pub producer_id_expiration_ms: i64,
     /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
     pub log_append_time: bool,
+    /// `message.timestamp.before.max.ms`: with CreateTime, a client's (or coordinator's)
+    /// record stamped more than this before the log's clock is refused with
+    /// `INVALID_TIMESTAMP` (default `i64::MAX`: any past time, Kafka's default).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: with CreateTime, a record stamped more than this
+    /// after the log's clock is refused with `INVALID_TIMESTAMP` (default one hour, Kafka
+    /// 4's default).
+    pub message_timestamp_after_max_ms: i64,
     /// `compression.type`: `producer` (`None`, the default) keeps each batch as its
     /// producer compressed it; `uncompressed`, `gzip`, `snappy`, `lz4` or `zstd` makes the
     /// log store a client's data batch in that codec, recompressing one that arrives in
@@ -109,6 +117,14 @@ pub struct LogConfig {
     pub snapshot_interval_bytes: u64,
     /// `eoslog.durability`: `buffered` (default) or `sync`.
     pub durability: Durability,
+    /// `flush.messages`: an append that leaves at least this many offsets past the durable
+    /// offset fsyncs before it returns, as Kafka's `log.flush.interval.messages` does (1 is
+    /// `eoslog.durability=sync`). Default `i64::MAX`: never, Kafka's default.
+    pub flush_messages: i64,
+    /// `flush.ms`: [`crate::Log::run_maintenance`] fsyncs a log holding data that is not
+    /// durable once this long has passed since its last group-commit fsync, as Kafka's log
+    /// flusher does. Default `i64::MAX`: never, Kafka's default.
+    pub flush_ms: i64,
     /// `eoslog.high.watermark`: `log-end` (default), `durable` or `manual`.
     pub high_watermark: HighWatermarkMode,
     /// `eoslog.transaction.timeout.ms`: when set (> 0), [`crate::Log::run_maintenance`]
@@ -158,12 +174,16 @@ impl Default for LogConfig {
             delete_retention_ms: 86_400_000,
             producer_id_expiration_ms: 86_400_000,
             log_append_time: false,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
             compression_type: None,
             transaction_max_timeout_ms: 900_000,
             producer_window: 5,
             max_producer_ids: 1_000_000,
             snapshot_interval_bytes: 256 << 20,
             durability: Durability::Buffered,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
             high_watermark: HighWatermarkMode::LogEnd,
             transaction_timeout_ms: -1,
             transaction_verification: false,
@@ -202,11 +222,15 @@ pub const CONFIG_KEYS: &[&str] = &[
     "delete.retention.ms",
     "producer.id.expiration.ms",
     "message.timestamp.type",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.after.max.ms",
     "compression.type",
     "transaction.max.timeout.ms",
     "eoslog.producer.window",
     "eoslog.max.producer.ids",
     "eoslog.snapshot.interval.bytes",
+    "flush.messages",
+    "flush.ms",
     "eoslog.durability",
     "eoslog.high.watermark",
     "eoslog.transaction.timeout.ms",
@@ -279,6 +303,8 @@ impl LogConfig {
                     _ => return Err(bad("expected CreateTime or LogAppendTime")),
                 }
             }
+            "message.timestamp.before.max.ms" => self.message_timestamp_before_max_ms = at_least(0)?,
+            "message.timestamp.after.max.ms" => self.message_timestamp_after_max_ms = at_least(0)?,
             "compression.type" => {
                 let codec = match value.trim() {
                     "producer" => None,
@@ -305,6 +331,8 @@ impl LogConfig {
                 self.max_producer_ids = usize::try_from(at_least(1)?).map_err(|_| bad("too large"))?;
             }
             "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes = at_least(1)? as u64,
+            "flush.messages" => self.flush_messages = at_least(1)?,
+            "flush.ms" => self.flush_ms = at_least(0)?,
             "eoslog.durability" => {
                 self.durability = match value {
                     "buffered" => Durability::Buffered,
@@ -380,6 +408,8 @@ impl LogConfig {
                 "CreateTime"
             }
             .to_owned(),
+            "message.timestamp.before.max.ms" => self.message_timestamp_before_max_ms.to_string(),
+            "message.timestamp.after.max.ms" => self.message_timestamp_after_max_ms.to_string(),
             "compression.type" => match self.compression_type {
                 None => "producer",
                 Some(Compression::None) => "uncompressed",
@@ -390,6 +420,8 @@ impl LogConfig {
             "eoslog.producer.window" => self.producer_window.to_string(),
             "eoslog.max.producer.ids" => self.max_producer_ids.to_string(),
             "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes.to_string(),
+            "flush.messages" => self.flush_messages.to_string(),
+            "flush.ms" => self.flush_ms.to_string(),
             "eoslog.durability" => match self.durability {
                 Durability::Buffered => "buffered",
                 Durability::SyncEachAppend => "sync",

@@ -334,6 +334,17 @@ pub enum AppendError {
         /// The rule broken.
         reason: InvalidRecordReason,
     },
+    /// A record's timestamp is refused (Kafka's `LogValidator.validateTimestamp`).
+    #[error("batch {batch}{}: {reason}", record.map_or_else(String::new, |r| format!(", record {r}")))]
+    InvalidTimestamp {
+        /// Zero-based index of the batch in the append.
+        batch: usize,
+        /// Zero-based index of the record in its batch; `None` when the batch's header was
+        /// judged without decoding its records (`eoslog.validate.records=false`).
+        record: Option<usize>,
+        /// The rule broken.
+        reason: InvalidTimestampReason,
+    },
     /// A batch is larger than `max.message.bytes`.
     #[error("batch {batch} has {size} bytes, more than max.message.bytes {max}")]
     MessageTooLarge {
@@ -423,6 +434,28 @@ pub enum InvalidRecordReason {
     RecordOffsetMismatch,
 }
 
+/// Why a record's timestamp was refused (both map to `INVALID_TIMESTAMP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum InvalidTimestampReason {
+    /// With `message.timestamp.type=CreateTime`, the timestamp lies outside the window that
+    /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms` open around the
+    /// log's clock.
+    #[error("timestamp {timestamp} is out of range; the timestamp should be within [{earliest}, {latest}]")]
+    OutOfRange {
+        /// The record's timestamp.
+        timestamp: i64,
+        /// The log's clock minus `message.timestamp.before.max.ms`.
+        earliest: i64,
+        /// The log's clock plus `message.timestamp.after.max.ms`.
+        latest: i64,
+    },
+    /// A producer set the LogAppendTime bit on a batch for a log that stamps LogAppendTime
+    /// itself (or on a batch whose records carry no timestamp).
+    #[error("producers may not set the timestamp type to LogAppendTime")]
+    LogAppendTimeFromProducer,
+}
+
 impl AppendError {
     /// The Kafka error code a broker returns for this failure.
     #[must_use]
@@ -431,6 +464,7 @@ impl AppendError {
             AppendError::Storage(e) => e.kafka_error(),
             AppendError::InvalidBatch { source, .. } => source.kafka_error(),
             AppendError::InvalidRecord { .. } | AppendError::Empty => KafkaError::InvalidRecord,
+            AppendError::InvalidTimestamp { .. } => KafkaError::InvalidTimestamp,
             AppendError::MessageTooLarge { .. } => KafkaError::MessageTooLarge,
             AppendError::RecordListTooLarge { .. } => KafkaError::RecordListTooLarge,
             AppendError::UnexpectedOffset { .. } => KafkaError::UnknownServerError,

@@ -202,7 +202,7 @@ pub use coordinator::{
 pub use epoch_cache::EpochEntry;
 pub use error::{
     AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason,
-    OpenError, ReadError, RecordErrorKind, StorageError,
+    InvalidTimestampReason, OpenError, ReadError, RecordErrorKind, StorageError,
 };
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
 pub use kafka::KafkaError;

@@ -11,8 +11,8 @@ mod common;
 use common::*;
 
 use eoslog::{
-    AppendError, AppendOrigin, BatchBuilder, BatchIter, Compression, Isolation, Log, NewRecord,
-    ProducerEpoch, ProducerId, Sequence,
+    AppendError, AppendOrigin, BatchBuilder, Compression, Isolation, Log, NewRecord, ProducerEpoch,
+    ProducerId, Sequence,
 };
 
 /// Every stored batch, as (base offset, codec, producer id, transactional, control).
@@ -24,32 +24,23 @@ fn stored(log: &Log) -> Vec<(i64, Compression, i64, bool, bool)> {
 /// (producer epoch, base sequence, last offset delta, max timestamp).
 #[allow(clippy::type_complexity)]
 fn headers(log: &Log) -> Vec<((i64, Compression, i64, bool, bool), (i16, i32, i32, i64))> {
-    let bytes = log
-        .read(log.log_start_offset(), usize::MAX / 2, Isolation::ReadUncommitted)
-        .expect("read")
-        .bytes()
-        .expect("bytes");
-    BatchIter::new(&bytes)
-        .map(|item| {
-            let (_, b) = item.expect("a whole batch");
-            b.validate_crc().expect("a valid CRC");
+    map_batches(log, |b| {
+        (
             (
-                (
-                    b.base_offset(),
-                    b.compression().expect("codec"),
-                    b.producer_id().0,
-                    b.is_transactional(),
-                    b.is_control(),
-                ),
-                (
-                    b.producer_epoch().0,
-                    b.base_sequence().0,
-                    b.last_offset_delta(),
-                    b.max_timestamp(),
-                ),
-            )
-        })
-        .collect()
+                b.base_offset(),
+                b.compression().expect("codec"),
+                b.producer_id().0,
+                b.is_transactional(),
+                b.is_control(),
+            ),
+            (
+                b.producer_epoch().0,
+                b.base_sequence().0,
+                b.last_offset_delta(),
+                b.max_timestamp(),
+            ),
+        )
+    })
 }
 
 fn values_of(n: usize, tag: &str) -> Vec<Vec<u8>> {
@@ -276,4 +267,42 @@ fn a_live_change_of_compression_type_applies_to_the_next_append() {
     ));
     let codecs: Vec<Compression> = stored(&log).iter().map(|b| b.1).collect();
     assert_eq!(codecs, [Compression::Gzip, Compression::Snappy]);
+}
+
+#[test]
+fn a_producers_log_append_time_batch_is_recompressed_as_create_time() {
+    // Kafka rebuilds the batch with the log's timestamp type; its records carry the time
+    // they read in the original, the header's max timestamp.
+    let t = TestLog::with_config(config(&[("compression.type", "zstd")]));
+    let log = t.open();
+    let mut gz = claiming_max(
+        batch(
+            BatchBuilder::new(),
+            Compression::Gzip,
+            &values_of(3, "lat"),
+            T0 - 10,
+        ),
+        T0 - 1,
+    );
+    let attrs = i16::from_be_bytes([gz[21], gz[22]]) | 0x08;
+    gz[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = eoslog::crc32c(&gz[21..]);
+    gz[17..21].copy_from_slice(&crc.to_be_bytes());
+    let info = appended(client(&log, &gz));
+    assert_eq!(info.max_timestamp, T0 - 1);
+    assert_eq!(
+        map_batches(&log, |b| (
+            b.compression().expect("codec"),
+            b.timestamp_type(),
+            b.max_timestamp()
+        )),
+        vec![(Compression::Zstd, eoslog::TimestampType::CreateTime, T0 - 1)]
+    );
+    let (recs, _) = log
+        .read_records(off(0), usize::MAX / 2, Isolation::ReadUncommitted)
+        .expect("records");
+    assert_eq!(
+        recs.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+        vec![T0 - 1; 3]
+    );
 }

@@ -5,6 +5,9 @@
 //! partition fails. A fetch of no partition is answered at once, whatever its wait.
 //! AddPartitionsToTxn answers every partition the broker does not have with
 //! UNKNOWN_TOPIC_OR_PARTITION and the others with OPERATION_NOT_ATTEMPTED, adding nothing.
+//! A record refused on its own (a timestamp out of `message.timestamp.*.max.ms`, a record
+//! without a key in a compacted topic) is answered from v8 with Kafka's summary message and
+//! the record's index in its batch, and with the code alone before v8.
 
 mod common;
 
@@ -25,6 +28,7 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REQUIRED_ACKS: i16 = 21;
 const OPERATION_NOT_ATTEMPTED: i16 = 55;
 const INVALID_RECORD: i16 = 87;
+const INVALID_TIMESTAMP: i16 = 32;
 
 fn batch() -> Bytes {
     Bytes::from(
@@ -194,4 +198,88 @@ fn add_partitions_to_txn_names_every_unknown_partition() {
         add(&[("t", &[0, 1])]),
         vec![("t".to_owned(), vec![(0, 0), (1, 0)])]
     );
+}
+
+#[test]
+fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = in_process(dir.path(), &[], eoslog::LogOptions::default());
+    broker.store().create_topic("t", 1, &[]).expect("topic");
+    broker
+        .store()
+        .create_topic("c", 1, &[("cleanup.policy", "compact")])
+        .expect("compacted topic");
+    let b = broker.local_addr().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    // The second record is two hours ahead: past Kafka 4's default `after.max.ms` of one hour.
+    let future = Bytes::from(
+        BatchBuilder::new()
+            .build(&[
+                NewRecord::value(now, b"v"),
+                NewRecord::value(now + 2 * 3_600_000, b"v"),
+            ])
+            .expect("batch"),
+    );
+    let keyless = Bytes::from(
+        BatchBuilder::new()
+            .build(&[NewRecord::value(now, b"v")])
+            .expect("batch"),
+    );
+    let parts = [("t", 0, Some(future)), ("c", 0, Some(keyless))];
+    let mut c = conn(&b);
+    let resp: ProduceResponse = call(&mut c, ApiKey::Produce, 9, &request(-1, &parts));
+    assert_eq!(codes(&resp), vec![INVALID_TIMESTAMP, INVALID_RECORD]);
+    let details: Vec<_> = resp
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .map(|p| {
+            (
+                p.error_message.as_ref().map(ToString::to_string),
+                p.record_errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.batch_index,
+                            e.batch_index_error_message.as_ref().map(ToString::to_string),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details[0].0.as_deref(),
+        Some("One or more records have been rejected due to invalid timestamp")
+    );
+    assert_eq!(details[0].1.len(), 1);
+    assert_eq!(details[0].1[0].0, 1, "the second record");
+    let why = details[0].1[0].1.clone().expect("a reason");
+    assert!(
+        why.contains("out of range") && why.contains(&(now + 2 * 3_600_000).to_string()),
+        "{why}"
+    );
+    assert_eq!(details[1].1.len(), 1);
+    assert_eq!(details[1].1[0].0, 0);
+    assert!(
+        details[1].0.as_deref().is_some_and(|m| m.contains("no key")),
+        "{:?}",
+        details[1]
+    );
+    // Nothing was stored.
+    for t in ["t", "c"] {
+        let log = broker.store().partition(t, 0).expect("partition");
+        assert_eq!(log.log_end_offset().0, 0, "{t}");
+    }
+    // Before v8 the answer has no room for them: the code alone.
+    let resp: ProduceResponse = call(&mut c, ApiKey::Produce, 7, &request(-1, &parts));
+    assert_eq!(codes(&resp), vec![INVALID_TIMESTAMP, INVALID_RECORD]);
+    assert!(resp
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .all(|p| p.error_message.is_none() && p.record_errors.is_empty()));
 }

@@ -31,9 +31,7 @@ pub(crate) use build::{empty_batch_like, rebuild_with, recompressed};
 pub use crc::crc32c;
 pub(crate) use crc::{crc32c_combine, Crc32cDigest};
 pub use records::{Record, RecordIter, Records};
-pub(crate) use view::{
-    peek_batch_size, set_base_offset, set_log_append_time, set_max_timestamp, set_partition_leader_epoch,
-};
+pub(crate) use view::{peek_batch_size, set_base_offset, set_max_timestamp, set_partition_leader_epoch};
 pub use view::{BatchIter, RecordBatch};
 
 // Field offsets, each chained from the previous one (docs/FORMAT.md has the diagram).

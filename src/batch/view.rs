@@ -286,18 +286,15 @@ pub(crate) fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
         .copy_from_slice(&epoch.to_be_bytes());
 }
 
-/// Sets `maxTimestamp` and the LogAppendTime bit, then recomputes the CRC (both are covered).
-pub(crate) fn set_log_append_time(buf: &mut [u8], timestamp: i64) {
-    let attrs = be_i16(buf, ATTRIBUTES_OFFSET).unwrap_or(0) | TIMESTAMP_TYPE_BIT;
+/// Sets the timestamp type bit to `kind` and `maxTimestamp` to `timestamp`, then recomputes
+/// the CRC, which covers both (Kafka's `DefaultRecordBatch.setMaxTimestamp`).
+pub(crate) fn set_max_timestamp(buf: &mut [u8], kind: TimestampType, timestamp: i64) {
+    let attrs = be_i16(buf, ATTRIBUTES_OFFSET).unwrap_or(0);
+    let attrs = match kind {
+        TimestampType::CreateTime => attrs & !TIMESTAMP_TYPE_BIT,
+        TimestampType::LogAppendTime => attrs | TIMESTAMP_TYPE_BIT,
+    };
     buf[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
-    buf[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&timestamp.to_be_bytes());
-    let crc = crc32c(&buf[ATTRIBUTES_OFFSET..]);
-    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// Sets a CreateTime batch's max timestamp to `timestamp` and recomputes its CRC (Kafka's
-/// `DefaultRecordBatch.setMaxTimestamp`).
-pub(crate) fn set_max_timestamp(buf: &mut [u8], timestamp: i64) {
     buf[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&timestamp.to_be_bytes());
     let crc = crc32c(&buf[ATTRIBUTES_OFFSET..]);
     buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());

@@ -8,7 +8,7 @@ use parking_lot::MutexGuard;
 
 use crate::batch::{self, BatchIter, ControlType, RecordBatch, TimestampType};
 use crate::config::{Durability, HighWatermarkMode, LogConfig};
-use crate::error::{AppendError, InvalidRecordReason, StorageError};
+use crate::error::{AppendError, InvalidRecordReason, InvalidTimestampReason, StorageError};
 
 use crate::producer_state::{
     AppendOrigin, Duplicate, PendingAppend, ProducerBatch, ProducerStateManager, Rejection, StartVerification,
@@ -125,11 +125,47 @@ pub(super) struct Placed {
     base: i64,
     /// Leader epoch stamped (or carried).
     epoch: i32,
-    /// The max timestamp of a CreateTime batch whose header disagrees with its records:
-    /// stamped over the header's, as Kafka's `LogValidator` does.
+    /// The max timestamp to stamp, with the CreateTime type, over the header's: a
+    /// CreateTime batch whose header disagrees with its records, a producer's LogAppendTime
+    /// batch in a CreateTime log, or a recompressed copy (as Kafka's `LogValidator` does).
     restamp: Option<i64>,
     /// The batch recompressed in the log's `compression.type`, written in its place.
     recompressed: Option<Vec<u8>>,
+}
+
+/// Kafka's `LogValidator.validateTimestamp` for one record timestamp (`timestamp`, as its
+/// batch of type `batch_type` gives it) of a client's or coordinator's data batch at `now`.
+///
+/// The distance to `now` is exact (no overflow), and a bound of `i64::MAX` is no bound, so a
+/// record far in the past passes Kafka's default `before.max.ms` as it does in Kafka, where
+/// the subtraction wraps instead.
+fn timestamp_rule(
+    config: &LogConfig,
+    batch_type: TimestampType,
+    timestamp: i64,
+    now: i64,
+) -> Result<(), InvalidTimestampReason> {
+    /// Kafka's `RecordBatch.NO_TIMESTAMP`: a record without a create time is not judged.
+    const NO_TIMESTAMP: i64 = -1;
+    if !config.log_append_time && timestamp != NO_TIMESTAMP {
+        let (before, after) = (
+            config.message_timestamp_before_max_ms,
+            config.message_timestamp_after_max_ms,
+        );
+        let behind = i128::from(now) - i128::from(timestamp);
+        if (before != i64::MAX && behind > i128::from(before))
+            || (after != i64::MAX && -behind > i128::from(after))
+        {
+            return Err(InvalidTimestampReason::OutOfRange {
+                timestamp,
+                earliest: now.saturating_sub(before),
+                latest: now.saturating_add(after),
+            });
+        }
+    } else if batch_type == TimestampType::LogAppendTime {
+        return Err(InvalidTimestampReason::LogAppendTimeFromProducer);
+    }
+    Ok(())
 }
 
 /// Producer fields of a data batch whose base offset is (or will be) `base`.
@@ -246,11 +282,19 @@ impl Log {
             .and_then(|()| write(&mut w));
         // A durable answer is owed only if no truncation (always under the writer lock) ran
         // between placing the records and the fsync that covers them.
-        let sync_answer = matches!(
-            result,
-            Ok(AppendOutcome::Appended(_) | AppendOutcome::Duplicate(_))
-        ) && options.durability.unwrap_or(w.config.durability)
-            == Durability::SyncEachAppend;
+        // `flush.messages`: an append that leaves that many offsets undurable fsyncs too.
+        let sync_each = options.durability.unwrap_or(w.config.durability) == Durability::SyncEachAppend;
+        let flush_messages = w.config.flush_messages;
+        let sync_answer = match &result {
+            Ok(AppendOutcome::Appended(info)) => {
+                sync_each
+                    || (flush_messages != i64::MAX
+                        && (info.last_offset.0 + 1).saturating_sub(self.sync.lock().durable)
+                            >= flush_messages)
+            }
+            Ok(AppendOutcome::Duplicate(_)) => sync_each,
+            _ => false,
+        };
         let truncations = sync_answer.then(|| self.sync.lock().truncations);
         drop(w);
         if self.appending.fetch_sub(1, Ordering::AcqRel) == 1 && self.leader_waiting.load(Ordering::Acquire) {
@@ -367,6 +411,7 @@ impl Log {
                         let compact = config.cleanup_policy.compact;
                         let recs = b.records().map_err(invalid)?;
                         let mut records_max = -1i64;
+                        let mut missing_key = None;
                         for (i, r) in recs.iter().enumerate() {
                             let r = r.map_err(invalid)?;
                             records_max = records_max.max(r.timestamp);
@@ -374,10 +419,20 @@ impl Log {
                                 return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
                             }
                             if compact && r.key.is_none() {
-                                return Err(reason(InvalidRecordReason::MissingKeyInCompactedLog {
-                                    index: i,
-                                }));
+                                missing_key.get_or_insert(i);
                             }
+                            // Kafka reports every record's errors and answers with
+                            // INVALID_TIMESTAMP if any is a timestamp's: it wins over a key's.
+                            timestamp_rule(config, b.timestamp_type(), r.timestamp, now).map_err(|why| {
+                                AppendError::InvalidTimestamp {
+                                    batch: n,
+                                    record: Some(i),
+                                    reason: why,
+                                }
+                            })?;
+                        }
+                        if let Some(index) = missing_key {
+                            return Err(reason(InvalidRecordReason::MissingKeyInCompactedLog { index }));
                         }
                         // The header's max timestamp is what indexes, retention and
                         // timestamp lookups read: Kafka sets it from the records.
@@ -385,6 +440,31 @@ impl Log {
                         if !log_append_time && create_time && records_max != b.max_timestamp() {
                             restamp = Some(records_max);
                         }
+                    } else {
+                        // Records are not decoded: the header's first and max timestamps
+                        // stand for them (a LogAppendTime batch's records all read its max).
+                        let first = match b.timestamp_type() {
+                            TimestampType::CreateTime => b.base_timestamp(),
+                            TimestampType::LogAppendTime => b.max_timestamp(),
+                        };
+                        for ts in [first, b.max_timestamp()] {
+                            timestamp_rule(config, b.timestamp_type(), ts, now).map_err(|why| {
+                                AppendError::InvalidTimestamp {
+                                    batch: n,
+                                    record: None,
+                                    reason: why,
+                                }
+                            })?;
+                        }
+                    }
+                    // A producer's LogAppendTime batch in a CreateTime log is stored as
+                    // CreateTime with the max timestamp its records read (Kafka's
+                    // `setMaxTimestamp(CREATE_TIME, ...)`).
+                    if !b.is_control()
+                        && !log_append_time
+                        && b.timestamp_type() == TimestampType::LogAppendTime
+                    {
+                        restamp = Some(restamp.unwrap_or(b.max_timestamp()));
                     }
                 }
                 AppendOrigin::Replication => {
@@ -412,7 +492,7 @@ impl Log {
                             max: config.max_message_bytes,
                         });
                     }
-                    if b.timestamp_type() == TimestampType::CreateTime {
+                    if !log_append_time {
                         restamp = Some(recs.iter().map(|r| r.timestamp).max().unwrap_or(-1));
                     }
                     Some(bytes)
@@ -438,8 +518,7 @@ impl Log {
                     Some(e) if assign => e,
                     _ => b.partition_leader_epoch(),
                 },
-                // The copy already carries the records' max timestamp.
-                restamp: restamp.filter(|_| recompressed.is_none()),
+                restamp,
                 recompressed,
             });
             out.next = last + 1;
@@ -521,9 +600,9 @@ impl Log {
                 batch::set_base_offset(slot, p.base);
                 batch::set_partition_leader_epoch(slot, p.epoch);
                 if log_append_time {
-                    batch::set_log_append_time(slot, now);
+                    batch::set_max_timestamp(slot, TimestampType::LogAppendTime, now);
                 } else if let Some(ts) = p.restamp {
-                    batch::set_max_timestamp(slot, ts);
+                    batch::set_max_timestamp(slot, TimestampType::CreateTime, ts);
                 }
             }
         }

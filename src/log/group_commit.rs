@@ -21,6 +21,8 @@ pub(super) struct SyncState {
     pub(super) truncations: u64,
     /// Callers waiting for another caller's fsync to finish (a gauge in [`crate::LogStats`]).
     pub(super) waiting: u64,
+    /// When the last group-commit fsync finished (or the log opened), for `flush.ms`.
+    pub(super) last_sync_ms: i64,
 }
 
 impl SyncState {
@@ -141,6 +143,7 @@ impl Log {
                 if st.truncations == truncations {
                     st.durable = st.durable.max(upto);
                 }
+                st.last_sync_ms = self.clock.now_ms();
                 Ok(st.durable)
             }
             Err(e) => Err(self.poison(e)),
@@ -153,6 +156,20 @@ impl Log {
     /// Poisons the log and clears the leader's claim if the leader's fsync panics (an
     /// injected [`FileSystem`] may): waiters must not wait for a leader that is gone, and
     /// whether that fsync reached the disk is unknown.
+    /// `flush.ms`: fsyncs what is not durable once `flush_ms` has passed since the last
+    /// group-commit fsync (Kafka's `LogManager.flushDirtyLogs`). Returns whether it did.
+    pub(super) fn flush_if_due(&self, flush_ms: i64, now: i64) -> Result<bool, StorageError> {
+        let end = self.log_end.load(Ordering::Acquire);
+        let due = {
+            let st = self.sync.lock();
+            st.durable < end && now.saturating_sub(st.last_sync_ms) >= flush_ms
+        };
+        if due {
+            self.sync_to(end)?;
+        }
+        Ok(due)
+    }
+
     pub(super) fn leader_panicked(&self) {
         tracing::error!(dir = %self.dir.display(), "group-commit fsync panicked: the log refuses writes until reopened");
         self.poisoned.store(true, Ordering::Release);

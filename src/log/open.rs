@@ -441,6 +441,7 @@ impl Log {
             txn_started_ms,
         };
         let cleaner_state = super::clean::CleanerState::load(&*fs, &dir);
+        let opened_ms = clock.now_ms();
         let log = Log {
             dir: dir.clone(),
             fs,
@@ -459,6 +460,7 @@ impl Log {
                 in_progress: false,
                 truncations: 0,
                 waiting: 0,
+                last_sync_ms: opened_ms,
             }),
             truncation_seq: AtomicU64::new(0),
             sync_cv: Condvar::new(),

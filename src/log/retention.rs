@@ -42,6 +42,10 @@ impl Log {
         // Also after `eoslog.roll.fsync` changed to inline: rolls made before may be pending.
         self.sync_rolled()?;
         let now = self.clock.now_ms();
+        let flush_ms = self.config().flush_ms;
+        if flush_ms != i64::MAX {
+            self.flush_if_due(flush_ms, now)?;
+        }
         let expired_producers = self.writer.lock().psm.remove_expired(now);
         let deleted_segments = if retention { self.apply_retention()? } else { 0 };
         let mut aborted_transactions = 0;

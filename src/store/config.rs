@@ -123,6 +123,14 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.retention.bytes", "retention.bytes"),
     ("log.retention.ms", "retention.ms"),
     ("log.message.timestamp.type", "message.timestamp.type"),
+    (
+        "log.message.timestamp.before.max.ms",
+        "message.timestamp.before.max.ms",
+    ),
+    (
+        "log.message.timestamp.after.max.ms",
+        "message.timestamp.after.max.ms",
+    ),
     ("log.cleanup.policy", "cleanup.policy"),
     ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
     ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
@@ -130,6 +138,8 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
     ("producer.id.expiration.ms", "producer.id.expiration.ms"),
     ("compression.type", "compression.type"),
+    ("log.flush.interval.messages", "flush.messages"),
+    ("log.flush.interval.ms", "flush.ms"),
 ];
 
 impl StoreConfig {

@@ -100,6 +100,23 @@ pub fn plain(values: &[&str]) -> Vec<u8> {
     BatchBuilder::new().build(&recs).expect("build")
 }
 
+/// Every batch stored in `log` from its start (read_uncommitted), each CRC checked, mapped
+/// by `f`.
+pub fn map_batches<T>(log: &Log, f: impl Fn(&eoslog::RecordBatch<'_>) -> T) -> Vec<T> {
+    let bytes = log
+        .read(log.log_start_offset(), usize::MAX / 2, Isolation::ReadUncommitted)
+        .expect("read")
+        .bytes()
+        .expect("bytes");
+    eoslog::BatchIter::new(&bytes)
+        .map(|item| {
+            let (_, b) = item.expect("a whole batch");
+            b.validate_crc().expect("a valid CRC");
+            f(&b)
+        })
+        .collect()
+}
+
 pub fn appended(o: AppendOutcome) -> AppendInfo {
     match o {
         AppendOutcome::Appended(i) => i,

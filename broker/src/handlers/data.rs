@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use eoslog::{AppendOutcome, Isolation, KafkaError, Offset, ProduceContext, TxnVersion};
+use eoslog::{
+    AppendError, AppendOutcome, InvalidRecordReason, Isolation, KafkaError, Offset, ProduceContext,
+    ProduceError, TxnVersion,
+};
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -20,15 +23,63 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{
     FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetForLeaderEpochRequest,
     OffsetForLeaderEpochResponse, ProduceRequest, ProduceResponse, ProducerId,
 };
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use super::meta::LEADER_EPOCH;
 use super::{topic_name, Ctx};
+
+/// A partition's refusal in a produce answer: the code, and for a record-level refusal
+/// (v8+) Kafka's summary and the record's index in its batch with why.
+struct Refusal {
+    code: i16,
+    message: Option<String>,
+    record: Option<(i32, String)>,
+}
+
+impl From<i16> for Refusal {
+    fn from(code: i16) -> Self {
+        Refusal {
+            code,
+            message: None,
+            record: None,
+        }
+    }
+}
+
+impl Refusal {
+    /// As Kafka's `ReplicaManager` answers a `RecordValidationException`: a summary and the
+    /// record at fault; other refusals carry only their code.
+    fn of(e: &ProduceError, version: i16) -> Self {
+        let code = e.code_for(version);
+        let (message, record) = match e {
+            ProduceError::Append(AppendError::InvalidTimestamp { record, reason, .. }) => (
+                "One or more records have been rejected due to invalid timestamp".to_owned(),
+                (record.unwrap_or(0), reason.to_string()),
+            ),
+            ProduceError::Append(AppendError::InvalidRecord {
+                reason: reason @ InvalidRecordReason::MissingKeyInCompactedLog { index },
+                ..
+            }) => (
+                format!("One or more records have been rejected due to 1 record errors in total: {reason}"),
+                (*index, reason.to_string()),
+            ),
+            _ => return code.into(),
+        };
+        Refusal {
+            code,
+            message: Some(message),
+            record: Some((i32::try_from(record.0).unwrap_or(i32::MAX), record.1)),
+        }
+    }
+}
 
 /// Whether any partition of a produce answer failed.
 pub(crate) fn any_failed(r: &ProduceResponse) -> bool {
@@ -62,22 +113,22 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                         .map(|p| {
                             // In Kafka's order: the partition, then the records, then acks.
                             let answer = if !sh.store.has_partition(&name, p.index) {
-                                Err(KafkaError::UnknownTopicOrPartition.code())
+                                Err(KafkaError::UnknownTopicOrPartition.code().into())
                             } else {
                                 match p.records.as_deref() {
                                     // `ProduceRequest.validateRecords`: at least one batch.
-                                    None | Some([]) => Err(KafkaError::InvalidRecord.code()),
-                                    Some(_) if !acks_valid => Err(ResponseError::InvalidRequiredAcks.code()),
+                                    None | Some([]) => Err(KafkaError::InvalidRecord.code().into()),
+                                    Some(_) if !acks_valid => Err(ResponseError::InvalidRequiredAcks.code().into()),
                                     Some(bytes) => match sh.store.produce(&name, p.index, bytes, &pctx) {
                                         Ok(AppendOutcome::Appended(i)) => {
                                             wrote = true;
                                             Ok(i)
                                         }
                                         Ok(AppendOutcome::Duplicate(i)) => Ok(i),
-                                        Ok(AppendOutcome::Rejected(rej)) => Err(rej.kafka_error().code()),
+                                        Ok(AppendOutcome::Rejected(rej)) => Err(rej.kafka_error().code().into()),
                                         Err(e) => {
                                             tracing::debug!(target: "eoslog_broker", topic = %name, partition = p.index, error = %e, "produce refused");
-                                            Err(e.code_for(version))
+                                            Err(Refusal::of(&e, version))
                                         }
                                     },
                                 }
@@ -113,12 +164,25 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                                 p.log_start_offset = info.log_start_offset.0;
                             }
                         }
-                        Err(code) => {
-                            p.error_code = code;
+                        Err(refusal) => {
+                            p.error_code = refusal.code;
                             p.base_offset = -1;
                             p.log_append_time_ms = -1;
                             if version >= 5 {
                                 p.log_start_offset = -1;
+                            }
+                            if version >= 8 {
+                                p.error_message = refusal.message.map(StrBytes::from_string);
+                                p.record_errors = refusal
+                                    .record
+                                    .into_iter()
+                                    .map(|(index, why)| {
+                                        let mut e = BatchIndexAndErrorMessage::default();
+                                        e.batch_index = index;
+                                        e.batch_index_error_message = Some(StrBytes::from_string(why));
+                                        e
+                                    })
+                                    .collect();
                             }
                         }
                     }

@@ -62,7 +62,8 @@ async def send_records(producer, records):
     for r in records:
         futs.append((r, await producer.send(r["topic"], key=enc(r.get("key")),
                                             value=enc(r.get("value")),
-                                            partition=r.get("partition"))))
+                                            partition=r.get("partition"),
+                                            timestamp_ms=r.get("timestamp"))))
     n = 0
     for r, f in futs:
         md = await f

@@ -103,6 +103,8 @@ def produce_records(producer, records):
         kw = {"key": enc(r.get("key")), "value": enc(r.get("value"))}
         if r.get("partition") is not None:
             kw["partition"] = r["partition"]
+        if r.get("timestamp") is not None:
+            kw["timestamp"] = r["timestamp"]
         while True:
             try:
                 producer.produce(r["topic"], **kw)

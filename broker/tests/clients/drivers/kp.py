@@ -65,7 +65,7 @@ def send_records(producer, records):
     futs = []
     for r in records:
         f = producer.send(r["topic"], key=enc(r.get("key")), value=enc(r.get("value")),
-                          partition=r.get("partition"))
+                          partition=r.get("partition"), timestamp_ms=r.get("timestamp"))
         futs.append((r, f))
     return futs
 
