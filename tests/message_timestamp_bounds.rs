@@ -110,7 +110,7 @@ fn both_bounds_are_inclusive_and_follow_a_live_change() {
 }
 
 #[test]
-fn a_timestamp_error_wins_over_a_missing_key_and_a_retry_is_refused_the_same() {
+fn a_timestamp_error_wins_over_another_records_missing_key_and_leaves_no_producer_state() {
     let t = TestLog::with_config(config(&[("cleanup.policy", "compact")]));
     let log = t.open();
     let recs = [
@@ -130,8 +130,26 @@ fn a_timestamp_error_wins_over_a_missing_key_and_a_retry_is_refused_the_same() {
         matches!(err, AppendError::InvalidTimestamp { record: Some(1), .. }),
         "{err:?}"
     );
-    // Nothing of the producer was recorded: the batch is refused again, not a duplicate.
-    refused(&log, &batch);
+    // Nothing of the producer was recorded: its first sequence is still the one expected.
+    let good = BatchBuilder::idempotent(ProducerId(3), ProducerEpoch(0), Sequence(0))
+        .build(&[NewRecord::key_value(T0, b"k", b"v")])
+        .expect("build");
+    assert_eq!(appended(client(&log, &good)).first_offset, off(0));
+    // A record without a key is not judged by its timestamp: INVALID_RECORD, as in Kafka.
+    let keyless_future = BatchBuilder::new()
+        .build(&[NewRecord {
+            timestamp: T0 + 2 * HOUR,
+            key: None,
+            value: Some(b"v"),
+            headers: Vec::new(),
+        }])
+        .expect("build");
+    assert_eq!(
+        log.append(&keyless_future, eoslog::AppendOrigin::Client)
+            .expect_err("keyless")
+            .kafka_error(),
+        KafkaError::InvalidRecord
+    );
     // Without the bad timestamp, the missing key is what is refused.
     let keyless = BatchBuilder::new().build(&recs[..1]).expect("build");
     assert_eq!(
@@ -153,6 +171,15 @@ fn without_record_validation_the_header_timestamps_are_judged() {
         "{err:?}"
     );
     appended(client(&log, &stamped(&[T0, T0 + HOUR])));
+    // The first record's timestamp is the header's base timestamp: judged behind.
+    let mut c = (*log.config()).clone();
+    c.set("message.timestamp.before.max.ms", "1000").expect("set");
+    log.set_config(c).expect("set_config");
+    let err = refused(&log, &stamped(&[T0 - 1001, T0]));
+    assert!(
+        matches!(err, AppendError::InvalidTimestamp { record: None, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! UNKNOWN_TOPIC_OR_PARTITION and the others with OPERATION_NOT_ATTEMPTED, adding nothing.
 //! A record refused on its own (a timestamp out of `message.timestamp.*.max.ms`, a record
 //! without a key in a compacted topic) is answered from v8 with Kafka's summary message and
-//! the record's index in its batch, and with the code alone before v8.
+//! the record's index in its batch, and with the code alone before v8; its log start offset
+//! is the partition's, as Kafka answers a record validation error.
 
 mod common;
 
@@ -262,6 +263,12 @@ fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
         why.contains("out of range") && why.contains(&(now + 2 * 3_600_000).to_string()),
         "{why}"
     );
+    // As Kafka's ReplicaManager answers a record validation error: the log start offset.
+    assert!(resp
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .all(|p| p.log_start_offset == 0));
     assert_eq!(details[1].1.len(), 1);
     assert_eq!(details[1].1[0].0, 0);
     assert!(

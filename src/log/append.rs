@@ -136,9 +136,9 @@ pub(super) struct Placed {
 /// Kafka's `LogValidator.validateTimestamp` for one record timestamp (`timestamp`, as its
 /// batch of type `batch_type` gives it) of a client's or coordinator's data batch at `now`.
 ///
-/// The distance to `now` is exact (no overflow), and a bound of `i64::MAX` is no bound, so a
-/// record far in the past passes Kafka's default `before.max.ms` as it does in Kafka, where
-/// the subtraction wraps instead.
+/// The distance to `now` is exact, and a bound of `i64::MAX` is no bound. Kafka's `now - ts`
+/// wraps instead: it refuses a timestamp more than 2^63 ms before now as one too far ahead,
+/// which eoslog accepts under the default (unbounded) `before.max.ms`. Nothing else differs.
 fn timestamp_rule(
     config: &LogConfig,
     batch_type: TimestampType,
@@ -418,11 +418,13 @@ impl Log {
                             if r.offset - b.base_offset() != i as i64 {
                                 return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
                             }
+                            // Kafka's order: a record without a key is not judged by its
+                            // timestamp, and a timestamp error in any record wins over a
+                            // key's (INVALID_TIMESTAMP over INVALID_RECORD).
                             if compact && r.key.is_none() {
                                 missing_key.get_or_insert(i);
+                                continue;
                             }
-                            // Kafka reports every record's errors and answers with
-                            // INVALID_TIMESTAMP if any is a timestamp's: it wins over a key's.
                             timestamp_rule(config, b.timestamp_type(), r.timestamp, now).map_err(|why| {
                                 AppendError::InvalidTimestamp {
                                     batch: n,

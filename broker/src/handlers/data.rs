@@ -42,6 +42,7 @@ struct Refusal {
     code: i16,
     message: Option<String>,
     record: Option<(i32, String)>,
+    log_start_offset: i64,
 }
 
 impl From<i16> for Refusal {
@@ -50,6 +51,7 @@ impl From<i16> for Refusal {
             code,
             message: None,
             record: None,
+            log_start_offset: -1,
         }
     }
 }
@@ -57,27 +59,49 @@ impl From<i16> for Refusal {
 impl Refusal {
     /// As Kafka's `ReplicaManager` answers a `RecordValidationException`: a summary and the
     /// record at fault; other refusals carry only their code.
+    /// The record named is the first at fault (Kafka lists every one; each fails the same
+    /// batch), and none when it is unknown (`eoslog.validate.records=false`).
     fn of(e: &ProduceError, version: i16) -> Self {
         let code = e.code_for(version);
         let (message, record) = match e {
             ProduceError::Append(AppendError::InvalidTimestamp { record, reason, .. }) => (
                 "One or more records have been rejected due to invalid timestamp".to_owned(),
-                (record.unwrap_or(0), reason.to_string()),
+                record.map(|i| (i, reason.to_string())),
             ),
             ProduceError::Append(AppendError::InvalidRecord {
                 reason: reason @ InvalidRecordReason::MissingKeyInCompactedLog { index },
                 ..
             }) => (
                 format!("One or more records have been rejected due to 1 record errors in total: {reason}"),
-                (*index, reason.to_string()),
+                Some((*index, reason.to_string())),
             ),
             _ => return code.into(),
         };
         Refusal {
-            code,
             message: Some(message),
-            record: Some((i32::try_from(record.0).unwrap_or(i32::MAX), record.1)),
+            record: record.map(|(i, why)| (i32::try_from(i).unwrap_or(i32::MAX), why)),
+            ..code.into()
         }
+    }
+
+    /// Kafka's `ReplicaManager` answers a refused partition with its log start offset,
+    /// except for the refusals it lists (unknown partition, not leader, too large, corrupt,
+    /// storage), which get -1.
+    fn with_log_start(mut self, store: &eoslog::Store, topic: &str, partition: i32) -> Self {
+        const WITHOUT: [KafkaError; 6] = [
+            KafkaError::UnknownTopicOrPartition,
+            KafkaError::NotLeaderOrFollower,
+            KafkaError::MessageTooLarge,
+            KafkaError::RecordListTooLarge,
+            KafkaError::CorruptMessage,
+            KafkaError::KafkaStorageError,
+        ];
+        if !WITHOUT.iter().any(|k| k.code() == self.code) {
+            if let Ok(log) = store.partition(topic, partition) {
+                self.log_start_offset = log.log_start_offset().0;
+            }
+        }
+        self
     }
 }
 
@@ -125,10 +149,11 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                                             Ok(i)
                                         }
                                         Ok(AppendOutcome::Duplicate(i)) => Ok(i),
-                                        Ok(AppendOutcome::Rejected(rej)) => Err(rej.kafka_error().code().into()),
+                                        Ok(AppendOutcome::Rejected(rej)) => Err(Refusal::from(rej.kafka_error().code())
+                                            .with_log_start(&sh.store, &name, p.index)),
                                         Err(e) => {
                                             tracing::debug!(target: "eoslog_broker", topic = %name, partition = p.index, error = %e, "produce refused");
-                                            Err(Refusal::of(&e, version))
+                                            Err(Refusal::of(&e, version).with_log_start(&sh.store, &name, p.index))
                                         }
                                     },
                                 }
@@ -169,7 +194,7 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                             p.base_offset = -1;
                             p.log_append_time_ms = -1;
                             if version >= 5 {
-                                p.log_start_offset = -1;
+                                p.log_start_offset = refusal.log_start_offset;
                             }
                             if version >= 8 {
                                 p.error_message = refusal.message.map(StrBytes::from_string);

@@ -342,7 +342,9 @@ enum IsolationArg {
 struct AppendArgs {
     #[command(flatten)]
     log: LogArgs,
-    /// Who appends: decides which checks apply.
+    /// Who appends: decides which checks apply. A client's or coordinator's record is judged
+    /// against the system clock (`message.timestamp.after.max.ms`: an hour ahead at most by
+    /// default); a replicated one is stored as it is.
     #[arg(long, value_enum, default_value = "client")]
     origin: OriginArg,
     /// Leader epoch to stamp into each batch.
