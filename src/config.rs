@@ -106,6 +106,11 @@ pub struct LogConfig {
     pub compression_type: Option<Compression>,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
     pub transaction_max_timeout_ms: i64,
+    /// `min.insync.replicas`: replicas that must hold a record before a produce with
+    /// `acks=all` is answered (default 1). A store is one replica: above 1,
+    /// [`crate::Store::produce`] refuses such a produce with `NOT_ENOUGH_REPLICAS`, as a
+    /// Kafka partition whose in-sync replicas are fewer does. The log itself never reads it.
+    pub min_insync_replicas: i32,
     /// `eoslog.producer.window`: batches per producer kept for deduplication (default 5,
     /// Kafka's fixed value; up to 1024).
     pub producer_window: usize,
@@ -178,6 +183,7 @@ impl Default for LogConfig {
             message_timestamp_after_max_ms: 3_600_000,
             compression_type: None,
             transaction_max_timeout_ms: 900_000,
+            min_insync_replicas: 1,
             producer_window: 5,
             max_producer_ids: 1_000_000,
             snapshot_interval_bytes: 256 << 20,
@@ -226,6 +232,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "message.timestamp.after.max.ms",
     "compression.type",
     "transaction.max.timeout.ms",
+    "min.insync.replicas",
     "eoslog.producer.window",
     "eoslog.max.producer.ids",
     "eoslog.snapshot.interval.bytes",
@@ -296,6 +303,9 @@ impl LogConfig {
             "delete.retention.ms" => self.delete_retention_ms = at_least(0)?,
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = at_least(1)?,
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
+            "min.insync.replicas" => {
+                self.min_insync_replicas = i32::try_from(at_least(1)?).map_err(|_| bad("too large"))?;
+            }
             "message.timestamp.type" => {
                 self.log_append_time = match value {
                     "CreateTime" => false,
@@ -417,6 +427,7 @@ impl LogConfig {
             }
             .to_owned(),
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),
+            "min.insync.replicas" => self.min_insync_replicas.to_string(),
             "eoslog.producer.window" => self.producer_window.to_string(),
             "eoslog.max.producer.ids" => self.max_producer_ids.to_string(),
             "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes.to_string(),

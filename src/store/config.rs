@@ -140,6 +140,7 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("compression.type", "compression.type"),
     ("log.flush.interval.messages", "flush.messages"),
     ("log.flush.interval.ms", "flush.ms"),
+    ("min.insync.replicas", "min.insync.replicas"),
 ];
 
 impl StoreConfig {

@@ -226,6 +226,7 @@ fn config_type(name: &str, value: &str) -> i8 {
         "max.message.bytes",
         "producer.id.expiration.ms",
         "transaction.max.timeout.ms",
+        "min.insync.replicas",
         "num.partitions",
         "offsets.topic.num.partitions",
         "transaction.state.log.num.partitions",
