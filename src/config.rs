@@ -155,6 +155,12 @@ pub struct LogConfig {
     /// 1,000 partitions is 8 GiB). Default 8 MiB; 0 turns it off. Kafka's `preallocate`
     /// instead sets the file length to `segment.bytes` up front.
     pub preallocate_bytes: u64,
+    /// `preallocate` (Kafka's; default false): reserve the whole `segment.bytes` when a
+    /// segment is first written, in place of `eoslog.preallocate.bytes` ahead. Kafka sets
+    /// the file's length to `segment.bytes`; eoslog reserves the blocks and keeps the length
+    /// at the data's end, so the files read as Kafka's tools expect and recovery has no zero
+    /// tail to cut.
+    pub preallocate: bool,
     /// `eoslog.roll.fsync`: `inline` (default) or `maintenance` ([`RollFsync`]).
     pub roll_fsync: RollFsync,
 }
@@ -195,6 +201,7 @@ impl Default for LogConfig {
             transaction_verification: false,
             validate_records: true,
             preallocate_bytes: 8 << 20,
+            preallocate: false,
             roll_fsync: RollFsync::Inline,
         }
     }
@@ -244,6 +251,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "eoslog.transaction.verification",
     "eoslog.validate.records",
     "eoslog.preallocate.bytes",
+    "preallocate",
     "eoslog.roll.fsync",
 ];
 
@@ -374,6 +382,13 @@ impl LogConfig {
                 }
             }
             "eoslog.preallocate.bytes" => self.preallocate_bytes = at_least(0)? as u64,
+            "preallocate" => {
+                self.preallocate = match value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                }
+            }
             "eoslog.roll.fsync" => {
                 self.roll_fsync = match value {
                     "inline" => RollFsync::Inline,
@@ -448,6 +463,7 @@ impl LogConfig {
             "eoslog.transaction.verification" => flag(self.transaction_verification),
             "eoslog.validate.records" => flag(self.validate_records),
             "eoslog.preallocate.bytes" => self.preallocate_bytes.to_string(),
+            "preallocate" => flag(self.preallocate),
             "eoslog.roll.fsync" => match self.roll_fsync {
                 RollFsync::Inline => "inline",
                 RollFsync::Maintenance => "maintenance",

@@ -3,7 +3,8 @@
 //! keeps disk space reserved ahead of its end (`eoslog.preallocate.bytes`, never past
 //! `segment.bytes`); rolling and closing release the reservation, also one a crash left; a
 //! log that crashed with space reserved recovers every record and goes on appending;
-//! `eoslog.preallocate.bytes=0` reserves nothing. Issue #6. Linux only: elsewhere nothing is
+//! `eoslog.preallocate.bytes=0` reserves nothing; Kafka's `preallocate=true` reserves all of
+//! `segment.bytes` at a segment's first write. Issue #6. Linux only: elsewhere nothing is
 //! reserved.
 #![cfg(target_os = "linux")]
 
@@ -148,4 +149,34 @@ fn reservation_left_by_a_crash_is_released_at_the_next_roll() {
         "leftover reservation released: {allocated} bytes"
     );
     assert_eq!(values(&log, Isolation::ReadUncommitted).len(), 10);
+}
+
+#[test]
+fn kafkas_preallocate_reserves_the_whole_segment_at_its_first_write() {
+    let t = TestLog::with_config(config(&[
+        ("preallocate", "true"),
+        ("eoslog.preallocate.bytes", "65536"),
+        ("segment.bytes", &(4 * MIB).to_string()),
+    ]));
+    let reserves = supports_preallocation(&t);
+    let log = t.open();
+    let bytes = append_batches(&log, 0, 3);
+    let (len, allocated) = sizes(&log_file(&t, Offset(0)));
+    assert_eq!(
+        len, bytes,
+        "the length stays the data's (Kafka's would be segment.bytes)"
+    );
+    if reserves {
+        assert!(
+            allocated >= 4 * MIB - SLACK,
+            "all of segment.bytes reserved: {allocated}"
+        );
+    }
+    assert!(
+        allocated <= 4 * MIB + SLACK,
+        "never past segment.bytes: {allocated}"
+    );
+    log.roll_segment().expect("roll");
+    let (len, allocated) = sizes(&log_file(&t, Offset(0)));
+    assert!(allocated < len + SLACK, "released on roll: {allocated}");
 }

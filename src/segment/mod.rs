@@ -103,7 +103,8 @@ pub(crate) struct SegmentLimits {
     pub index_interval_bytes: u64,
     /// `segment.bytes`: nothing is reserved past it.
     pub segment_bytes: u64,
-    /// `eoslog.preallocate.bytes` (0: reserve nothing).
+    /// `eoslog.preallocate.bytes` (0: reserve nothing), or `segment.bytes` with
+    /// `preallocate`.
     pub preallocate_bytes: u64,
 }
 
@@ -114,7 +115,11 @@ impl SegmentLimits {
             index_bytes: config.segment_index_bytes,
             index_interval_bytes: config.index_interval_bytes,
             segment_bytes: config.segment_bytes,
-            preallocate_bytes: config.preallocate_bytes,
+            preallocate_bytes: if config.preallocate {
+                config.segment_bytes
+            } else {
+                config.preallocate_bytes
+            },
         }
     }
 }

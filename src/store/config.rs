@@ -141,6 +141,7 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.flush.interval.messages", "flush.messages"),
     ("log.flush.interval.ms", "flush.ms"),
     ("min.insync.replicas", "min.insync.replicas"),
+    ("log.preallocate", "preallocate"),
 ];
 
 impl StoreConfig {
