@@ -4,16 +4,22 @@
 //! replaces them); `validate_only` changes nothing; each resource is answered in the
 //! request's order with Kafka's code and message: a resource named twice, a key named
 //! twice, a null value, an unknown operation, a default topic resource or a BROKER change
-//! (the broker's configs are static) is INVALID_REQUEST; an unknown key, a bad value or a
+//! of a config that is not a topics' default (those are static) is INVALID_REQUEST, and
+//! nothing of that resource applies; an unknown key, a bad value or a
 //! list operation on a key that is not a list is INVALID_CONFIG; an unknown topic is
-//! UNKNOWN_TOPIC_OR_PARTITION; a refused resource changes nothing.
+//! UNKNOWN_TOPIC_OR_PARTITION; a refused resource changes nothing. A BROKER resource changes
+//! the topics' dynamic defaults (named `""`, the cluster's; by the node id, the node's):
+//! every topic without its own value applies them, DescribeConfigs shows them with Kafka's
+//! sources and synonyms, and they survive a restart.
 
 mod common;
 
 use common::{call, conn, in_process, s};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::{
     alter_configs_request, incremental_alter_configs_request, AlterConfigsRequest, AlterConfigsResponse,
-    ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    ApiKey, DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 
 const TOPIC: i8 = 2;
@@ -327,7 +333,7 @@ fn each_refusal_is_kafkas_and_changes_nothing() {
                     BROKER,
                     "0",
                     invalid_request,
-                    "Cannot update these configs dynamically: Set(num.partitions, log.retention.ms)",
+                    "Cannot update these configs dynamically: Set(num.partitions)",
                 ),
             ),
             (
@@ -411,4 +417,124 @@ fn alter_configs_replaces_the_topics_own_configs_at_every_version() {
         );
         assert_eq!(own(store, "t"), pairs(&[("segment.ms", &value)]), "v{version}");
     }
+}
+
+/// Config `key` of resource (`kind`, `name`) as DescribeConfigs v4 gives it: value, source,
+/// read-only, and each synonym's (value, source); `None` when it is not listed.
+#[allow(clippy::type_complexity)]
+fn described(addr: &str, kind: i8, name: &str, key: &str) -> Option<(String, i8, bool, Vec<(String, i8)>)> {
+    let mut res = DescribeConfigsResource::default();
+    res.resource_type = kind;
+    res.resource_name = s(name);
+    res.configuration_keys = None;
+    let mut r = DescribeConfigsRequest::default();
+    r.resources = vec![res];
+    r.include_synonyms = true;
+    let resp: DescribeConfigsResponse = call(&mut conn(addr), ApiKey::DescribeConfigs, 4, &r);
+    assert_eq!(
+        resp.results[0].error_code, 0,
+        "{:?}",
+        resp.results[0].error_message
+    );
+    resp.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == key)
+        .map(|c| {
+            let text = |v: &Option<kafka_protocol::protocol::StrBytes>| {
+                v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+            };
+            (
+                text(&c.value),
+                c.config_source,
+                c.read_only,
+                c.synonyms.iter().map(|y| (text(&y.value), y.source)).collect(),
+            )
+        })
+}
+
+#[test]
+fn a_broker_resource_changes_the_topics_dynamic_defaults() {
+    const DYNAMIC_BROKER: i8 = 2;
+    const DYNAMIC_DEFAULT: i8 = 3;
+    const STATIC: i8 = 4;
+    const DEFAULT: i8 = 5;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rt, broker) = in_process(
+        dir.path(),
+        &["log.retention.ms=100000"],
+        eoslog::LogOptions::default(),
+    );
+    broker.store().create_topic("t", 1, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+    let log = broker.store().partition("t", 0).expect("partition");
+
+    let cluster = inc(BROKER, "", &[(SET, "log.retention.ms", Some("5000"))]);
+    assert_eq!(incremental(&b, 1, false, vec![cluster]), vec![ok(BROKER, "")]);
+    assert_eq!(log.config().retention_ms, 5000, "the open log applies it");
+    assert_eq!(
+        described(&b, TOPIC, "t", "retention.ms"),
+        Some((
+            "5000".into(),
+            DYNAMIC_DEFAULT,
+            false,
+            vec![
+                ("5000".into(), DYNAMIC_DEFAULT),
+                ("100000".into(), STATIC),
+                ("604800000".into(), DEFAULT)
+            ]
+        ))
+    );
+    let node = inc(BROKER, "0", &[(SET, "log.retention.ms", Some("7000"))]);
+    assert_eq!(incremental(&b, 1, false, vec![node]), vec![ok(BROKER, "0")]);
+    assert_eq!(log.config().retention_ms, 7000);
+    let (value, source, read_only, synonyms) =
+        described(&b, BROKER, "0", "log.retention.ms").expect("listed");
+    assert_eq!(
+        (value.as_str(), source, read_only),
+        ("7000", DYNAMIC_BROKER, false)
+    );
+    assert_eq!(
+        synonyms,
+        vec![
+            ("7000".into(), DYNAMIC_BROKER),
+            ("5000".into(), DYNAMIC_DEFAULT),
+            ("100000".into(), STATIC),
+            ("604800000".into(), DEFAULT)
+        ]
+    );
+    assert_eq!(
+        described(&b, BROKER, "", "log.retention.ms").map(|d| (d.0, d.1)),
+        Some(("5000".into(), DYNAMIC_DEFAULT))
+    );
+    assert!(
+        described(&b, BROKER, "0", "num.partitions").expect("listed").2,
+        "static: read-only"
+    );
+
+    // A restart keeps both layers.
+    drop(log);
+    rt.block_on(broker.shutdown()).expect("shutdown");
+    drop(rt);
+    let (_rt, broker) = in_process(
+        dir.path(),
+        &["log.retention.ms=100000"],
+        eoslog::LogOptions::default(),
+    );
+    let b = broker.local_addr().to_string();
+    assert_eq!(
+        broker
+            .store()
+            .partition("t", 0)
+            .expect("partition")
+            .config()
+            .retention_ms,
+        7000
+    );
+    let delete = inc(BROKER, "0", &[(DELETE, "log.retention.ms", None)]);
+    assert_eq!(incremental(&b, 1, false, vec![delete]), vec![ok(BROKER, "0")]);
+    assert_eq!(
+        described(&b, TOPIC, "t", "retention.ms").map(|d| d.1),
+        Some(DYNAMIC_DEFAULT)
+    );
 }

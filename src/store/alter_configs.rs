@@ -11,6 +11,25 @@ use crate::error::ConfigError;
 use super::topic_configs::checked_config;
 use super::{topics, Store, StoreError, Topic, TopicRecord};
 
+impl Topic {
+    /// Hands the topic's config to each of its open logs. Each takes it as it is when its
+    /// slot is locked: a log opening meanwhile read it under the same lock, and of two
+    /// changes racing, the later one's config is what both hand over last.
+    pub(super) fn hand_over_config(&self) {
+        for slot in &self.slots {
+            let log = slot.log.lock();
+            if let Some(log) = log.as_ref() {
+                let config = self.config.read().clone();
+                // Checked by the change as the log checks it (and its high watermark mode
+                // is the topic's): a refusal here would be a bug, and the change is durable.
+                if let Err(e) = log.set_config(config) {
+                    tracing::error!(dir = %log.dir().display(), error = %e, "an open log refused its topic's new config");
+                }
+            }
+        }
+    }
+}
+
 /// One change to a topic's own configs: Kafka's `AlterConfigOp` types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -46,7 +65,20 @@ pub enum TopicConfigOp<'a> {
     },
 }
 
-impl TopicConfigOp<'_> {
+impl<'a> TopicConfigOp<'a> {
+    /// The same op on `key`.
+    pub(super) fn with_key<'b>(&self, key: &'b str) -> TopicConfigOp<'b>
+    where
+        'a: 'b,
+    {
+        match *self {
+            TopicConfigOp::Set { value, .. } => TopicConfigOp::Set { key, value },
+            TopicConfigOp::Delete { .. } => TopicConfigOp::Delete { key },
+            TopicConfigOp::Append { items, .. } => TopicConfigOp::Append { key, items },
+            TopicConfigOp::Subtract { items, .. } => TopicConfigOp::Subtract { key, items },
+        }
+    }
+
     /// The config name it changes.
     #[must_use]
     pub fn key(&self) -> &str {
@@ -138,7 +170,7 @@ impl Store {
             partitions: topic.record.partitions,
             configs: own,
         };
-        let config = checked_config(&self.config, name, &record)?;
+        let config = checked_config(&self.config, &self.log_defaults(), name, &record)?;
         if config.high_watermark != current.high_watermark {
             return Err(ConfigError::InvalidValue {
                 key: "eoslog.high.watermark".into(),
@@ -160,26 +192,13 @@ impl Store {
         };
         topics.insert(name.to_owned(), Arc::new(changed));
         drop(topics);
-        // Each open log takes the config as it is when its slot is locked: a log opening
-        // meanwhile read it under the same lock, and of two changes racing here the later
-        // one's config is what both hand over last.
-        for slot in &topic.slots {
-            let log = slot.log.lock();
-            if let Some(log) = log.as_ref() {
-                let config = topic.config.read().clone();
-                // Checked above as the log checks it (and its high watermark mode is the
-                // topic's): a refusal here would be a bug, and the change is already durable.
-                if let Err(e) = log.set_config(config) {
-                    tracing::error!(topic = name, error = %e, "an open log refused its topic's new config");
-                }
-            }
-        }
+        topic.hand_over_config();
         Ok(())
     }
 }
 
-/// Applies one op to a topic's own configs.
-fn apply(own: &mut Vec<(String, String)>, op: &TopicConfigOp<'_>) -> Result<(), StoreError> {
+/// Applies one op to a topic's own configs (or a layer of dynamic defaults, by topic key).
+pub(super) fn apply(own: &mut Vec<(String, String)>, op: &TopicConfigOp<'_>) -> Result<(), StoreError> {
     let key = op.key();
     let position = own.iter().position(|(k, _)| k == key);
     let value = match *op {

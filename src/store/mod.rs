@@ -19,6 +19,7 @@
 mod alter_configs;
 mod cleaner;
 mod config;
+mod dynamic_defaults;
 mod produce;
 mod producer_ids;
 mod sealed;
@@ -50,6 +51,7 @@ use crate::types::ProducerId;
 pub use alter_configs::TopicConfigOp;
 pub use cleaner::CleanerPassReport;
 pub use config::StoreConfig;
+pub use dynamic_defaults::{is_dynamic_default, DynamicScope, DYNAMIC_CONFIGS_FILE};
 pub use produce::{ProduceContext, ProduceError};
 pub use producer_ids::PRODUCER_IDS_FILE;
 pub use topic_configs::{ConfigSource, StoreDefault, TopicConfigEntry};
@@ -255,6 +257,9 @@ pub struct Store {
     options: LogOptions,
     config: StoreConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// The topics' dynamic defaults (Kafka's dynamic broker configs); read under the
+    /// topics lock when a topic's config is computed, changed with the topics lock held.
+    dynamic: RwLock<dynamic_defaults::Dynamic>,
     producer_ids: ProducerIds,
     opened: OpenLogs,
     /// Where the round-robin maintenance of partitions not open resumes.
@@ -309,6 +314,11 @@ impl Store {
         let lock = crate::log::lock_dir(fs, &dir)?;
         check_store_file(fs, &dir, &config)?;
         let producer_ids = ProducerIds::open(fs, &dir, config.producer_id_block_size)?;
+        let layers = dynamic_defaults::DynamicDefaults::load(fs, &dir)?;
+        let dynamic = dynamic_defaults::Dynamic {
+            defaults: Arc::new(layers.over(&config.log_defaults)?),
+            layers,
+        };
         let store = Store {
             dir,
             options,
@@ -316,6 +326,7 @@ impl Store {
             offsets_state: OffsetsState::new(config.offsets_partitions),
             config,
             topics: RwLock::new(BTreeMap::new()),
+            dynamic: RwLock::new(dynamic),
             producer_ids,
             opened: OpenLogs::default(),
             sweep_cursor: Mutex::new(0),
@@ -439,7 +450,7 @@ impl Store {
     }
 
     fn topic(&self, name: &str, record: TopicRecord) -> Result<Topic, StoreError> {
-        let config = topic_configs::effective_config(&self.config, name, &record)?;
+        let config = topic_configs::effective_config(&self.config, &self.log_defaults(), name, &record)?;
         let internal = is_internal_topic(name);
         let slots = (0..record.partitions).map(|_| Arc::default()).collect();
         Ok(Topic {
@@ -460,8 +471,10 @@ impl Store {
             partitions,
             configs: configs.to_vec(),
         };
-        let topic = Arc::new(self.topic(name, record.clone())?);
+        // Under the topics lock: a change of the dynamic defaults cannot slip in between
+        // the config computed here and the topic in the map.
         let mut topics = self.topics.write();
+        let topic = Arc::new(self.topic(name, record.clone())?);
         if topics.contains_key(name) {
             return Err(StoreError::TopicExists {
                 topic: name.to_owned(),

@@ -1,10 +1,12 @@
 //! What a topic's configs are and where each comes from, for `kafka-configs --describe`
 //! (Kafka's DescribeConfigs): the topic's own file, the store's defaults for every topic
-//! (`log.segment.bytes`, ...), or the built-in default.
+//! (`log.segment.bytes`, ...: at open, or changed since as dynamic defaults), or the built-in
+//! default.
 
 use crate::config::{LogConfig, CONFIG_KEYS};
 use crate::error::ConfigError;
 
+use super::dynamic_defaults::{broker_key, DynamicScope};
 use super::{config::LOG_DEFAULT_KEYS, Store, StoreConfig, StoreError, TopicRecord};
 
 /// Where a topic's config value comes from (Kafka's `ConfigSource`).
@@ -13,6 +15,12 @@ use super::{config::LOG_DEFAULT_KEYS, Store, StoreConfig, StoreError, TopicRecor
 pub enum ConfigSource {
     /// Set for this topic (its `CreateTopics` configs): Kafka's `TOPIC_CONFIG`.
     Topic,
+    /// This node's dynamic default ([`DynamicScope::Node`]): Kafka's
+    /// `DYNAMIC_BROKER_CONFIG`.
+    DynamicNode,
+    /// The cluster-wide dynamic default ([`DynamicScope::Cluster`]): Kafka's
+    /// `DYNAMIC_DEFAULT_BROKER_CONFIG`.
+    DynamicCluster,
     /// The store's configuration (a broker's `--config`), for every topic: Kafka's
     /// `STATIC_BROKER_CONFIG`.
     Store,
@@ -42,8 +50,14 @@ pub struct TopicConfigEntry {
 pub struct StoreDefault {
     /// The store config's name (Kafka's broker config name, or an `eoslog.` one).
     pub key: &'static str,
-    /// What it gives the topic in this store.
+    /// What it gives the topic in this store now (a dynamic default included).
     pub value: String,
+    /// What the store's own config (at open) gives the topic.
+    pub configured: String,
+    /// The node's dynamic default, if set ([`Store::alter_dynamic_defaults`]).
+    pub node: Option<String>,
+    /// The cluster-wide dynamic default, if set.
+    pub cluster: Option<String>,
     /// What it gives the topic in a store configured with nothing.
     pub unconfigured: String,
 }
@@ -68,11 +82,20 @@ impl Store {
             partitions: topic.record.partitions,
             configs: Vec::new(),
         };
-        // What the topic would get without its own configs, from this store and from a store
-        // configured with nothing. Neither can fail: the topic's own configs are what could.
-        let from_store = effective_config(&self.config, name, &bare)?;
+        // What the topic would get without its own configs: in this store now, from the
+        // store's own config, and in a store configured with nothing. None can fail: the
+        // topic's own configs are what could.
+        let from_store = effective_config(&self.config, &self.log_defaults(), name, &bare)?;
+        let configured = effective_config(&self.config, &self.config.log_defaults, name, &bare)?;
+        let unconfigured = effective_config(&StoreConfig::default(), &LogConfig::default(), name, &bare)?;
+        let dynamic = |scope, key: &str| {
+            let key = broker_key(key)?;
+            self.dynamic_defaults(scope)
+                .into_iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v)
+        };
         let config = topic.config.read();
-        let unconfigured = effective_config(&StoreConfig::default(), name, &bare)?;
         Ok(CONFIG_KEYS
             .iter()
             .filter_map(|&key| {
@@ -81,16 +104,19 @@ impl Store {
                     Some(StoreDefault {
                         key: store_key,
                         value: from_store.get(key)?,
+                        configured: configured.get(key)?,
+                        node: dynamic(DynamicScope::Node, key),
+                        cluster: dynamic(DynamicScope::Cluster, key),
                         unconfigured: unconfigured.get(key)?,
                     })
                 });
                 let own = topic.record.configs.iter().find(|(k, _)| k == key);
-                let source = if own.is_some() {
-                    ConfigSource::Topic
-                } else if store_default.as_ref().is_some_and(|d| d.value != d.unconfigured) {
-                    ConfigSource::Store
-                } else {
-                    ConfigSource::Default
+                let source = match &store_default {
+                    _ if own.is_some() => ConfigSource::Topic,
+                    Some(d) if d.node.is_some() => ConfigSource::DynamicNode,
+                    Some(d) if d.cluster.is_some() => ConfigSource::DynamicCluster,
+                    Some(d) if d.configured != d.unconfigured => ConfigSource::Store,
+                    _ => ConfigSource::Default,
                 };
                 Some(TopicConfigEntry {
                     name: key,
@@ -118,7 +144,7 @@ impl Store {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         };
-        checked_config(&self.config, name, &record).map(drop)
+        checked_config(&self.config, &self.log_defaults(), name, &record).map(drop)
     }
 }
 
@@ -128,6 +154,7 @@ impl Store {
 /// from its file is not checked again ([`effective_config`]).
 pub(super) fn checked_config(
     config: &StoreConfig,
+    defaults: &LogConfig,
     name: &str,
     record: &TopicRecord,
 ) -> Result<LogConfig, StoreError> {
@@ -140,7 +167,7 @@ pub(super) fn checked_config(
         }
         .into());
     }
-    let log = effective_config(config, name, record)?;
+    let log = effective_config(config, defaults, name, record)?;
     if log.min_compaction_lag_ms > log.max_compaction_lag_ms {
         return Err(ConfigError::InvalidValue {
             key: "min.compaction.lag.ms".into(),
@@ -175,14 +202,16 @@ fn store_key(key: &'static str, internal: bool) -> Option<&'static str> {
 }
 
 /// The config the logs of topic `name` with file `record` get in a store configured with
-/// `config`: the store's defaults, the topic's own configs over them, then what the store
+/// `config` whose topic defaults are `defaults` (`config.log_defaults` with the dynamic
+/// ones over them): those defaults, the topic's own configs over them, then what the store
 /// decides for every topic (KIP-890 verification, the internal topics' durability).
 pub(super) fn effective_config(
     config: &StoreConfig,
+    defaults: &LogConfig,
     name: &str,
     record: &TopicRecord,
 ) -> Result<LogConfig, StoreError> {
-    let mut log = config.log_defaults.clone();
+    let mut log = defaults.clone();
     for (k, v) in &record.configs {
         log.set(k, v)?;
     }

@@ -7,9 +7,14 @@
 //! value where one is needed refuses the resource with INVALID_REQUEST; a config the topic
 //! would refuse is INVALID_CONFIG; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
 //!
-//! Differences from Kafka: the broker's own configs are static (`--config` at start), so a
-//! BROKER resource with any change is refused as Kafka refuses a config that is not
-//! dynamic; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
+//! A BROKER resource changes the topics' defaults (`log.retention.ms`, `log.cleanup.policy`,
+//! `message.max.bytes`, ... [`eoslog::is_dynamic_default`]) through
+//! [`eoslog::Store::alter_dynamic_defaults`]: named `""`, the cluster-wide layer
+//! (`--entity-default`); named by this node's id, the node's own. Every other broker config
+//! is static (`--config` at start) and refused as Kafka refuses a config that is not dynamic.
+//!
+//! Differences from Kafka: thread pools, listeners, quotas and the cleaner's settings are
+//! not dynamic; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
 //! topics' configs are the store's and cannot be changed (INVALID_TOPIC_EXCEPTION); the
 //! resource's name and existence are checked before its configs (Kafka's controller checks
 //! an APPEND to a key that is not a list, then the values, then existence); an unknown
@@ -19,7 +24,7 @@
 
 use std::collections::HashSet;
 
-use eoslog::{ConfigError, StoreError, TopicConfigOp};
+use eoslog::{ConfigError, DynamicScope, StoreError, TopicConfigOp};
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
@@ -210,7 +215,7 @@ fn answer_one(sh: &Shared, r: &Resource, validate_only: bool) -> Result<(), Refu
                 return Err(invalid_request("Default topic resources are not allowed."));
             }
             super::topics::check_topic_name(name)?;
-            alter_topic(&sh.store, name, &ops, r.replace, validate_only)
+            alter(&sh.store, Target::Topic(name), &ops, r.replace, validate_only)
         }
         BROKER => {
             if !name.is_empty() {
@@ -224,15 +229,25 @@ fn answer_one(sh: &Shared, r: &Resource, validate_only: bool) -> Result<(), Refu
                     )));
                 }
             }
-            if r.configs.is_empty() {
-                return Ok(());
+            // The topics' defaults (`log.*`) change dynamically; the broker's other configs
+            // are read once, at start.
+            let fixed: Vec<&str> = ops
+                .iter()
+                .map(|&(k, _, _)| k)
+                .filter(|k| !eoslog::is_dynamic_default(k))
+                .collect();
+            if !fixed.is_empty() {
+                return Err(invalid_request(format!(
+                    "Cannot update these configs dynamically: Set({})",
+                    fixed.join(", ")
+                )));
             }
-            // Every broker config is read once, at start.
-            let keys: Vec<&str> = r.configs.iter().map(|(k, _, _)| k.as_str()).collect();
-            Err(invalid_request(format!(
-                "Cannot update these configs dynamically: Set({})",
-                keys.join(", ")
-            )))
+            let scope = if name.is_empty() {
+                DynamicScope::Cluster
+            } else {
+                DynamicScope::Node
+            };
+            alter(&sh.store, Target::Defaults(scope), &ops, r.replace, validate_only)
         }
         BROKER_LOGGER if !r.replace => Err(invalid_request(
             "eoslog-broker has no BROKER_LOGGER resource: its log levels come from EOSLOG_LOG at start",
@@ -245,29 +260,52 @@ fn answer_one(sh: &Shared, r: &Resource, validate_only: bool) -> Result<(), Refu
     }
 }
 
-fn alter_topic(
+/// The request's ops as the store takes them.
+fn store_ops<'a>(ops: &[(&'a str, OpType, &'a str)]) -> Vec<TopicConfigOp<'a>> {
+    ops.iter()
+        .map(|&(key, op, value)| match op {
+            OpType::Set => TopicConfigOp::Set { key, value },
+            OpType::Delete => TopicConfigOp::Delete { key },
+            OpType::Append => TopicConfigOp::Append { key, items: value },
+            OpType::Subtract => TopicConfigOp::Subtract { key, items: value },
+        })
+        .collect()
+}
+
+/// What a resource changes: a topic's own configs, or a layer of the topics' dynamic
+/// defaults (a BROKER resource, every key checked dynamic).
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Topic(&'a str),
+    Defaults(DynamicScope),
+}
+
+fn alter(
     store: &eoslog::Store,
-    name: &str,
+    target: Target<'_>,
     ops: &[(&str, OpType, &str)],
     replace: bool,
     validate_only: bool,
 ) -> Result<(), Refusal> {
-    let result = if replace {
-        let configs: Vec<(&str, &str)> = ops.iter().map(|&(k, _, v)| (k, v)).collect();
-        store.replace_topic_configs(name, &configs, validate_only)
-    } else {
-        let ops: Vec<TopicConfigOp<'_>> = ops
-            .iter()
-            .map(|&(key, op, value)| match op {
-                OpType::Set => TopicConfigOp::Set { key, value },
-                OpType::Delete => TopicConfigOp::Delete { key },
-                OpType::Append => TopicConfigOp::Append { key, items: value },
-                OpType::Subtract => TopicConfigOp::Subtract { key, items: value },
-            })
-            .collect();
-        store.alter_topic_configs(name, &ops, validate_only)
+    let configs: Vec<(&str, &str)> = ops.iter().map(|&(k, _, v)| (k, v)).collect();
+    let result = match (target, replace) {
+        (Target::Topic(name), true) => store.replace_topic_configs(name, &configs, validate_only),
+        (Target::Topic(name), false) => store.alter_topic_configs(name, &store_ops(ops), validate_only),
+        (Target::Defaults(scope), true) => store.replace_dynamic_defaults(scope, &configs, validate_only),
+        (Target::Defaults(scope), false) => {
+            store.alter_dynamic_defaults(scope, &store_ops(ops), validate_only)
+        }
     };
-    result.map_err(|e| match e {
+    let name = match target {
+        Target::Topic(name) => name,
+        Target::Defaults(_) => "",
+    };
+    result.map_err(|e| refusal(name, ops, e))
+}
+
+/// Kafka's answer to a refused change of topic `name` (or of the topics' defaults).
+fn refusal(name: &str, ops: &[(&str, OpType, &str)], e: StoreError) -> Refusal {
+    match e {
         StoreError::UnknownTopic { .. } => (
             ResponseError::UnknownTopicOrPartition.code(),
             Some(format!("The topic '{name}' does not exist.")),
@@ -290,5 +328,5 @@ fn alter_topic(
             )
         }
         other => (other.kafka_error().code(), Some(other.to_string())),
-    })
+    }
 }

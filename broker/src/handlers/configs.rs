@@ -6,9 +6,11 @@
 //!
 //! A topic's configs are not read-only: AlterConfigs and IncrementalAlterConfigs change them
 //! (`alter_configs.rs`), all but `eoslog.high.watermark` (fixed while its logs are open)
-//! and `eoslog.transaction.verification` (the store's). The broker's are read once at start.
+//! and `eoslog.transaction.verification` (the store's). Of the broker's, the topics'
+//! defaults change dynamically (the cluster's layer, then the node's, over `--config`); the
+//! others are read once at start.
 
-use eoslog::{ConfigSource, StoreError};
+use eoslog::{ConfigSource, DynamicScope, StoreError};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -28,6 +30,8 @@ const TOPIC_READ_ONLY: &[&str] = &["eoslog.high.watermark", "eoslog.transaction.
 
 /// Kafka's `ConfigSource` ids.
 const TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
@@ -43,7 +47,7 @@ pub(crate) async fn describe_configs(ctx: &Ctx, r: DescribeConfigsRequest) -> De
                 .map(|resource| {
                     let configs = match resource.resource_type {
                         TOPIC => topic(&sh.store, &defaults, &resource, synonyms, version),
-                        BROKER => broker(&sh.config, &defaults, &resource, synonyms, version),
+                        BROKER => broker(sh, &defaults, &resource, synonyms, version),
                         other => Err((
                             ResponseError::InvalidRequest.code(),
                             Some(format!("Unsupported resource type: {other}")),
@@ -99,31 +103,42 @@ fn topic(
         .into_iter()
         .filter(|e| asked(resource, e.name))
         .map(|e| {
-            // The broker config behind it: its value here, and on a broker configured with
-            // nothing (the broker's own defaults, which differ from the library's in places).
+            // The broker config behind it: its value at start, and on a broker configured
+            // with nothing (the broker's own defaults, which differ from the library's in
+            // places); the dynamic layers over it.
             let behind = e.store_default.as_ref().map(|d| {
                 let unconfigured = defaults.of(d.key).unwrap_or(&d.unconfigured);
-                (d.key, d.value.as_str(), unconfigured)
+                (d, unconfigured)
             });
-            let configured = behind.is_some_and(|(_, value, unconfigured)| value != unconfigured);
+            let configured = behind.is_some_and(|(d, unconfigured)| d.configured != unconfigured);
             let source = match e.source {
                 ConfigSource::Topic => TOPIC_CONFIG,
+                ConfigSource::DynamicNode => DYNAMIC_BROKER_CONFIG,
+                ConfigSource::DynamicCluster => DYNAMIC_DEFAULT_BROKER_CONFIG,
                 _ if configured => STATIC_BROKER_CONFIG,
                 _ => DEFAULT_CONFIG,
             };
             let mut out = entry(e.name, e.value.clone(), source, version);
             out.read_only = TOPIC_READ_ONLY.contains(&e.name);
             if synonyms {
-                // Most specific first: the topic's own value, the broker's configured
-                // default, the default.
+                // Most specific first: the topic's own value, the node's and the cluster's
+                // dynamic defaults, the broker's configured default, the default.
                 if e.source == ConfigSource::Topic {
                     out.synonyms.push(synonym(e.name, &e.value, TOPIC_CONFIG));
                 }
-                if let Some((key, value, unconfigured)) = behind {
-                    if configured {
-                        out.synonyms.push(synonym(key, value, STATIC_BROKER_CONFIG));
+                if let Some((d, unconfigured)) = behind {
+                    if let Some(v) = &d.node {
+                        out.synonyms.push(synonym(d.key, v, DYNAMIC_BROKER_CONFIG));
                     }
-                    out.synonyms.push(synonym(key, unconfigured, DEFAULT_CONFIG));
+                    if let Some(v) = &d.cluster {
+                        out.synonyms
+                            .push(synonym(d.key, v, DYNAMIC_DEFAULT_BROKER_CONFIG));
+                    }
+                    if configured {
+                        out.synonyms
+                            .push(synonym(d.key, &d.configured, STATIC_BROKER_CONFIG));
+                    }
+                    out.synonyms.push(synonym(d.key, unconfigured, DEFAULT_CONFIG));
                 }
             }
             out
@@ -132,16 +147,29 @@ fn topic(
 }
 
 fn broker(
-    config: &BrokerConfig,
+    sh: &crate::Shared,
     defaults: &Defaults,
     resource: &DescribeConfigsResource,
     synonyms: bool,
     version: i16,
 ) -> Result<Vec<DescribeConfigsResourceResult>, Refusal> {
+    let config = &sh.config;
     let name = resource.resource_name.as_str();
+    let cluster = sh.store.dynamic_defaults(DynamicScope::Cluster);
     if name.is_empty() {
-        // The cluster-wide dynamic defaults: this broker has none.
-        return Ok(Vec::new());
+        // The cluster-wide dynamic defaults alone, as Kafka describes the default resource.
+        return Ok(cluster
+            .into_iter()
+            .filter(|(k, _)| asked(resource, k))
+            .map(|(k, v)| {
+                let mut out = entry(k, v.clone(), DYNAMIC_DEFAULT_BROKER_CONFIG, version);
+                out.read_only = false;
+                if synonyms {
+                    out.synonyms.push(synonym(k, &v, DYNAMIC_DEFAULT_BROKER_CONFIG));
+                }
+                out
+            })
+            .collect());
     }
     let id: i32 = name.parse().map_err(|_| {
         (
@@ -158,20 +186,35 @@ fn broker(
             )),
         ));
     }
+    let node = sh.store.dynamic_defaults(DynamicScope::Node);
+    let layer = |layer: &[(&'static str, String)], k: &str| {
+        layer.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())
+    };
     Ok(config
         .entries()
         .into_iter()
         .filter(|(k, _)| asked(resource, k))
         .map(|(k, v)| {
             let default = defaults.of(k);
-            let source = if default == Some(v.as_str()) {
+            let static_source = if default == Some(v.as_str()) {
                 DEFAULT_CONFIG
             } else {
                 STATIC_BROKER_CONFIG
             };
-            let mut out = entry(k, v.clone(), source, version);
+            let (node_value, cluster_value) = (layer(&node, k), layer(&cluster, k));
+            let (value, source) = match (&node_value, &cluster_value) {
+                (Some(n), _) => (n.clone(), DYNAMIC_BROKER_CONFIG),
+                (None, Some(c)) => (c.clone(), DYNAMIC_DEFAULT_BROKER_CONFIG),
+                (None, None) => (v.clone(), static_source),
+            };
+            let mut out = entry(k, value, source, version);
+            out.read_only = !eoslog::is_dynamic_default(k);
             if synonyms {
-                if source == STATIC_BROKER_CONFIG {
+                out.synonyms
+                    .extend(node_value.map(|n| synonym(k, &n, DYNAMIC_BROKER_CONFIG)));
+                out.synonyms
+                    .extend(cluster_value.map(|c| synonym(k, &c, DYNAMIC_DEFAULT_BROKER_CONFIG)));
+                if static_source == STATIC_BROKER_CONFIG {
                     out.synonyms.push(synonym(k, &v, STATIC_BROKER_CONFIG));
                 }
                 out.synonyms
