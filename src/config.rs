@@ -106,10 +106,11 @@ pub struct LogConfig {
     pub compression_type: Option<Compression>,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
     pub transaction_max_timeout_ms: i64,
-    /// `min.insync.replicas`: replicas that must hold a record before a produce with
-    /// `acks=all` is answered (default 1). A store is one replica: above 1,
-    /// [`crate::Store::produce`] refuses such a produce with `NOT_ENOUGH_REPLICAS`, as a
-    /// Kafka partition whose in-sync replicas are fewer does. The log itself never reads it.
+    /// `min.insync.replicas` (default 1): in-sync replicas an `acks=all` produce needs, for
+    /// an embedder that replicates. Kafka (3.7+, KAFKA-15583) requires
+    /// `min(min.insync.replicas, replicas)`, so a one-replica partition, as a log or a
+    /// [`crate::Store`] is, takes every `acks=all` produce whatever the value; the log itself
+    /// never reads it.
     pub min_insync_replicas: i32,
     /// `eoslog.producer.window`: batches per producer kept for deduplication (default 5,
     /// Kafka's fixed value; up to 1024).
@@ -127,8 +128,9 @@ pub struct LogConfig {
     /// `eoslog.durability=sync`). Default `i64::MAX`: never, Kafka's default.
     pub flush_messages: i64,
     /// `flush.ms`: [`crate::Log::run_maintenance`] fsyncs a log holding data that is not
-    /// durable once this long has passed since its last group-commit fsync, as Kafka's log
-    /// flusher does. Default `i64::MAX`: never, Kafka's default.
+    /// durable once this long has passed since its last fsync, as Kafka's log flusher does
+    /// (which runs every `log.flush.scheduler.interval.ms`, by default never: stock Kafka
+    /// ignores `flush.ms`; eoslog checks it at every maintenance). Default `i64::MAX`: never.
     pub flush_ms: i64,
     /// `eoslog.high.watermark`: `log-end` (default), `durable` or `manual`.
     pub high_watermark: HighWatermarkMode,

@@ -2,11 +2,14 @@
 //! configs). A value set for the cluster, or for the node over it, reaches every open log
 //! of every topic without its own value before the call returns, and every topic created
 //! after; a topic's own value still wins; a DELETE gives the layer below back; the layers
-//! survive a crash and a reopen; a change is all or none, `validate_only` changes nothing,
-//! and a key that is not a topic default is refused. DescribeConfigs' sources follow.
+//! survive a crash and a reopen; a change is all or none (a failed write of its file
+//! included), `validate_only` changes nothing, and a key that is not a topic default, or
+//! compaction lags that conflict, are refused. DescribeConfigs' sources follow.
 
 mod common;
 use common::*;
+
+use std::sync::Arc;
 
 use eoslog::{ConfigError, ConfigSource, DynamicScope, StoreError, TopicConfigOp};
 
@@ -178,4 +181,48 @@ fn a_refused_change_or_a_validation_changes_nothing() {
     assert!(!t.dir.path().join(eoslog::DYNAMIC_CONFIGS_FILE).exists());
     assert!(eoslog::is_dynamic_default("log.segment.bytes"));
     assert!(!eoslog::is_dynamic_default("num.partitions"));
+}
+
+#[test]
+fn conflicting_lags_and_a_failed_write_change_nothing() {
+    let switch = Arc::new(FailSwitch::default());
+    let t = TestStore::with_fs(&[], switched_fs(switch.clone()));
+    t.s().create_topic("a", 1, &[]).expect("a");
+    let err = t
+        .s()
+        .alter_dynamic_defaults(
+            DynamicScope::Cluster,
+            &[
+                set("log.cleaner.max.compaction.lag.ms", "1000"),
+                set("log.cleaner.min.compaction.lag.ms", "2000"),
+            ],
+            false,
+        )
+        .expect_err("min above max");
+    assert!(
+        matches!(&err, StoreError::Config(ConfigError::InvalidValue { key, .. }) if key == "log.cleaner.min.compaction.lag.ms"),
+        "{err:?}"
+    );
+    // The error names the key as the caller gave it.
+    let err = t
+        .s()
+        .alter_dynamic_defaults(DynamicScope::Node, &[set("log.retention.ms", "soon")], false)
+        .expect_err("bad value");
+    assert!(
+        matches!(&err, StoreError::Config(ConfigError::InvalidValue { key, .. }) if key == "log.retention.ms"),
+        "{err:?}"
+    );
+    switch.fail(&["dynamic-configs"]);
+    let err = t
+        .s()
+        .alter_dynamic_defaults(DynamicScope::Cluster, &[set("log.retention.ms", "5000")], false)
+        .expect_err("the file's write fails");
+    assert!(matches!(err, StoreError::Storage(_)), "{err:?}");
+    switch.heal();
+    assert_ne!(retention(&t, "a"), 5000, "no log took it");
+    assert!(t.s().dynamic_defaults(DynamicScope::Cluster).is_empty());
+    t.s()
+        .alter_dynamic_defaults(DynamicScope::Cluster, &[set("log.retention.ms", "5000")], false)
+        .expect("healed");
+    assert_eq!(retention(&t, "a"), 5000);
 }

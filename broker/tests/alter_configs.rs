@@ -511,6 +511,33 @@ fn a_broker_resource_changes_the_topics_dynamic_defaults() {
         described(&b, BROKER, "0", "num.partitions").expect("listed").2,
         "static: read-only"
     );
+    // Refusals name the broker key, with the code Kafka's broker gives a BROKER resource.
+    let invalid_request = 42;
+    let refused = incremental(
+        &b,
+        1,
+        false,
+        vec![
+            inc(BROKER, "0", &[(APPEND, "log.retention.ms", Some("1"))]),
+            inc(BROKER, "", &[(SET, "log.retention.ms", Some("soon"))]),
+        ],
+    );
+    assert_eq!(
+        refused[0],
+        err(
+            BROKER,
+            "0",
+            invalid_request,
+            "Config value append is not allowed for config key: log.retention.ms"
+        )
+    );
+    assert_eq!(refused[1].2, invalid_request);
+    let message = refused[1].3.clone().unwrap_or_default();
+    assert!(
+        message.contains("log.retention.ms") && message.contains("soon"),
+        "{message}"
+    );
+    assert_eq!(log.config().retention_ms, 7000, "nothing applied");
 
     // A restart keeps both layers.
     drop(log);

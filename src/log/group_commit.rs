@@ -21,7 +21,7 @@ pub(super) struct SyncState {
     pub(super) truncations: u64,
     /// Callers waiting for another caller's fsync to finish (a gauge in [`crate::LogStats`]).
     pub(super) waiting: u64,
-    /// When the last group-commit fsync finished (or the log opened), for `flush.ms`.
+    /// When the last fsync that moved `durable` finished (or the log opened), for `flush.ms`.
     pub(super) last_sync_ms: i64,
 }
 
@@ -153,11 +153,10 @@ impl Log {
         res
     }
 
-    /// Poisons the log and clears the leader's claim if the leader's fsync panics (an
-    /// injected [`FileSystem`] may): waiters must not wait for a leader that is gone, and
-    /// whether that fsync reached the disk is unknown.
     /// `flush.ms`: fsyncs what is not durable once `flush_ms` has passed since the last
-    /// group-commit fsync (Kafka's `LogManager.flushDirtyLogs`). Returns whether it did.
+    /// fsync that moved the durable offset (Kafka's `LogManager.flushDirtyLogs`, which runs
+    /// every `log.flush.scheduler.interval.ms`, never by default; this runs at every
+    /// maintenance). Returns whether it did.
     pub(super) fn flush_if_due(&self, flush_ms: i64, now: i64) -> Result<bool, StorageError> {
         let end = self.log_end.load(Ordering::Acquire);
         let due = {
@@ -170,6 +169,9 @@ impl Log {
         Ok(due)
     }
 
+    /// Poisons the log and clears the leader's claim if the leader's fsync panics (an
+    /// injected [`FileSystem`] may): waiters must not wait for a leader that is gone, and
+    /// whether that fsync reached the disk is unknown.
     pub(super) fn leader_panicked(&self) {
         tracing::error!(dir = %self.dir.display(), "group-commit fsync panicked: the log refuses writes until reopened");
         self.poisoned.store(true, Ordering::Release);

@@ -45,6 +45,7 @@ impl Log {
         self.write_checkpoint(w)?;
         let mut st = self.sync.lock();
         st.durable = st.durable.max(end);
+        st.last_sync_ms = self.clock.now_ms();
         Ok(())
     }
 
@@ -102,6 +103,7 @@ impl Log {
         {
             let mut st = self.sync.lock();
             st.durable = st.durable.max(w.recovery_point);
+            st.last_sync_ms = now;
         }
         self.write_snapshot(w, new_base, SnapshotWrite::DirSyncLater)?;
         let checkpoint = self.checkpoint_text(w);
@@ -220,6 +222,7 @@ impl Log {
             {
                 let mut st = self.sync.lock();
                 st.durable = st.durable.max(target);
+                st.last_sync_ms = self.clock.now_ms();
             }
             if self.config().high_watermark == HighWatermarkMode::Durable {
                 self.publish_watermarks(&mut w, HwMove::Advance(target));

@@ -129,6 +129,26 @@ pub(super) fn broker_key(topic_key: &str) -> Option<&'static str> {
         .map(|&(b, _)| b)
 }
 
+/// `e` naming the broker key of the topic config it names (the key the caller gave).
+fn by_broker_key(e: StoreError) -> StoreError {
+    let rename = |key: &mut String| {
+        if let Some(b) = broker_key(key) {
+            *key = b.to_owned();
+        }
+    };
+    match e {
+        StoreError::Config(mut c) => {
+            match &mut c {
+                ConfigError::UnknownKey { key }
+                | ConfigError::NotAList { key }
+                | ConfigError::InvalidValue { key, .. } => rename(key),
+            }
+            StoreError::Config(c)
+        }
+        other => other,
+    }
+}
+
 /// Whether `key` is a broker config [`Store::alter_dynamic_defaults`] takes.
 #[must_use]
 pub fn is_dynamic_default(key: &str) -> bool {
@@ -213,8 +233,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         let topics = self.topics.write();
         let mut layers = self.dynamic.read().layers.clone();
-        change(layers.layer_mut(scope))?;
-        let defaults = layers.over(&self.config.log_defaults)?;
+        change(layers.layer_mut(scope)).map_err(by_broker_key)?;
+        let defaults = layers
+            .over(&self.config.log_defaults)
+            .map_err(|e| by_broker_key(e.into()))?;
+        if defaults.min_compaction_lag_ms > defaults.max_compaction_lag_ms {
+            // Else every topic created without its own lags would be refused.
+            return Err(ConfigError::InvalidValue {
+                key: "log.cleaner.min.compaction.lag.ms".into(),
+                value: defaults.min_compaction_lag_ms.to_string(),
+                reason: "above log.cleaner.max.compaction.lag.ms",
+            }
+            .into());
+        }
         let configs = topics
             .iter()
             .map(|(name, topic)| {

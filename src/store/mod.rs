@@ -472,8 +472,11 @@ impl Store {
             configs: configs.to_vec(),
         };
         // Under the topics lock: a change of the dynamic defaults cannot slip in between
-        // the config computed here and the topic in the map.
+        // the config computed (and for a user topic checked) here and the topic in the map.
         let mut topics = self.topics.write();
+        if !is_internal_topic(name) {
+            topic_configs::checked_config(&self.config, &self.log_defaults(), name, &record)?;
+        }
         let topic = Arc::new(self.topic(name, record.clone())?);
         if topics.contains_key(name) {
             return Err(StoreError::TopicExists {

@@ -29,10 +29,6 @@ pub struct ProduceContext<'a> {
     pub durability: Option<Durability>,
     /// The leader epoch to stamp.
     pub leader_epoch: Option<i32>,
-    /// The producer asked for `acks=all` (-1): refused with
-    /// [`ProduceError::NotEnoughReplicas`] when the topic's `min.insync.replicas` is above
-    /// the one replica a store is.
-    pub acks_all: bool,
 }
 
 /// Why a produce failed.
@@ -48,17 +44,6 @@ pub enum ProduceError {
     /// The append failed (malformed batch, storage).
     #[error(transparent)]
     Append(#[from] AppendError),
-    /// An `acks=all` produce to a topic whose `min.insync.replicas` is above the store's one
-    /// replica (`NOT_ENOUGH_REPLICAS`, as Kafka answers when the in-sync replicas are fewer).
-    #[error("the size of the in-sync replica set (1) is insufficient to satisfy the min.isr requirement of {min_insync_replicas} for partition {topic}-{partition}")]
-    NotEnoughReplicas {
-        /// The topic.
-        topic: String,
-        /// The partition.
-        partition: i32,
-        /// The topic's `min.insync.replicas`.
-        min_insync_replicas: i32,
-    },
 }
 
 impl ProduceError {
@@ -69,7 +54,6 @@ impl ProduceError {
             ProduceError::Store(e) => e.kafka_error(),
             ProduceError::Coordinator(e) => e.kafka_error(),
             ProduceError::Append(e) => e.kafka_error(),
-            ProduceError::NotEnoughReplicas { .. } => KafkaError::NotEnoughReplicas,
         }
     }
 
@@ -145,16 +129,6 @@ impl Store {
                     options.verification_guard = verify.then_some(guard);
                 }
             }
-        }
-        // After the transaction's checks and before the records', as Kafka's
-        // `Partition.appendRecordsToLeader` checks the in-sync replicas.
-        let min_insync_replicas = log.config().min_insync_replicas;
-        if ctx.acks_all && min_insync_replicas > 1 {
-            return Err(ProduceError::NotEnoughReplicas {
-                topic: topic.to_owned(),
-                partition,
-                min_insync_replicas,
-            });
         }
         Ok(log.append_with(records, &options)?)
     }

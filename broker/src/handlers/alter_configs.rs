@@ -14,7 +14,8 @@
 //! is static (`--config` at start) and refused as Kafka refuses a config that is not dynamic.
 //!
 //! Differences from Kafka: thread pools, listeners, quotas and the cleaner's settings are
-//! not dynamic; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
+//! not dynamic, nor are the synonyms `log.retention.hours`/`minutes`, `log.roll.hours`
+//! and custom (unknown) keys, which Kafka stores; each is refused as a static config; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
 //! topics' configs are the store's and cannot be changed (INVALID_TOPIC_EXCEPTION); the
 //! resource's name and existence are checked before its configs (Kafka's controller checks
 //! an APPEND to a key that is not a list, then the values, then existence); an unknown
@@ -247,7 +248,16 @@ fn answer_one(sh: &Shared, r: &Resource, validate_only: bool) -> Result<(), Refu
             } else {
                 DynamicScope::Node
             };
-            alter(&sh.store, Target::Defaults(scope), &ops, r.replace, validate_only)
+            if r.configs.is_empty() && !r.replace {
+                return Ok(());
+            }
+            alter(
+                &sh.store,
+                Target::Defaults(scope, name),
+                &ops,
+                r.replace,
+                validate_only,
+            )
         }
         BROKER_LOGGER if !r.replace => Err(invalid_request(
             "eoslog-broker has no BROKER_LOGGER resource: its log levels come from EOSLOG_LOG at start",
@@ -277,7 +287,8 @@ fn store_ops<'a>(ops: &[(&'a str, OpType, &'a str)]) -> Vec<TopicConfigOp<'a>> {
 #[derive(Clone, Copy)]
 enum Target<'a> {
     Topic(&'a str),
-    Defaults(DynamicScope),
+    /// The layer, and the resource's name (`""` or the node id).
+    Defaults(DynamicScope, &'a str),
 }
 
 fn alter(
@@ -291,16 +302,36 @@ fn alter(
     let result = match (target, replace) {
         (Target::Topic(name), true) => store.replace_topic_configs(name, &configs, validate_only),
         (Target::Topic(name), false) => store.alter_topic_configs(name, &store_ops(ops), validate_only),
-        (Target::Defaults(scope), true) => store.replace_dynamic_defaults(scope, &configs, validate_only),
-        (Target::Defaults(scope), false) => {
+        (Target::Defaults(scope, _), true) => store.replace_dynamic_defaults(scope, &configs, validate_only),
+        (Target::Defaults(scope, _), false) => {
             store.alter_dynamic_defaults(scope, &store_ops(ops), validate_only)
         }
     };
-    let name = match target {
-        Target::Topic(name) => name,
-        Target::Defaults(_) => "",
-    };
-    result.map_err(|e| refusal(name, ops, e))
+    result.map_err(|e| match target {
+        Target::Topic(name) => refusal(name, ops, e),
+        Target::Defaults(_, name) => defaults_refusal(name, ops, e),
+    })
+}
+
+/// Kafka's broker answer to a refused change of the topics' defaults (its
+/// `ConfigAdminManager` checks a BROKER resource and refuses with INVALID_REQUEST).
+fn defaults_refusal(name: &str, ops: &[(&str, OpType, &str)], e: StoreError) -> Refusal {
+    match e {
+        StoreError::Config(ConfigError::NotAList { key }) => {
+            let op = ops
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .map_or(OpType::Append, |&(_, op, _)| op);
+            invalid_request(format!(
+                "Config value {} is not allowed for config key: {key}",
+                op.kafka_name().to_lowercase()
+            ))
+        }
+        StoreError::Config(e) => invalid_request(format!(
+            "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"
+        )),
+        other => (other.kafka_error().code(), Some(other.to_string())),
+    }
 }
 
 /// Kafka's answer to a refused change of topic `name` (or of the topics' defaults).

@@ -124,7 +124,6 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                 tv: TxnVersion::TV0,
                 durability: None,
                 leader_epoch: Some(LEADER_EPOCH),
-                acks_all: r.acks == -1,
             };
             let mut wrote = false;
             let out: Vec<_> = r
