@@ -61,6 +61,12 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// `segment.ms`: roll when the segment's first batch is this old (default 7 days).
     pub segment_ms: i64,
+    /// `segment.jitter.ms`: each segment rolls up to this much before `segment.ms`, so that
+    /// partitions created together do not all roll at once (default 0). Kafka draws each
+    /// segment's jitter at random; eoslog derives it from the partition directory's name and
+    /// the segment's base offset, so it is spread as widely, needs no random source, and is
+    /// the same after a reopen.
+    pub segment_jitter_ms: i64,
     /// `index.interval.bytes`: bytes between offset-index entries (default 4096).
     pub index_interval_bytes: u64,
     /// `segment.index.bytes`: preallocated size of each index (default 10 MiB).
@@ -172,6 +178,7 @@ impl Default for LogConfig {
         LogConfig {
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3_600_000,
+            segment_jitter_ms: 0,
             index_interval_bytes: 4096,
             segment_index_bytes: 10 << 20,
             max_message_bytes: 1_048_588,
@@ -225,6 +232,7 @@ pub(crate) fn split_pair(pair: &str) -> Result<(&str, &str), ConfigError> {
 pub const CONFIG_KEYS: &[&str] = &[
     "segment.bytes",
     "segment.ms",
+    "segment.jitter.ms",
     "index.interval.bytes",
     "segment.index.bytes",
     "max.message.bytes",
@@ -280,6 +288,7 @@ impl LogConfig {
             // Kafka's minimum segment.bytes is 14 (one legacy record); a v2 batch needs 61.
             "segment.bytes" => self.segment_bytes = at_least(61)?.min(i64::from(i32::MAX)) as u64,
             "segment.ms" => self.segment_ms = at_least(1)?,
+            "segment.jitter.ms" => self.segment_jitter_ms = at_least(0)?,
             "index.interval.bytes" => self.index_interval_bytes = at_least(0)? as u64,
             "segment.index.bytes" => {
                 self.segment_index_bytes = usize::try_from(at_least(24)?).map_err(|_| bad("too large"))?;
@@ -411,6 +420,7 @@ impl LogConfig {
         Some(match key {
             "segment.bytes" => self.segment_bytes.to_string(),
             "segment.ms" => self.segment_ms.to_string(),
+            "segment.jitter.ms" => self.segment_jitter_ms.to_string(),
             "index.interval.bytes" => self.index_interval_bytes.to_string(),
             "segment.index.bytes" => self.segment_index_bytes.to_string(),
             "max.message.bytes" => self.max_message_bytes.to_string(),

@@ -327,6 +327,28 @@ impl Log {
         result
     }
 
+    /// `segment.jitter.ms`: how much earlier than `segment.ms` the segment at `base` rolls,
+    /// in `[0, min(segment.jitter.ms, segment.ms))` as Kafka's `randomSegmentJitter`, from a
+    /// hash (FNV-1a) of the directory's name and `base` instead of a random draw.
+    pub(super) fn roll_jitter(&self, config: &LogConfig, base: i64) -> i64 {
+        let bound = config.segment_jitter_ms.min(config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default();
+        let hash = name
+            .iter()
+            .chain(&base.to_le_bytes())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+        (hash % bound.unsigned_abs()) as i64
+    }
+
     /// Validates every batch as the origin requires and places it (offsets and leader epoch
     /// to stamp, into `placed`), in one pass over the batches.
     pub(super) fn validate_and_place(
@@ -662,9 +684,10 @@ impl Log {
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         let size = active.size();
         let time_roll = size > 0 && {
+            let max_age = config.segment_ms - self.roll_jitter(&config, active.base_offset);
             match active.first_batch_timestamp() {
-                Some(first_ts) if first_ts >= 0 => max_ts - first_ts > config.segment_ms,
-                _ => now - active.created_ms > config.segment_ms,
+                Some(first_ts) if first_ts >= 0 => max_ts - first_ts > max_age,
+                _ => now - active.created_ms > max_age,
             }
         };
         if size + total > config.segment_bytes

@@ -117,6 +117,7 @@ impl Default for StoreConfig {
 pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.segment.bytes", "segment.bytes"),
     ("log.roll.ms", "segment.ms"),
+    ("log.roll.jitter.ms", "segment.jitter.ms"),
     ("log.index.interval.bytes", "index.interval.bytes"),
     ("log.index.size.max.bytes", "segment.index.bytes"),
     ("message.max.bytes", "max.message.bytes"),
