@@ -5,7 +5,8 @@
 //! non-zero id is answered UNKNOWN_TOPIC_ID with that id and no name, and as in Kafka the
 //! topics named beside ids are not looked at. Before v12 a topic without a name or with an id
 //! refuses the whole request, each topic INVALID_REQUEST, as Kafka's error response. A name
-//! asked twice is answered once.
+//! asked twice is answered once. DescribeCluster names the same cluster and broker, and the
+//! authorized operations asked for are every one a broker without an authorizer allows.
 
 mod common;
 
@@ -158,4 +159,79 @@ fn topics_asked_by_id_are_answered() {
         vec![(Some("t".to_owned()), 42, 0), (Some(String::new()), 42, 0)]
     );
     rt.block_on(broker.shutdown()).expect("shutdown");
+}
+
+/// DescribeCluster names the cluster and this broker as Metadata does, with itself as the
+/// controller; asked for the controllers' endpoint (v1+) it answers UNSUPPORTED_ENDPOINT_TYPE
+/// as a Kafka broker; the cluster's authorized operations come only when asked.
+#[test]
+fn describe_cluster_names_this_broker_as_metadata_does() {
+    use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = in_process(dir.path(), &["node.id=3"], eoslog::LogOptions::default());
+    let b = broker.local_addr().to_string();
+    let md = metadata(&b, 12, None);
+    for version in 0..=2 {
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = 1;
+        r.include_cluster_authorized_operations = version == 2;
+        let resp: DescribeClusterResponse = call(&mut conn(&b), ApiKey::DescribeCluster, version, &r);
+        assert_eq!(resp.error_code, 0, "v{version}");
+        assert_eq!(Some(&resp.cluster_id), md.cluster_id.as_ref(), "v{version}");
+        assert_eq!(resp.controller_id.0, 3);
+        let brokers: Vec<_> = resp
+            .brokers
+            .iter()
+            .map(|x| (x.broker_id.0, x.host.to_string(), x.port, x.is_fenced))
+            .collect();
+        let expected: Vec<_> = md
+            .brokers
+            .iter()
+            .map(|x| (x.node_id.0, x.host.to_string(), x.port, false))
+            .collect();
+        assert_eq!(brokers, expected, "v{version}");
+        let ops = resp.cluster_authorized_operations;
+        if version == 2 {
+            // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+            // IDEMPOTENT_WRITE.
+            assert_eq!(ops, 0b1_1111_1010_0000);
+        } else {
+            assert_eq!(ops, i32::MIN);
+        }
+    }
+    let mut r = DescribeClusterRequest::default();
+    r.endpoint_type = 2;
+    let resp: DescribeClusterResponse = call(&mut conn(&b), ApiKey::DescribeCluster, 1, &r);
+    assert_eq!(resp.error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
+    assert!(resp.brokers.is_empty());
+}
+
+/// Metadata v8+ answers the authorized operations a client asks for as a broker without an
+/// authorizer: every operation Kafka allows on a topic, and on the cluster up to v10 (the
+/// field is gone from v11); not asked, `i32::MIN`.
+#[test]
+fn authorized_operations_come_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_rt, broker) = in_process(dir.path(), &[], eoslog::LogOptions::default());
+    broker.store().create_topic("t", 1, &[]).expect("topic");
+    let b = broker.local_addr().to_string();
+    for version in [8, 10, 11, 12] {
+        for asked in [false, true] {
+            let mut r = MetadataRequest::default();
+            r.topics = Some(vec![named("t")]);
+            r.include_cluster_authorized_operations = asked && version <= 10;
+            r.include_topic_authorized_operations = asked;
+            let resp: MetadataResponse = call(&mut conn(&b), ApiKey::Metadata, version, &r);
+            let cluster = if asked && version <= 10 { 8096 } else { i32::MIN };
+            // READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+            let topic = if asked { 0b1101_1111_1000 } else { i32::MIN };
+            if version <= 10 {
+                assert_eq!(resp.cluster_authorized_operations, cluster, "v{version} {asked}");
+            }
+            assert_eq!(
+                resp.topics[0].topic_authorized_operations, topic,
+                "v{version} {asked}"
+            );
+        }
+    }
 }

@@ -1,15 +1,18 @@
-//! Metadata and FindCoordinator: one broker leads every partition at leader epoch 0 (the
-//! epoch stamped into every batch it appends), and coordinates every group and transaction.
+//! Metadata, DescribeCluster and FindCoordinator: one broker leads every partition at leader
+//! epoch 0 (the epoch stamped into every batch it appends), and coordinates every group and
+//! transaction.
 
 use std::collections::HashSet;
 
 use eoslog::{KafkaError, StoreError};
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse,
 };
 use kafka_protocol::ResponseError;
 
@@ -54,6 +57,10 @@ pub(crate) async fn metadata(ctx: &Ctx, r: MetadataRequest) -> MetadataResponse 
             return refused_metadata(asked, ResponseError::InvalidRequest.code());
         }
     }
+    let ops_asked = (
+        r.include_cluster_authorized_operations,
+        r.include_topic_authorized_operations,
+    );
     // Before v4 a request may always create topics; from v4 the client says.
     let may_create = version < 4 || r.allow_auto_topic_creation;
     let requested: Option<Vec<String>> = match r.topics {
@@ -130,6 +137,62 @@ pub(crate) async fn metadata(ctx: &Ctx, r: MetadataRequest) -> MetadataResponse 
             t
         })
         .collect();
+    // v8+: the operations asked for, every one a broker without an authorizer allows
+    // (the cluster's only up to v10, as Kafka's `handleTopicMetadataRequest`).
+    if (8..=10).contains(&version) && ops_asked.0 {
+        out.cluster_authorized_operations = CLUSTER_OPERATIONS;
+    }
+    if version >= 8 && ops_asked.1 {
+        for t in &mut out.topics {
+            t.topic_authorized_operations = TOPIC_OPERATIONS;
+        }
+    }
+    out
+}
+
+/// The cluster id Metadata and DescribeCluster give.
+const CLUSTER_ID: &str = "eoslog";
+
+/// The operations Kafka allows on its CLUSTER resource (`AclEntry.supportedOperations`:
+/// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE),
+/// as the bit field an authorizer that allows everything reports.
+const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12;
+
+/// The operations Kafka allows on a TOPIC resource (READ, WRITE, CREATE, DELETE, ALTER,
+/// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as the same bit field.
+const TOPIC_OPERATIONS: i32 = 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
+
+/// Kafka's `EndpointType.BROKER`.
+const BROKER_ENDPOINT: i8 = 1;
+
+/// DescribeCluster (the admin clients' `describe_cluster`, `kafka-cluster cluster-id`): the
+/// cluster id, this broker, and itself as the controller, as a KRaft broker names one of its
+/// live brokers there. As Kafka's broker: asked for another endpoint type (controllers, v1+),
+/// UNSUPPORTED_ENDPOINT_TYPE; the cluster's authorized operations when asked, every one a
+/// broker without an authorizer allows, else `i32::MIN`; there are no fenced brokers (v2).
+pub(crate) fn describe_cluster(ctx: &Ctx, r: &DescribeClusterRequest) -> DescribeClusterResponse {
+    let mut out = DescribeClusterResponse::default();
+    if ctx.version >= 1 {
+        out.endpoint_type = BROKER_ENDPOINT;
+        if r.endpoint_type != BROKER_ENDPOINT {
+            out.error_code = ResponseError::UnsupportedEndpointType.code();
+            out.error_message = Some(s("The broker only handles the BROKER endpoint type"));
+            return out;
+        }
+    }
+    let node = BrokerId(ctx.shared.config.node_id);
+    out.cluster_id = s(CLUSTER_ID);
+    out.controller_id = node;
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = node;
+    b.host = s(ctx.shared.advertised.ip().to_string());
+    b.port = i32::from(ctx.shared.advertised.port());
+    out.brokers = vec![b];
+    out.cluster_authorized_operations = if r.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        i32::MIN
+    };
     out
 }
 
@@ -143,7 +206,7 @@ fn metadata_frame(ctx: &Ctx, node: BrokerId) -> MetadataResponse {
     b.port = i32::from(ctx.shared.advertised.port());
     out.brokers = vec![b];
     if version >= 2 {
-        out.cluster_id = Some(s("eoslog"));
+        out.cluster_id = Some(s(CLUSTER_ID));
     }
     if version >= 1 {
         out.controller_id = node;

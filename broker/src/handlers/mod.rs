@@ -74,6 +74,7 @@ pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseK
     Some(match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(crate::versions::api_versions_response()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(meta::metadata(&ctx, r).await),
+        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(meta::describe_cluster(&ctx, &r)),
         RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(meta::find_coordinator(&ctx, r)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(topics::create_topics(&ctx, r).await),
         RequestKind::CreatePartitions(r) => {

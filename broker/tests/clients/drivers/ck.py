@@ -768,6 +768,19 @@ def op_delete_groups(args):
     return 0
 
 
+def op_describe_cluster(args):
+    """AdminClient.describe_cluster (DescribeCluster): one `cluster` event with the cluster
+    id, the controller's id, each node's (id, host, port) and the authorized operations'
+    names."""
+    admin = AdminClient(base_conf(args))
+    d = admin.describe_cluster(include_authorized_operations=True, request_timeout=15).result()
+    emit("cluster", cluster_id=d.cluster_id, controller=d.controller.id if d.controller else None,
+         nodes=[[n.id, n.host, n.port] for n in d.nodes],
+         authorized_operations=sorted(op.name for op in (d.authorized_operations or [])))
+    emit("done")
+    return 0
+
+
 def op_describe_configs(args):
     """AdminClient.describe_configs (DescribeConfigs): one `configs` event per resource
     ({"type": "topic"|"broker", "name": ...}) with each config's value, source name and
@@ -848,6 +861,7 @@ OPS = {
     "epoch_bump": op_epoch_bump,
     "delete_groups": op_delete_groups,
     "describe_configs": op_describe_configs,
+    "describe_cluster": op_describe_cluster,
     "alter_configs": op_alter_configs,
 }
 
