@@ -66,3 +66,16 @@ fn without_jitter_every_segment_rolls_just_past_segment_ms() {
         assert_eq!(roll_age(&t, &format!("t-{i}"), false), 2000 + STEP);
     }
 }
+
+#[test]
+fn the_jitter_never_reaches_segment_ms() {
+    // A jitter bound above `segment.ms` is cut to it: a segment never rolls for a batch as
+    // old as its first one, in any partition.
+    let t = TestLog::with_config(config(&[("segment.ms", "100"), ("segment.jitter.ms", "100000")]));
+    for i in 0..20 {
+        let log = t.open_at(&t.dir.path().join(format!("t-{i}")));
+        appended(client(&log, &at(T0)));
+        appended(client(&log, &at(T0)));
+        assert_eq!(segments(&log), 1, "t-{i} rolled with no time passed");
+    }
+}

@@ -162,8 +162,8 @@ fn topics_asked_by_id_are_answered() {
 }
 
 /// DescribeCluster names the cluster and this broker as Metadata does, with itself as the
-/// controller; asked for the controllers' endpoint (v1+) it answers UNSUPPORTED_ENDPOINT_TYPE
-/// as a Kafka broker; the cluster's authorized operations come only when asked.
+/// controller; asked for the controllers' endpoint (v1+) it answers MISMATCHED_ENDPOINT_TYPE
+/// and for an unknown one UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker; the cluster's authorized operations come only when asked.
 #[test]
 fn describe_cluster_names_this_broker_as_metadata_does() {
     use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
@@ -199,11 +199,14 @@ fn describe_cluster_names_this_broker_as_metadata_does() {
             assert_eq!(ops, i32::MIN);
         }
     }
-    let mut r = DescribeClusterRequest::default();
-    r.endpoint_type = 2;
-    let resp: DescribeClusterResponse = call(&mut conn(&b), ApiKey::DescribeCluster, 1, &r);
-    assert_eq!(resp.error_code, 115, "UNSUPPORTED_ENDPOINT_TYPE");
-    assert!(resp.brokers.is_empty());
+    // CONTROLLER: MISMATCHED_ENDPOINT_TYPE; an unknown type: UNSUPPORTED_ENDPOINT_TYPE.
+    for (endpoint, code) in [(2, 114), (0, 115), (3, 115)] {
+        let mut r = DescribeClusterRequest::default();
+        r.endpoint_type = endpoint;
+        let resp: DescribeClusterResponse = call(&mut conn(&b), ApiKey::DescribeCluster, 1, &r);
+        assert_eq!(resp.error_code, code, "endpoint type {endpoint}");
+        assert!(resp.brokers.is_empty());
+    }
 }
 
 /// Metadata v8+ answers the authorized operations a client asks for as a broker without an

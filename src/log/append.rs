@@ -328,10 +328,14 @@ impl Log {
     }
 
     /// `segment.jitter.ms`: how much earlier than `segment.ms` the segment at `base` rolls,
-    /// in `[0, min(segment.jitter.ms, segment.ms))` as Kafka's `randomSegmentJitter`, from a
-    /// hash (FNV-1a) of the directory's name and `base` instead of a random draw.
+    /// in `[0, min(segment.jitter.ms, segment.ms, 2^31 - 1))` as Kafka's
+    /// `randomSegmentJitter` (whose draw is a non-negative `int`), from a hash (FNV-1a) of
+    /// the directory's name and `base` instead of a random draw.
     pub(super) fn roll_jitter(&self, config: &LogConfig, base: i64) -> i64 {
-        let bound = config.segment_jitter_ms.min(config.segment_ms);
+        let bound = config
+            .segment_jitter_ms
+            .min(config.segment_ms)
+            .min(i64::from(i32::MAX));
         if bound <= 0 {
             return 0;
         }

@@ -162,21 +162,27 @@ const CLUSTER_OPERATIONS: i32 = 1 << 5 | 1 << 7 | 1 << 8 | 1 << 9 | 1 << 10 | 1 
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), as the same bit field.
 const TOPIC_OPERATIONS: i32 = 1 << 3 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 11;
 
-/// Kafka's `EndpointType.BROKER`.
+/// Kafka's `EndpointType.BROKER` and `CONTROLLER`.
 const BROKER_ENDPOINT: i8 = 1;
+const CONTROLLER_ENDPOINT: i8 = 2;
 
 /// DescribeCluster (the admin clients' `describe_cluster`, `kafka-cluster cluster-id`): the
 /// cluster id, this broker, and itself as the controller, as a KRaft broker names one of its
-/// live brokers there. As Kafka's broker: asked for another endpoint type (controllers, v1+),
-/// UNSUPPORTED_ENDPOINT_TYPE; the cluster's authorized operations when asked, every one a
+/// live brokers there. As Kafka's broker: asked for the controllers' endpoint (v1+),
+/// MISMATCHED_ENDPOINT_TYPE, for an unknown one UNSUPPORTED_ENDPOINT_TYPE; the cluster's authorized operations when asked, every one a
 /// broker without an authorizer allows, else `i32::MIN`; there are no fenced brokers (v2).
 pub(crate) fn describe_cluster(ctx: &Ctx, r: &DescribeClusterRequest) -> DescribeClusterResponse {
     let mut out = DescribeClusterResponse::default();
     if ctx.version >= 1 {
         out.endpoint_type = BROKER_ENDPOINT;
+        if r.endpoint_type == CONTROLLER_ENDPOINT {
+            out.error_code = ResponseError::MismatchedEndpointType.code();
+            out.error_message = Some(s("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"));
+            return out;
+        }
         if r.endpoint_type != BROKER_ENDPOINT {
             out.error_code = ResponseError::UnsupportedEndpointType.code();
-            out.error_message = Some(s("The broker only handles the BROKER endpoint type"));
+            out.error_message = Some(s(format!("Unknown endpoint type {}", r.endpoint_type)));
             return out;
         }
     }

@@ -769,7 +769,7 @@ def op_delete_groups(args):
 
 
 def op_describe_cluster(args):
-    """AdminClient.describe_cluster (DescribeCluster): one `cluster` event with the cluster
+    """AdminClient.describe_cluster (librdkafka 2.16 sends Metadata v10): one `cluster` event with the cluster
     id, the controller's id, each node's (id, host, port) and the authorized operations'
     names."""
     admin = AdminClient(base_conf(args))
