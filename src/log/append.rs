@@ -285,17 +285,15 @@ impl Log {
         // `flush.messages`: an append that leaves that many offsets undurable fsyncs too.
         let sync_each = options.durability.unwrap_or(w.config.durability) == Durability::SyncEachAppend;
         let flush_messages = w.config.flush_messages;
-        let sync_answer = match &result {
-            Ok(AppendOutcome::Appended(info)) => {
-                sync_each
-                    || (flush_messages != i64::MAX
-                        && (info.last_offset.0 + 1).saturating_sub(self.sync.lock().durable)
-                            >= flush_messages)
+        let truncations = match &result {
+            Ok(AppendOutcome::Appended(info)) if sync_each || flush_messages != i64::MAX => {
+                let st = self.sync.lock();
+                (sync_each || (info.last_offset.0 + 1).saturating_sub(st.durable) >= flush_messages)
+                    .then_some(st.truncations)
             }
-            Ok(AppendOutcome::Duplicate(_)) => sync_each,
-            _ => false,
+            Ok(AppendOutcome::Duplicate(_)) if sync_each => Some(self.sync.lock().truncations),
+            _ => None,
         };
-        let truncations = sync_answer.then(|| self.sync.lock().truncations);
         drop(w);
         if self.appending.fetch_sub(1, Ordering::AcqRel) == 1 && self.leader_waiting.load(Ordering::Acquire) {
             let _sync = self.sync.lock();
@@ -388,6 +386,13 @@ impl Log {
                 source,
             };
             let reason = |reason| AppendError::InvalidRecord { batch: n, reason };
+            let bad_timestamp = |record| {
+                move |reason| AppendError::InvalidTimestamp {
+                    batch: n,
+                    record,
+                    reason,
+                }
+            };
             b.validate_crc().map_err(invalid)?;
             let mut restamp = None;
             let size = b.size() as u64;
@@ -451,13 +456,8 @@ impl Log {
                                 missing_key.get_or_insert(i);
                                 continue;
                             }
-                            timestamp_rule(config, b.timestamp_type(), r.timestamp, now).map_err(|why| {
-                                AppendError::InvalidTimestamp {
-                                    batch: n,
-                                    record: Some(i),
-                                    reason: why,
-                                }
-                            })?;
+                            timestamp_rule(config, b.timestamp_type(), r.timestamp, now)
+                                .map_err(bad_timestamp(Some(i)))?;
                         }
                         if let Some(index) = missing_key {
                             return Err(reason(InvalidRecordReason::MissingKeyInCompactedLog { index }));
@@ -476,13 +476,8 @@ impl Log {
                             TimestampType::LogAppendTime => b.max_timestamp(),
                         };
                         for ts in [first, b.max_timestamp()] {
-                            timestamp_rule(config, b.timestamp_type(), ts, now).map_err(|why| {
-                                AppendError::InvalidTimestamp {
-                                    batch: n,
-                                    record: None,
-                                    reason: why,
-                                }
-                            })?;
+                            timestamp_rule(config, b.timestamp_type(), ts, now)
+                                .map_err(bad_timestamp(None))?;
                         }
                     }
                     // A producer's LogAppendTime batch in a CreateTime log is stored as

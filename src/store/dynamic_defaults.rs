@@ -53,6 +53,14 @@ pub(super) struct Dynamic {
 }
 
 impl DynamicDefaults {
+    /// The `scope` layer's value of topic config `key`, if set.
+    pub(super) fn get(&self, scope: DynamicScope, key: &str) -> Option<&str> {
+        self.layer(scope)
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn layer(&self, scope: DynamicScope) -> &Vec<(String, String)> {
         match scope {
             DynamicScope::Cluster => &self.cluster,

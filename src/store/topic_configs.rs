@@ -6,7 +6,7 @@
 use crate::config::{LogConfig, CONFIG_KEYS};
 use crate::error::ConfigError;
 
-use super::dynamic_defaults::{broker_key, DynamicScope};
+use super::dynamic_defaults::DynamicScope;
 use super::{config::LOG_DEFAULT_KEYS, Store, StoreConfig, StoreError, TopicRecord};
 
 /// Where a topic's config value comes from (Kafka's `ConfigSource`).
@@ -85,16 +85,12 @@ impl Store {
         // What the topic would get without its own configs: in this store now, from the
         // store's own config, and in a store configured with nothing. None can fail: the
         // topic's own configs are what could.
-        let from_store = effective_config(&self.config, &self.log_defaults(), name, &bare)?;
+        // One read of the dynamic layers and the defaults they give.
+        let dynamic = self.dynamic.read();
+        let from_store = effective_config(&self.config, &dynamic.defaults, name, &bare)?;
         let configured = effective_config(&self.config, &self.config.log_defaults, name, &bare)?;
         let unconfigured = effective_config(&StoreConfig::default(), &LogConfig::default(), name, &bare)?;
-        let dynamic = |scope, key: &str| {
-            let key = broker_key(key)?;
-            self.dynamic_defaults(scope)
-                .into_iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v)
-        };
+        let layer = |scope, key| dynamic.layers.get(scope, key).map(str::to_owned);
         let config = topic.config.read();
         Ok(CONFIG_KEYS
             .iter()
@@ -105,8 +101,8 @@ impl Store {
                         key: store_key,
                         value: from_store.get(key)?,
                         configured: configured.get(key)?,
-                        node: dynamic(DynamicScope::Node, key),
-                        cluster: dynamic(DynamicScope::Cluster, key),
+                        node: layer(DynamicScope::Node, key),
+                        cluster: layer(DynamicScope::Cluster, key),
                         unconfigured: unconfigured.get(key)?,
                     })
                 });

@@ -313,20 +313,21 @@ fn alter(
     })
 }
 
+/// The list operation a refusal of `key` came from.
+fn list_op(ops: &[(&str, OpType, &str)], key: &str) -> OpType {
+    ops.iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(OpType::Append, |&(_, op, _)| op)
+}
+
 /// Kafka's broker answer to a refused change of the topics' defaults (its
 /// `ConfigAdminManager` checks a BROKER resource and refuses with INVALID_REQUEST).
 fn defaults_refusal(name: &str, ops: &[(&str, OpType, &str)], e: StoreError) -> Refusal {
     match e {
-        StoreError::Config(ConfigError::NotAList { key }) => {
-            let op = ops
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map_or(OpType::Append, |&(_, op, _)| op);
-            invalid_request(format!(
-                "Config value {} is not allowed for config key: {key}",
-                op.kafka_name().to_lowercase()
-            ))
-        }
+        StoreError::Config(ConfigError::NotAList { key }) => invalid_request(format!(
+            "Config value {} is not allowed for config key: {key}",
+            list_op(ops, &key).kafka_name().to_lowercase()
+        )),
         StoreError::Config(e) => invalid_request(format!(
             "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"
         )),
@@ -345,19 +346,13 @@ fn refusal(name: &str, ops: &[(&str, OpType, &str)], e: StoreError) -> Refusal {
             ResponseError::InvalidConfig.code(),
             Some(format!("Unknown topic config name: {key}")),
         ),
-        StoreError::Config(ConfigError::NotAList { key }) => {
-            let op = ops
-                .iter()
-                .find(|(k, _, _)| *k == key)
-                .map_or(OpType::Append, |&(_, op, _)| op);
-            (
-                ResponseError::InvalidConfig.code(),
-                Some(format!(
-                    "Can't {} to key {key} because its type is not LIST.",
-                    op.kafka_name()
-                )),
-            )
-        }
+        StoreError::Config(ConfigError::NotAList { key }) => (
+            ResponseError::InvalidConfig.code(),
+            Some(format!(
+                "Can't {} to key {key} because its type is not LIST.",
+                list_op(ops, &key).kafka_name()
+            )),
+        ),
         other => (other.kafka_error().code(), Some(other.to_string())),
     }
 }
