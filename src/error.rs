@@ -334,16 +334,17 @@ pub enum AppendError {
         /// The rule broken.
         reason: InvalidRecordReason,
     },
-    /// A record's timestamp is refused (Kafka's `LogValidator.validateTimestamp`).
-    #[error("batch {batch}{}: {reason}", record.map_or_else(String::new, |r| format!(", record {r}")))]
-    InvalidTimestamp {
+    /// Records of a batch broke the leader's per-record rules (Kafka's `LogValidator`: a
+    /// key in a compacted log, the timestamp bounds). Every record at fault is listed, in
+    /// order, as Kafka lists them in its `RecordValidationException`; nothing of the batch
+    /// is stored. The Kafka code is `INVALID_TIMESTAMP` when any of them is a timestamp
+    /// refusal, otherwise `INVALID_RECORD`.
+    #[error("batch {batch}: {} record(s) refused, the first: {}", records.len(), records.first().map_or_else(String::new, ToString::to_string))]
+    RecordsRefused {
         /// Zero-based index of the batch in the append.
         batch: usize,
-        /// Zero-based index of the record in its batch; `None` when the batch's header was
-        /// judged without decoding its records (`eoslog.validate.records=false`).
-        record: Option<usize>,
-        /// The rule broken.
-        reason: InvalidTimestampReason,
+        /// The records at fault, in batch order (never empty).
+        records: Vec<RefusedRecord>,
     },
     /// A batch is larger than `max.message.bytes`.
     #[error("batch {batch} has {size} bytes, more than max.message.bytes {max}")]
@@ -416,13 +417,6 @@ pub enum InvalidRecordReason {
     /// A control batch that is not a single well-formed marker.
     #[error("malformed control batch")]
     MalformedControlBatch,
-    /// A record without a key for a compacted log (`cleanup.policy=compact`): compaction
-    /// keeps the latest record per key and has no place for it. Kafka refuses it too.
-    #[error("record {index} has no key, and the log is compacted")]
-    MissingKeyInCompactedLog {
-        /// Index of the record in its batch.
-        index: usize,
-    },
     /// A transactional batch without a producer id.
     #[error("transactional batch without a producer id")]
     TransactionalWithoutProducer,
@@ -432,6 +426,32 @@ pub enum InvalidRecordReason {
     /// A record's offset delta does not match its position in the batch.
     #[error("record offset delta out of sequence")]
     RecordOffsetMismatch,
+}
+
+/// One record refused by the leader's per-record rules, in
+/// [`AppendError::RecordsRefused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("{}{reason}", index.map_or_else(String::new, |i| format!("record {i}: ")))]
+pub struct RefusedRecord {
+    /// Zero-based index of the record in its batch; `None` when the batch's header was
+    /// judged without decoding its records (`eoslog.validate.records=false`).
+    pub index: Option<usize>,
+    /// The rule it broke.
+    pub reason: RecordRefusal,
+}
+
+/// Which per-record rule a record broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RecordRefusal {
+    /// A record without a key for a compacted log (`cleanup.policy=compact`): compaction
+    /// keeps the latest record per key and has no place for it. Kafka refuses it too
+    /// (`INVALID_RECORD`), and does not judge its timestamp.
+    #[error("compacted topic cannot accept message without key")]
+    MissingKeyInCompactedLog,
+    /// Its timestamp (`INVALID_TIMESTAMP`).
+    #[error("{0}")]
+    Timestamp(InvalidTimestampReason),
 }
 
 /// Why a record's timestamp was refused (both map to `INVALID_TIMESTAMP`).
@@ -464,7 +484,16 @@ impl AppendError {
             AppendError::Storage(e) => e.kafka_error(),
             AppendError::InvalidBatch { source, .. } => source.kafka_error(),
             AppendError::InvalidRecord { .. } | AppendError::Empty => KafkaError::InvalidRecord,
-            AppendError::InvalidTimestamp { .. } => KafkaError::InvalidTimestamp,
+            AppendError::RecordsRefused { records, .. } => {
+                if records
+                    .iter()
+                    .any(|r| matches!(r.reason, RecordRefusal::Timestamp(_)))
+                {
+                    KafkaError::InvalidTimestamp
+                } else {
+                    KafkaError::InvalidRecord
+                }
+            }
             AppendError::MessageTooLarge { .. } => KafkaError::MessageTooLarge,
             AppendError::RecordListTooLarge { .. } => KafkaError::RecordListTooLarge,
             AppendError::UnexpectedOffset { .. } => KafkaError::UnknownServerError,

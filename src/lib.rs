@@ -202,7 +202,8 @@ pub use coordinator::{
 pub use epoch_cache::EpochEntry;
 pub use error::{
     AppendError, BatchError, ConfigError, Corruption, CorruptionDetail, FileKind, InvalidRecordReason,
-    InvalidTimestampReason, OpenError, ReadError, RecordErrorKind, StorageError,
+    InvalidTimestampReason, OpenError, ReadError, RecordErrorKind, RecordRefusal, RefusedRecord,
+    StorageError,
 };
 pub use fs::{Clock, FileSystem, ManualClock, StdFileSystem, StorageFile, SystemClock};
 pub use kafka::KafkaError;

@@ -870,10 +870,11 @@ fn a_compacted_log_refuses_a_record_without_a_key() {
     assert!(
         matches!(
             e,
-            eoslog::AppendError::InvalidRecord {
-                reason: eoslog::InvalidRecordReason::MissingKeyInCompactedLog { index: 0 },
-                ..
-            }
+            eoslog::AppendError::RecordsRefused { ref records, .. }
+                if records[..] == [eoslog::RefusedRecord {
+                    index: Some(0),
+                    reason: eoslog::RecordRefusal::MissingKeyInCompactedLog,
+                }]
         ),
         "{e:?}"
     );

@@ -2,7 +2,8 @@
 //! client record stamped more than `message.timestamp.before.max.ms` before its clock or
 //! more than `message.timestamp.after.max.ms` after it (Kafka 4's defaults: no bound
 //! behind, one hour ahead), naming the batch and the record; a record without a timestamp
-//! (-1) is never judged, and a timestamp error wins over a missing key as in Kafka. A
+//! (-1) is never judged, every record at fault is named (Kafka's `record_errors`), and a
+//! timestamp error wins over a missing key as in Kafka. A
 //! LogAppendTime log ignores the bounds but refuses a producer's batch that sets the
 //! LogAppendTime bit itself; a CreateTime log stores such a batch as CreateTime, as Kafka's
 //! leader does. A bound changed on the open log applies to the next append.
@@ -12,7 +13,7 @@ use common::*;
 
 use eoslog::{
     AppendError, BatchBuilder, InvalidTimestampReason, KafkaError, Log, NewRecord, ProducerEpoch, ProducerId,
-    Sequence, TimestampType,
+    RecordRefusal, RefusedRecord, Sequence, TimestampType,
 };
 
 const HOUR: i64 = 3_600_000;
@@ -45,6 +46,17 @@ fn refused(log: &Log, bytes: &[u8]) -> AppendError {
     err
 }
 
+/// The records a refusal names, as (index, reason); panics on another kind of refusal.
+fn faults(err: &AppendError) -> Vec<(Option<usize>, RecordRefusal)> {
+    match err {
+        AppendError::RecordsRefused { batch: 0, records } => records
+            .iter()
+            .map(|RefusedRecord { index, reason }| (*index, *reason))
+            .collect(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 /// Every stored batch's (timestamp type, max timestamp), each CRC checked.
 fn stored(log: &Log) -> Vec<(TimestampType, i64)> {
     map_batches(log, |b| (b.timestamp_type(), b.max_timestamp()))
@@ -57,23 +69,26 @@ fn kafka_4_defaults_refuse_only_records_more_than_an_hour_ahead() {
     // A record from 1970, one without a timestamp, and one exactly an hour ahead.
     appended(client(&log, &stamped(&[0, -1, T0 + HOUR])));
     let err = refused(&log, &stamped(&[T0, T0 + HOUR + 1]));
-    match err {
-        AppendError::InvalidTimestamp {
-            batch: 0,
-            record: Some(1),
-            reason:
-                InvalidTimestampReason::OutOfRange {
-                    timestamp,
-                    earliest,
-                    latest,
-                },
-        } => {
+    match faults(&err)[..] {
+        [(
+            Some(1),
+            RecordRefusal::Timestamp(InvalidTimestampReason::OutOfRange {
+                timestamp,
+                earliest,
+                latest,
+            }),
+        )] => {
             assert_eq!(timestamp, T0 + HOUR + 1);
             assert_eq!(latest, T0 + HOUR);
             assert_eq!(earliest, T0 - i64::MAX, "no bound behind");
         }
-        other => panic!("unexpected {other:?}"),
+        ref other => panic!("unexpected {other:?}"),
     }
+    // Every record at fault is named, in order; the ones in range are not.
+    let err = refused(&log, &stamped(&[T0 + 2 * HOUR, T0, T0 + 3 * HOUR]));
+    let named: Vec<Option<usize>> = faults(&err).iter().map(|(i, _)| *i).collect();
+    assert_eq!(named, [Some(0), Some(2)], "{err:?}");
+    assert!(err.to_string().contains("2 record(s) refused"), "{err}");
     // The clock moves on, and the same batch is now in range.
     t.clock.advance(1);
     appended(client(&log, &stamped(&[T0, T0 + HOUR + 1])));
@@ -91,12 +106,11 @@ fn both_bounds_are_inclusive_and_follow_a_live_change() {
     let err = refused(&log, &stamped(&[T0 - 1001]));
     assert!(
         matches!(
-            err,
-            AppendError::InvalidTimestamp {
-                record: Some(0),
-                reason: InvalidTimestampReason::OutOfRange { earliest, latest, .. },
-                ..
-            } if earliest == T0 - 1000 && latest == T0 + 10
+            faults(&err)[..],
+            [(
+                Some(0),
+                RecordRefusal::Timestamp(InvalidTimestampReason::OutOfRange { earliest, latest, .. }),
+            )] if earliest == T0 - 1000 && latest == T0 + 10
         ),
         "{err:?}"
     );
@@ -126,8 +140,18 @@ fn a_timestamp_error_wins_over_another_records_missing_key_and_leaves_no_produce
         .build(&recs)
         .expect("build");
     let err = refused(&log, &batch);
+    // Both records are named, each with its own rule, as in Kafka's `record_errors`.
     assert!(
-        matches!(err, AppendError::InvalidTimestamp { record: Some(1), .. }),
+        matches!(
+            faults(&err)[..],
+            [
+                (Some(0), RecordRefusal::MissingKeyInCompactedLog),
+                (
+                    Some(1),
+                    RecordRefusal::Timestamp(InvalidTimestampReason::OutOfRange { .. })
+                ),
+            ]
+        ),
         "{err:?}"
     );
     // Nothing of the producer was recorded: its first sequence is still the one expected.
@@ -167,7 +191,7 @@ fn without_record_validation_the_header_timestamps_are_judged() {
     // The max timestamp comes from the header: a record past the bound is found there.
     let err = refused(&log, &stamped(&[T0, T0 + 2 * HOUR, T0]));
     assert!(
-        matches!(err, AppendError::InvalidTimestamp { record: None, .. }),
+        matches!(faults(&err)[..], [(None, RecordRefusal::Timestamp(_))]),
         "{err:?}"
     );
     appended(client(&log, &stamped(&[T0, T0 + HOUR])));
@@ -177,7 +201,7 @@ fn without_record_validation_the_header_timestamps_are_judged() {
     log.set_config(c).expect("set_config");
     let err = refused(&log, &stamped(&[T0 - 1001, T0]));
     assert!(
-        matches!(err, AppendError::InvalidTimestamp { record: None, .. }),
+        matches!(faults(&err)[..], [(None, RecordRefusal::Timestamp(_))]),
         "{err:?}"
     );
 }
@@ -194,11 +218,11 @@ fn a_log_append_time_log_ignores_the_bounds_and_refuses_the_bit_from_a_producer(
     let err = refused(&log, &with_log_append_time(stamped(&[T0]), T0));
     assert!(
         matches!(
-            err,
-            AppendError::InvalidTimestamp {
-                reason: InvalidTimestampReason::LogAppendTimeFromProducer,
-                ..
-            }
+            faults(&err)[..],
+            [(
+                Some(0),
+                RecordRefusal::Timestamp(InvalidTimestampReason::LogAppendTimeFromProducer)
+            )]
         ),
         "{err:?}"
     );

@@ -202,7 +202,7 @@ fn add_partitions_to_txn_names_every_unknown_partition() {
 }
 
 #[test]
-fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
+fn every_refused_record_is_named_with_its_index_and_why_from_v8() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_rt, broker) = in_process(dir.path(), &[], eoslog::LogOptions::default());
     broker.store().create_topic("t", 1, &[]).expect("topic");
@@ -215,18 +215,25 @@ fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    // The second record is two hours ahead: past Kafka 4's default `after.max.ms` of one hour.
+    // The second and third records are two and three hours ahead: past Kafka 4's default
+    // `after.max.ms` of one hour.
     let future = Bytes::from(
         BatchBuilder::new()
             .build(&[
                 NewRecord::value(now, b"v"),
                 NewRecord::value(now + 2 * 3_600_000, b"v"),
+                NewRecord::value(now + 3 * 3_600_000, b"v"),
             ])
             .expect("batch"),
     );
+    // The first and last records have no key.
     let keyless = Bytes::from(
         BatchBuilder::new()
-            .build(&[NewRecord::value(now, b"v")])
+            .build(&[
+                NewRecord::value(now, b"v"),
+                NewRecord::key_value(now, b"k", b"v"),
+                NewRecord::value(now, b"v"),
+            ])
             .expect("batch"),
     );
     let parts = [("t", 0, Some(future)), ("c", 0, Some(keyless))];
@@ -256,8 +263,8 @@ fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
         details[0].0.as_deref(),
         Some("One or more records have been rejected due to invalid timestamp")
     );
-    assert_eq!(details[0].1.len(), 1);
-    assert_eq!(details[0].1[0].0, 1, "the second record");
+    let indexes = |d: &[(i32, Option<String>)]| d.iter().map(|e| e.0).collect::<Vec<_>>();
+    assert_eq!(indexes(&details[0].1), [1, 2], "the second and third records");
     let why = details[0].1[0].1.clone().expect("a reason");
     assert!(
         why.contains("out of range") && why.contains(&(now + 2 * 3_600_000).to_string()),
@@ -269,10 +276,18 @@ fn a_refused_record_is_named_with_its_index_and_why_from_v8() {
         .iter()
         .flat_map(|t| &t.partition_responses)
         .all(|p| p.log_start_offset == 0));
-    assert_eq!(details[1].1.len(), 1);
-    assert_eq!(details[1].1[0].0, 0);
+    assert_eq!(indexes(&details[1].1), [0, 2], "the records without a key");
+    for (_, why) in &details[1].1 {
+        assert_eq!(
+            why.as_deref(),
+            Some("Compacted topic cannot accept message without key in topic partition c-0.")
+        );
+    }
     assert!(
-        details[1].0.as_deref().is_some_and(|m| m.contains("no key")),
+        details[1]
+            .0
+            .as_deref()
+            .is_some_and(|m| m.contains("due to 2 record errors in total") && m.contains("batchIndex=2")),
         "{:?}",
         details[1]
     );

@@ -8,7 +8,9 @@ use parking_lot::MutexGuard;
 
 use crate::batch::{self, BatchIter, ControlType, RecordBatch, TimestampType};
 use crate::config::{Durability, HighWatermarkMode, LogConfig};
-use crate::error::{AppendError, InvalidRecordReason, InvalidTimestampReason, StorageError};
+use crate::error::{
+    AppendError, InvalidRecordReason, InvalidTimestampReason, RecordRefusal, RefusedRecord, StorageError,
+};
 
 use crate::producer_state::{
     AppendOrigin, Duplicate, PendingAppend, ProducerBatch, ProducerStateManager, Rejection, StartVerification,
@@ -386,13 +388,7 @@ impl Log {
                 source,
             };
             let reason = |reason| AppendError::InvalidRecord { batch: n, reason };
-            let bad_timestamp = |record| {
-                move |reason| AppendError::InvalidTimestamp {
-                    batch: n,
-                    record,
-                    reason,
-                }
-            };
+            let refused = |records| AppendError::RecordsRefused { batch: n, records };
             b.validate_crc().map_err(invalid)?;
             let mut restamp = None;
             let size = b.size() as u64;
@@ -442,7 +438,7 @@ impl Log {
                         let compact = config.cleanup_policy.compact;
                         let recs = b.records().map_err(invalid)?;
                         let mut records_max = -1i64;
-                        let mut missing_key = None;
+                        let mut faults = Vec::new();
                         for (i, r) in recs.iter().enumerate() {
                             let r = r.map_err(invalid)?;
                             records_max = records_max.max(r.timestamp);
@@ -450,17 +446,23 @@ impl Log {
                                 return Err(reason(InvalidRecordReason::RecordOffsetMismatch));
                             }
                             // Kafka's order: a record without a key is not judged by its
-                            // timestamp, and a timestamp error in any record wins over a
-                            // key's (INVALID_TIMESTAMP over INVALID_RECORD).
-                            if compact && r.key.is_none() {
-                                missing_key.get_or_insert(i);
-                                continue;
+                            // timestamp; every record at fault is named.
+                            let fault = if compact && r.key.is_none() {
+                                Some(RecordRefusal::MissingKeyInCompactedLog)
+                            } else {
+                                timestamp_rule(config, b.timestamp_type(), r.timestamp, now)
+                                    .err()
+                                    .map(RecordRefusal::Timestamp)
+                            };
+                            if let Some(reason) = fault {
+                                faults.push(RefusedRecord {
+                                    index: Some(i),
+                                    reason,
+                                });
                             }
-                            timestamp_rule(config, b.timestamp_type(), r.timestamp, now)
-                                .map_err(bad_timestamp(Some(i)))?;
                         }
-                        if let Some(index) = missing_key {
-                            return Err(reason(InvalidRecordReason::MissingKeyInCompactedLog { index }));
+                        if !faults.is_empty() {
+                            return Err(refused(faults));
                         }
                         // The header's max timestamp is what indexes, retention and
                         // timestamp lookups read: Kafka sets it from the records.
@@ -476,8 +478,12 @@ impl Log {
                             TimestampType::LogAppendTime => b.max_timestamp(),
                         };
                         for ts in [first, b.max_timestamp()] {
-                            timestamp_rule(config, b.timestamp_type(), ts, now)
-                                .map_err(bad_timestamp(None))?;
+                            timestamp_rule(config, b.timestamp_type(), ts, now).map_err(|e| {
+                                refused(vec![RefusedRecord {
+                                    index: None,
+                                    reason: RecordRefusal::Timestamp(e),
+                                }])
+                            })?;
                         }
                     }
                     // A producer's LogAppendTime batch in a CreateTime log is stored as

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use eoslog::{
-    AppendError, AppendOutcome, InvalidRecordReason, Isolation, KafkaError, Offset, ProduceContext,
-    ProduceError, TxnVersion,
+    AppendError, AppendOutcome, InvalidTimestampReason, Isolation, KafkaError, Offset, ProduceContext,
+    ProduceError, RecordRefusal, TxnVersion,
 };
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
@@ -37,11 +37,11 @@ use super::meta::LEADER_EPOCH;
 use super::{topic_name, Ctx};
 
 /// A partition's refusal in a produce answer: the code, and for a record-level refusal
-/// (v8+) Kafka's summary and the record's index in its batch with why.
+/// (v8+) Kafka's summary and each record at fault with its index in the batch and why.
 struct Refusal {
     code: i16,
     message: Option<String>,
-    record: Option<(i32, String)>,
+    records: Vec<(i32, String)>,
     log_start_offset: i64,
 }
 
@@ -50,36 +50,60 @@ impl From<i16> for Refusal {
         Refusal {
             code,
             message: None,
-            record: None,
+            records: Vec::new(),
             log_start_offset: -1,
         }
     }
 }
 
 impl Refusal {
-    /// As Kafka's `ReplicaManager` answers a `RecordValidationException`: a summary and the
-    /// record at fault; other refusals carry only their code.
-    /// The record named is the first at fault (Kafka lists every one; each fails the same
-    /// batch), and none when it is unknown (`eoslog.validate.records=false`).
-    fn of(e: &ProduceError, version: i16) -> Self {
+    /// As Kafka's `ReplicaManager` answers a `RecordValidationException`: a summary and
+    /// every record at fault, in Kafka's words; other refusals carry only their code. A
+    /// refusal from the batch's header alone (`eoslog.validate.records=false`) names no
+    /// record, so it lists none.
+    fn of(e: &ProduceError, version: i16, topic: &str, partition: i32) -> Self {
         let code = e.code_for(version);
-        let (message, record) = match e {
-            ProduceError::Append(AppendError::InvalidTimestamp { record, reason, .. }) => (
-                "One or more records have been rejected due to invalid timestamp".to_owned(),
-                record.map(|i| (i, reason.to_string())),
-            ),
-            ProduceError::Append(AppendError::InvalidRecord {
-                reason: reason @ InvalidRecordReason::MissingKeyInCompactedLog { index },
-                ..
-            }) => (
-                format!("One or more records have been rejected due to 1 record errors in total: {reason}"),
-                Some((*index, reason.to_string())),
-            ),
-            _ => return code.into(),
+        let ProduceError::Append(AppendError::RecordsRefused { records, .. }) = e else {
+            return code.into();
+        };
+        let errors: Vec<(i32, String)> = records
+            .iter()
+            .filter_map(|r| {
+                let index = r.index?;
+                let why = match r.reason {
+                    RecordRefusal::MissingKeyInCompactedLog => {
+                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}.")
+                    }
+                    RecordRefusal::Timestamp(InvalidTimestampReason::OutOfRange {
+                        timestamp,
+                        earliest,
+                        latest,
+                    }) => format!(
+                        "Timestamp {timestamp} of message with offset {index} is out of range. The timestamp should be within [{earliest}, {latest}]"
+                    ),
+                    RecordRefusal::Timestamp(reason) => reason.to_string(),
+                    other => other.to_string(),
+                };
+                Some((i32::try_from(index).unwrap_or(i32::MAX), why))
+            })
+            .collect();
+        let message = if code == KafkaError::InvalidTimestamp.code() {
+            "One or more records have been rejected due to invalid timestamp".to_owned()
+        } else {
+            let shown: Vec<String> = errors
+                .iter()
+                .take(3)
+                .map(|(i, why)| format!("RecordError(batchIndex={i}, message='{why}')"))
+                .collect();
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                records.len(),
+                shown.join(", ")
+            )
         };
         Refusal {
             message: Some(message),
-            record: record.map(|(i, why)| (i32::try_from(i).unwrap_or(i32::MAX), why)),
+            records: errors,
             ..code.into()
         }
     }
@@ -153,7 +177,7 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                                             .with_log_start(&sh.store, &name, p.index)),
                                         Err(e) => {
                                             tracing::debug!(target: "eoslog_broker", topic = %name, partition = p.index, error = %e, "produce refused");
-                                            Err(Refusal::of(&e, version).with_log_start(&sh.store, &name, p.index))
+                                            Err(Refusal::of(&e, version, &name, p.index).with_log_start(&sh.store, &name, p.index))
                                         }
                                     },
                                 }
@@ -199,7 +223,7 @@ pub(crate) async fn produce(ctx: &Ctx, r: ProduceRequest) -> ProduceResponse {
                             if version >= 8 {
                                 p.error_message = refusal.message.map(StrBytes::from_string);
                                 p.record_errors = refusal
-                                    .record
+                                    .records
                                     .into_iter()
                                     .map(|(index, why)| {
                                         let mut e = BatchIndexAndErrorMessage::default();
