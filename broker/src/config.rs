@@ -120,6 +120,15 @@ impl BrokerConfig {
                 }
             }
             "eoslog.maintenance.interval.ms" => self.maintenance_interval_ms = int(1, i32_max)? as u64,
+            // No authorizer: every client may do everything, and the ACL requests are
+            // answered SECURITY_DISABLED, as a Kafka broker without one answers them. Kafka's
+            // default (empty) is accepted and described, so that tools can tell.
+            "authorizer.class.name" if value.trim().is_empty() => {}
+            "authorizer.class.name" => {
+                return Err(bad(
+                    "this broker has no authorizer (every client may do everything)",
+                ))
+            }
             "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                 self.store.set(key, value)?;
                 self.maintenance_interval_ms = self.maintenance_interval_ms.min(int(1, i32_max)? as u64);
@@ -174,6 +183,7 @@ impl BrokerConfig {
                     .map_or("-1".to_owned(), |b| b.to_string()),
             ),
             ("max.connections", self.max_connections.to_string()),
+            ("authorizer.class.name", String::new()),
             (
                 "connections.max.idle.ms",
                 self.connections_max_idle_ms.to_string(),
@@ -236,6 +246,10 @@ mod tests {
         c.set_pair("queued.max.request.bytes=4096").expect("bound");
         c.validate().expect("valid");
         assert!(c.set_pair("num.partitions").is_err());
+        c.set_pair("authorizer.class.name=").expect("no authorizer");
+        assert!(c
+            .set_pair("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer")
+            .is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! store (on a blocking thread: appends and markers may fsync) and answering every error
 //! with Kafka's code for the request's version.
 
+mod acls;
 mod alter_configs;
 mod configs;
 mod data;
@@ -89,6 +90,9 @@ pub(crate) async fn dispatch(ctx: Ctx, request: RequestKind) -> Option<ResponseK
         RequestKind::AlterConfigs(r) => {
             ResponseKind::AlterConfigs(alter_configs::alter_configs(&ctx, r).await)
         }
+        RequestKind::DescribeAcls(_) => ResponseKind::DescribeAcls(acls::describe_acls()),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create_acls(&r)),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete_acls(&r)),
         RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(topics::delete_records(&ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(topics::delete_topics(&ctx, r).await),
         RequestKind::Produce(r) => {

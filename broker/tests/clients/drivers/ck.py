@@ -781,6 +781,33 @@ def op_describe_cluster(args):
     return 0
 
 
+def op_acls(args):
+    """AdminClient.create_acls, describe_acls and delete_acls of a READ allow ACL for
+    `principal` on `topic`: one `acl` event per call ({"call", "error": the error's name or
+    None, "acls": how many ACLs the call returned})."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+                                       ResourcePatternType, ResourceType)
+    admin = AdminClient(base_conf(args))
+    binding = AclBinding(ResourceType.TOPIC, args["topic"], ResourcePatternType.LITERAL, args["principal"], "*",
+                         AclOperation.READ, AclPermissionType.ALLOW)
+    match_all = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                 AclOperation.ANY, AclPermissionType.ANY)
+    calls = [
+        ("create", lambda: admin.create_acls([binding], request_timeout=15)[binding]),
+        ("describe", lambda: admin.describe_acls(match_all, request_timeout=15)),
+        ("delete", lambda: admin.delete_acls([match_all], request_timeout=15)[match_all]),
+    ]
+    for name, call in calls:
+        try:
+            got = call().result()
+            emit("acl", call=name, error=None, acls=len(got) if isinstance(got, list) else 0)
+        except KafkaException as e:
+            err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+            emit("acl", call=name, error=err.name() if err else str(e), acls=0)
+    emit("done")
+    return 0
+
+
 def op_describe_configs(args):
     """AdminClient.describe_configs (DescribeConfigs): one `configs` event per resource
     ({"type": "topic"|"broker", "name": ...}) with each config's value, source name and
@@ -862,6 +889,7 @@ OPS = {
     "delete_groups": op_delete_groups,
     "describe_configs": op_describe_configs,
     "describe_cluster": op_describe_cluster,
+    "acls": op_acls,
     "alter_configs": op_alter_configs,
 }
 

@@ -486,6 +486,32 @@ def op_alter_configs(args):
     return 0
 
 
+def op_acls(args):
+    """KafkaAdminClient.create_acls, describe_acls and delete_acls of a READ allow ACL for
+    `principal` on `topic`: one `acl` event per call ({"call", "error": the error class's
+    name or None, "acls": how many ACLs the call returned})."""
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             ResourcePattern, ResourcePatternFilter, ResourceType)
+    admin = kafka.KafkaAdminClient(bootstrap_servers=args["bootstrap"], request_timeout_ms=15000)
+    acl = ACL(args["principal"], "*", ACLOperation.READ, ACLPermissionType.ALLOW,
+              ResourcePattern(ResourceType.TOPIC, args["topic"], ACLResourcePatternType.LITERAL))
+    match_all = ACLFilter(None, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                          ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY))
+    created = admin.create_acls([acl])
+    failed = created["failed"]
+    emit("acl", call="create", error=failed[0].__name__ if failed else None, acls=len(created["succeeded"]))
+    try:
+        found, _ = admin.describe_acls(match_all)
+        emit("acl", call="describe", error=None, acls=len(found))
+    except Errors.KafkaError as e:
+        emit("acl", call="describe", error=type(e).__name__, acls=0)
+    ((_, matched, error),) = admin.delete_acls([match_all])
+    emit("acl", call="delete", error=None if error is Errors.NoError else error.__name__, acls=len(matched))
+    admin.close()
+    emit("done")
+    return 0
+
+
 def op_info(args):
     p = KafkaProducer(bootstrap_servers=args["bootstrap"])
     c = KafkaConsumer(bootstrap_servers=args["bootstrap"])
@@ -501,6 +527,7 @@ def op_info(args):
 
 
 OPS = {
+    "acls": op_acls,
     "produce": op_produce,
     "consume": op_consume,
     "member": op_member,
