@@ -109,6 +109,9 @@ pub struct LogConfig {
     /// log store a client's data batch in that codec, recompressing one that arrives in
     /// another, as Kafka's leader does (a copy of the batch: the same offsets, producer
     /// fields and records). Markers and replicated batches are never recompressed.
+    /// [`LogConfig::set`] refuses a codec this build leaves out; a store whose files name
+    /// one (written by a build with it) opens, and refuses only the appends that need it
+    /// (`UNSUPPORTED_COMPRESSION_TYPE`).
     pub compression_type: Option<Compression>,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
     pub transaction_max_timeout_ms: i64,
@@ -269,8 +272,21 @@ impl LogConfig {
     /// Sets one key by its Kafka (or `eoslog.`) name.
     ///
     /// # Errors
-    /// An unknown key, or a value that does not parse or is out of range.
+    /// An unknown key, or a value that does not parse or is out of range; a
+    /// `compression.type` whose codec this build leaves out (its cargo feature is off).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_as(key, value, false)
+    }
+
+    /// As [`LogConfig::set`], for a value read back from a store's files: a
+    /// `compression.type` whose codec this build leaves out is kept, so that a store written
+    /// by a build with more codecs opens; the appends that would need the codec are refused
+    /// (`UNSUPPORTED_COMPRESSION_TYPE`), and nothing else changes.
+    pub(crate) fn set_stored(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_as(key, value, true)
+    }
+
+    fn set_as(&mut self, key: &str, value: &str, stored: bool) -> Result<(), ConfigError> {
         let bad = |reason| ConfigError::InvalidValue {
             key: key.to_owned(),
             value: value.to_owned(),
@@ -344,7 +360,7 @@ impl LogConfig {
                     "zstd" => Some(Compression::Zstd),
                     _ => return Err(bad("expected producer, uncompressed, gzip, snappy, lz4 or zstd")),
                 };
-                if codec.is_some_and(|c| !c.is_enabled()) {
+                if !stored && codec.is_some_and(|c| !c.is_enabled()) {
                     return Err(bad("this build leaves the codec out (its cargo feature is off)"));
                 }
                 self.compression_type = codec;

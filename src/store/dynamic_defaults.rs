@@ -80,7 +80,7 @@ impl DynamicDefaults {
     pub(super) fn over(&self, statics: &LogConfig) -> Result<LogConfig, ConfigError> {
         let mut out = statics.clone();
         for (k, v) in self.cluster.iter().chain(&self.node) {
-            out.set(k, v)?;
+            out.set_stored(k, v)?;
         }
         Ok(out)
     }
@@ -242,6 +242,7 @@ impl Store {
         let topics = self.topics.write();
         let mut layers = self.dynamic.read().layers.clone();
         change(layers.layer_mut(scope)).map_err(by_broker_key)?;
+        super::topic_configs::check_own_codec(layers.layer(scope)).map_err(|e| by_broker_key(e.into()))?;
         let defaults = layers
             .over(&self.config.log_defaults)
             .map_err(|e| by_broker_key(e.into()))?;

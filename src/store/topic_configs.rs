@@ -163,6 +163,9 @@ pub(super) fn checked_config(
         }
         .into());
     }
+    // A value read back is kept even when this build cannot apply it
+    // ([`LogConfig::set_stored`]); one set now must be one it can.
+    check_own_codec(&record.configs)?;
     let log = effective_config(config, defaults, name, record)?;
     if log.min_compaction_lag_ms > log.max_compaction_lag_ms {
         return Err(ConfigError::InvalidValue {
@@ -176,6 +179,15 @@ pub(super) fn checked_config(
         .into());
     }
     Ok(log)
+}
+
+/// Refuses a `compression.type` among `configs` whose codec this build leaves out, as
+/// [`LogConfig::set`] does.
+pub(super) fn check_own_codec(configs: &[(String, String)]) -> Result<(), ConfigError> {
+    for (k, v) in configs.iter().filter(|(k, _)| k == "compression.type") {
+        LogConfig::default().set(k, v)?;
+    }
+    Ok(())
 }
 
 /// The log config a store sets for every topic itself (from
@@ -209,7 +221,7 @@ pub(super) fn effective_config(
 ) -> Result<LogConfig, StoreError> {
     let mut log = defaults.clone();
     for (k, v) in &record.configs {
-        log.set(k, v)?;
+        log.set_stored(k, v)?;
     }
     if log.transaction_timeout_ms > 0 {
         // A partition that aborted on its own would split a transaction its coordinator

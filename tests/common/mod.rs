@@ -234,7 +234,8 @@ impl TestStore {
         t
     }
 
-    fn open(&mut self) {
+    /// Opens the store (again, after [`TestStore::close`]).
+    pub fn open(&mut self) {
         let options = LogOptions {
             clock: self.clock.clone(),
             fs: self.fs.clone(),
