@@ -128,12 +128,23 @@ pub(crate) fn decompress(codec: Compression, data: &[u8], max_len: usize) -> Res
 /// in-memory data except for inputs over 4 GiB (snappy); such a failure is reported as
 /// [`BatchError::Decompression`] with a reason starting with "compression failed".
 pub(crate) fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    compress_at(codec, data, None)
+}
+
+/// [`compress`] at `level` (`compression.gzip.level`, `compression.zstd.level`, as
+/// [`crate::LogConfig`] checked it); `None` is the codec's default, and snappy and lz4 (the
+/// fast compressor, Kafka's default level 9) have one level only.
+pub(crate) fn compress_at(
+    codec: Compression,
+    data: &[u8],
+    level: Option<i32>,
+) -> Result<Vec<u8>, BatchError> {
     match codec {
         Compression::None => Ok(data.to_vec()),
-        Compression::Gzip => gzip::compress(data),
-        Compression::Snappy => snappy::compress(data),
-        Compression::Lz4 => lz4::compress(data),
-        Compression::Zstd => zstd_codec::compress(data),
+        Compression::Gzip => gzip::compress(data, level),
+        Compression::Snappy => snappy::compress(data, level),
+        Compression::Lz4 => lz4::compress(data, level),
+        Compression::Zstd => zstd_codec::compress(data, level),
     }
 }
 
@@ -195,7 +206,7 @@ macro_rules! disabled_codec {
             use super::Compression;
             use crate::error::BatchError;
 
-            pub(super) fn compress(_data: &[u8]) -> Result<Vec<u8>, BatchError> {
+            pub(super) fn compress(_data: &[u8], _level: Option<i32>) -> Result<Vec<u8>, BatchError> {
                 Err(BatchError::CodecDisabled {
                     codec: Compression::$codec.name(),
                 })
@@ -232,11 +243,13 @@ mod gzip {
 
     const CODEC: Compression = Compression::Gzip;
 
-    pub(super) fn compress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
-        let mut encoder = GzEncoder::new(
-            Vec::with_capacity(data.len() / 2 + 32),
-            flate2::Compression::default(),
-        );
+    /// `level` 1 to 9; `None` (and Kafka's -1) is zlib's default, 6.
+    pub(super) fn compress(data: &[u8], level: Option<i32>) -> Result<Vec<u8>, BatchError> {
+        let level = match level.and_then(|l| u32::try_from(l).ok()) {
+            Some(l @ 1..=9) => flate2::Compression::new(l),
+            _ => flate2::Compression::default(),
+        };
+        let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 2 + 32), level);
         encoder.write_all(data).map_err(|e| compression_error(CODEC, e))?;
         encoder.finish().map_err(|e| compression_error(CODEC, e))
     }
@@ -267,7 +280,8 @@ mod snappy {
     /// Bytes of input per block (`SnappyOutputStream`'s default block size, used by Kafka).
     pub(super) const BLOCK_SIZE: usize = 32 * 1024;
 
-    pub(super) fn compress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    /// Snappy has one level.
+    pub(super) fn compress(data: &[u8], _level: Option<i32>) -> Result<Vec<u8>, BatchError> {
         let mut out = Vec::with_capacity(HEADER.len() + data.len() / 2 + 64);
         out.extend_from_slice(&HEADER);
         let mut encoder = Encoder::new();
@@ -398,7 +412,9 @@ mod lz4 {
     const BD_RESERVED: u8 = 0b1000_1111;
     const BLOCK_UNCOMPRESSED: u32 = 0x8000_0000;
 
-    pub(super) fn compress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
+    /// lz4's fast compressor, which Kafka uses at its default level (9), the only level
+    /// `compression.lz4.level` takes here.
+    pub(super) fn compress(data: &[u8], _level: Option<i32>) -> Result<Vec<u8>, BatchError> {
         // Kafka (magic v2): FLG 0x60 (version 1, independent blocks, no checksums, no content
         // size), BD 0x40 (64 KiB blocks), correct header checksum. An incompressible block is
         // stored uncompressed (high bit of its length), as both Kafka and lz4_flex do.
@@ -509,8 +525,9 @@ mod zstd_codec {
     /// Kafka's default `compression.zstd.level`.
     const LEVEL: i32 = 3;
 
-    pub(super) fn compress(data: &[u8]) -> Result<Vec<u8>, BatchError> {
-        zstd::bulk::compress(data, LEVEL).map_err(|e| compression_error(CODEC, e))
+    /// `level` -131072 to 22; `None` is Kafka's default, 3.
+    pub(super) fn compress(data: &[u8], level: Option<i32>) -> Result<Vec<u8>, BatchError> {
+        zstd::bulk::compress(data, level.unwrap_or(LEVEL)).map_err(|e| compression_error(CODEC, e))
     }
 
     pub(super) fn decompress(data: &[u8], max_len: usize) -> Result<Vec<u8>, BatchError> {

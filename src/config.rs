@@ -113,6 +113,16 @@ pub struct LogConfig {
     /// one (written by a build with it) opens, and refuses only the appends that need it
     /// (`UNSUPPORTED_COMPRESSION_TYPE`).
     pub compression_type: Option<Compression>,
+    /// `compression.gzip.level` (Kafka's default -1: zlib's default, 6; else 1 to 9),
+    /// `compression.lz4.level` (9, the only level this build has: lz4's fast compressor,
+    /// which Kafka also uses at its default 9) and `compression.zstd.level` (default 3;
+    /// -131072 to 22): the level a batch recompressed for `compression.type` is written at.
+    /// A producer's batch kept in its own codec keeps the producer's bytes.
+    pub compression_gzip_level: i32,
+    /// See [`LogConfig::compression_gzip_level`].
+    pub compression_lz4_level: i32,
+    /// See [`LogConfig::compression_gzip_level`].
+    pub compression_zstd_level: i32,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
     pub transaction_max_timeout_ms: i64,
     /// `min.insync.replicas` (default 1): in-sync replicas an `acks=all` produce needs, for
@@ -121,6 +131,18 @@ pub struct LogConfig {
     /// [`crate::Store`] is, takes every `acks=all` produce whatever the value; the log itself
     /// never reads it.
     pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable` (default false), kept for an embedder that
+    /// replicates: whether a replica outside the in-sync set may lead. A one-replica
+    /// partition is its own in-sync set, so it never changes what a log or a
+    /// [`crate::Store`] does, as in a one-replica Kafka topic.
+    pub unclean_leader_election_enable: bool,
+    /// `leader.replication.throttled.replicas` and `follower.replication.throttled.replicas`
+    /// (default empty): the replicas whose replication traffic Kafka throttles, `*` or
+    /// `partition:broker` pairs, kept as given for an embedder that replicates. Nothing
+    /// replicates from a log or a [`crate::Store`], so nothing is throttled.
+    pub leader_replication_throttled_replicas: String,
+    /// See [`LogConfig::leader_replication_throttled_replicas`].
+    pub follower_replication_throttled_replicas: String,
     /// `eoslog.producer.window`: batches per producer kept for deduplication (default 5,
     /// Kafka's fixed value; up to 1024).
     pub producer_window: usize,
@@ -200,8 +222,14 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
             compression_type: None,
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
             transaction_max_timeout_ms: 900_000,
             min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            leader_replication_throttled_replicas: String::new(),
+            follower_replication_throttled_replicas: String::new(),
             producer_window: 5,
             max_producer_ids: 1_000_000,
             snapshot_interval_bytes: 256 << 20,
@@ -251,8 +279,15 @@ pub const CONFIG_KEYS: &[&str] = &[
     "message.timestamp.before.max.ms",
     "message.timestamp.after.max.ms",
     "compression.type",
+    "compression.gzip.level",
+    "compression.lz4.level",
+    "compression.zstd.level",
     "transaction.max.timeout.ms",
     "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+    "remote.storage.enable",
     "eoslog.producer.window",
     "eoslog.max.producer.ids",
     "eoslog.snapshot.interval.bytes",
@@ -300,6 +335,11 @@ impl LogConfig {
             }
             Ok(v)
         };
+        let boolean = || match value.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(bad("expected true or false")),
+        };
         match key {
             // Kafka's minimum segment.bytes is 14 (one legacy record); a v2 batch needs 61.
             "segment.bytes" => self.segment_bytes = at_least(61)?.min(i64::from(i32::MAX)) as u64,
@@ -340,6 +380,63 @@ impl LogConfig {
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
             "min.insync.replicas" => {
                 self.min_insync_replicas = i32::try_from(at_least(1)?).map_err(|_| bad("too large"))?;
+            }
+            "unclean.leader.election.enable" => self.unclean_leader_election_enable = boolean()?,
+            "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+                // Kafka's `ThrottledReplicaListValidator`: `*`, or `partition:broker` pairs.
+                let v = value.trim();
+                let pair = |p: &str| {
+                    p.trim().split_once(':').is_some_and(|(a, b)| {
+                        [a, b]
+                            .iter()
+                            .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+                    })
+                };
+                if v != "*" && !v.is_empty() && !v.split(',').all(pair) {
+                    return Err(bad(
+                        "must be the literal '*' or a list of replicas in the format [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+                    ));
+                }
+                let list = v.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+                if key.starts_with("leader") {
+                    self.leader_replication_throttled_replicas = list;
+                } else {
+                    self.follower_replication_throttled_replicas = list;
+                }
+            }
+            // Kafka's answer where tiered storage is off (`remote.log.storage.system.enable`).
+            "remote.storage.enable" => {
+                if boolean()? {
+                    return Err(bad(
+                        "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage.",
+                    ));
+                }
+            }
+            "compression.gzip.level" => {
+                let v = int()?;
+                if v != -1 && !(1..=9).contains(&v) {
+                    return Err(bad("expected -1 (the default) or 1 to 9"));
+                }
+                self.compression_gzip_level = v as i32;
+            }
+            "compression.lz4.level" => {
+                let v = int()?;
+                if !(1..=17).contains(&v) {
+                    return Err(bad("expected 1 to 17"));
+                }
+                if v != 9 {
+                    return Err(bad(
+                        "this build compresses lz4 at level 9 only (lz4's fast compressor, Kafka's default)",
+                    ));
+                }
+                self.compression_lz4_level = v as i32;
+            }
+            "compression.zstd.level" => {
+                let v = int()?;
+                if !(-131_072..=22).contains(&v) {
+                    return Err(bad("expected -131072 to 22"));
+                }
+                self.compression_zstd_level = v as i32;
             }
             "message.timestamp.type" => {
                 self.log_append_time = match value {
@@ -394,28 +491,10 @@ impl LogConfig {
                 }
             }
             "eoslog.transaction.timeout.ms" => self.transaction_timeout_ms = at_least(-1)?,
-            "eoslog.transaction.verification" => {
-                self.transaction_verification = match value {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(bad("expected true or false")),
-                }
-            }
-            "eoslog.validate.records" => {
-                self.validate_records = match value {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(bad("expected true or false")),
-                }
-            }
+            "eoslog.transaction.verification" => self.transaction_verification = boolean()?,
+            "eoslog.validate.records" => self.validate_records = boolean()?,
             "eoslog.preallocate.bytes" => self.preallocate_bytes = at_least(0)? as u64,
-            "preallocate" => {
-                self.preallocate = match value {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(bad("expected true or false")),
-                }
-            }
+            "preallocate" => self.preallocate = boolean()?,
             "eoslog.roll.fsync" => {
                 self.roll_fsync = match value {
                     "inline" => RollFsync::Inline,
@@ -426,6 +505,18 @@ impl LogConfig {
             _ => return Err(ConfigError::UnknownKey { key: key.to_owned() }),
         }
         Ok(())
+    }
+
+    /// The level `codec` is written at when a batch is recompressed for
+    /// `compression.type`: `compression.gzip.level` (`None` for Kafka's -1, zlib's
+    /// default) or `compression.zstd.level`; `None` for the codecs with one level.
+    #[must_use]
+    pub fn compression_level(&self, codec: Compression) -> Option<i32> {
+        match codec {
+            Compression::Gzip => Some(self.compression_gzip_level).filter(|l| *l != -1),
+            Compression::Zstd => Some(self.compression_zstd_level),
+            _ => None,
+        }
     }
 
     /// The value of one key by its Kafka (or `eoslog.`) name, as [`LogConfig::set`] takes it
@@ -471,6 +562,13 @@ impl LogConfig {
             .to_owned(),
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),
             "min.insync.replicas" => self.min_insync_replicas.to_string(),
+            "unclean.leader.election.enable" => flag(self.unclean_leader_election_enable),
+            "leader.replication.throttled.replicas" => self.leader_replication_throttled_replicas.clone(),
+            "follower.replication.throttled.replicas" => self.follower_replication_throttled_replicas.clone(),
+            "remote.storage.enable" => flag(false),
+            "compression.gzip.level" => self.compression_gzip_level.to_string(),
+            "compression.lz4.level" => self.compression_lz4_level.to_string(),
+            "compression.zstd.level" => self.compression_zstd_level.to_string(),
             "eoslog.producer.window" => self.producer_window.to_string(),
             "eoslog.max.producer.ids" => self.max_producer_ids.to_string(),
             "eoslog.snapshot.interval.bytes" => self.snapshot_interval_bytes.to_string(),

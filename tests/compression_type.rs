@@ -4,7 +4,10 @@
 //! in the codec named), a retry of the original batch is still answered as a duplicate at
 //! its offsets, markers stay as written, and everything reads back the same after a
 //! reopen. `producer` (the default) stores each batch byte for byte; a replicated batch
-//! is never recompressed; a copy over `max.message.bytes` is refused.
+//! is never recompressed; a copy over `max.message.bytes` is refused. A recompressed batch
+//! is written at the codec's level (`compression.gzip.level`, `compression.zstd.level`),
+//! read from the config at each append; the levels take Kafka's ranges, and lz4 only its
+//! default (the fast compressor this build has).
 #![cfg(all(feature = "gzip", feature = "snappy", feature = "lz4", feature = "zstd"))]
 
 mod common;
@@ -304,5 +307,97 @@ fn a_producers_log_append_time_batch_is_recompressed_as_create_time() {
     assert_eq!(
         recs.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
         vec![T0 - 1; 3]
+    );
+}
+
+#[test]
+fn a_recompressed_batch_is_written_at_the_codecs_level_from_the_next_append() {
+    // Text that compresses, but not to nothing: a higher level finds more.
+    let vals: Vec<Vec<u8>> = (0..400)
+        .map(|i: u64| {
+            format!(
+                "{i:06} {} {}",
+                i.wrapping_mul(2_654_435_761) % 9973,
+                "lorem ipsum dolor ".repeat(1 + (i % 3) as usize)
+            )
+            .into_bytes()
+        })
+        .collect();
+    for (codec, key, default, low, high) in [
+        ("gzip", "compression.gzip.level", "6", "1", "9"),
+        ("zstd", "compression.zstd.level", "3", "1", "19"),
+    ] {
+        let t = TestLog::with_config(config(&[("compression.type", codec)]));
+        let log = t.open();
+        let mut sizes = Vec::new();
+        // The default first, then each level set on the open log.
+        for level in [None, Some(default), Some(low), Some(high)] {
+            if let Some(level) = level {
+                let mut c = (*log.config()).clone();
+                c.set(key, level).expect("level");
+                log.set_config(c).expect("set_config");
+            }
+            appended(client(
+                &log,
+                &batch(BatchBuilder::new(), Compression::None, &vals, T0),
+            ));
+            sizes.push(map_batches(&log, |b| b.size()).pop().expect("a batch"));
+        }
+        assert_eq!(
+            sizes[0], sizes[1],
+            "{codec}: the default level is {default}: {sizes:?}"
+        );
+        assert!(
+            sizes[3] < sizes[2],
+            "{codec}: level {high} writes less than {low}: {sizes:?}"
+        );
+        // Every copy reads back as the records sent, in the log's codec.
+        let expected: Vec<String> = vals
+            .iter()
+            .map(|v| String::from_utf8(v.clone()).expect("utf8"))
+            .collect();
+        let read = values(&log, Isolation::ReadUncommitted);
+        assert_eq!(read.len(), 4 * vals.len());
+        for copy in read.chunks(vals.len()) {
+            assert_eq!(copy, &expected[..], "{codec}");
+        }
+        assert!(stored(&log).iter().all(|b| b.1.name() == codec));
+    }
+}
+
+#[test]
+fn the_levels_take_kafkas_ranges_and_lz4_only_its_default() {
+    let mut c = eoslog::LogConfig::default();
+    for (key, accepted, refused) in [
+        (
+            "compression.gzip.level",
+            &["-1", "1", "9"][..],
+            &["0", "10", "-2", "x"][..],
+        ),
+        (
+            "compression.zstd.level",
+            &["-131072", "-1", "0", "22"],
+            &["-131073", "23"],
+        ),
+        ("compression.lz4.level", &["9"], &["0", "1", "10", "17", "18"]),
+    ] {
+        for v in accepted {
+            c.set(key, v).unwrap_or_else(|e| panic!("{key}={v}: {e}"));
+            assert_eq!(c.get(key).as_deref(), Some(*v));
+        }
+        for v in refused {
+            assert!(c.set(key, v).is_err(), "{key}={v}");
+        }
+    }
+    let d = eoslog::LogConfig::default();
+    assert_eq!(
+        [
+            "compression.gzip.level",
+            "compression.lz4.level",
+            "compression.zstd.level"
+        ]
+        .map(|k| d.get(k)),
+        [Some("-1".to_owned()), Some("9".to_owned()), Some("3".to_owned())],
+        "Kafka's defaults"
     );
 }

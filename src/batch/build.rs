@@ -229,7 +229,7 @@ pub(crate) fn rebuild_with(
     kept: &[Record<'_>],
     delete_horizon: Option<i64>,
 ) -> Result<Vec<u8>, BatchError> {
-    rebuild(batch, kept, delete_horizon, batch.compression()?)
+    rebuild(batch, kept, delete_horizon, batch.compression()?, None)
 }
 
 /// `batch` with every record, compressed with `codec` (a log's `compression.type`, as
@@ -238,12 +238,15 @@ pub(crate) fn rebuild_with(
 /// CreateTime); the records numbered 0, 1, ... as Kafka's copy numbers them. `records` are
 /// the batch's own, in order, as many as its last offset delta says.
 ///
+/// `level` is the codec's (`compression.gzip.level`, ...), `None` its default.
+///
 /// # Errors
 /// `codec` or the batch's own codec is disabled in this build.
 pub(crate) fn recompressed(
     batch: &RecordBatch<'_>,
     records: &[Record<'_>],
     codec: Compression,
+    level: Option<i32>,
 ) -> Result<Vec<u8>, BatchError> {
     let base = batch.base_offset();
     let numbered: Vec<Record<'_>> = records
@@ -251,7 +254,7 @@ pub(crate) fn recompressed(
         .zip(base..)
         .map(|(r, offset)| Record { offset, ..r.clone() })
         .collect();
-    rebuild(batch, &numbered, None, codec)
+    rebuild(batch, &numbered, None, codec, level)
 }
 
 fn rebuild(
@@ -259,6 +262,7 @@ fn rebuild(
     kept: &[Record<'_>],
     delete_horizon: Option<i64>,
     codec: Compression,
+    level: Option<i32>,
 ) -> Result<Vec<u8>, BatchError> {
     let base_offset = batch.base_offset();
     let base_ts = delete_horizon.unwrap_or_else(|| kept.first().map_or(-1, |r| r.timestamp));
@@ -283,7 +287,7 @@ fn rebuild(
     }
     let records_area = match codec {
         Compression::None => body,
-        codec => compression::compress(codec, &body)?,
+        codec => compression::compress_at(codec, &body, level)?,
     };
     let mut attributes =
         (batch.attributes() & !DELETE_HORIZON_BIT & !COMPRESSION_MASK) | i16::from(codec.id());

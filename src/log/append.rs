@@ -513,7 +513,8 @@ impl Log {
                 Some(codec) if assign && !b.is_control() && b.compression().map_err(invalid)? != codec => {
                     let decoded = b.records().map_err(invalid)?;
                     let recs = decoded.iter().collect::<Result<Vec<_>, _>>().map_err(invalid)?;
-                    let bytes = batch::recompressed(&b, &recs, codec).map_err(invalid)?;
+                    let bytes = batch::recompressed(&b, &recs, codec, config.compression_level(codec))
+                        .map_err(invalid)?;
                     if bytes.len() as u64 > config.max_message_bytes {
                         return Err(AppendError::MessageTooLarge {
                             batch: n,

@@ -92,7 +92,19 @@ impl<'a> TopicConfigOp<'a> {
 }
 
 /// The config keys whose value is a list (Kafka's `ConfigDef.Type.LIST`).
-const LIST_KEYS: &[&str] = &["cleanup.policy"];
+const LIST_KEYS: &[&str] = &[
+    "cleanup.policy",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
+
+/// Whether `key`, a topic config or its broker name (`log.cleanup.policy`), holds a list
+/// (Kafka's `ConfigDef.Type.LIST`): APPEND and SUBTRACT apply to it, and DescribeConfigs
+/// types it LIST.
+#[must_use]
+pub fn is_list_config(key: &str) -> bool {
+    LIST_KEYS.contains(&key) || super::dynamic_defaults::topic_key(key).is_ok_and(|k| LIST_KEYS.contains(&k))
+}
 
 impl Store {
     /// Applies `ops` to topic `name`'s own configs, in order, all or none (Kafka's

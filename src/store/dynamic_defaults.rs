@@ -119,7 +119,7 @@ impl DynamicDefaults {
 }
 
 /// The topic config a dynamic broker key sets (`log.retention.ms`: `retention.ms`).
-fn topic_key(broker_key: &str) -> Result<&'static str, ConfigError> {
+pub(super) fn topic_key(broker_key: &str) -> Result<&'static str, ConfigError> {
     LOG_DEFAULT_KEYS
         .iter()
         .find(|&&(b, _)| b == broker_key)

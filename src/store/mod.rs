@@ -48,7 +48,7 @@ use crate::kafka::KafkaError;
 use crate::log::{Log, LogOptions, MaintenanceReport};
 use crate::types::ProducerId;
 
-pub use alter_configs::TopicConfigOp;
+pub use alter_configs::{is_list_config, TopicConfigOp};
 pub use cleaner::CleanerPassReport;
 pub use config::StoreConfig;
 pub use dynamic_defaults::{is_dynamic_default, DynamicScope, DYNAMIC_CONFIGS_FILE};

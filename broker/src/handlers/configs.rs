@@ -270,6 +270,9 @@ fn config_type(name: &str, value: &str) -> i8 {
         "producer.id.expiration.ms",
         "transaction.max.timeout.ms",
         "min.insync.replicas",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.zstd.level",
         "num.partitions",
         "offsets.topic.num.partitions",
         "transaction.state.log.num.partitions",
@@ -299,7 +302,7 @@ fn config_type(name: &str, value: &str) -> i8 {
         "log.cleaner.min.cleanable.ratio",
         "log.cleaner.io.max.bytes.per.second",
     ];
-    if name.ends_with("cleanup.policy") {
+    if eoslog::is_list_config(name) {
         LIST
     } else if DOUBLES.contains(&name) {
         DOUBLE

@@ -61,3 +61,29 @@ def test_topic_and_broker_configs_are_described_with_their_sources(client, clien
             "UNKNOWN_TOPIC_OR_PART", {}), got[("topic", missing)]
     else:
         assert got[("topic", missing)]["configs"] == {}
+
+
+@pytest.mark.parametrize("client", ["ck", "kp"])
+def test_replication_and_compression_level_configs_are_taken_and_described(client, clients, names):
+    """The configs a single replica keeps without acting on them, and the compression levels,
+    are taken at creation and described as the topic's own, the rest at Kafka's defaults;
+    a produce to the topic is stored."""
+    topic = clients.create_topic(names("t"), 1, config={
+        "unclean.leader.election.enable": "false",
+        "leader.replication.throttled.replicas": "*",
+        "compression.type": "zstd",
+        "compression.zstd.level": "10",
+    })
+    d = clients.run(client, "describe_configs", resources=[{"type": "topic", "name": topic}])
+    (t,) = d.of("configs")
+    source = {k: (v["value"], v["source"]) for k, v in t["configs"].items()}
+    assert source["unclean.leader.election.enable"] == ("false", "DYNAMIC_TOPIC_CONFIG"), source
+    assert source["leader.replication.throttled.replicas"] == ("*", "DYNAMIC_TOPIC_CONFIG"), source
+    assert source["compression.zstd.level"] == ("10", "DYNAMIC_TOPIC_CONFIG"), source
+    assert source["compression.gzip.level"] == ("-1", "DEFAULT_CONFIG"), source
+    assert source["compression.lz4.level"] == ("9", "DEFAULT_CONFIG"), source
+    assert source["follower.replication.throttled.replicas"][1] == "DEFAULT_CONFIG", source
+    assert source["remote.storage.enable"] == ("false", "DEFAULT_CONFIG"), source
+
+    p = clients.produce(client, topic, records=[{"partition": 0, "value": "stored at zstd level 10"}])
+    assert [e["offset"] for e in p.of("delivered")] == [0], p.describe()
