@@ -26,18 +26,6 @@ fn retention(t: &TestStore, topic: &str) -> i64 {
         .retention_ms
 }
 
-/// A topic config's value and source as DescribeConfigs gives them.
-fn described(t: &TestStore, topic: &str, key: &str) -> (String, ConfigSource) {
-    let e = t
-        .s()
-        .topic_configs(topic)
-        .expect("configs")
-        .into_iter()
-        .find(|e| e.name == key)
-        .expect("key");
-    (e.value, e.source)
-}
-
 #[test]
 fn a_layer_reaches_open_logs_without_their_own_value_and_new_topics() {
     let t = TestStore::new(&[("log.retention.ms", "100000")]);
@@ -46,17 +34,17 @@ fn a_layer_reaches_open_logs_without_their_own_value_and_new_topics() {
         .create_topic("own", 1, &[("retention.ms", "1000")])
         .expect("own");
     assert_eq!((retention(&t, "a"), retention(&t, "own")), (100_000, 1000));
-    assert_eq!(described(&t, "a", "retention.ms").1, ConfigSource::Store);
+    assert_eq!(t.described("a", "retention.ms").1, ConfigSource::Store);
 
     t.s()
         .alter_dynamic_defaults(DynamicScope::Cluster, &[set("log.retention.ms", "5000")], false)
         .expect("cluster");
     assert_eq!((retention(&t, "a"), retention(&t, "own")), (5000, 1000));
     assert_eq!(
-        described(&t, "a", "retention.ms"),
+        t.described("a", "retention.ms"),
         ("5000".into(), ConfigSource::DynamicCluster)
     );
-    assert_eq!(described(&t, "own", "retention.ms").1, ConfigSource::Topic);
+    assert_eq!(t.described("own", "retention.ms").1, ConfigSource::Topic);
     t.s().create_topic("later", 1, &[]).expect("later");
     assert_eq!(retention(&t, "later"), 5000);
 

@@ -11,17 +11,6 @@ use common::*;
 
 use eoslog::{ConfigError, ConfigSource, ProduceContext, StoreError, TopicConfigOp};
 
-fn described(t: &TestStore, topic: &str, key: &str) -> (String, ConfigSource) {
-    let e = t
-        .s()
-        .topic_configs(topic)
-        .expect("configs")
-        .into_iter()
-        .find(|e| e.name == key)
-        .unwrap_or_else(|| panic!("{key} described"));
-    (e.value, e.source)
-}
-
 fn refused_reason(result: Result<(), StoreError>) -> &'static str {
     match result {
         Err(StoreError::Config(ConfigError::InvalidValue { reason, .. })) => reason,
@@ -54,16 +43,16 @@ fn replication_configs_are_kept_and_shown_and_change_nothing() {
     }
     t.reopen();
     assert_eq!(
-        described(&t, "t", "unclean.leader.election.enable"),
+        t.described("t", "unclean.leader.election.enable"),
         ("false".to_owned(), ConfigSource::Topic)
     );
     assert_eq!(
-        described(&t, "d", "unclean.leader.election.enable"),
+        t.described("d", "unclean.leader.election.enable"),
         ("true".to_owned(), ConfigSource::Store),
         "the store's default"
     );
     assert_eq!(
-        described(&t, "t", "leader.replication.throttled.replicas").0,
+        t.described("t", "leader.replication.throttled.replicas").0,
         " 0:1 , 0:2 ",
         "the topic's own value as given"
     );
@@ -71,7 +60,7 @@ fn replication_configs_are_kept_and_shown_and_change_nothing() {
     assert_eq!(log.config().leader_replication_throttled_replicas, "0:1,0:2");
     assert_eq!(log.config().follower_replication_throttled_replicas, "*");
     assert!(!log.config().unclean_leader_election_enable);
-    assert_eq!(described(&t, "d", "remote.storage.enable").0, "false");
+    assert_eq!(t.described("d", "remote.storage.enable").0, "false");
 
     // The lists take APPEND and SUBTRACT.
     let op = |items| TopicConfigOp::Append {
@@ -119,7 +108,7 @@ fn bad_values_are_refused_as_kafka_refuses_them() {
     refused_reason(set("unclean.leader.election.enable", "yes"));
     // Nothing was stored by the refusals.
     assert_eq!(
-        described(&t, "t", "follower.replication.throttled.replicas"),
+        t.described("t", "follower.replication.throttled.replicas"),
         (String::new(), ConfigSource::Default)
     );
 }

@@ -255,6 +255,18 @@ impl TestStore {
         self.open();
     }
 
+    /// A topic config's value and source as DescribeConfigs gives them.
+    pub fn described(&self, topic: &str, key: &str) -> (String, eoslog::ConfigSource) {
+        let e = self
+            .s()
+            .topic_configs(topic)
+            .expect("configs")
+            .into_iter()
+            .find(|e| e.name == key)
+            .unwrap_or_else(|| panic!("{key} described"));
+        (e.value, e.source)
+    }
+
     /// Closes the store (tests that open the directory themselves).
     pub fn close(&mut self) {
         self.store.take().expect("open").close().expect("close");
