@@ -80,6 +80,9 @@ pub struct StoreConfig {
     pub cleaner_threads: usize,
     /// `log.cleaner.io.max.bytes.per.second` and `log.cleaner.dedupe.buffer.size`.
     pub cleaner: crate::log::CleanerOptions,
+    /// For each topic default with several broker names, the rank of the highest one set
+    /// ([`SYNONYM_CHAINS`]): a lower one set later does not override it.
+    synonyms_set: Vec<(&'static str, usize)>,
 }
 
 impl Default for StoreConfig {
@@ -109,9 +112,31 @@ impl Default for StoreConfig {
             cleaner_backoff_ms: 15_000,
             cleaner_threads: 0,
             cleaner: crate::log::CleanerOptions::default(),
+            synonyms_set: Vec::new(),
         }
     }
 }
+
+/// Topic defaults Kafka's broker also takes in other units, each broker name with the
+/// milliseconds in one of its units, in Kafka's order of priority
+/// (`ServerTopicConfigSynonyms`): when a config sets several of one chain, the first wins,
+/// whatever the order they were set in (`log.retention.ms` over `log.retention.minutes`
+/// over `log.retention.hours`). The first of each is also in [`LOG_DEFAULT_KEYS`].
+const SYNONYM_CHAINS: &[(&str, &[(&str, i64)])] = &[
+    (
+        "retention.ms",
+        &[
+            ("log.retention.ms", 1),
+            ("log.retention.minutes", 60_000),
+            ("log.retention.hours", 3_600_000),
+        ],
+    ),
+    ("segment.ms", &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)]),
+    (
+        "segment.jitter.ms",
+        &[("log.roll.jitter.ms", 1), ("log.roll.jitter.hours", 3_600_000)],
+    ),
+];
 
 /// Kafka broker names of topic defaults, and the topic config each sets.
 pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
@@ -250,6 +275,43 @@ impl StoreConfig {
                 ));
             }
             _ => {
+                let chained = SYNONYM_CHAINS.iter().find_map(|&(topic_key, chain)| {
+                    let rank = chain.iter().position(|&(k, _)| k == key)?;
+                    Some((topic_key, rank, chain[rank].1))
+                });
+                if let Some((topic_key, rank, unit_ms)) = chained {
+                    let mut checked = self.log_defaults.clone();
+                    if unit_ms == 1 {
+                        checked.set(topic_key, value)?;
+                    } else {
+                        // Kafka's conversion of an INT in minutes or hours: a negative
+                        // retention is none (-1); a roll keeps its topic config's minimum.
+                        let units = value
+                            .trim()
+                            .parse::<i32>()
+                            .map_err(|_| bad("not a 32-bit integer"))?;
+                        let ms = i64::from(units) * unit_ms;
+                        let ms = if topic_key == "retention.ms" && ms < 0 {
+                            -1
+                        } else {
+                            ms
+                        };
+                        checked
+                            .set(topic_key, &ms.to_string())
+                            .map_err(|_| bad("below the minimum"))?;
+                    }
+                    let best = self
+                        .synonyms_set
+                        .iter()
+                        .find(|(t, _)| *t == topic_key)
+                        .map(|&(_, r)| r);
+                    if best.is_none_or(|b| rank <= b) {
+                        self.log_defaults = checked;
+                        self.synonyms_set.retain(|(t, _)| *t != topic_key);
+                        self.synonyms_set.push((topic_key, rank));
+                    }
+                    return Ok(());
+                }
                 if let Some(&(_, topic_key)) = LOG_DEFAULT_KEYS.iter().find(|(k, _)| *k == key) {
                     return self.log_defaults.set(topic_key, value);
                 }
@@ -403,6 +465,56 @@ mod tests {
     }
 
     #[test]
+    fn the_synonyms_in_other_units_follow_kafkas_priority_in_any_order() {
+        let retention = |pairs: &[&str]| {
+            let mut c = StoreConfig::default();
+            for p in pairs {
+                c.set_pair(p).expect(p);
+            }
+            c.log_defaults.retention_ms
+        };
+        assert_eq!(retention(&["log.retention.hours=24"]), 86_400_000);
+        assert_eq!(retention(&["log.retention.minutes=5"]), 300_000);
+        assert_eq!(retention(&["log.retention.hours=-1"]), -1, "negative is none");
+        assert_eq!(
+            retention(&["log.retention.hours=1", "log.retention.minutes=5"]),
+            300_000
+        );
+        assert_eq!(
+            retention(&["log.retention.minutes=5", "log.retention.hours=1"]),
+            300_000
+        );
+        assert_eq!(retention(&["log.retention.hours=1", "log.retention.ms=7"]), 7);
+        assert_eq!(
+            retention(&[
+                "log.retention.ms=7",
+                "log.retention.minutes=5",
+                "log.retention.hours=1"
+            ]),
+            7
+        );
+        let mut c = StoreConfig::default();
+        c.set_pair("log.roll.hours=2").expect("roll");
+        c.set_pair("log.roll.jitter.hours=1").expect("jitter");
+        assert_eq!(
+            (c.log_defaults.segment_ms, c.log_defaults.segment_jitter_ms),
+            (7_200_000, 3_600_000)
+        );
+        assert!(
+            c.set_pair("log.roll.hours=0").is_err(),
+            "segment.ms is at least 1"
+        );
+        assert!(c.set_pair("log.retention.hours=x").is_err());
+        assert!(
+            c.set_pair("log.retention.hours=3000000000").is_err(),
+            "Kafka's INT"
+        );
+        assert_eq!(c.log_defaults.segment_ms, 7_200_000, "a refusal changes nothing");
+        c.set_pair("log.retention.ms=604800000000").expect("a LONG");
+        assert!(c.set_pair("log.retention.ms=-2").is_err());
+    }
+
+    #[test]
     fn entries_cover_every_key_and_read_back_as_set_takes_them() {
         let mut c = StoreConfig::default();
         for pair in [
@@ -419,7 +531,12 @@ mod tests {
             for (k, v) in &entries {
                 let mut again = config.clone();
                 again.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
-                assert_eq!(format!("{again:?}"), format!("{config:?}"), "{k}={v}");
+                assert_eq!(again.entries(), entries, "{k}={v}");
+                assert_eq!(
+                    format!("{:?}", again.log_defaults),
+                    format!("{:?}", config.log_defaults),
+                    "{k}={v}"
+                );
             }
             for &(store_key, _) in LOG_DEFAULT_KEYS {
                 assert!(

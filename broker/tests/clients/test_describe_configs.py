@@ -87,3 +87,15 @@ def test_replication_and_compression_level_configs_are_taken_and_described(clien
 
     p = clients.produce(client, topic, records=[{"partition": 0, "value": "stored at zstd level 10"}])
     assert [e["offset"] for e in p.of("delivered")] == [0], p.describe()
+
+
+@pytest.mark.broker_config({"log.retention.hours": "2", "log.roll.hours": "1"})
+def test_broker_defaults_in_hours_reach_the_topics(clients, names):
+    """A server.properties' ``log.retention.hours`` and ``log.roll.hours`` give every topic
+    its ``retention.ms`` and ``segment.ms`` in milliseconds."""
+    topic = clients.create_topic(names("t"), 1)
+    d = clients.run("ck", "describe_configs", resources=[{"type": "topic", "name": topic}])
+    (t,) = d.of("configs")
+    source = {k: (v["value"], v["source"]) for k, v in t["configs"].items()}
+    assert source["retention.ms"] == ("7200000", "STATIC_BROKER_CONFIG"), source
+    assert source["segment.ms"] == ("3600000", "STATIC_BROKER_CONFIG"), source
