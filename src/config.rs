@@ -117,7 +117,9 @@ pub struct LogConfig {
     /// `compression.lz4.level` (9, the only level this build has: lz4's fast compressor,
     /// which Kafka also uses at its default 9) and `compression.zstd.level` (default 3;
     /// -131072 to 22): the level a batch recompressed for `compression.type` is written at.
-    /// A producer's batch kept in its own codec keeps the producer's bytes.
+    /// A producer's batch kept in its own codec keeps the producer's bytes. [`LogConfig::set`]
+    /// checks the ranges; a gzip level set on the field outside them writes at zlib's
+    /// default, and lz4 is always written by the fast compressor.
     pub compression_gzip_level: i32,
     /// See [`LogConfig::compression_gzip_level`].
     pub compression_lz4_level: i32,
@@ -335,9 +337,10 @@ impl LogConfig {
             }
             Ok(v)
         };
+        // Kafka's BOOLEAN: either case.
         let boolean = || match value.trim() {
-            "true" => Ok(true),
-            "false" => Ok(false),
+            v if v.eq_ignore_ascii_case("true") => Ok(true),
+            v if v.eq_ignore_ascii_case("false") => Ok(false),
             _ => Err(bad("expected true or false")),
         };
         match key {
@@ -383,21 +386,25 @@ impl LogConfig {
             }
             "unclean.leader.election.enable" => self.unclean_leader_election_enable = boolean()?,
             "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
-                // Kafka's `ThrottledReplicaListValidator`: `*`, or `partition:broker` pairs.
-                let v = value.trim();
+                // Kafka's `ThrottledReplicaListValidator` over its LIST parse (empty items
+                // kept): `*`, or items each empty or `partition:broker`.
+                let items: Vec<&str> = value.split(',').map(str::trim).collect();
                 let pair = |p: &str| {
-                    p.trim().split_once(':').is_some_and(|(a, b)| {
+                    p.split_once(':').is_some_and(|(a, b)| {
                         [a, b]
                             .iter()
                             .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
                     })
                 };
-                if v != "*" && !v.is_empty() && !v.split(',').all(pair) {
-                    return Err(bad(
-                        "must be the literal '*' or a list of replicas in the format [partitionId]:[brokerId],[partitionId]:[brokerId],...",
-                    ));
+                let list: Vec<&str> = items.iter().copied().filter(|i| !i.is_empty()).collect();
+                if !(list == ["*"] || list.iter().all(|i| pair(i))) {
+                    return Err(bad(if key.starts_with("leader") {
+                        "leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                    } else {
+                        "follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                    }));
                 }
-                let list = v.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+                let list = list.join(",");
                 if key.starts_with("leader") {
                     self.leader_replication_throttled_replicas = list;
                 } else {

@@ -1,9 +1,11 @@
 //! Invariant: a store written by a build with the zstd codec opens in a build without it
 //! (this file runs only there: `cargo test --no-default-features --test codec_left_out`,
 //! a stage of `.ci/run`). A topic's `compression.type=zstd`, and the same dynamic default,
-//! are kept and described; only the appends that would need the codec are refused, with
-//! UNSUPPORTED_COMPRESSION_TYPE and nothing stored; a change that sets the codec now is
-//! refused, and one that sets another codec is taken.
+//! are kept and described, also through changes of other keys; only the appends that
+//! would need the codec are refused, with UNSUPPORTED_COMPRESSION_TYPE and nothing stored.
+//! No creation or change may bring the codec in (a topic that would take it from the
+//! defaults, a topic's or a default's value set to it, a new store config); one that sets
+//! another codec is taken.
 #![cfg(not(feature = "zstd"))]
 
 mod common;
@@ -94,17 +96,34 @@ fn a_store_naming_a_codec_this_build_leaves_out_opens_and_refuses_only_what_need
         vec!["v".to_owned()]
     );
 
-    // A change that names the codec now is refused; one that leaves it is taken.
+    // A change of other keys keeps the codec, on a topic and on the defaults' layer.
     let set = |key, value| TopicConfigOp::Set { key, value };
+    t.s()
+        .alter_topic_configs("t", &[set("retention.ms", "100000")], false)
+        .expect("another key of the topic");
+    t.s()
+        .alter_dynamic_defaults(DynamicScope::Cluster, &[set("log.retention.ms", "200000")], false)
+        .expect("another key of the layer");
+    assert_eq!(described("t"), "zstd");
+    // A new topic would take it from the defaults: refused, as every append to it would be.
     let refused = t
         .s()
-        .alter_topic_configs("other", &[set("compression.type", "zstd")], false)
-        .expect_err("zstd now");
+        .create_topic("new", 1, &[])
+        .expect_err("a topic that takes zstd");
     assert!(matches!(refused, StoreError::Config(_)), "{refused:?}");
+    assert!(t.s().partition("new", 0).is_err(), "not created");
+
+    // One that sets another codec is taken; setting the codec again is refused.
     t.s()
         .alter_topic_configs("t", &[set("compression.type", "producer")], false)
         .expect("another codec");
     appended(produce(&t, "t").expect("produce"));
+    let refused = t
+        .s()
+        .alter_topic_configs("t", &[set("compression.type", "zstd")], false)
+        .expect_err("zstd now");
+    assert!(matches!(refused, StoreError::Config(_)), "{refused:?}");
+    assert_eq!(described("t"), "producer");
     t.s()
         .alter_dynamic_defaults(
             DynamicScope::Cluster,
@@ -113,4 +132,19 @@ fn a_store_naming_a_codec_this_build_leaves_out_opens_and_refuses_only_what_need
         )
         .expect("another default");
     appended(produce(&t, "other").expect("produce"));
+    t.s()
+        .alter_dynamic_defaults(DynamicScope::Node, &[set("compression.type", "zstd")], false)
+        .expect_err("zstd as a default now");
+    t.s().create_topic("new", 1, &[]).expect("a topic without zstd");
+}
+
+#[test]
+fn a_new_store_config_naming_the_codec_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = eoslog::StoreConfig::default();
+    assert!(config.set("compression.type", "zstd").is_err());
+    // The field set directly, past `set`'s check.
+    config.log_defaults.compression_type = Some(eoslog::Compression::Zstd);
+    let refused = eoslog::Store::open(dir.path(), config).expect_err("zstd");
+    assert!(matches!(refused, StoreError::Config(_)), "{refused:?}");
 }

@@ -385,8 +385,10 @@ fn the_levels_take_kafkas_ranges_and_lz4_only_its_default() {
             c.set(key, v).unwrap_or_else(|e| panic!("{key}={v}: {e}"));
             assert_eq!(c.get(key).as_deref(), Some(*v));
         }
+        let kept = c.get(key);
         for v in refused {
             assert!(c.set(key, v).is_err(), "{key}={v}");
+            assert_eq!(c.get(key), kept, "a refusal keeps {key}");
         }
     }
     let d = eoslog::LogConfig::default();

@@ -1,9 +1,10 @@
 //! Invariant: the topic configs that only a replicating broker acts on are taken, kept and
 //! shown as Kafka takes them, and change nothing a one-replica store does:
-//! `unclean.leader.election.enable` (a boolean, with its broker default), the leader and
-//! follower `replication.throttled.replicas` lists (`*` or `partition:broker` pairs, Kafka's
-//! validator; APPEND and SUBTRACT apply), and `remote.storage.enable`, which takes `false`
-//! and refuses `true` with Kafka's answer where tiered storage is off. Every produce is
+//! `unclean.leader.election.enable` (a boolean in either case, with its broker default), the
+//! leader and follower `replication.throttled.replicas` lists (`*` or `partition:broker`
+//! pairs, empty items allowed, Kafka's validator and message; APPEND and SUBTRACT apply),
+//! and `remote.storage.enable`, which takes `false` and refuses `true` with Kafka's reason
+//! where tiered storage is off. Every produce is
 //! stored whatever they say, and the values survive a reopen.
 
 mod common;
@@ -97,10 +98,21 @@ fn bad_values_are_refused_as_kafka_refuses_them() {
         t.s()
             .alter_topic_configs("t", &[TopicConfigOp::Set { key, value }], false)
     };
-    for bad in ["0", "0:x", "0-1", "*,0:1", ":1", "0:1,"] {
-        let reason = refused_reason(set("follower.replication.throttled.replicas", bad));
-        assert!(reason.contains("[partitionId]:[brokerId]"), "{bad}: {reason}");
+    for bad in ["0", "0:x", "0-1", "*,0:1", ":1", "**"] {
+        assert_eq!(
+            refused_reason(set("follower.replication.throttled.replicas", bad)),
+            "follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+            "{bad}"
+        );
     }
+    // Kafka's list keeps empty items, and its validator takes them.
+    for (good, kept) in [("0:1,", "0:1"), ("0:1,,0:2", "0:1,0:2"), ("*,", "*"), ("", "")] {
+        set("leader.replication.throttled.replicas", good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        let log = t.s().partition("t", 0).expect("partition");
+        assert_eq!(log.config().leader_replication_throttled_replicas, kept);
+    }
+    // Kafka's BOOLEAN takes either case.
+    set("unclean.leader.election.enable", "TRUE").expect("either case");
     assert_eq!(
         refused_reason(set("remote.storage.enable", "true")),
         "Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."
@@ -110,5 +122,13 @@ fn bad_values_are_refused_as_kafka_refuses_them() {
     assert_eq!(
         t.described("t", "follower.replication.throttled.replicas"),
         (String::new(), ConfigSource::Default)
+    );
+    assert_eq!(t.described("t", "unclean.leader.election.enable").0, "TRUE");
+    assert!(
+        t.s()
+            .partition("t", 0)
+            .expect("partition")
+            .config()
+            .unclean_leader_election_enable
     );
 }

@@ -145,6 +145,14 @@ fn topic_and_broker_configs_are_described_as_kafka_describes_them() {
             ("eoslog.validate.records", "true", 5, 1),
             // The broker's own default (the library's is `inline`): not configured.
             ("eoslog.roll.fsync", "maintenance", 5, 2),
+            // Kafka's types: INT levels, BOOLEAN flags, LIST throttles (empty too).
+            ("compression.gzip.level", "-1", 5, 3),
+            ("compression.lz4.level", "9", 5, 3),
+            ("compression.zstd.level", "3", 5, 3),
+            ("unclean.leader.election.enable", "false", 5, 1),
+            ("remote.storage.enable", "false", 5, 1),
+            ("leader.replication.throttled.replicas", "", 5, 7),
+            ("follower.replication.throttled.replicas", "", 5, 7),
         ] {
             assert_eq!(
                 find(&topic, name),

@@ -7,8 +7,9 @@
 //! UNKNOWN_TOPIC_OR_PARTITION and the others with OPERATION_NOT_ATTEMPTED, adding nothing.
 //! A record refused on its own (a timestamp out of `message.timestamp.*.max.ms`, a record
 //! without a key in a compacted topic) is answered from v8 with Kafka's summary message and
-//! the record's index in its batch, and with the code alone before v8; its log start offset
-//! is the partition's, as Kafka answers a record validation error.
+//! every refused record's index in its batch with Kafka's reason, and with the code alone
+//! before v8; its log start offset is the partition's, as Kafka answers a record validation
+//! error.
 
 mod common;
 
@@ -280,7 +281,7 @@ fn every_refused_record_is_named_with_its_index_and_why_from_v8() {
     for (_, why) in &details[1].1 {
         assert_eq!(
             why.as_deref(),
-            Some("Compacted topic cannot accept message without key in topic partition c-0.")
+            Some("Compacted topic cannot accept message without key in topic partition c-0")
         );
     }
     assert!(

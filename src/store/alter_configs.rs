@@ -182,7 +182,7 @@ impl Store {
             partitions: topic.record.partitions,
             configs: own,
         };
-        let config = checked_config(&self.config, &self.log_defaults(), name, &record)?;
+        let config = checked_config(&self.config, &self.log_defaults(), name, &record, Some(&current))?;
         if config.high_watermark != current.high_watermark {
             return Err(ConfigError::InvalidValue {
                 key: "eoslog.high.watermark".into(),

@@ -194,9 +194,10 @@ impl StoreConfig {
             Ok(v)
         };
         let count = || -> Result<u32, ConfigError> { u32::try_from(int(1)?).map_err(|_| bad("too large")) };
+        // Kafka's BOOLEAN: either case.
         let flag = || match value.trim() {
-            "true" => Ok(true),
-            "false" => Ok(false),
+            v if v.eq_ignore_ascii_case("true") => Ok(true),
+            v if v.eq_ignore_ascii_case("false") => Ok(false),
             _ => Err(bad("expected true or false")),
         };
         match key {

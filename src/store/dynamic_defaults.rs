@@ -242,10 +242,13 @@ impl Store {
         let topics = self.topics.write();
         let mut layers = self.dynamic.read().layers.clone();
         change(layers.layer_mut(scope)).map_err(by_broker_key)?;
-        super::topic_configs::check_own_codec(layers.layer(scope)).map_err(|e| by_broker_key(e.into()))?;
         let defaults = layers
             .over(&self.config.log_defaults)
             .map_err(|e| by_broker_key(e.into()))?;
+        super::topic_configs::check_codec_change(
+            Some(self.log_defaults().compression_type),
+            defaults.compression_type,
+        )?;
         if defaults.min_compaction_lag_ms > defaults.max_compaction_lag_ms {
             // Else every topic created without its own lags would be refused.
             return Err(ConfigError::InvalidValue {

@@ -300,6 +300,9 @@ impl Store {
         options: LogOptions,
     ) -> Result<Store, StoreError> {
         let dir = dir.as_ref().to_path_buf();
+        // The embedder's config is new, not read back: it may not name a codec this build
+        // leaves out (`StoreConfig::set` refuses one; the field can be set directly).
+        topic_configs::check_codec_change(None, config.log_defaults.compression_type)?;
         let fs = &*options.fs;
         let existed = fs.exists(&dir);
         fs.create_dir_all(&dir.join(TOPICS_DIR))
@@ -443,7 +446,15 @@ impl Store {
                 continue;
             };
             let record = topics::read(fs, &path)?;
-            map.insert(name.to_owned(), Arc::new(self.topic(name, record)?));
+            let topic = self.topic(name, record)?;
+            if let Some(codec) = topic.config.read().compression_type.filter(|c| !c.is_enabled()) {
+                tracing::warn!(
+                    topic = name,
+                    codec = codec.name(),
+                    "compression.type names a codec this build leaves out: appends that need it are refused"
+                );
+            }
+            map.insert(name.to_owned(), Arc::new(topic));
         }
         *self.topics.write() = map;
         Ok(())
@@ -475,7 +486,7 @@ impl Store {
         // the config computed (and for a user topic checked) here and the topic in the map.
         let mut topics = self.topics.write();
         if !is_internal_topic(name) {
-            topic_configs::checked_config(&self.config, &self.log_defaults(), name, &record)?;
+            topic_configs::checked_config(&self.config, &self.log_defaults(), name, &record, None)?;
         }
         let topic = Arc::new(self.topic(name, record.clone())?);
         if topics.contains_key(name) {

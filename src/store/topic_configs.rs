@@ -3,6 +3,7 @@
 //! (`log.segment.bytes`, ...: at open, or changed since as dynamic defaults), or the built-in
 //! default.
 
+use crate::compression::Compression;
 use crate::config::{LogConfig, CONFIG_KEYS};
 use crate::error::ConfigError;
 
@@ -140,7 +141,7 @@ impl Store {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
         };
-        checked_config(&self.config, &self.log_defaults(), name, &record).map(drop)
+        checked_config(&self.config, &self.log_defaults(), name, &record, None).map(drop)
     }
 }
 
@@ -148,11 +149,16 @@ impl Store {
 /// config change checks it: a topic may not name the key the store decides, and its
 /// compaction lags may not conflict (Kafka's `LogConfig.validateValues`). A topic loaded
 /// from its file is not checked again ([`effective_config`]).
+///
+/// `before` is the topic's config before a change (`None` for a creation): a codec this
+/// build leaves out, kept from a store's files ([`LogConfig::set_stored`]), stays through a
+/// change of other keys, but no creation or change may bring one in.
 pub(super) fn checked_config(
     config: &StoreConfig,
     defaults: &LogConfig,
     name: &str,
     record: &TopicRecord,
+    before: Option<&LogConfig>,
 ) -> Result<LogConfig, StoreError> {
     if let Some((key, value)) = record.configs.iter().find(|(k, _)| k == STORE_DECIDED) {
         // The store would override it unseen.
@@ -163,10 +169,8 @@ pub(super) fn checked_config(
         }
         .into());
     }
-    // A value read back is kept even when this build cannot apply it
-    // ([`LogConfig::set_stored`]); one set now must be one it can.
-    check_own_codec(&record.configs)?;
     let log = effective_config(config, defaults, name, record)?;
+    check_codec_change(before.map(|b| b.compression_type), log.compression_type)?;
     if log.min_compaction_lag_ms > log.max_compaction_lag_ms {
         return Err(ConfigError::InvalidValue {
             key: "min.compaction.lag.ms".into(),
@@ -181,13 +185,21 @@ pub(super) fn checked_config(
     Ok(log)
 }
 
-/// Refuses a `compression.type` among `configs` whose codec this build leaves out, as
-/// [`LogConfig::set`] does.
-pub(super) fn check_own_codec(configs: &[(String, String)]) -> Result<(), ConfigError> {
-    for (k, v) in configs.iter().filter(|(k, _)| k == "compression.type") {
-        LogConfig::default().set(k, v)?;
+/// Refuses a `compression.type` (a topic's, or the topics' default) that a change makes a
+/// codec this build leaves out, as [`LogConfig::set`] refuses one; `before` is `None` for a
+/// creation. One kept from a store's files, unchanged, passes.
+pub(super) fn check_codec_change(
+    before: Option<Option<Compression>>,
+    after: Option<Compression>,
+) -> Result<(), ConfigError> {
+    match after {
+        Some(codec) if !codec.is_enabled() && before != Some(after) => Err(ConfigError::InvalidValue {
+            key: "compression.type".into(),
+            value: codec.name().into(),
+            reason: "this build leaves the codec out (its cargo feature is off)",
+        }),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The log config a store sets for every topic itself (from

@@ -72,7 +72,7 @@ impl Refusal {
                 let index = r.index?;
                 let why = match r.reason {
                     RecordRefusal::MissingKeyInCompactedLog => {
-                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}.")
+                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}")
                     }
                     RecordRefusal::Timestamp(InvalidTimestampReason::OutOfRange {
                         timestamp,
@@ -80,6 +80,10 @@ impl Refusal {
                         latest,
                     }) => format!(
                         "Timestamp {timestamp} of message with offset {index} is out of range. The timestamp should be within [{earliest}, {latest}]"
+                    ),
+                    // Kafka names the record by its text; here by its offset in the batch.
+                    RecordRefusal::Timestamp(InvalidTimestampReason::LogAppendTimeFromProducer) => format!(
+                        "Invalid timestamp type in message at offset {index}. Producer should not set timestamp type to LogAppendTime."
                     ),
                     RecordRefusal::Timestamp(reason) => reason.to_string(),
                     other => other.to_string(),
