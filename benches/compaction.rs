@@ -24,6 +24,9 @@
 //!   the same I/O with no log in it. Prints each ratio of the summed times and the
 //!   per-round median, and both write rates. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21)
 //!   rounds of 4 iterations a row.
+//! * After `clean_32MiB`, paired rounds of it and its baseline (`-- paired`, or `-- clean_32MiB`
+//!   unless `--exact`): one clean and one raw copy back to back a round, the order
+//!   alternating; prints the throughput ratio of the summed times and the per-round median.
 #![allow(missing_docs)]
 
 use std::fs::File;
@@ -143,14 +146,15 @@ fn bench_clean(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Bytes(LOG_BYTES));
     let mut round = 0;
+    let mut fresh_copy = || {
+        round += 1;
+        let dir = root.path().join(format!("run{round}-0"));
+        copy_dir(&source, &dir);
+        (Log::open(&dir, config()).expect("open"), dir)
+    };
     g.bench_function("clean_32MiB", |b| {
         b.iter_batched(
-            || {
-                round += 1;
-                let dir = root.path().join(format!("run{round}-0"));
-                copy_dir(&source, &dir);
-                (Log::open(&dir, config()).expect("open"), dir)
-            },
+            &mut fresh_copy,
             |(log, dir)| {
                 let r = log
                     .clean(&CleanerOptions::default(), true)
@@ -163,32 +167,74 @@ fn bench_clean(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    let mut buf = vec![0u8; 1 << 20];
+    let mut raw_copy = |out: RemovedFile| {
+        let mut f = File::create(&out.0).expect("create");
+        let mut left = written;
+        for p in &segment_files {
+            let src = File::open(p).expect("open");
+            let len = src.metadata().expect("meta").len();
+            let mut pos = 0;
+            while pos < len {
+                let n = src.read_at(&mut buf, pos).expect("read");
+                pos += n as u64;
+                let w = (n as u64).min(left) as usize;
+                f.write_all(&buf[..w]).expect("write");
+                left -= w as u64;
+            }
+        }
+        f.sync_all().expect("fsync");
+        out
+    };
     g.bench_function("baseline_raw_read_write", |b| {
-        let mut buf = vec![0u8; 1 << 20];
         b.iter_batched(
             || RemovedFile(root.path().join("raw")),
-            |out| {
-                let mut f = File::create(&out.0).expect("create");
-                let mut left = written;
-                for p in &segment_files {
-                    let src = File::open(p).expect("open");
-                    let len = src.metadata().expect("meta").len();
-                    let mut pos = 0;
-                    while pos < len {
-                        let n = src.read_at(&mut buf, pos).expect("read");
-                        pos += n as u64;
-                        let w = (n as u64).min(left) as usize;
-                        f.write_all(&buf[..w]).expect("write");
-                        left -= w as u64;
-                    }
-                }
-                f.sync_all().expect("fsync");
-                out
-            },
+            &mut raw_copy,
             BatchSize::PerIteration,
         );
     });
     g.finish();
+    if !paired_wanted("clean_32MiB") {
+        return;
+    }
+    // Paired: each round times one clean and one raw copy back to back, the order
+    // alternating, so the disk's drift falls on both alike.
+    let rounds = paired_rounds();
+    let mut times = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut clean_time = Duration::ZERO;
+        let mut raw_time = Duration::ZERO;
+        for k in 0..2 {
+            if (round + k) % 2 == 0 {
+                let (log, dir) = fresh_copy();
+                let start = std::time::Instant::now();
+                let r = log.clean(&CleanerOptions::default(), true).expect("clean");
+                clean_time = start.elapsed();
+                black_box(r);
+                drop(RemoveOnDrop(log, dir));
+            } else {
+                let out = RemovedFile(root.path().join("raw"));
+                let start = std::time::Instant::now();
+                let out = raw_copy(out);
+                raw_time = start.elapsed();
+                drop(out);
+            }
+        }
+        times.push((clean_time.as_secs_f64(), raw_time.as_secs_f64()));
+    }
+    let clean: f64 = times.iter().map(|t| t.0).sum();
+    let raw: f64 = times.iter().map(|t| t.1).sum();
+    let mut each: Vec<f64> = times.iter().map(|t| t.1 / t.0).collect();
+    each.sort_by(f64::total_cmp);
+    eprintln!(
+        "paired clean_32MiB, {rounds} rounds: clean {:.2} ms, baseline_raw_read_write {:.2} ms per round; throughput clean / raw {:.3} of summed times; per round median {:.3} (range {:.3} to {:.3})",
+        clean * 1e3 / rounds as f64,
+        raw * 1e3 / rounds as f64,
+        raw / clean,
+        each[each.len() / 2],
+        each[0],
+        each[each.len() - 1]
+    );
 }
 
 /// Runs `iters` rounds of `work` (timed) on a compacted log while another thread cleans it in
@@ -323,7 +369,10 @@ fn bench_concurrent(c: &mut Criterion) {
             });
         }
     }
-    for (group, log, maintain) in append_groups.into_iter().filter(|_| paired_wanted()) {
+    for (group, log, maintain) in append_groups
+        .into_iter()
+        .filter(|_| paired_wanted("append_while"))
+    {
         paired(group, |arm, pace| {
             let copier = (arm == Arm::RawCopy).then(|| RawCopier::start(root.path(), log, pace));
             let started = std::time::Instant::now();
@@ -387,9 +436,9 @@ fn bench_concurrent(c: &mut Criterion) {
     g.finish();
 }
 
-/// Whether the command line asks for the paired rounds: not `--list` or `--test`, and no
-/// filter, or one that names them (`paired`; `append_while` unless `--exact`).
-fn paired_wanted() -> bool {
+/// Whether the command line asks for a group's paired rounds: not `--list` or `--test`, and
+/// no filter, or one that names them (`paired`; `group` unless `--exact`).
+fn paired_wanted(group: &str) -> bool {
     const TAKES_VALUE: &[&str] = &[
         "--measurement-time",
         "--warm-up-time",
@@ -430,7 +479,16 @@ fn paired_wanted() -> bool {
     filters.is_empty()
         || filters
             .iter()
-            .any(|f| f.contains("paired") || (!exact && f.contains("append_while")))
+            .any(|f| f.contains("paired") || (!exact && f.contains(group)))
+}
+
+/// `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21).
+fn paired_rounds() -> usize {
+    std::env::var("EOSLOG_BENCH_PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(21)
+        .max(1)
 }
 
 /// Iterations of each row in a paired round.
@@ -548,11 +606,7 @@ struct Sample {
 /// two write alike and the ratio between them is the cost of the cleaner's own work.
 fn paired(group: &str, mut run: impl FnMut(Arm, f64) -> Sample) {
     const ARMS: [Arm; 3] = [Arm::Nothing, Arm::Cleaner, Arm::RawCopy];
-    let rounds: usize = std::env::var("EOSLOG_BENCH_PAIRED_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(21)
-        .max(1);
+    let rounds = paired_rounds();
     let calibration = run(Arm::Cleaner, f64::INFINITY);
     let (mut cleaner_bytes, mut cleaner_wall) = (calibration.written, calibration.wall.as_secs_f64());
     let (mut copier_bytes, mut copier_wall) = (0u64, 0f64);
