@@ -146,10 +146,19 @@ fn bench_clean(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Bytes(LOG_BYTES));
     let mut round = 0;
+    // A copy of the log to clean, made durable before the timing (the clean's fsyncs would
+    // otherwise also write back the copy), its pages read once as the raw copy's are.
     let mut fresh_copy = || {
         round += 1;
         let dir = root.path().join(format!("run{round}-0"));
         copy_dir(&source, &dir);
+        for e in std::fs::read_dir(&dir).expect("dir") {
+            let path = e.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("read");
+            black_box(bytes.len());
+            File::open(&path).expect("open").sync_all().expect("fsync");
+        }
+        File::open(&dir).expect("open dir").sync_all().expect("fsync dir");
         (Log::open(&dir, config()).expect("open"), dir)
     };
     g.bench_function("clean_32MiB", |b| {
@@ -208,9 +217,12 @@ fn bench_clean(c: &mut Criterion) {
             if (round + k) % 2 == 0 {
                 let (log, dir) = fresh_copy();
                 let start = std::time::Instant::now();
-                let r = log.clean(&CleanerOptions::default(), true).expect("clean");
+                let r = log
+                    .clean(&CleanerOptions::default(), true)
+                    .expect("clean")
+                    .expect("report");
                 clean_time = start.elapsed();
-                black_box(r);
+                black_box(r.bytes_written);
                 drop(RemoveOnDrop(log, dir));
             } else {
                 let out = RemovedFile(root.path().join("raw"));
@@ -436,8 +448,9 @@ fn bench_concurrent(c: &mut Criterion) {
     g.finish();
 }
 
-/// Whether the command line asks for a group's paired rounds: not `--list` or `--test`, and
-/// no filter, or one that names them (`paired`; `group` unless `--exact`).
+/// Whether the command line asks for a group's paired rounds: a `cargo bench` run (not
+/// `--list`, `--test` or `--profile-time`), and no filter, or one that names them
+/// (`paired`; `group` unless `--exact`).
 fn paired_wanted(group: &str) -> bool {
     const TAKES_VALUE: &[&str] = &[
         "--measurement-time",
@@ -460,6 +473,11 @@ fn paired_wanted(group: &str) -> bool {
         "-c",
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (criterion's test
+    // mode), and a profiling run times one function.
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--profile-time") {
+        return false;
+    }
     let mut filters = Vec::new();
     let mut skip = false;
     let exact = args.iter().any(|a| a == "--exact");

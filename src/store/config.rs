@@ -82,7 +82,8 @@ pub struct StoreConfig {
     pub cleaner: crate::log::CleanerOptions,
     /// For each topic default with several broker names, the rank of the highest one set
     /// ([`SYNONYM_CHAINS`]): a lower one set later does not override it.
-    synonyms_set: Vec<(&'static str, usize)>,
+    /// With the value as given.
+    synonyms_set: Vec<(&'static str, usize, String)>,
 }
 
 impl Default for StoreConfig {
@@ -282,7 +283,11 @@ impl StoreConfig {
                 });
                 if let Some((topic_key, rank, unit_ms)) = chained {
                     let mut checked = self.log_defaults.clone();
-                    if unit_ms == 1 {
+                    if unit_ms == 1 && topic_key == "retention.ms" {
+                        // Kafka's broker LONG has no lower bound: a negative one is none.
+                        let ms = value.trim().parse::<i64>().map_err(|_| bad("not an integer"))?;
+                        checked.set(topic_key, &ms.max(-1).to_string())?;
+                    } else if unit_ms == 1 {
                         checked.set(topic_key, value)?;
                     } else {
                         // Kafka's conversion of an INT in minutes or hours: a negative
@@ -304,12 +309,12 @@ impl StoreConfig {
                     let best = self
                         .synonyms_set
                         .iter()
-                        .find(|(t, _)| *t == topic_key)
-                        .map(|&(_, r)| r);
+                        .find(|(t, ..)| *t == topic_key)
+                        .map(|&(_, r, _)| r);
                     if best.is_none_or(|b| rank <= b) {
                         self.log_defaults = checked;
-                        self.synonyms_set.retain(|(t, _)| *t != topic_key);
-                        self.synonyms_set.push((topic_key, rank));
+                        self.synonyms_set.retain(|(t, ..)| *t != topic_key);
+                        self.synonyms_set.push((topic_key, rank, value.trim().to_owned()));
                     }
                     return Ok(());
                 }
@@ -418,7 +423,11 @@ impl StoreConfig {
             ("eoslog.max.open.partitions", self.max_open_partitions.to_string()),
         ];
         for &(store_key, topic_key) in LOG_DEFAULT_KEYS {
-            out.extend(self.log_defaults.get(topic_key).map(|v| (store_key, v)));
+            // A default set by a synonym in other units shows as that synonym, as given.
+            match self.synonym_in_other_units(topic_key) {
+                Some((synonym, raw)) => out.push((synonym, raw.to_owned())),
+                None => out.extend(self.log_defaults.get(topic_key).map(|v| (store_key, v))),
+            }
         }
         out.extend(
             crate::config::CONFIG_KEYS
@@ -427,6 +436,18 @@ impl StoreConfig {
                 .filter_map(|&k| Some((k, self.log_defaults.get(k)?))),
         );
         out
+    }
+
+    /// The broker synonym in other units (`log.retention.hours`) that gave topic default
+    /// `topic_key` its value, and the value as it was given; `None` when the first name
+    /// (`log.retention.ms`) or nothing set it.
+    pub(crate) fn synonym_in_other_units(&self, topic_key: &str) -> Option<(&'static str, &str)> {
+        let (_, rank, raw) = self
+            .synonyms_set
+            .iter()
+            .find(|(t, r, _)| *t == topic_key && *r > 0)?;
+        let (_, chain) = SYNONYM_CHAINS.iter().find(|(t, _)| *t == topic_key)?;
+        Some((chain[*rank].0, raw))
     }
 
     /// Parses `KEY=VALUE` and sets it.
@@ -512,7 +533,22 @@ mod tests {
         );
         assert_eq!(c.log_defaults.segment_ms, 7_200_000, "a refusal changes nothing");
         c.set_pair("log.retention.ms=604800000000").expect("a LONG");
-        assert!(c.set_pair("log.retention.ms=-2").is_err());
+        c.set_pair("log.retention.ms=-5")
+            .expect("Kafka's broker LONG has no lower bound");
+        assert_eq!(c.log_defaults.retention_ms, -1, "a negative one is none");
+        // The synonym that set a default is what the broker's entries show, as given.
+        let mut c = StoreConfig::default();
+        c.set_pair("log.retention.hours=2").expect("hours");
+        let entries = c.entries();
+        assert!(entries.contains(&("log.retention.hours", "2".to_owned())));
+        assert!(!entries.iter().any(|(k, _)| *k == "log.retention.ms"));
+        assert_eq!(
+            c.synonym_in_other_units("retention.ms"),
+            Some(("log.retention.hours", "2"))
+        );
+        c.set_pair("log.retention.ms=5").expect("ms");
+        assert_eq!(c.synonym_in_other_units("retention.ms"), None);
+        assert!(c.entries().contains(&("log.retention.ms", "5".to_owned())));
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct StoreDefault {
     pub cluster: Option<String>,
     /// What it gives the topic in a store configured with nothing.
     pub unconfigured: String,
+    /// When the store's config set it by a synonym in other units (`log.retention.hours`
+    /// for `retention.ms`): that synonym's name and value, as given.
+    pub configured_as: Option<(&'static str, String)>,
 }
 
 impl Store {
@@ -105,6 +108,10 @@ impl Store {
                         node: layer(DynamicScope::Node, key),
                         cluster: layer(DynamicScope::Cluster, key),
                         unconfigured: unconfigured.get(key)?,
+                        configured_as: self
+                            .config
+                            .synonym_in_other_units(key)
+                            .map(|(k, v)| (k, v.to_owned())),
                     })
                 });
                 let own = topic.record.configs.iter().find(|(k, _)| k == key);

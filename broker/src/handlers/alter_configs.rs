@@ -13,9 +13,13 @@
 //! (`--entity-default`); named by this node's id, the node's own. Every other broker config
 //! is static (`--config` at start) and refused as Kafka refuses a config that is not dynamic.
 //!
+//! The synonyms in other units (`log.retention.hours`/`minutes`, `log.roll.hours`,
+//! `log.roll.jitter.hours`) are static only, as in Kafka (its dynamic log configs are the
+//! first name of each synonym list).
+//!
 //! Differences from Kafka: thread pools, listeners, quotas and the cleaner's settings are
-//! not dynamic, nor are the synonyms `log.retention.hours`/`minutes`, `log.roll.hours`,
-//! `log.roll.jitter.hours` and custom (unknown) keys, which Kafka stores; each is refused as a static config; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
+//! not dynamic, nor are custom (unknown) keys, which Kafka stores; each is refused as a
+//! static config; there are no BROKER_LOGGER, CLIENT_METRICS or GROUP configs; the internal
 //! topics' configs are the store's and cannot be changed (INVALID_TOPIC_EXCEPTION); the
 //! resource's name and existence are checked before its configs (Kafka's controller checks
 //! an APPEND to a key that is not a list, then the values, then existence); an unknown

@@ -135,8 +135,12 @@ fn topic(
                             .push(synonym(d.key, v, DYNAMIC_DEFAULT_BROKER_CONFIG));
                     }
                     if configured {
-                        out.synonyms
-                            .push(synonym(d.key, &d.configured, STATIC_BROKER_CONFIG));
+                        // Named as the broker was configured (`log.retention.hours=2`).
+                        let (key, value) = d
+                            .configured_as
+                            .as_ref()
+                            .map_or((d.key, d.configured.as_str()), |(k, v)| (*k, v.as_str()));
+                        out.synonyms.push(synonym(key, value, STATIC_BROKER_CONFIG));
                     }
                     out.synonyms.push(synonym(d.key, unconfigured, DEFAULT_CONFIG));
                 }

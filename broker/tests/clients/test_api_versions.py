@@ -42,8 +42,8 @@ CONTRACT = {
 # May be advertised (admin and debugging): DescribeGroups, ListGroups, DeleteTopics,
 # DeleteRecords, DescribeConfigs, AlterConfigs, CreatePartitions, DeleteGroups, OffsetDelete,
 # IncrementalAlterConfigs, DescribeCluster, DescribeProducers, DescribeTransactions,
-# ListTransactions.
-OPTIONAL = {15, 16, 20, 21, 32, 33, 37, 42, 44, 47, 60, 61, 65, 66}
+# ListTransactions, and DescribeAcls, CreateAcls, DeleteAcls (answered SECURITY_DISABLED).
+OPTIONAL = {15, 16, 20, 21, 29, 30, 31, 32, 33, 37, 42, 44, 47, 60, 61, 65, 66}
 # Must not be: SaslHandshake, WriteTxnMarkers, ConsumerGroupHeartbeat/Describe (KIP-848),
 # GetTelemetrySubscriptions/PushTelemetry, share groups.
 FORBIDDEN = {17, 27, 68, 69, 71, 72, 76, 77, 78, 79, 80, 81, 82, 83, 84}

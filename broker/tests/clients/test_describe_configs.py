@@ -99,3 +99,11 @@ def test_broker_defaults_in_hours_reach_the_topics(clients, names):
     source = {k: (v["value"], v["source"]) for k, v in t["configs"].items()}
     assert source["retention.ms"] == ("7200000", "STATIC_BROKER_CONFIG"), source
     assert source["segment.ms"] == ("3600000", "STATIC_BROKER_CONFIG"), source
+    # Asked with synonyms (kafka-python): the broker config named as it was given.
+    k = clients.run("kp", "describe_configs", resources=[{"type": "topic", "name": topic}])
+    (kt,) = k.of("configs")
+    assert ["log.retention.hours", "2", "STATIC_BROKER_CONFIG"] in kt["configs"]["retention.ms"]["synonyms"], kt
+    b = clients.run("ck", "describe_configs", resources=[{"type": "broker", "name": "0"}])
+    (bc,) = b.of("configs")
+    assert (bc["configs"]["log.retention.hours"]["value"], bc["configs"]["log.retention.hours"]["source"]) == (
+        "2", "STATIC_BROKER_CONFIG"), bc
