@@ -113,16 +113,14 @@ pub struct LogConfig {
     /// one (written by a build with it) opens, and refuses only the appends that need it
     /// (`UNSUPPORTED_COMPRESSION_TYPE`).
     pub compression_type: Option<Compression>,
-    /// `compression.gzip.level` (Kafka's default -1: zlib's default, 6; else 1 to 9),
-    /// `compression.lz4.level` (9, the only level this build has: lz4's fast compressor,
-    /// which Kafka also uses at its default 9) and `compression.zstd.level` (default 3;
-    /// -131072 to 22): the level a batch recompressed for `compression.type` is written at.
-    /// A producer's batch kept in its own codec keeps the producer's bytes. [`LogConfig::set`]
-    /// checks the ranges; a gzip level set on the field outside them writes at zlib's
-    /// default, and lz4 is always written by the fast compressor.
+    /// `compression.gzip.level` (Kafka's default -1: zlib's default, 6; else 1 to 9) and
+    /// `compression.zstd.level` (default 3; -131072 to 22): the level a batch recompressed
+    /// for `compression.type` is written at. A producer's batch kept in its own codec keeps
+    /// the producer's bytes. [`LogConfig::set`] checks the ranges; a gzip level set on the
+    /// field outside them writes at zlib's default. `compression.lz4.level` has no field:
+    /// it takes only Kafka's default 9, the level of lz4's fast compressor, the only one
+    /// this build has.
     pub compression_gzip_level: i32,
-    /// See [`LogConfig::compression_gzip_level`].
-    pub compression_lz4_level: i32,
     /// See [`LogConfig::compression_gzip_level`].
     pub compression_zstd_level: i32,
     /// `transaction.max.timeout.ms`: used for the late-transaction rule (default 15 min).
@@ -225,7 +223,6 @@ impl Default for LogConfig {
             message_timestamp_after_max_ms: 3_600_000,
             compression_type: None,
             compression_gzip_level: -1,
-            compression_lz4_level: 9,
             compression_zstd_level: 3,
             transaction_max_timeout_ms: 900_000,
             min_insync_replicas: 1,
@@ -386,9 +383,19 @@ impl LogConfig {
             }
             "unclean.leader.election.enable" => self.unclean_leader_election_enable = boolean()?,
             "leader.replication.throttled.replicas" | "follower.replication.throttled.replicas" => {
+                let (list, refusal) = if key.starts_with("leader") {
+                    (
+                        &mut self.leader_replication_throttled_replicas,
+                        "leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+                    )
+                } else {
+                    (
+                        &mut self.follower_replication_throttled_replicas,
+                        "follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...",
+                    )
+                };
                 // Kafka's `ThrottledReplicaListValidator` over its LIST parse (empty items
                 // kept): `*`, or items each empty or `partition:broker`.
-                let items: Vec<&str> = value.split(',').map(str::trim).collect();
                 let pair = |p: &str| {
                     p.split_once(':').is_some_and(|(a, b)| {
                         [a, b]
@@ -396,20 +403,15 @@ impl LogConfig {
                             .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
                     })
                 };
-                let list: Vec<&str> = items.iter().copied().filter(|i| !i.is_empty()).collect();
-                if !(list == ["*"] || list.iter().all(|i| pair(i))) {
-                    return Err(bad(if key.starts_with("leader") {
-                        "leader.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
-                    } else {
-                        "follower.replication.throttled.replicas must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],..."
-                    }));
+                let items: Vec<&str> = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|i| !i.is_empty())
+                    .collect();
+                if !(items == ["*"] || items.iter().all(|i| pair(i))) {
+                    return Err(bad(refusal));
                 }
-                let list = list.join(",");
-                if key.starts_with("leader") {
-                    self.leader_replication_throttled_replicas = list;
-                } else {
-                    self.follower_replication_throttled_replicas = list;
-                }
+                *list = items.join(",");
             }
             // Kafka's answer where tiered storage is off (`remote.log.storage.system.enable`).
             "remote.storage.enable" => {
@@ -436,7 +438,6 @@ impl LogConfig {
                         "this build compresses lz4 at level 9 only (lz4's fast compressor, Kafka's default)",
                     ));
                 }
-                self.compression_lz4_level = v as i32;
             }
             "compression.zstd.level" => {
                 let v = int()?;
@@ -574,7 +575,7 @@ impl LogConfig {
             "follower.replication.throttled.replicas" => self.follower_replication_throttled_replicas.clone(),
             "remote.storage.enable" => flag(false),
             "compression.gzip.level" => self.compression_gzip_level.to_string(),
-            "compression.lz4.level" => self.compression_lz4_level.to_string(),
+            "compression.lz4.level" => "9".to_owned(),
             "compression.zstd.level" => self.compression_zstd_level.to_string(),
             "eoslog.producer.window" => self.producer_window.to_string(),
             "eoslog.max.producer.ids" => self.max_producer_ids.to_string(),

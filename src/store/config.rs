@@ -283,22 +283,23 @@ impl StoreConfig {
                 });
                 if let Some((topic_key, rank, unit_ms)) = chained {
                     let mut checked = self.log_defaults.clone();
-                    if unit_ms == 1 && topic_key == "retention.ms" {
-                        // Kafka's broker LONG has no lower bound: a negative one is none.
-                        let ms = value.trim().parse::<i64>().map_err(|_| bad("not an integer"))?;
-                        checked.set(topic_key, &ms.max(-1).to_string())?;
-                    } else if unit_ms == 1 {
+                    if unit_ms == 1 && topic_key != "retention.ms" {
                         checked.set(topic_key, value)?;
                     } else {
-                        // Kafka's conversion of an INT in minutes or hours: a negative
-                        // retention is none (-1); a roll keeps its topic config's minimum.
-                        let units = value
-                            .trim()
-                            .parse::<i32>()
-                            .map_err(|_| bad("not a 32-bit integer"))?;
-                        let ms = i64::from(units) * unit_ms;
-                        let ms = if topic_key == "retention.ms" && ms < 0 {
-                            -1
+                        // Kafka's conversion: `log.retention.ms` is a LONG, the others an
+                        // INT of minutes or hours; a negative retention is none (-1); a
+                        // roll keeps its topic config's minimum.
+                        let ms = if unit_ms == 1 {
+                            value.trim().parse::<i64>().map_err(|_| bad("not an integer"))?
+                        } else {
+                            let units = value
+                                .trim()
+                                .parse::<i32>()
+                                .map_err(|_| bad("not a 32-bit integer"))?;
+                            i64::from(units) * unit_ms
+                        };
+                        let ms = if topic_key == "retention.ms" {
+                            ms.max(-1)
                         } else {
                             ms
                         };

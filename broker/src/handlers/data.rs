@@ -85,7 +85,6 @@ impl Refusal {
                     RecordRefusal::Timestamp(InvalidTimestampReason::LogAppendTimeFromProducer) => format!(
                         "Invalid timestamp type in message at offset {index}. Producer should not set timestamp type to LogAppendTime."
                     ),
-                    RecordRefusal::Timestamp(reason) => reason.to_string(),
                     other => other.to_string(),
                 };
                 Some((i32::try_from(index).unwrap_or(i32::MAX), why))
