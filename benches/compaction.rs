@@ -3,17 +3,23 @@
 //! * `compaction/clean_32MiB`: one clean of a 32 MiB log of 16 KiB batches whose 1 KiB
 //!   records cycle through 4,096 keys (the clean keeps one record in eight), against
 //!   `baseline_raw_read_write`: reading the same segment files with `pread` and writing as
-//!   many bytes as the clean wrote to a new file, fsynced (what any copy must do).
+//!   many bytes as the clean wrote to a new file, fsynced (what any copy must do). The clean
+//!   has the default `file.delete.delay.ms`: the segments it replaces are set aside, their
+//!   blocks freed later by maintenance, as Kafka's are by its scheduler.
 //! * `compaction/append_while_cleaning` and `compaction/read_while_cleaning`: 256 appends
 //!   of a 16 KiB batch (resp. fetching the last 4 MiB in 1 MiB read_committed fetches) on a
 //!   compacted log of 1 MiB segments kept at about 8 MiB, with a second thread cleaning
 //!   every cleanable segment of the same log again and again, unthrottled (`cleaner_running`),
 //!   throttled to 64 MiB/s of cleaner I/O (`cleaner_throttled_64MiBps`,
-//!   `log.cleaner.io.max.bytes.per.second`), and without (`baseline_no_cleaner`).
+//!   `log.cleaner.io.max.bytes.per.second`), and without (`baseline_no_cleaner`). This log
+//!   has no maintenance thread, so it has `file.delete.delay.ms=0`: the cleaner unlinks the
+//!   segments it replaces (and DeleteRecords those it drops), as before that config existed.
 //! * `compaction/append_while_cleaning_roll_fsync_maintenance`: the same three rows on a log
 //!   with `eoslog.roll.fsync=maintenance` (a roll fsyncs nothing; maintenance does), with a
 //!   third thread running the log's maintenance every 10 ms in every row, as an embedder's
-//!   maintenance loop would (the broker's runs every second).
+//!   maintenance loop would (the broker's runs every second), and the default
+//!   `file.delete.delay.ms` (60 s): that thread frees the replaced and dropped segments a
+//!   minute later, in whichever row is running then.
 //! * After the group, paired rounds of both append groups: each round times
 //!   `baseline_no_cleaner`, `cleaner_running` and `raw_copy_running` back to back (the
 //!   order rotating), so the disk's drift falls on all alike (criterion times each row in
@@ -25,8 +31,10 @@
 //!   per-round median, and both write rates. `EOSLOG_BENCH_PAIRED_ROUNDS` (default 21)
 //!   rounds of 4 iterations a row.
 //! * After `clean_32MiB`, paired rounds of it and its baseline (`-- paired`, or `-- clean_32MiB`
-//!   unless `--exact`): one clean and one raw copy back to back a round, the order
-//!   alternating; prints the throughput ratio of the summed times and the per-round median.
+//!   unless `--exact`): a clean with the default delay, a clean with `file.delete.delay.ms=0`
+//!   (its originals unlinked, the freeing of their blocks inside the clean) and a raw copy
+//!   back to back a round, the order rotating; prints each clean's throughput ratio to the
+//!   raw copy of the summed times and the per-round median.
 #![allow(missing_docs)]
 
 use std::fs::File;
@@ -148,7 +156,7 @@ fn bench_clean(c: &mut Criterion) {
     let mut round = 0;
     // A copy of the log to clean, made durable before the timing (the clean's fsyncs would
     // otherwise also write back the copy), its pages read once as the raw copy's are.
-    let mut fresh_copy = || {
+    let mut fresh_copy_with = |config: LogConfig| {
         round += 1;
         let dir = root.path().join(format!("run{round}-0"));
         copy_dir(&source, &dir);
@@ -159,11 +167,13 @@ fn bench_clean(c: &mut Criterion) {
             File::open(&path).expect("open").sync_all().expect("fsync");
         }
         File::open(&dir).expect("open dir").sync_all().expect("fsync dir");
-        (Log::open(&dir, config()).expect("open"), dir)
+        (Log::open(&dir, config).expect("open"), dir)
     };
+    let mut unlinking = config();
+    unlinking.set("file.delete.delay.ms", "0").expect("config");
     g.bench_function("clean_32MiB", |b| {
         b.iter_batched(
-            &mut fresh_copy,
+            || fresh_copy_with(config()),
             |(log, dir)| {
                 let r = log
                     .clean(&CleanerOptions::default(), true)
@@ -206,47 +216,53 @@ fn bench_clean(c: &mut Criterion) {
     if !paired_wanted("clean_32MiB") {
         return;
     }
-    // Paired: each round times one clean and one raw copy back to back, the order
-    // alternating, so the disk's drift falls on both alike.
+    // Paired: each round times a clean with the default `file.delete.delay.ms` (the
+    // replaced segments set aside), a clean with 0 (unlinked, their blocks freed, within
+    // the clean) and a raw copy, back to back in a rotating order, so the disk's drift
+    // falls on all alike.
     let rounds = paired_rounds();
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let mut clean_time = Duration::ZERO;
-        let mut raw_time = Duration::ZERO;
-        for k in 0..2 {
-            if (round + k) % 2 == 0 {
-                let (log, dir) = fresh_copy();
+        let mut t = [0f64; 3];
+        for k in 0..3 {
+            let arm = (round + k) % 3;
+            if arm < 2 {
+                let (log, dir) = fresh_copy_with(if arm == 0 { config() } else { unlinking.clone() });
                 let start = std::time::Instant::now();
                 let r = log
                     .clean(&CleanerOptions::default(), true)
                     .expect("clean")
                     .expect("report");
-                clean_time = start.elapsed();
+                t[arm] = start.elapsed().as_secs_f64();
                 black_box(r.bytes_written);
                 drop(RemoveOnDrop(log, dir));
             } else {
                 let out = RemovedFile(root.path().join("raw"));
                 let start = std::time::Instant::now();
                 let out = raw_copy(out);
-                raw_time = start.elapsed();
+                t[2] = start.elapsed().as_secs_f64();
                 drop(out);
             }
         }
-        times.push((clean_time.as_secs_f64(), raw_time.as_secs_f64()));
+        times.push(t);
     }
-    let clean: f64 = times.iter().map(|t| t.0).sum();
-    let raw: f64 = times.iter().map(|t| t.1).sum();
-    let mut each: Vec<f64> = times.iter().map(|t| t.1 / t.0).collect();
-    each.sort_by(f64::total_cmp);
-    eprintln!(
-        "paired clean_32MiB, {rounds} rounds: clean {:.2} ms, baseline_raw_read_write {:.2} ms per round; throughput clean / raw {:.3} of summed times; per round median {:.3} (range {:.3} to {:.3})",
-        clean * 1e3 / rounds as f64,
-        raw * 1e3 / rounds as f64,
-        raw / clean,
-        each[each.len() / 2],
-        each[0],
-        each[each.len() - 1]
-    );
+    let sum = |i: usize| times.iter().map(|t| t[i]).sum::<f64>();
+    for (i, name) in [
+        (0, "set aside (default delay)"),
+        (1, "unlinked (file.delete.delay.ms=0)"),
+    ] {
+        let mut each: Vec<f64> = times.iter().map(|t| t[2] / t[i]).collect();
+        each.sort_by(f64::total_cmp);
+        eprintln!(
+            "paired clean_32MiB, {rounds} rounds, originals {name}: clean {:.2} ms, baseline_raw_read_write {:.2} ms per round; throughput clean / raw {:.3} of summed times; per round median {:.3} (range {:.3} to {:.3})",
+            sum(i) * 1e3 / rounds as f64,
+            sum(2) * 1e3 / rounds as f64,
+            sum(2) / sum(i),
+            each[each.len() / 2],
+            each[0],
+            each[each.len() - 1]
+        );
+    }
 }
 
 /// Runs `iters` rounds of `work` (timed) on a compacted log while another thread cleans it in
@@ -331,7 +347,11 @@ fn bench_concurrent(c: &mut Criterion) {
     let root = tempfile::tempdir().expect("dir");
     let batches: Vec<Vec<u8>> = (0..256).map(|i| batch(i * RECORDS_PER_BATCH)).collect();
     let appended: u64 = batches.iter().map(|b| b.len() as u64).sum();
-    let log = busy_log(&root.path().join("busy-0"), &[], &batches);
+    let log = busy_log(
+        &root.path().join("busy-0"),
+        &[("file.delete.delay.ms", "0")],
+        &batches,
+    );
     let deferred = busy_log(
         &root.path().join("busy-deferred-0"),
         &[("eoslog.roll.fsync", "maintenance")],

@@ -92,6 +92,12 @@ pub struct LogConfig {
     /// `delete.retention.ms`: how long a tombstone, and a transaction marker whose data is
     /// gone, survive cleaning after the clean that first saw them (default 1 day).
     pub delete_retention_ms: i64,
+    /// `file.delete.delay.ms`: how long the files of a segment deleted by retention,
+    /// DeleteRecords or truncation, or replaced by the cleaner, stay on disk under a
+    /// `.deleted` name before maintenance removes them, so that freeing their blocks is off
+    /// the path of the operation that deleted them (default 60 s, Kafka's; 0 removes them at
+    /// once, in the operation).
+    pub file_delete_delay_ms: i64,
     /// `producer.id.expiration.ms` (default 1 day).
     pub producer_id_expiration_ms: i64,
     /// `message.timestamp.type`: `LogAppendTime` makes the log stamp `maxTimestamp`.
@@ -217,6 +223,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 86_400_000,
+            file_delete_delay_ms: 60_000,
             producer_id_expiration_ms: 86_400_000,
             log_append_time: false,
             message_timestamp_before_max_ms: i64::MAX,
@@ -273,6 +280,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "min.compaction.lag.ms",
     "max.compaction.lag.ms",
     "delete.retention.ms",
+    "file.delete.delay.ms",
     "producer.id.expiration.ms",
     "message.timestamp.type",
     "message.timestamp.before.max.ms",
@@ -376,6 +384,7 @@ impl LogConfig {
             "min.compaction.lag.ms" => self.min_compaction_lag_ms = at_least(0)?,
             "max.compaction.lag.ms" => self.max_compaction_lag_ms = at_least(1)?,
             "delete.retention.ms" => self.delete_retention_ms = at_least(0)?,
+            "file.delete.delay.ms" => self.file_delete_delay_ms = at_least(0)?,
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = at_least(1)?,
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = at_least(1)?,
             "min.insync.replicas" => {
@@ -553,6 +562,7 @@ impl LogConfig {
             "min.compaction.lag.ms" => self.min_compaction_lag_ms.to_string(),
             "max.compaction.lag.ms" => self.max_compaction_lag_ms.to_string(),
             "delete.retention.ms" => self.delete_retention_ms.to_string(),
+            "file.delete.delay.ms" => self.file_delete_delay_ms.to_string(),
             "producer.id.expiration.ms" => self.producer_id_expiration_ms.to_string(),
             "message.timestamp.type" => if self.log_append_time {
                 "LogAppendTime"

@@ -217,10 +217,10 @@ pub use producer_state::{AppendOrigin, ProducerInfo, Rejection};
 pub use segment::{file_name, parse_file_name};
 pub use stats::LogStats;
 pub use store::{
-    is_dynamic_default, is_list_config, CleanerPassReport, ConfigSource, DynamicScope, ProduceContext,
-    ProduceError, Store, StoreConfig, StoreDefault, StoreError, StoreMaintenanceReport, TopicConfigEntry,
-    TopicConfigOp, TopicInfo, CONSUMER_OFFSETS_TOPIC, DYNAMIC_CONFIGS_FILE, PRODUCER_IDS_FILE, STORE_FILE,
-    TOPICS_DIR, TRANSACTION_STATE_TOPIC,
+    default_in_other_units, is_dynamic_default, is_list_config, CleanerPassReport, ConfigSource,
+    DynamicScope, ProduceContext, ProduceError, Store, StoreConfig, StoreDefault, StoreError,
+    StoreMaintenanceReport, TopicConfigEntry, TopicConfigOp, TopicInfo, CONSUMER_OFFSETS_TOPIC,
+    DYNAMIC_CONFIGS_FILE, PRODUCER_IDS_FILE, STORE_FILE, TOPICS_DIR, TRANSACTION_STATE_TOPIC,
 };
 pub use txn_index::AbortedTxn;
 pub use types::{CoordinatorEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, Sequence};

@@ -2,8 +2,9 @@
 //! after it reaches the disk, as in a crash — leaves a log that opens to the old segments or
 //! the new ones, never a mix: every key reads its latest committed value, no aborted record
 //! is visible to read_committed, a retry of each producer's last batch is still a duplicate
-//! (with producer state rebuilt from the log alone), no `.cleaned` or `.swap` file is left,
-//! and the next clean succeeds. Walks every operation of a clean of a mixed log.
+//! (with producer state rebuilt from the log alone), no `.cleaned`, `.swap` or `.deleted`
+//! file is left, and the next clean succeeds. Walks every operation of a clean of a mixed
+//! log, with the replaced segments set aside (`file.delete.delay.ms`) and unlinked.
 
 mod common;
 use common::*;
@@ -237,7 +238,9 @@ fn check(t: &TestLog, dir: &Path, expected: &Expected, what: &str) {
         }
     }
     let log = Log::open_with(dir, t.config.clone(), options(t, Arc::new(StdFileSystem))).expect("reopen");
-    let leftovers = files_with_suffix(dir, ".cleaned").len() + files_with_suffix(dir, ".swap").len();
+    let leftovers = files_with_suffix(dir, ".cleaned").len()
+        + files_with_suffix(dir, ".swap").len()
+        + files_with_suffix(dir, ".deleted").len();
     assert_eq!(leftovers, 0, "{what}: cleaner files left");
     assert_eq!(latest(&log), expected.latest, "{what}");
     for (bytes, at) in &expected.last_batches {
@@ -253,11 +256,23 @@ fn check(t: &TestLog, dir: &Path, expected: &Expected, what: &str) {
 
 #[test]
 fn a_clean_interrupted_at_any_io_operation_leaves_old_or_new_segments() {
+    interrupted_at_any_io_operation("60000");
+}
+
+#[test]
+fn a_clean_that_unlinks_its_originals_interrupted_at_any_io_operation_leaves_old_or_new_segments() {
+    interrupted_at_any_io_operation("0");
+}
+
+/// With `file.delete.delay.ms` = `delay`: the replaced segments set aside as `.deleted`
+/// (Kafka's default) or unlinked at once (0).
+fn interrupted_at_any_io_operation(delay: &str) {
     let t = TestLog::with_config(config(&[
         ("cleanup.policy", "compact"),
         ("segment.bytes", "1500"),
         ("delete.retention.ms", "0"),
         ("producer.id.expiration.ms", "86400000"),
+        ("file.delete.delay.ms", delay),
     ]));
     let expected = build(&t);
     let mut fired_any = false;

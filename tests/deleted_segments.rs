@@ -20,9 +20,22 @@ fn replicated_at(base: i64, value: &str) -> Vec<u8> {
 
 #[test]
 fn a_reader_holding_a_deleted_segment_recreates_no_index_files() {
+    reader_holding_a_deleted_segment("0");
+}
+
+#[test]
+fn a_reader_holding_a_segment_set_aside_recreates_no_index_files() {
+    reader_holding_a_deleted_segment("60000");
+}
+
+/// With `file.delete.delay.ms` = `delay`: unlinked at once (0) or set aside as `.deleted`.
+fn reader_holding_a_deleted_segment(delay: &str) {
     // Each batch fills a segment: the follower rolls at the next batch's base offset, so
     // segment 0 holds offset 0 only and covers 0..20.
-    let t = TestLog::with_config(config(&[("segment.bytes", "100")]));
+    let t = TestLog::with_config(config(&[
+        ("segment.bytes", "100"),
+        ("file.delete.delay.ms", delay),
+    ]));
     {
         let log = t.open();
         for (base, v) in [(0, "a"), (20, "b"), (40, "c")] {
@@ -58,11 +71,23 @@ fn a_reader_holding_a_deleted_segment_recreates_no_index_files() {
             "the deleted segment's data is still readable through the open handle"
         );
     });
-    let left: Vec<String> = std::fs::read_dir(t.path())
-        .expect("dir")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.starts_with("00000000000000000000.") || n.starts_with("00000000000000000020."))
-        .collect();
+    let of_deleted = || -> (Vec<String>, Vec<String>) {
+        std::fs::read_dir(t.path())
+            .expect("dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("00000000000000000000.") || n.starts_with("00000000000000000020."))
+            .partition(|n| n.ends_with(".deleted"))
+    };
+    let (aside, left) = of_deleted();
     assert!(left.is_empty(), "files of deleted segments came back: {left:?}");
+    if delay == "0" {
+        assert!(aside.is_empty(), "{aside:?}");
+    } else {
+        // Only what the segments had: their `.log` and the two index files.
+        assert_eq!(aside.len(), 6, "{aside:?}");
+        t.clock.advance(60_000);
+        log.run_maintenance().expect("maintenance");
+        assert_eq!(of_deleted(), (vec![], vec![]));
+    }
     log.verify(|_, _| {}).expect("verify");
 }

@@ -218,10 +218,22 @@ fn run(t: &TestLog, faults: &Arc<Faults>, acked: &mut Acked) -> (Option<Log>, Re
 
 #[test]
 fn every_io_failure_poisons_and_recovers() {
+    every_io_failure("60000");
+}
+
+#[test]
+fn every_io_failure_poisons_and_recovers_with_deleted_segments_unlinked_at_once() {
+    every_io_failure("0");
+}
+
+/// With `file.delete.delay.ms` = `delay`: retention's and truncation's segments set aside as
+/// `.deleted` (Kafka's default) or unlinked at once (0).
+fn every_io_failure(delay: &str) {
     let cfg = config(&[
         ("segment.bytes", "600"),
         ("retention.bytes", "700"),
         ("eoslog.snapshot.interval.bytes", "500"),
+        ("file.delete.delay.ms", delay),
     ]);
     // Count the operations of a clean run.
     let total = {

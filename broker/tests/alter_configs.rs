@@ -481,7 +481,7 @@ fn a_broker_resource_changes_the_topics_dynamic_defaults() {
             vec![
                 ("5000".into(), DYNAMIC_DEFAULT),
                 ("100000".into(), STATIC),
-                ("604800000".into(), DEFAULT)
+                ("168".into(), DEFAULT)
             ]
         ))
     );
@@ -500,7 +500,7 @@ fn a_broker_resource_changes_the_topics_dynamic_defaults() {
             ("7000".into(), DYNAMIC_BROKER),
             ("5000".into(), DYNAMIC_DEFAULT),
             ("100000".into(), STATIC),
-            ("604800000".into(), DEFAULT)
+            ("168".into(), DEFAULT)
         ]
     );
     assert_eq!(

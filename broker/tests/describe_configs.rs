@@ -245,7 +245,7 @@ fn synonyms_come_when_asked_and_a_key_list_filters() {
         vec![
             ("retention.ms".into(), "60000".into(), 1),
             ("log.retention.ms".into(), "3600000".into(), 4),
-            ("log.retention.ms".into(), "604800000".into(), 5),
+            ("log.retention.hours".into(), "168".into(), 5),
         ]
     );
     assert_eq!(
@@ -256,7 +256,7 @@ fn synonyms_come_when_asked_and_a_key_list_filters() {
         synonyms(&results[1], "log.retention.ms"),
         vec![
             ("log.retention.ms".into(), "3600000".into(), 4),
-            ("log.retention.ms".into(), "604800000".into(), 5),
+            ("log.retention.hours".into(), "168".into(), 5),
         ]
     );
 }

@@ -17,6 +17,7 @@
 //! | `records.rs` | record-level reads with the consumer's read_committed filter |
 //! | `retention.rs` | maintenance: expiry, retention, DeleteRecords, transaction timeouts |
 //! | `truncate.rs` | replica truncation |
+//! | `deletion.rs` | segments leaving the log: unlinked, or set aside for `file.delete.delay.ms` |
 //! | `clean/` | compaction: the offset map, Kafka's retention rules, the `.cleaned`/`.swap` copy |
 //! | `txn.rs` | markers, forced aborts, open transactions |
 //! | `verify.rs` | checking every batch and index without changing anything |
@@ -24,6 +25,7 @@
 mod append;
 mod checkpoint;
 mod clean;
+mod deletion;
 mod group_commit;
 mod open;
 mod read;
@@ -160,6 +162,8 @@ pub struct Log {
     /// Held by a clean from start to end: one at a time.
     clean_lock: Mutex<()>,
     cleaner: Mutex<clean::CleanerState>,
+    /// Files of deleted and replaced segments waiting for `file.delete.delay.ms`.
+    set_aside: Mutex<deletion::SetAside>,
     _lock: File,
 }
 

@@ -478,6 +478,7 @@ impl Log {
             swap_lock: Mutex::new(()),
             clean_lock: Mutex::new(()),
             cleaner: Mutex::new(cleaner_state),
+            set_aside: Mutex::new(super::deletion::SetAside::default()),
             _lock: lock,
         };
         // 4. Stray snapshots, a snapshot at the end, and the clean marker removed.

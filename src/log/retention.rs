@@ -23,7 +23,8 @@ pub struct MaintenanceReport {
 }
 
 impl Log {
-    /// Expires producers, applies retention and (when enabled) aborts timed-out transactions.
+    /// Expires producers, applies retention and (when enabled) aborts timed-out transactions,
+    /// and removes the files of deleted segments once `file.delete.delay.ms` has passed.
     /// An embedder calls it periodically (Kafka runs these every few minutes).
     ///
     /// # Errors
@@ -47,7 +48,12 @@ impl Log {
             self.flush_if_due(flush_ms, now)?;
         }
         let expired_producers = self.writer.lock().psm.remove_expired(now);
-        let deleted_segments = if retention { self.apply_retention()? } else { 0 };
+        let deleted_segments = if retention {
+            self.apply_retention()?
+        } else {
+            self.remove_set_aside(false);
+            0
+        };
         let mut aborted_transactions = 0;
         let timeout = self.config().transaction_timeout_ms;
         if timeout > 0 {
@@ -83,6 +89,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn apply_retention(&self) -> Result<usize, StorageError> {
+        self.remove_set_aside(false);
         let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
@@ -134,7 +141,7 @@ impl Log {
         self.log_start.store(new_start, Ordering::Release);
         self.publish_watermarks(w, HwMove::Keep);
         for s in &deleted {
-            s.delete(&*self.fs)?;
+            self.delete_segment(s)?;
             tracing::info!(dir = %self.dir.display(), base = s.base_offset, "segment deleted by retention");
         }
         // The deleted segments' snapshots go; the one at the oldest remaining segment's base
@@ -161,6 +168,7 @@ impl Log {
     /// # Errors
     /// `OFFSET_OUT_OF_RANGE` above the high watermark; storage failures.
     pub fn delete_records_before(&self, offset: Offset) -> Result<Offset, ReadError> {
+        self.remove_set_aside(false);
         let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;

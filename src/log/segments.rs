@@ -274,9 +274,15 @@ impl Log {
     /// # Errors
     /// Storage failures; the log is then left as after a crash.
     pub fn close(self) -> Result<(), StorageError> {
-        let mut w = self.writer.lock();
-        self.check_writable()?;
-        self.close_locked(&mut w).map_err(|e| self.poison(e))
+        {
+            let mut w = self.writer.lock();
+            self.check_writable()?;
+            self.close_locked(&mut w).map_err(|e| self.poison(e))?;
+        }
+        // Closed cleanly: the files set aside for `file.delete.delay.ms` go now rather than
+        // at the next open.
+        self.remove_set_aside(true);
+        Ok(())
     }
 
     pub(super) fn close_locked(&self, w: &mut Writer) -> Result<(), StorageError> {

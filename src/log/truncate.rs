@@ -22,6 +22,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn truncate_to(&self, offset: Offset) -> Result<(), StorageError> {
+        self.remove_set_aside(false);
         let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
@@ -46,7 +47,7 @@ impl Log {
         let removed: Vec<Arc<Segment>> = w.segments.drain(keep..).collect();
         *self.segments.write() = Arc::new(w.segments.clone());
         for s in &removed {
-            s.delete(&*self.fs)?;
+            self.delete_segment(s)?;
         }
         let active = w.segments.last().cloned().ok_or(StorageError::Closed)?;
         active.make_active(&*self.fs)?;
@@ -105,6 +106,7 @@ impl Log {
     /// # Errors
     /// Storage failures.
     pub fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<(), StorageError> {
+        self.remove_set_aside(false);
         let _swap = self.swap_lock.lock();
         let mut w = self.writer.lock();
         self.check_writable()?;
@@ -121,7 +123,7 @@ impl Log {
         let _cutting = TruncationUnderWay::begin(&self.truncation_seq);
         let now = self.clock.now_ms();
         for s in w.segments.drain(..) {
-            s.delete(&*self.fs)?;
+            self.delete_segment(&s)?;
         }
         for o in std::mem::take(&mut w.snapshots) {
             fs_remove(&*self.fs, &self.dir.join(file_name(o, "snapshot")))?;

@@ -48,6 +48,9 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of a finished cleaner's copy that replaces its originals (Kafka's `.swap`): once
 /// its `.log` has this name, opening the log completes the replacement.
 pub const SWAP_SUFFIX: &str = ".swap";
+/// Suffix of the files of a segment that left the log and waits `file.delete.delay.ms` to be
+/// removed (Kafka's `.deleted`); opening the log removes any it finds.
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 /// `<20-digit offset>.<suffix>`.
 #[must_use]

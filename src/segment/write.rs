@@ -2,12 +2,13 @@
 //! them), truncation, the switch between active and inactive, fsyncs, retirement and deletion.
 
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use crate::error::{FileKind, StorageError};
 use crate::fs::FileSystem;
 
-use super::{index_err, remove_if_present, AppendedBatch, IndexState, Segment};
+use super::{index_err, remove_if_present, AppendedBatch, IndexState, Segment, DELETED_SUFFIX};
 
 impl Segment {
     /// Appends `bytes` (one or more batches, offsets already assigned) at the end of the file.
@@ -249,5 +250,27 @@ impl Segment {
             remove_if_present(fs, p)?;
         }
         Ok(())
+    }
+
+    /// Renames the segment's files to `<name>.deleted` (replacing any file of that name) and
+    /// returns their new paths, for the caller to remove later; the caller fsyncs the
+    /// directory. Readers holding the segment keep reading its `.log` through the open
+    /// handle; its indexes are gone, as after [`Segment::delete`].
+    pub(crate) fn set_aside(&self, fs: &dyn FileSystem) -> Result<Vec<PathBuf>, StorageError> {
+        let mut st = self.state.write();
+        st.indexes = IndexState::Deleted; // never opened or rebuilt under the old name again
+        let (log, idx, time, txn) = self.my_paths();
+        let mut aside = Vec::with_capacity(4);
+        for p in [log, idx, time, txn] {
+            if fs.exists(&p) {
+                let mut to = p.clone().into_os_string();
+                to.push(DELETED_SUFFIX);
+                let to = PathBuf::from(to);
+                fs.rename(&p, &to)
+                    .map_err(|e| StorageError::io("rename", &to, e))?;
+                aside.push(to);
+            }
+        }
+        Ok(aside)
     }
 }

@@ -139,6 +139,22 @@ const SYNONYM_CHAINS: &[(&str, &[(&str, i64)])] = &[
     ),
 ];
 
+/// The broker name and value Kafka gives a default as when that is a synonym in other units:
+/// `key` is a topic config (`retention.ms`) or a broker name of its chain
+/// (`log.retention.ms`), and `default_ms` its default in milliseconds; 604800000 is Kafka's
+/// `log.retention.hours=168` (`log.retention.ms` and `log.retention.minutes` have no
+/// default). `None` for a key without such a synonym, or a value that is not a whole number
+/// of its units. For DescribeConfigs' DEFAULT synonyms.
+#[must_use]
+pub fn default_in_other_units(key: &str, default_ms: &str) -> Option<(&'static str, String)> {
+    let (_, chain) = SYNONYM_CHAINS
+        .iter()
+        .find(|(topic_key, chain)| *topic_key == key || chain.iter().any(|(name, _)| *name == key))?;
+    let &(name, unit) = chain.last()?;
+    let ms: i64 = default_ms.parse().ok()?;
+    (unit > 1 && ms % unit == 0).then(|| (name, (ms / unit).to_string()))
+}
+
 /// Kafka broker names of topic defaults, and the topic config each sets.
 pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.segment.bytes", "segment.bytes"),
@@ -161,6 +177,7 @@ pub(super) const LOG_DEFAULT_KEYS: &[(&str, &str)] = &[
     ("log.cleanup.policy", "cleanup.policy"),
     ("log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio"),
     ("log.cleaner.delete.retention.ms", "delete.retention.ms"),
+    ("log.segment.delete.delay.ms", "file.delete.delay.ms"),
     ("log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms"),
     ("log.cleaner.max.compaction.lag.ms", "max.compaction.lag.ms"),
     ("producer.id.expiration.ms", "producer.id.expiration.ms"),

@@ -50,7 +50,7 @@ use crate::types::ProducerId;
 
 pub use alter_configs::{is_list_config, TopicConfigOp};
 pub use cleaner::CleanerPassReport;
-pub use config::StoreConfig;
+pub use config::{default_in_other_units, StoreConfig};
 pub use dynamic_defaults::{is_dynamic_default, DynamicScope, DYNAMIC_CONFIGS_FILE};
 pub use produce::{ProduceContext, ProduceError};
 pub use producer_ids::PRODUCER_IDS_FILE;

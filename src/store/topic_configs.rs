@@ -64,6 +64,9 @@ pub struct StoreDefault {
     /// When the store's config set it by a synonym in other units (`log.retention.hours`
     /// for `retention.ms`): that synonym's name and value, as given.
     pub configured_as: Option<(&'static str, String)>,
+    /// When Kafka names the default of a store configured with nothing by a synonym in
+    /// other units (`log.retention.hours=168` for `retention.ms`): that name and value.
+    pub unconfigured_as: Option<(&'static str, String)>,
 }
 
 impl Store {
@@ -107,6 +110,9 @@ impl Store {
                         configured: configured.get(key)?,
                         node: layer(DynamicScope::Node, key),
                         cluster: layer(DynamicScope::Cluster, key),
+                        unconfigured_as: unconfigured
+                            .get(key)
+                            .and_then(|v| super::config::default_in_other_units(key, &v)),
                         unconfigured: unconfigured.get(key)?,
                         configured_as: self
                             .config

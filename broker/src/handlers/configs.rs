@@ -142,7 +142,13 @@ fn topic(
                             .map_or((d.key, d.configured.as_str()), |(k, v)| (*k, v.as_str()));
                         out.synonyms.push(synonym(key, value, STATIC_BROKER_CONFIG));
                     }
-                    out.synonyms.push(synonym(d.key, unconfigured, DEFAULT_CONFIG));
+                    // Named as Kafka names its default (`log.retention.hours=168`).
+                    let (key, value) = d
+                        .unconfigured_as
+                        .as_ref()
+                        .filter(|_| unconfigured == d.unconfigured)
+                        .map_or((d.key, unconfigured), |(k, v)| (*k, v.as_str()));
+                    out.synonyms.push(synonym(key, value, DEFAULT_CONFIG));
                 }
             }
             out
@@ -221,8 +227,13 @@ fn broker(
                 if static_source == STATIC_BROKER_CONFIG {
                     out.synonyms.push(synonym(k, &v, STATIC_BROKER_CONFIG));
                 }
-                out.synonyms
-                    .extend(default.map(|d| synonym(k, d, DEFAULT_CONFIG)));
+                // Named as Kafka names its default (`log.retention.hours=168`).
+                out.synonyms.extend(default.map(|d| {
+                    eoslog::default_in_other_units(k, d).map_or_else(
+                        || synonym(k, d, DEFAULT_CONFIG),
+                        |(k, d)| synonym(k, &d, DEFAULT_CONFIG),
+                    )
+                }));
             }
             out
         })

@@ -41,7 +41,8 @@ def test_topic_and_broker_configs_are_described_with_their_sources(client, clien
         # Asked with synonyms: the topic's own value first, then the broker's, then the default.
         assert c["retention.ms"]["synonyms"] == [
             ["log.retention.ms", "3600000", "STATIC_BROKER_CONFIG"],
-            ["log.retention.ms", "604800000", "DEFAULT_CONFIG"],
+            # Kafka's default is log.retention.hours=168 (log.retention.ms has none).
+            ["log.retention.hours", "168", "DEFAULT_CONFIG"],
         ], c["retention.ms"]
         assert c["cleanup.policy"]["synonyms"] == [
             ["cleanup.policy", "compact", "DYNAMIC_TOPIC_CONFIG"],
@@ -89,6 +90,23 @@ def test_replication_and_compression_level_configs_are_taken_and_described(clien
     assert [e["offset"] for e in p.of("delivered")] == [0], p.describe()
 
 
+@pytest.mark.broker_config({"log.segment.delete.delay.ms": "5000"})
+def test_file_delete_delay_is_a_topic_config_with_its_broker_default(clients, names):
+    """``file.delete.delay.ms`` (how long a deleted segment's files wait as ``.deleted``) is
+    taken at creation, and ``log.segment.delete.delay.ms`` is its broker default."""
+    own = clients.create_topic(names("own"), 1, config={"file.delete.delay.ms": "0"})
+    other = clients.create_topic(names("other"), 1)
+    d = clients.run("kp", "describe_configs", resources=[
+        {"type": "topic", "name": own}, {"type": "topic", "name": other}])
+    got = {e["name"]: e["configs"]["file.delete.delay.ms"] for e in d.of("configs")}
+    assert (got[own]["value"], got[own]["source"]) == ("0", "DYNAMIC_TOPIC_CONFIG"), got
+    assert (got[other]["value"], got[other]["source"]) == ("5000", "STATIC_BROKER_CONFIG"), got
+    assert got[other]["synonyms"] == [
+        ["log.segment.delete.delay.ms", "5000", "STATIC_BROKER_CONFIG"],
+        ["log.segment.delete.delay.ms", "60000", "DEFAULT_CONFIG"],
+    ], got
+
+
 @pytest.mark.broker_config({"log.retention.hours": "2", "log.roll.hours": "1"})
 def test_broker_defaults_in_hours_reach_the_topics(clients, names):
     """A server.properties' ``log.retention.hours`` and ``log.roll.hours`` give every topic
@@ -102,7 +120,15 @@ def test_broker_defaults_in_hours_reach_the_topics(clients, names):
     # Asked with synonyms (kafka-python): the broker config named as it was given.
     k = clients.run("kp", "describe_configs", resources=[{"type": "topic", "name": topic}])
     (kt,) = k.of("configs")
-    assert ["log.retention.hours", "2", "STATIC_BROKER_CONFIG"] in kt["configs"]["retention.ms"]["synonyms"], kt
+    # Then Kafka's default, which it names in hours too (log.retention.ms has none).
+    assert kt["configs"]["retention.ms"]["synonyms"] == [
+        ["log.retention.hours", "2", "STATIC_BROKER_CONFIG"],
+        ["log.retention.hours", "168", "DEFAULT_CONFIG"],
+    ], kt
+    assert kt["configs"]["segment.ms"]["synonyms"] == [
+        ["log.roll.hours", "1", "STATIC_BROKER_CONFIG"],
+        ["log.roll.hours", "168", "DEFAULT_CONFIG"],
+    ], kt
     b = clients.run("ck", "describe_configs", resources=[{"type": "broker", "name": "0"}])
     (bc,) = b.of("configs")
     assert (bc["configs"]["log.retention.hours"]["value"], bc["configs"]["log.retention.hours"]["source"]) == (

@@ -306,6 +306,7 @@ impl Log {
         if !config.cleanup_policy.compact {
             return Ok(None);
         }
+        self.remove_set_aside(false);
         let _one_at_a_time = self.clean_lock.lock();
         self.check_writable()?;
         self.cleaner.lock().truncated_to = i64::MAX;
@@ -831,13 +832,20 @@ impl Log {
             return Err(self.poison(e));
         }
         // The group's other segments go now, still outside the writer lock: retired first
-        // (their lookups walk the open `.log` without an index from here on), then unlinked.
+        // (their lookups walk the open `.log` without an index from here on), then unlinked
+        // or set aside (`file.delete.delay.ms`).
         // IMPORTANT: the deletes are durable before the copy takes the first one's name;
         // otherwise a crash could leave the copy beside originals it replaced, with no
         // `.log.swap` left to say so.
         let delete_others = || -> Result<(), StorageError> {
             for old in &group[1..] {
-                old.delete(&*self.fs)?;
+                self.delete_segment(old)?;
+            }
+            // The first segment is set aside under the writer lock below. Files set aside
+            // earlier under its names (by an earlier clean of the same base, say) go now,
+            // here: the renames would replace them and free their blocks with the lock held.
+            if self.config().file_delete_delay_ms > 0 {
+                self.remove_set_aside_at(base);
             }
             if group.len() > 1 {
                 self.fs
@@ -851,7 +859,7 @@ impl Log {
         // Closed meanwhile: the committed copy is installed by the next open.
         self.check_writable()?;
         let install = |w: &mut super::Writer| -> Result<(super::checkpoint::CheckpointText, Vec<Arc<Segment>>), StorageError> {
-            group[0].retire();
+            self.retire_replaced(&group[0])?;
             let finals = Segment::files(&self.dir, base, "");
             for (from, to) in swap
                 .iter()
