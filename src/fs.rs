@@ -244,15 +244,29 @@ fn write_through_temp(
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_owned(),
     });
-    let f = fs.open(&tmp, true).map_err(|e| ("create", tmp.clone(), e))?;
-    f.set_len(0).map_err(|e| ("truncate", tmp.clone(), e))?;
-    f.write_all_at(bytes, 0).map_err(|e| ("write", tmp.clone(), e))?;
-    if fsync {
-        f.sync_data().map_err(|e| ("fsync", tmp.clone(), e))?;
-    }
-    drop(f);
+    write_file(fs, &tmp, bytes, fsync)?;
     fs.rename(&tmp, path)
         .map_err(|e| ("rename", path.to_path_buf(), e))
+}
+
+/// Creates (or empties) the file at `path` and writes `bytes` to it, fsynced with `fsync`:
+/// the first half of a write through a temp file, for a caller that renames it itself.
+pub(crate) fn write_file(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<(), (&'static str, PathBuf, io::Error)> {
+    let f = fs
+        .open(path, true)
+        .map_err(|e| ("create", path.to_path_buf(), e))?;
+    f.set_len(0).map_err(|e| ("truncate", path.to_path_buf(), e))?;
+    f.write_all_at(bytes, 0)
+        .map_err(|e| ("write", path.to_path_buf(), e))?;
+    if fsync {
+        f.sync_data().map_err(|e| ("fsync", path.to_path_buf(), e))?;
+    }
+    Ok(())
 }
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.

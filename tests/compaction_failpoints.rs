@@ -300,6 +300,29 @@ fn interrupted_at_any_io_operation(delay: &str) {
     }
 }
 
+/// Builds the recovery-position scenario on a log with deferred roll fsyncs: a flush leaves
+/// the recovery position after one large batch that a clean removes (so in the copy it falls
+/// inside a batch), then the segment is rolled without moving it. Returns the log end and
+/// every key's latest value.
+fn positioned_in_rolled_segment(log: &Log) -> (i64, BTreeMap<String, String>) {
+    let big = "x".repeat(300);
+    appended(client(log, &batch(BatchBuilder::new(), &[("a", Some(&big))])));
+    log.flush().expect("flush");
+    for i in 0..30 {
+        appended(client(
+            log,
+            &batch(BatchBuilder::new(), &[(&format!("u{i}"), Some("v"))]),
+        ));
+    }
+    appended(client(log, &batch(BatchBuilder::new(), &[("a", Some("v2"))])));
+    log.roll_segment()
+        .expect("roll: nothing fsynced, the position stays");
+    appended(client(log, &batch(BatchBuilder::new(), &[("z", Some("v"))])));
+    let expected = keyed_state(log);
+    assert_eq!(expected.0, 33);
+    expected
+}
+
 /// The log end and every key's latest value of the recovery-position scenario.
 fn keyed_state(log: &Log) -> (i64, BTreeMap<String, String>) {
     (log.log_end_offset().0, latest(log))
@@ -321,28 +344,12 @@ fn a_clean_interrupted_after_its_commit_never_resumes_recovery_inside_the_copy()
         ("eoslog.durability", "sync"),
         ("delete.retention.ms", "0"),
     ]));
-    let big = "x".repeat(300);
     let mut after_commit = 0;
     for n in 0.. {
         let scratch = tempfile::tempdir().expect("dir");
         let dir = scratch.path().join("topic-0");
         let (log, disk) = open_dying(&t, &dir);
-        // The recovery position lands after one large batch that the clean removes, so in
-        // the copy it falls inside a batch.
-        appended(client(&log, &batch(BatchBuilder::new(), &[("a", Some(&big))])));
-        log.flush().expect("flush");
-        for i in 0..30 {
-            appended(client(
-                &log,
-                &batch(BatchBuilder::new(), &[(&format!("u{i}"), Some("v"))]),
-            ));
-        }
-        appended(client(&log, &batch(BatchBuilder::new(), &[("a", Some("v2"))])));
-        log.roll_segment()
-            .expect("roll: nothing fsynced, the position stays");
-        appended(client(&log, &batch(BatchBuilder::new(), &[("z", Some("v"))])));
-        let expected = keyed_state(&log);
-        assert_eq!(expected.0, 33);
+        let expected = positioned_in_rolled_segment(&log);
 
         let (result, fired) = clean_failing_at(&log, &disk, n);
         drop(log); // a crash: no close, the checkpoint on disk is whatever the clean left
@@ -366,4 +373,50 @@ fn a_clean_interrupted_after_its_commit_never_resumes_recovery_inside_the_copy()
             return;
         }
     }
+}
+
+/// The checkpoint a crash may leave can be older than the log's state in memory: maintenance
+/// moves the recovery position out of the rolled segment under the writer lock and stores
+/// the checkpoint after releasing it. A clean that runs in between must still see that the
+/// checkpoint on disk names a position inside the segment it replaces, and make one without
+/// it durable before its commit (while its copy is still `.cleaned`).
+#[test]
+fn a_clean_beside_a_checkpoint_not_yet_stored_drops_the_position_before_its_commit() {
+    let t = TestLog::with_config(config(&[
+        ("cleanup.policy", "compact"),
+        ("eoslog.roll.fsync", "maintenance"),
+        ("eoslog.durability", "sync"),
+        ("delete.retention.ms", "0"),
+    ]));
+    let gate = Gate::new(GateOn::Write);
+    let log = gate.open(&t, |p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("eoslog.checkpoint.") && n.ends_with(".tmp"))
+    });
+    let expected = positioned_in_rolled_segment(&log);
+    std::thread::scope(|s| {
+        // Maintenance moves the position to the new segment and blocks writing the
+        // checkpoint that says so.
+        gate.arm();
+        let maintenance = s.spawn(|| log.run_maintenance());
+        gate.wait_entered();
+        // The clean's first checkpoint write must come before its commit.
+        gate.arm();
+        let clean = s.spawn(|| log.clean(&CleanerOptions::default(), true));
+        gate.wait_entered();
+        let dir = t.path();
+        assert!(
+            !files_with_suffix(&dir, ".log.cleaned").is_empty()
+                && files_with_suffix(&dir, ".log.swap").is_empty(),
+            "the clean's first checkpoint came after its commit: {:?}",
+            files_with_suffix(&dir, "")
+        );
+        gate.release();
+        maintenance.join().expect("maintenance").expect("maintenance ran");
+        clean.join().expect("clean").expect("clean ran").expect("cleaned");
+    });
+    drop(log);
+    let log = t.open();
+    assert_eq!(keyed_state(&log), expected);
 }

@@ -24,7 +24,7 @@ use std::{collections::BTreeMap, fmt::Write as _, path::Path, sync::atomic::Orde
 
 use crate::batch::crc32c;
 use crate::error::{Corruption, CorruptionDetail, FileKind, StorageError};
-use crate::fs::{read_all, write_atomic, write_renamed, FileSystem};
+use crate::fs::{read_all, write_file, FileSystem};
 
 use super::{io_err, Log, Writer, CHECKPOINT_FILE};
 
@@ -182,6 +182,27 @@ pub(super) fn read_checkpoint(fs: &dyn FileSystem, dir: &Path) -> Result<Checkpo
 pub(crate) struct CheckpointText {
     seq: u64,
     text: String,
+    /// Its `recovery_position` line.
+    position: Option<(i64, u64)>,
+}
+
+/// What may be in `eoslog.checkpoint` after a crash, as far as this process knows: the
+/// number of the text last put in place, and the recovery positions of every text put in
+/// place since the last one known durable (that one first). A crash leaves one of them.
+#[derive(Debug, Default)]
+pub(super) struct CheckpointPlace {
+    seq: u64,
+    maybe_on_disk: Vec<(u64, Option<(i64, u64)>)>,
+}
+
+impl CheckpointPlace {
+    /// Whether a checkpoint that a crash may leave names a byte position past the start of
+    /// a segment of `bases` (open resumes at no position 0).
+    pub(super) fn may_name_position_in(&self, bases: &[i64]) -> bool {
+        self.maybe_on_disk
+            .iter()
+            .any(|(_, p)| p.is_some_and(|(b, pos)| pos > 0 && bases.contains(&b)))
+    }
 }
 
 impl Log {
@@ -199,28 +220,54 @@ impl Log {
 
     /// [`Log::store_checkpoint`]; with `sync_dir` false the caller fsyncs the directory
     /// afterwards.
+    ///
+    /// Writers run side by side, each through a temp file of its own (named by its number)
+    /// written and fsynced with no lock held, so a roll does not wait behind the fsyncs of
+    /// a clean's checkpoint; only the rename is ordered: a text goes in place only if no
+    /// newer one has, under `checkpoint_written`.
     pub(super) fn store_checkpoint_with(
         &self,
         c: CheckpointText,
         sync_dir: bool,
     ) -> Result<(), StorageError> {
-        let mut written = self.checkpoint_written.lock();
-        if *written > c.seq {
-            return Ok(());
-        }
-        // Checked under this lock: once [`Log::retire`] has taken it, no checkpoint of this
-        // log is written (its directory may be gone, or another log's by now).
+        // Held to the end: [`Log::retire`] waits for every writer in flight, and once it has
+        // closed the log none starts (its directory may be gone, or another log's by now).
+        let _in_flight = self.checkpoint_io.read();
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::Closed);
         }
-        let path = self.dir.join(CHECKPOINT_FILE);
-        let done = if sync_dir {
-            write_atomic(&*self.fs, &path, c.text.as_bytes())
-        } else {
-            write_renamed(&*self.fs, &path, c.text.as_bytes())
-        };
-        done.map_err(|(op, p, e)| StorageError::io(op, p, e))?;
-        *written = c.seq;
+        let superseded = || self.checkpoint_written.lock().seq > c.seq;
+        if !superseded() {
+            let tmp = self.dir.join(format!("{CHECKPOINT_FILE}.{}.tmp", c.seq));
+            write_file(&*self.fs, &tmp, c.text.as_bytes(), true)
+                .map_err(|(op, p, e)| StorageError::io(op, p, e))?;
+            let mut written = self.checkpoint_written.lock();
+            if written.seq > c.seq {
+                drop(written);
+                // A newer text took the name meanwhile; a leftover is removed by the next open.
+                if let Err(e) = self.fs.remove_file(&tmp) {
+                    tracing::warn!(path = %tmp.display(), error = %e, "could not remove a superseded checkpoint");
+                }
+            } else {
+                let path = self.dir.join(CHECKPOINT_FILE);
+                self.fs.rename(&tmp, &path).map_err(io_err("rename", &path))?;
+                written.seq = c.seq;
+                written.maybe_on_disk.push((c.seq, c.position));
+            }
+        }
+        // Also when superseded: the newer text's rename may not be durable yet, and this
+        // caller asked for a checkpoint at least as new as its own to be.
+        if sync_dir {
+            let in_place = self.checkpoint_written.lock().seq;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
+            // Every rename up to `in_place` is durable now: older texts cannot come back.
+            self.checkpoint_written
+                .lock()
+                .maybe_on_disk
+                .retain(|&(seq, _)| seq >= in_place);
+        }
         Ok(())
     }
 
@@ -256,7 +303,11 @@ impl Log {
         }
         let crc = crc32c(text.as_bytes());
         let _ = writeln!(text, "crc {crc}");
-        CheckpointText { seq, text }
+        CheckpointText {
+            seq,
+            text,
+            position: w.recovery_position,
+        }
     }
 }
 

@@ -154,8 +154,12 @@ pub struct Log {
     swap_seq: AtomicU64,
     /// Numbers checkpoint texts as they are built (under the writer lock).
     checkpoint_seq: AtomicU64,
-    /// The number of the last checkpoint written; held while one is written.
-    checkpoint_written: Mutex<u64>,
+    /// The number of the last checkpoint put in place, and what a crash may leave of the
+    /// checkpoint; held while one is renamed.
+    checkpoint_written: Mutex<checkpoint::CheckpointPlace>,
+    /// Held (shared) by each checkpoint writer from start to end, and (exclusive) by
+    /// [`Log::retire`] to wait for them.
+    checkpoint_io: RwLock<()>,
     /// Held by a clean's swap from its check to its install, and by retention and
     /// truncation before the writer lock: they never change a group being swapped in.
     swap_lock: Mutex<()>,

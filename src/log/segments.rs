@@ -265,7 +265,7 @@ impl Log {
         // `closed` before its next file operation, and nothing else can start.
         drop(self.swap_lock.lock());
         drop(self.clean_lock.lock());
-        drop(self.checkpoint_written.lock());
+        drop(self.checkpoint_io.write());
     }
 
     /// Closes cleanly: flush, snapshot at the log end offset, clean-shutdown marker. The next

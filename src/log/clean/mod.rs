@@ -797,12 +797,16 @@ impl Log {
         // the copy replaces (a deferred roll leaves the recovery position in the rolled
         // segment until maintenance): after a crash past the commit, recovery would resume at
         // that position in the copy, whose batches lie elsewhere, and cut the log there. So
-        // the position is dropped, durably, before the commit.
-        let unpositioned = w
-            .recovery_position
-            .is_some_and(|(b, _)| group.iter().any(|s| s.base_offset == b))
-            .then(|| {
-                w.recovery_position = None;
+        // the position is dropped, durably, before the commit. The checkpoint a crash may
+        // leave can be older than the writer's state (a checkpoint is stored after the lock
+        // that built it is released, or its rename is not durable yet), so both are asked.
+        let bases: Vec<i64> = group.iter().map(|s| s.base_offset).collect();
+        let in_memory = w.recovery_position.is_some_and(|(b, _)| bases.contains(&b));
+        let unpositioned =
+            (in_memory || self.checkpoint_written.lock().may_name_position_in(&bases)).then(|| {
+                if in_memory {
+                    w.recovery_position = None;
+                }
                 self.checkpoint_text(&w)
             });
         // Commit: the derived files first, the `.log` last, each rename durable.
