@@ -220,6 +220,15 @@ fn bench_clean(c: &mut Criterion) {
     // replaced segments set aside), a clean with 0 (unlinked, their blocks freed, within
     // the clean) and a raw copy, back to back in a rotating order, so the disk's drift
     // falls on all alike.
+    // Before each timing, a directory fsync commits the journal's record of what the last arm
+    // removed (its blocks freed at the unlink, their journal work landing in the next fsync),
+    // so that no arm pays for another's cleanup.
+    let settle = || {
+        File::open(root.path())
+            .expect("open root")
+            .sync_all()
+            .expect("fsync root")
+    };
     let rounds = paired_rounds();
     let mut times = Vec::with_capacity(rounds);
     for round in 0..rounds {
@@ -228,6 +237,7 @@ fn bench_clean(c: &mut Criterion) {
             let arm = (round + k) % 3;
             if arm < 2 {
                 let (log, dir) = fresh_copy_with(if arm == 0 { config() } else { unlinking.clone() });
+                settle();
                 let start = std::time::Instant::now();
                 let r = log
                     .clean(&CleanerOptions::default(), true)
@@ -238,6 +248,7 @@ fn bench_clean(c: &mut Criterion) {
                 drop(RemoveOnDrop(log, dir));
             } else {
                 let out = RemovedFile(root.path().join("raw"));
+                settle();
                 let start = std::time::Instant::now();
                 let out = raw_copy(out);
                 t[2] = start.elapsed().as_secs_f64();
