@@ -83,6 +83,23 @@ fn truncation_sets_the_cut_segments_aside_and_the_log_grows_again_past_their_nam
         keyed(&log, k, v);
     }
     assert_eq!(values(&log, Isolation::ReadUncommitted), vec!["1", "9", "10"]);
+    let first_aside = std::fs::read(t.path().join(format!("{}.deleted", name(2, "log")))).expect("aside");
+    // Cut again within the delay: the new segment 2 is set aside under a numbered name, and
+    // the first one set aside stays as it was.
+    log.truncate_to(Offset(1)).expect("truncate");
+    assert_eq!(
+        files_with_suffix(&t.path(), ".log.1.deleted"),
+        vec![format!("{}.1.deleted", name(2, "log"))]
+    );
+    assert_eq!(deleted_logs(&t), vec![format!("{}.deleted", name(2, "log"))]);
+    assert_eq!(
+        std::fs::read(t.path().join(format!("{}.deleted", name(2, "log")))).expect("aside"),
+        first_aside
+    );
+    for (k, v) in [("x", "9"), ("y", "10")] {
+        keyed(&log, k, v);
+    }
+    assert_eq!(values(&log, Isolation::ReadUncommitted), vec!["1", "9", "10"]);
     assert_eq!(
         files_with_suffix(&t.path(), ".log"),
         vec![name(0, "log"), name(1, "log"), name(2, "log")]
@@ -168,18 +185,19 @@ fn a_clean_sets_its_originals_aside_while_a_reader_holding_them_reads_on() {
     let after: Vec<Vec<u8>> = before.slices.iter().map(|s| s.read().expect("read")).collect();
     assert_eq!(after, bytes_before, "the reader's view did not change under it");
     assert_eq!(values(&log, Isolation::ReadCommitted), vec!["3", "4", "5"]);
-    // A second clean of the same base sets aside the first clean's copy in place of the
-    // originals the first one set aside.
+    // A second clean of the same base, within the delay, sets the first clean's copy aside
+    // under a numbered name: the originals the first clean set aside stay as they were.
     let first_copy = std::fs::read(t.path().join(name(0, "log"))).expect("copy");
-    let first_original = std::fs::read(t.path().join(format!("{}.deleted", name(0, "log")))).expect("aside");
+    let aside_path = |n: &str| t.path().join(format!("{}{n}.deleted", name(0, "log")));
+    let first_original = std::fs::read(aside_path("")).expect("aside");
     assert_ne!(first_copy, first_original, "the copy holds a3, the original a1");
     keyed(&log, "c", "6");
     keyed(&log, "d", "7");
     log.clean(&CleanerOptions::default(), true)
         .expect("clean")
         .expect("cleaned");
-    let aside = std::fs::read(t.path().join(format!("{}.deleted", name(0, "log")))).expect("set aside");
-    assert_eq!(aside, first_copy);
+    assert_eq!(std::fs::read(aside_path("")).expect("set aside"), first_original);
+    assert_eq!(std::fs::read(aside_path(".1")).expect("set aside"), first_copy);
     assert_eq!(values(&log, Isolation::ReadCommitted), vec!["3", "4", "6", "7"]);
     t.clock.advance(60_000);
     log.run_maintenance().expect("maintenance");

@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 
 use crate::error::StorageError;
-use crate::segment::{Segment, DELETED_SUFFIX};
+use crate::segment::Segment;
 
 use super::{fs_remove, Log};
 
@@ -49,22 +49,11 @@ impl Log {
     fn set_aside(&self, seg: &Segment, delay: i64) -> Result<(), StorageError> {
         let paths = seg.set_aside(&*self.fs)?;
         let due = self.clock.now_ms().saturating_add(delay);
-        let mut list = self.set_aside.lock();
-        // A rename replaced any file of the same name set aside before: it is this one now.
-        list.0.retain(|(_, p)| !paths.contains(p));
-        list.0.extend(paths.into_iter().map(|p| (due, p)));
+        self.set_aside
+            .lock()
+            .0
+            .extend(paths.into_iter().map(|p| (due, p)));
         Ok(())
-    }
-
-    /// Removes the files set aside under `<base>`'s names now, whatever their time: a clean
-    /// of that base is about to set its first segment aside under the same names, and the
-    /// renames would replace them, freeing their blocks with the writer lock held.
-    pub(super) fn remove_set_aside_at(&self, base: i64) {
-        let paths = Segment::files(&self.dir, base, DELETED_SUFFIX);
-        self.set_aside.lock().0.retain(|(_, p)| !paths.contains(p));
-        for path in paths {
-            self.remove_file_set_aside(&path);
-        }
     }
 
     /// Removes the files set aside whose delay has passed (every one with `all`), outside
@@ -81,13 +70,9 @@ impl Log {
             due.into_iter().map(|(_, p)| p).collect()
         };
         for path in due {
-            self.remove_file_set_aside(&path);
-        }
-    }
-
-    fn remove_file_set_aside(&self, path: &std::path::Path) {
-        if let Err(e) = fs_remove(&*self.fs, path) {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted segment's file; the next open removes it");
+            if let Err(e) = fs_remove(&*self.fs, &path) {
+                tracing::warn!(path = %path.display(), error = %e, "could not remove a deleted segment's file; the next open removes it");
+            }
         }
     }
 }

@@ -252,10 +252,13 @@ impl Segment {
         Ok(())
     }
 
-    /// Renames the segment's files to `<name>.deleted` (replacing any file of that name) and
-    /// returns their new paths, for the caller to remove later; the caller fsyncs the
-    /// directory. Readers holding the segment keep reading its `.log` through the open
-    /// handle; its indexes are gone, as after [`Segment::delete`].
+    /// Renames the segment's files to `<name>.deleted` and returns their new paths, for the
+    /// caller to remove later; the caller fsyncs the directory and keeps set-asides of one
+    /// log from running at once. A name still taken by a file set aside earlier (the same
+    /// base cleaned twice within the delay, say) gets a number, `<name>.<n>.deleted`, the
+    /// smallest free: replacing that file would free its blocks here. Readers holding the
+    /// segment keep reading its `.log` through the open handle; its indexes are gone, as
+    /// after [`Segment::delete`].
     pub(crate) fn set_aside(&self, fs: &dyn FileSystem) -> Result<Vec<PathBuf>, StorageError> {
         let mut st = self.state.write();
         st.indexes = IndexState::Deleted; // never opened or rebuilt under the old name again
@@ -263,9 +266,18 @@ impl Segment {
         let mut aside = Vec::with_capacity(4);
         for p in [log, idx, time, txn] {
             if fs.exists(&p) {
-                let mut to = p.clone().into_os_string();
-                to.push(DELETED_SUFFIX);
-                let to = PathBuf::from(to);
+                let named = |n: u64| {
+                    let mut to = p.clone().into_os_string();
+                    if n > 0 {
+                        to.push(format!(".{n}"));
+                    }
+                    to.push(DELETED_SUFFIX);
+                    PathBuf::from(to)
+                };
+                let to = (0..)
+                    .map(named)
+                    .find(|to| !fs.exists(to))
+                    .expect("an unbounded range has a free name");
                 fs.rename(&p, &to)
                     .map_err(|e| StorageError::io("rename", &to, e))?;
                 aside.push(to);

@@ -845,12 +845,6 @@ impl Log {
             for old in &group[1..] {
                 self.delete_segment(old)?;
             }
-            // The first segment is set aside under the writer lock below. Files set aside
-            // earlier under its names (by an earlier clean of the same base, say) go now,
-            // here: the renames would replace them and free their blocks with the lock held.
-            if self.config().file_delete_delay_ms > 0 {
-                self.remove_set_aside_at(base);
-            }
             if group.len() > 1 {
                 self.fs
                     .sync_dir(&self.dir)
