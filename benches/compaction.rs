@@ -17,9 +17,9 @@
 //! * `compaction/append_while_cleaning_roll_fsync_maintenance`: the same three rows on a log
 //!   with `eoslog.roll.fsync=maintenance` (a roll fsyncs nothing; maintenance does), with a
 //!   third thread running the log's maintenance every 10 ms in every row, as an embedder's
-//!   maintenance loop would (the broker's runs every second), and the default
-//!   `file.delete.delay.ms` (60 s): that thread frees the replaced and dropped segments a
-//!   minute later, in whichever row is running then.
+//!   maintenance loop would (the broker's runs every second), and `file.delete.delay.ms=50`:
+//!   the replaced and dropped segments are set aside and that thread removes them within the
+//!   same row (with Kafka's 60 s they would be freed after the row, outside its timing).
 //! * After the group, paired rounds of both append groups: each round times
 //!   `baseline_no_cleaner`, `cleaner_running` and `raw_copy_running` back to back (the
 //!   order rotating), so the disk's drift falls on all alike (criterion times each row in
@@ -365,7 +365,10 @@ fn bench_concurrent(c: &mut Criterion) {
     );
     let deferred = busy_log(
         &root.path().join("busy-deferred-0"),
-        &[("eoslog.roll.fsync", "maintenance")],
+        &[
+            ("eoslog.roll.fsync", "maintenance"),
+            ("file.delete.delay.ms", "50"),
+        ],
         &batches,
     );
     // Keeps the log at about its starting size: the oldest segments beyond 8 MiB go.

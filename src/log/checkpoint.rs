@@ -252,7 +252,12 @@ impl Log {
                 let path = self.dir.join(CHECKPOINT_FILE);
                 self.fs.rename(&tmp, &path).map_err(io_err("rename", &path))?;
                 written.seq = c.seq;
-                written.maybe_on_disk.push((c.seq, c.position));
+                // Only a position past a segment's start matters (open resumes at no
+                // position 0), and leaving the others out keeps the list short: a text with
+                // one is stored with a directory fsync, which prunes it.
+                if c.position.is_some_and(|(_, pos)| pos > 0) {
+                    written.maybe_on_disk.push((c.seq, c.position));
+                }
             }
         }
         // Also when superseded: the newer text's rename may not be durable yet, and this
@@ -272,6 +277,12 @@ impl Log {
     }
 
     /// The checkpoint describing the writer's state (the caller holds the writer lock).
+    ///
+    /// IMPORTANT: a text whose recovery position lies past a segment's start is stored
+    /// before the writer lock is released (flush, truncation, retention, open). A clean
+    /// checks what a crash may leave from the texts already renamed into place
+    /// ([`CheckpointPlace`]); one built with such a position but stored later would escape
+    /// that check. (`sync_rolled`'s texts, stored after the lock, are at a segment start.)
     pub(super) fn checkpoint_text(&self, w: &Writer) -> CheckpointText {
         let seq = self.checkpoint_seq.fetch_add(1, Ordering::AcqRel) + 1;
         let rp = w.recovery_point;

@@ -23,6 +23,13 @@ use super::{fs_remove, Log};
 #[derive(Debug, Default)]
 pub(super) struct SetAside(Vec<(i64, PathBuf)>);
 
+impl SetAside {
+    /// Forgets every file (the log is retired: its directory goes, files and all).
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 impl Log {
     /// Takes `seg`'s files out of the log's names: unlinked now when `file.delete.delay.ms`
     /// is 0, else renamed to `.deleted`. The caller fsyncs the directory.
@@ -60,6 +67,9 @@ impl Log {
     /// every lock but the list's. A file that cannot be removed is logged and forgotten: it
     /// holds nothing the log needs, and the next open removes it.
     pub(super) fn remove_set_aside(&self, all: bool) {
+        // Held through the unlinks: [`Log::retire`] waits for them, so none lands in a
+        // directory that another log has taken since.
+        let _removing = self.removing_set_aside.lock();
         let now = self.clock.now_ms();
         let due: Vec<PathBuf> = {
             let mut list = self.set_aside.lock();

@@ -168,6 +168,8 @@ pub struct Log {
     cleaner: Mutex<clean::CleanerState>,
     /// Files of deleted and replaced segments waiting for `file.delete.delay.ms`.
     set_aside: Mutex<deletion::SetAside>,
+    /// Held while set-aside files are removed.
+    removing_set_aside: Mutex<()>,
     _lock: File,
 }
 

@@ -480,6 +480,7 @@ impl Log {
             clean_lock: Mutex::new(()),
             cleaner: Mutex::new(cleaner_state),
             set_aside: Mutex::new(super::deletion::SetAside::default()),
+            removing_set_aside: Mutex::new(()),
             _lock: lock,
         };
         // 4. Stray snapshots, a snapshot at the end, and the clean marker removed.

@@ -266,6 +266,9 @@ impl Log {
         drop(self.swap_lock.lock());
         drop(self.clean_lock.lock());
         drop(self.checkpoint_io.write());
+        // The files set aside go with the directory; none is removed from here on.
+        let _removing = self.removing_set_aside.lock();
+        self.set_aside.lock().clear();
     }
 
     /// Closes cleanly: flush, snapshot at the log end offset, clean-shutdown marker. The next
